@@ -1,0 +1,276 @@
+"""Protection plans and the release rule for dependent orders (take-profit, stop-loss, OCO).
+
+A plan is stored with its parent as a durable intent. ``release_decision`` is the whole rule for what
+to do about it, as a pure function of the parent's *broker-confirmed* state, the children that exist and
+the broker's ``qty_available``. Its properties are DESIGN.md invariants 1, 2 and 7:
+
+* nothing is released before the broker confirms a fill, and never more than the confirmed quantity;
+* coverage (open children count in full, finished ones by what they filled) converges to exactly the
+  filled quantity: short -> submit the difference, long -> cancel the newest children first;
+* a take-profit and a stop-loss on the same shares are one OCO, so the shares are reserved once (two
+  separate sells are how the seed's ``held_for_orders`` refusals happened);
+* while any child's submit outcome is unknown, nothing new is released (it may already be live);
+* a parent that dies unfilled releases nothing and cancels whatever is pending.
+
+Because coverage counts a child until the broker confirms it ended, a cancel is always confirmed before
+its replacement is released: exit sequencing (cancel -> confirmed -> submit) falls out of the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from ordersync.domain.errors import InvalidProtectionPlan
+from ordersync.domain.ids import ClientOrderId, child_client_order_id
+from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
+
+
+class PartialFillPolicy(StrEnum):
+    """When to protect a partially filled parent."""
+
+    EACH_FILL = "each_fill"  # protect every confirmed increment at once
+    FULL_FILL = "full_fill"  # wait until the parent is completely filled (or dead with a partial fill)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRule:
+    """An exit price: absolute, or a fraction away from the parent's average fill price."""
+
+    price: Decimal | None = None
+    offset: Decimal | None = None  # 0.05 = 5 % away from the fill, in the protective direction
+
+    def __post_init__(self) -> None:
+        if (self.price is None) == (self.offset is None):
+            raise InvalidProtectionPlan("give exactly one of price or offset for each exit")
+        if self.price is not None and self.price <= 0:
+            raise InvalidProtectionPlan(f"exit price must be positive, was {self.price}")
+        if self.offset is not None and not Decimal(0) < self.offset < Decimal(1):
+            raise InvalidProtectionPlan(f"exit offset must be a fraction in (0, 1), was {self.offset}")
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionPlan:
+    """Take-profit and/or stop-loss for a parent; both together become one OCO."""
+
+    take_profit: PriceRule | None = None
+    stop_loss: PriceRule | None = None
+    policy: PartialFillPolicy = PartialFillPolicy.EACH_FILL
+
+    @property
+    def role(self) -> OrderRole:
+        """Return the role of the child orders this plan releases."""
+        if self.take_profit and self.stop_loss:
+            return OrderRole.OCO
+        return OrderRole.TAKE_PROFIT if self.take_profit else OrderRole.STOP_LOSS
+
+
+def validate_plan(plan: ProtectionPlan, parent: Order) -> ProtectionPlan:
+    """Return ``plan`` if it can protect ``parent``.
+
+    Raises:
+        InvalidProtectionPlan: no exit given, or an exit on the wrong side of the entry (a take-profit
+            below a long's limit price, a stop above it, a take-profit not beyond the stop).
+    """
+    if plan.take_profit is None and plan.stop_loss is None:
+        raise InvalidProtectionPlan("a protection plan needs a take_profit, a stop_loss or both")
+    if parent.role is not OrderRole.ENTRY:
+        raise InvalidProtectionPlan("only an entry order can carry a protection plan")
+    sign = 1 if parent.side is OrderSide.BUY else -1
+    reference = parent.limit_price or parent.stop_price
+    tp = plan.take_profit.price if plan.take_profit else None
+    sl = plan.stop_loss.price if plan.stop_loss else None
+    direction = "long" if sign == 1 else "short"
+    if tp is not None and reference is not None and sign * (tp - reference) <= 0:
+        raise InvalidProtectionPlan(f"take-profit {tp} is not beyond the {direction} entry at {reference}")
+    if sl is not None and reference is not None and sign * (reference - sl) <= 0:
+        raise InvalidProtectionPlan(
+            f"stop-loss {sl} is not protective for the {direction} entry at {reference}"
+        )
+    if tp is not None and sl is not None and sign * (tp - sl) <= 0:
+        raise InvalidProtectionPlan(f"take-profit {tp} must be beyond stop-loss {sl} for a {direction}")
+    return plan
+
+
+# -- commands the release gate executes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitChild:
+    """Record ``order`` as an intent, then send it."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class CancelChild:
+    """Cancel a child (an unsent intent is dropped locally; a live order gets a cancel request)."""
+
+    client_order_id: ClientOrderId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Protection is owed but cannot be released yet; the reason is journaled and may raise an alert."""
+
+    qty: Decimal
+    reason: str
+
+
+Command = SubmitChild | CancelChild
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseDecision:
+    """What to do for one parent, and the coverage figures it was decided on."""
+
+    target: Decimal
+    covered: Decimal
+    commands: tuple[Command, ...] = ()
+    holds: tuple[Hold, ...] = ()
+
+    @property
+    def qty_used(self) -> Decimal:
+        """Return the available quantity the new children reserve."""
+        return sum((c.order.qty for c in self.commands if isinstance(c, SubmitChild)), Decimal(0))
+
+
+def target_qty(parent: Order, plan: ProtectionPlan) -> Decimal:
+    """Return the quantity that must be protected now: only what the broker confirmed filled."""
+    if parent.status.is_local:
+        return Decimal(0)  # invariant 1: never on submission, never on local belief
+    if (
+        plan.policy is PartialFillPolicy.FULL_FILL
+        and parent.filled_qty < parent.qty
+        and not parent.is_terminal
+    ):
+        return Decimal(0)
+    return parent.filled_qty
+
+
+def coverage(children: Sequence[Order]) -> Decimal:
+    """Return the quantity the children protect: open groups in full, finished ones by their fills."""
+    primaries = [c for c in children if c.group_id is None]
+    legs: dict[ClientOrderId, list[Order]] = {}
+    for c in children:
+        if c.group_id is not None:
+            legs.setdefault(c.group_id, []).append(c)
+    return sum((_group_coverage(p, legs.get(p.client_order_id, [])) for p in primaries), Decimal(0))
+
+
+def _group_coverage(primary: Order, legs: Sequence[Order]) -> Decimal:
+    if primary.status is OrderStatus.REJECTED:
+        return Decimal(0)
+    members = [primary, *legs]
+    if any(m.is_open for m in members):
+        return primary.qty
+    return min(primary.qty, sum((m.filled_qty for m in members), Decimal(0)))
+
+
+def release_decision(
+    parent: Order,
+    plan: ProtectionPlan,
+    children: Sequence[Order],
+    qty_available: Decimal | None,
+    now: datetime,
+) -> ReleaseDecision:
+    """Decide which children to submit or cancel for ``parent`` (pure; see the module docstring).
+
+    ``qty_available`` is the broker's available quantity for the closing side still unallocated in this
+    pass (None when unknown: then nothing is released, since the broker check cannot be made).
+    """
+    target = target_qty(parent, plan)
+    covered = coverage(children)
+    if parent.is_terminal and parent.filled_qty == 0:
+        return ReleaseDecision(target, covered, _cancel_all(children, f"parent {parent.status} unfilled"))
+    if covered > target:
+        return ReleaseDecision(target, covered, _trim(children, covered - target))
+    need = target - covered
+    if need == 0:
+        return ReleaseDecision(target, covered)
+    hold = _hold_reason(parent, plan, children, qty_available)
+    if hold:
+        return ReleaseDecision(target, covered, holds=(Hold(need, hold),))
+    assert qty_available is not None  # _hold_reason returns a reason when it is unknown
+    qty = min(need, qty_available)
+    child = _child_order(
+        parent, plan, qty, attempt=len([c for c in children if c.group_id is None]) + 1, now=now
+    )
+    holds = (Hold(need - qty, "qty_available short: shares held by other orders"),) if qty < need else ()
+    return ReleaseDecision(target, covered, (SubmitChild(child),), holds)
+
+
+def _hold_reason(
+    parent: Order, plan: ProtectionPlan, children: Sequence[Order], qty_available: Decimal | None
+) -> str | None:
+    if any(c.is_inflight for c in children):
+        return "a child's submit outcome is unknown: it may already be live"
+    if parent.filled_avg_price is None:
+        return "the broker has not reported the fill price"
+    if qty_available is None:
+        return "the broker's qty_available is unknown"
+    if qty_available <= 0:
+        return "qty_available is 0: shares held by other orders"
+    if plan.role is OrderRole.STOP_LOSS and parent.is_open:
+        # Alpaca refuses a stop sell against an open opposite order (wash-trade rule, semantics.md §6.3)
+        return "a lone stop waits for the parent to finish (wash-trade rule)"
+    return None
+
+
+def _cancel_all(children: Sequence[Order], reason: str) -> tuple[Command, ...]:
+    return tuple(CancelChild(c.client_order_id, reason) for c in children if c.is_open and c.group_id is None)
+
+
+def _trim(children: Sequence[Order], excess: Decimal) -> tuple[Command, ...]:
+    commands: list[Command] = []
+    newest_first = sorted((c for c in children if c.is_open and c.group_id is None), key=_newest)
+    for child in newest_first:
+        if excess <= 0:
+            break
+        if child.status is OrderStatus.PENDING_CANCEL:
+            excess -= child.qty
+            continue
+        commands.append(CancelChild(child.client_order_id, "coverage above the filled quantity"))
+        excess -= child.qty
+    return tuple(commands)
+
+
+def _newest(order: Order) -> tuple[float, str]:
+    return (-order.created_at.timestamp(), order.client_order_id)
+
+
+def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int, now: datetime) -> Order:
+    fill_price = parent.filled_avg_price
+    assert fill_price is not None
+    sign = 1 if parent.side is OrderSide.BUY else -1
+    tp = _resolve(plan.take_profit, fill_price, sign) if plan.take_profit else None
+    sl = _resolve(plan.stop_loss, fill_price, -sign) if plan.stop_loss else None
+    role = plan.role
+    return new_order(
+        client_order_id=child_client_order_id(parent.client_order_id, role.value, attempt),
+        symbol=parent.symbol,
+        side=parent.side.opposite,
+        type=OrderType.STOP if role is OrderRole.STOP_LOSS else OrderType.LIMIT,
+        qty=qty,
+        created_at=now,
+        time_in_force=TimeInForce.GTC,  # protection must outlive the trading day
+        limit_price=tp,
+        stop_price=sl,
+        role=role,
+        parent_id=parent.client_order_id,
+    )
+
+
+def _resolve(rule: PriceRule, fill_price: Decimal, sign: int) -> Decimal:
+    raw = rule.price if rule.price is not None else fill_price * (1 + sign * (rule.offset or 0))
+    return tick_round(raw)
+
+
+def tick_round(price: Decimal) -> Decimal:
+    """Round to Alpaca's tick: cents at or above $1, hundredths of a cent below (no sub-penny refusals)."""
+    tick = Decimal("0.01") if price >= 1 else Decimal("0.0001")
+    return price.quantize(tick, rounding=ROUND_HALF_UP)

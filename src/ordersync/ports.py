@@ -1,0 +1,153 @@
+"""The ports the engine needs, as Protocols: a Clock, a Store with transactions, and a Broker.
+
+Adapters implement these without inheriting (SqlAlchemyStore, AlpacaBroker, SystemClock); test fakes in
+``ordersync.testing`` implement them too. Only ``bootstrap`` picks concrete classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ordersync.domain.events import BrokerOrderView, OrderObserved
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
+from ordersync.domain.order import Order
+from ordersync.domain.protection import ProtectionPlan
+
+
+class Clock(Protocol):
+    """Time for all logic: injected, so tests and the demo run on virtual time."""
+
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware UTC."""
+        ...
+
+
+# -- store -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanState:
+    """A parent's protection plan plus the release gate's retry bookkeeping."""
+
+    parent_id: ClientOrderId
+    plan: ProtectionPlan
+    release_failures: int = 0
+    next_release_at: datetime | None = None
+    done: bool = False  # the parent is terminal and its coverage settled: nothing more to release
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One journaled observation or decision (append-only; the forensic record of a run)."""
+
+    ts: datetime
+    kind: str
+    client_order_id: str | None
+    payload: dict[str, Any]
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A condition an operator must see (unprotected position, drift, silent stream, stuck submit)."""
+
+    kind: str
+    key: str
+    message: str
+    raised_at: datetime
+    resolved_at: datetime | None = None
+
+
+class Transaction(Protocol):
+    """Everything read or written inside one atomic unit (commit on success, roll back otherwise)."""
+
+    def get_order(self, client_order_id: ClientOrderId) -> Order | None: ...
+    def find_by_broker_id(self, broker_order_id: BrokerOrderId) -> Order | None: ...
+    def add_order(self, order: Order) -> None: ...
+    def save_order(self, order: Order) -> None: ...
+    def children_of(self, parent_id: ClientOrderId) -> list[Order]: ...
+    def open_orders(self) -> list[Order]: ...
+    def all_orders(self) -> list[Order]: ...
+    def add_plan(self, state: PlanState) -> None: ...
+    def save_plan(self, state: PlanState) -> None: ...
+    def get_plan(self, parent_id: ClientOrderId) -> PlanState | None: ...
+    def active_plans(self) -> list[PlanState]: ...
+    def record_fill(
+        self,
+        execution_id: ExecutionId,
+        client_order_id: ClientOrderId,
+        qty: Decimal,
+        price: Decimal,
+        ts: datetime,
+    ) -> bool: ...
+    def journal(self, entry: JournalEntry) -> None: ...
+    def raise_alert(self, alert: Alert) -> bool: ...
+    def resolve_alert(self, kind: str, key: str, at: datetime) -> bool: ...
+    def open_alerts(self) -> list[Alert]: ...
+    def get_cursor(self, name: str) -> str | None: ...
+    def set_cursor(self, name: str, value: str) -> None: ...
+
+
+class Store(Protocol):
+    """Durable state: every change and its journal entry commit together (DESIGN.md invariant 4)."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+    def read_journal(self, after_seq: int = 0, limit: int = 10_000) -> list[JournalEntry]: ...
+    def close(self) -> None: ...
+
+
+# -- broker ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """The broker's position: ``qty_available`` is what a new closing order may use."""
+
+    symbol: Symbol
+    qty: Decimal
+    qty_available: Decimal
+
+
+class StreamState(StrEnum):
+    """Connection changes the stream reports between events."""
+
+    CONNECTED = "connected"  # authorized and listening: catch up before trusting it
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """A connection change of the trade_updates stream."""
+
+    state: StreamState
+    at: datetime
+    detail: str = ""
+
+
+class Broker(Protocol):
+    """The broker's REST side (async; the adapter keeps blocking SDK calls off the event loop)."""
+
+    async def submit(self, order: Order) -> BrokerOrderView: ...
+    async def cancel(self, broker_order_id: BrokerOrderId) -> None: ...
+    async def get_by_client_id(self, client_order_id: ClientOrderId) -> BrokerOrderView | None: ...
+    async def get_order(
+        self, broker_order_id: BrokerOrderId, nested: bool = False
+    ) -> BrokerOrderView | None: ...
+    async def list_orders(
+        self, status: str, after: datetime | None = None, limit: int = 500, direction: str = "asc"
+    ) -> Sequence[BrokerOrderView]: ...
+    async def positions(self) -> dict[Symbol, PositionView]: ...
+    async def position(self, symbol: Symbol) -> PositionView | None: ...
+
+
+class BrokerStream(Protocol):
+    """The broker's event stream: observations and connection changes, never raising into the engine."""
+
+    def events(self) -> AsyncIterator[OrderObserved | StreamStatus]: ...
+    async def close(self) -> None: ...
