@@ -1,0 +1,184 @@
+"""Parse one log line of the three shapes the platform writes into a normalized record.
+
+Shapes (DESIGN §6 and the seed incident):
+
+1. ``<ts> - AlpacaAccount - INFO - Successfully submitted order to Alpaca: broker_order_id=<id>``, optionally
+   followed by ``client_order_id=.. symbol=.. side=.. qty=..`` tokens;
+2. ``<ts> - AlpacaAccount - ERROR - Error submitting order to Alpaca: [key=value ...] {json body}``;
+3. a DB-log row inside a SQLAlchemy echo line, ``... 'TP for order 131 | Error: {json body}' ...``, with or
+   without a leading timestamp (without one the record has no time).
+
+Every line is first tested against cheap literal markers (`shape_of`); only lines carrying one are decoded
+and parsed, so the common "other" line costs a few substring searches. A line that carries a marker but
+cannot be read becomes `Unparseable` with a reason, never an exception. Timestamps are read as written;
+a naive one (the seed's ``2025-10-10 15:59:16,078``) is taken to be UTC. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Final
+
+from ordersync.forensics.body import parse_error_body
+from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
+
+
+class Shape(Enum):
+    """Which of the platform's line shapes a line claims to be."""
+
+    SUBMISSION = "submission"
+    ALPACA_ERROR = "alpaca_error"
+    DB_ERROR = "db_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Unparseable:
+    """A line that looks like one of ours but could not be read; `reason` says why."""
+
+    reason: str
+
+
+SUBMIT_MARK: Final = "Successfully submitted order"
+ERROR_MARK: Final = "Error submitting order"
+DB_MARK: Final = "| Error:"
+DB_ORDER_MARK: Final = " for order "
+# the same markers as bytes, for the reader's pre-filter on undecoded lines
+SUBMIT_MARK_B: Final = SUBMIT_MARK.encode()
+ERROR_MARK_B: Final = ERROR_MARK.encode()
+DB_MARK_B: Final = DB_MARK.encode()
+DB_ORDER_MARK_B: Final = DB_ORDER_MARK.encode()
+
+_TS_RE: Final = re.compile(
+    r"\s{0,8}+\[?+(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
+)
+_MAX_ID_CHARS: Final = 128
+_KINDS_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9_-]{0,31})$")
+
+
+def shape_of(line: str) -> Shape | None:
+    """Return the shape a line claims by its marker, or `None` for any other line."""
+    if SUBMIT_MARK in line:
+        return Shape.SUBMISSION
+    if ERROR_MARK in line:
+        return Shape.ALPACA_ERROR
+    if DB_MARK in line and DB_ORDER_MARK in line:
+        return Shape.DB_ERROR
+    return None
+
+
+def parse_line(line: str) -> LogRecord | Unparseable | None:
+    """Parse one line; `None` means the line is not one of the platform's shapes ("other")."""
+    shape = shape_of(line)
+    return None if shape is None else parse_shape(shape, line)
+
+
+def parse_shape(shape: Shape, line: str) -> LogRecord | Unparseable:
+    """Parse a line already known to carry the marker of `shape`."""
+    if shape is Shape.SUBMISSION:
+        return _submission(line)
+    if shape is Shape.ALPACA_ERROR:
+        return _alpaca_error(line)
+    return _db_error(line)
+
+
+def leading_timestamp(line: str) -> datetime | None:
+    """Read the timestamp a line starts with (naive means UTC), or `None` if it has none."""
+    m = _TS_RE.match(line)
+    if m is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(m.group(1))
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that pushes year 1 out of range
+        return None
+
+
+def _submission(line: str) -> Submission | Unparseable:
+    tail = line[line.index(SUBMIT_MARK) + len(SUBMIT_MARK) :]
+    fields = _key_values(tail)
+    order_id = fields.get("broker_order_id", "")
+    if not order_id:
+        return Unparseable("submission without broker_order_id")
+    if len(order_id) > _MAX_ID_CHARS:
+        return Unparseable("broker_order_id longer than 128 characters")
+    return Submission(
+        broker_order_id=order_id,
+        at=leading_timestamp(line),
+        symbol=fields.get("symbol") or None,
+        side=_side(fields.get("side")),
+        qty=_decimal(fields.get("qty")),
+        client_order_id=fields.get("client_order_id") or None,
+    )
+
+
+def _alpaca_error(line: str) -> Rejection | Unparseable:
+    tail = line[line.index(ERROR_MARK) + len(ERROR_MARK) :]
+    parsed = parse_error_body(tail)
+    if parsed is None:
+        return Unparseable("error line without a readable JSON body")
+    body, repaired = parsed
+    context = _key_values(tail[: tail.find("{")])
+    return Rejection(
+        body=body,
+        at=leading_timestamp(line),
+        origin=Origin.ALPACA_LOG,
+        symbol=context.get("symbol") or None,
+        client_order_id=context.get("client_order_id") or None,
+        side=_side(context.get("side")),
+        repaired=repaired,
+    )
+
+
+def _db_error(line: str) -> Rejection | Unparseable:
+    mark = line.index(DB_MARK)
+    parsed = parse_error_body(line[mark + len(DB_MARK) :])
+    if parsed is None:
+        return Unparseable("DB-log row without a readable JSON body")
+    body, repaired = parsed
+    kind, number = _child_ref(line[:mark])
+    return Rejection(
+        body=body,
+        at=leading_timestamp(line),
+        origin=Origin.DB_LOG,
+        child_kind=kind,
+        platform_order=number,
+        repaired=repaired,
+    )
+
+
+def _child_ref(head: str) -> tuple[str | None, int | None]:
+    # "...('ERROR', 'TP for order 131 " -> ("TP", 131); the word before "for order" names the child
+    at = head.rfind(DB_ORDER_MARK)
+    if at < 0:
+        return None, None
+    number = head[at + len(DB_ORDER_MARK) :].strip()
+    kind = _KINDS_RE.search(head[max(0, at - 32) : at])
+    order = int(number) if number.isdigit() and len(number) <= 18 else None
+    return (kind.group(1) if kind else None), order
+
+
+def _key_values(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if sep and key not in fields:
+            fields[key] = value.strip(",;'\"")
+    return fields
+
+
+def _side(value: str | None) -> str | None:
+    return value.lower() if value else None
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    if not value or len(value) > 40:
+        return None
+    try:
+        qty = Decimal(value)
+    except ArithmeticError:
+        return None
+    return qty if qty.is_finite() else None
