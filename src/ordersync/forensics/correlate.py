@@ -1,0 +1,208 @@
+"""Link every broker refusal to the order it concerns, and aggregate per order.
+
+The `Correlator` takes records in any order (several files, a DB log read after the app log) and keeps
+only what the report needs: the submissions by broker order id, and the refusal times per distinct error
+body (`dedupe.BodyEvents`). `finish` merges duplicates and links each `40310000` body to a parent:
+
+- by `related_orders` (the order Alpaca says holds the shares). When the log gives that order's side as
+  ``sell`` (the naive demo's extended submission lines), it is a child, and the refusal is filed under the
+  latest ``buy`` submission of the same symbol before it, so the row is the true parent and the evidence
+  records that `related_orders` named another order;
+- without `related_orders` (the "cannot open a short sell" form), by symbol: the latest buy (or side
+  unknown) submission of that symbol at or before the refusal; failing that, an unlinked row per symbol.
+
+Other codes are only counted by code and message pattern. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ordersync.forensics.dedupe import BodyEvents, Events, distinct_events
+from ordersync.forensics.records import ErrorBody, LogRecord, Rejection, Submission
+from ordersync.forensics.timeutil import to_us
+from ordersync.forensics.verdict import BodyClass, EvidenceTally, Relation, classify
+
+GroupKey = tuple[str | None, str | None]  # (broker order id, symbol of an unlinked row)
+
+
+@dataclass(slots=True)
+class GroupTally:
+    """The refusals filed under one parent order (or one unlinked symbol)."""
+
+    order_id: str | None
+    times: array[int] = field(default_factory=lambda: array("q"))
+    untimed: int = 0
+    linked_by_symbol: int = 0
+    evidence: EvidenceTally = field(default_factory=EvidenceTally.empty)
+    symbols: Counter[str] = field(default_factory=Counter)
+    child_kinds: Counter[str] = field(default_factory=Counter)
+    platform_orders: set[int] = field(default_factory=set)
+
+    def add(self, times: Iterable[int], untimed: int, body_class: BodyClass, relation: Relation) -> int:
+        before = len(self.times)
+        self.times.extend(times)
+        n = len(self.times) - before + untimed
+        self.untimed += untimed
+        self.evidence.add(body_class, relation, n)
+        return n
+
+    def add_context(self, symbol: str | None, n: int, events: BodyEvents) -> None:
+        if symbol:
+            self.symbols[symbol] += n
+        self.child_kinds.update(events.child_kinds)
+        self.platform_orders.update(events.platform_orders)
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """What `finish` hands to the report builder."""
+
+    submissions: Mapping[str, Submission]
+    groups: tuple[GroupTally, ...]
+    by_code: Counter[tuple[int | None, str]]
+    issues_by_kind: Counter[str]
+    rejections: int
+    merged: int
+
+
+class Correlator:
+    """Accumulate records; `finish` links and aggregates them."""
+
+    def __init__(self) -> None:
+        self._submissions: dict[str, Submission] = {}
+        self._bodies: dict[ErrorBody, BodyEvents] = {}
+
+    def add(self, record: LogRecord) -> None:
+        """Take one record; the order of records does not matter."""
+        if isinstance(record, Submission):
+            self._add_submission(record)
+        else:
+            self._add_rejection(record)
+
+    def _add_submission(self, new: Submission) -> None:
+        known = self._submissions.get(new.broker_order_id)
+        if known is None or (new.at is not None and (known.at is None or new.at < known.at)):
+            self._submissions[new.broker_order_id] = new
+
+    def _add_rejection(self, rejection: Rejection) -> None:
+        events = self._bodies.get(rejection.body)
+        if events is None:
+            events = self._bodies[rejection.body] = BodyEvents()
+        events.add(rejection, None if rejection.at is None else to_us(rejection.at))
+
+    def finish(self) -> Correlation:
+        """Merge duplicates, link `40310000` refusals to parents, count everything else."""
+        index = SubmissionIndex(self._submissions)
+        groups: dict[GroupKey, GroupTally] = {}
+        by_code: Counter[tuple[int | None, str]] = Counter()
+        kinds: Counter[str] = Counter()
+        rejections = merged = 0
+        for body, body_events in self._bodies.items():
+            events = distinct_events(body_events)
+            n = len(events.times) + events.untimed
+            rejections, merged = rejections + n, merged + events.merged
+            by_code[body.code, message_pattern(body.message)] += n
+            if body.is_40310000:
+                kinds[issue_kind(body)] += n
+                _link(body, body_events, events, index, groups)
+        return Correlation(self._submissions, tuple(groups.values()), by_code, kinds, rejections, merged)
+
+
+class SubmissionIndex:
+    """Submissions by symbol and time, to find the parent buy of a child or of a refusal."""
+
+    def __init__(self, submissions: Mapping[str, Submission]) -> None:
+        self._submissions = submissions
+        self._buys = _by_symbol(s for s in submissions.values() if s.side == "buy")
+        self._candidates = _by_symbol(s for s in submissions.values() if s.side in ("buy", None))
+
+    def parent_of(self, related: str, symbol: str | None) -> str:
+        """The parent buy of `related` if the log shows it is a sell; otherwise `related` itself."""
+        child = self._submissions.get(related)
+        if child is None or child.side != "sell" or child.at is None:
+            return related
+        parent = _latest(self._buys, child.symbol or symbol, to_us(child.at))
+        return parent or related
+
+    def latest_parent(self, symbol: str | None, at_us: int) -> str | None:
+        """The latest buy (or side unknown) submission of `symbol` at or before `at_us`."""
+        return _latest(self._candidates, symbol, at_us)
+
+
+def _by_symbol(submissions: Iterable[Submission]) -> dict[str, tuple[list[int], list[str]]]:
+    rows: dict[str, list[tuple[int, str]]] = {}
+    for s in submissions:
+        if s.symbol and s.at is not None:
+            rows.setdefault(s.symbol, []).append((to_us(s.at), s.broker_order_id))
+    return {
+        sym: ([t for t, _ in r], [i for _, i in r]) for sym, r in ((k, sorted(v)) for k, v in rows.items())
+    }
+
+
+def _latest(index: Mapping[str, tuple[list[int], list[str]]], symbol: str | None, at_us: int) -> str | None:
+    if symbol is None or symbol not in index:
+        return None
+    times, ids = index[symbol]
+    at = bisect_right(times, at_us)
+    return ids[at - 1] if at else None
+
+
+def _link(
+    body: ErrorBody,
+    body_events: BodyEvents,
+    events: Events,
+    index: SubmissionIndex,
+    groups: dict[GroupKey, GroupTally],
+) -> None:
+    symbol = body.symbol or body_events.symbol
+    body_class = classify(body)
+    if body.related_orders:
+        related = body.related_orders[0]
+        parent = index.parent_of(related, symbol)
+        relation = Relation.LISTED if parent == related else Relation.OTHER
+        group = _group(groups, (parent, None))
+        group.add_context(symbol, group.add(events.times, events.untimed, body_class, relation), body_events)
+        return
+    by_parent: dict[str | None, list[int]] = {}
+    for t in events.times:
+        by_parent.setdefault(index.latest_parent(symbol, t), []).append(t)
+    if events.untimed:
+        by_parent.setdefault(None, [])
+    for order_id, times in by_parent.items():
+        key: GroupKey = (order_id, None) if order_id else (None, symbol)
+        group = _group(groups, key)
+        n = group.add(times, events.untimed if order_id is None else 0, body_class, Relation.ABSENT)
+        group.linked_by_symbol += n if order_id else 0
+        group.add_context(symbol, n, body_events)
+
+
+def _group(groups: dict[GroupKey, GroupTally], key: GroupKey) -> GroupTally:
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = GroupTally(order_id=key[0])
+    return group
+
+
+@lru_cache(maxsize=4096)
+def message_pattern(message: str) -> str:
+    """The message with every number replaced by N, so refusals group by kind rather than quantity."""
+    return re.sub(r"\d+(?:\.\d+)?", "N", message) or "(no message)"
+
+
+def issue_kind(body: ErrorBody) -> str:
+    """Name the kind of a `40310000` refusal from its message."""
+    message = body.message
+    if "insufficient qty" in message or (not message and body.existing_qty is not None):
+        return "insufficient_qty"
+    if "cannot open a short sell" in message:
+        return "short_sell_while_buy_open"
+    if "wash trade" in message:
+        return "wash_trade"
+    return "other"

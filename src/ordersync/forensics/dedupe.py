@@ -1,0 +1,106 @@
+"""Collect refusals per identical error body, and merge DB-log rows that repeat an Alpaca log line.
+
+The platform logs one refusal twice: an `AlpacaAccount - ERROR` line and a DB-log row with the same body
+(the seed shows both shapes). Counting both would double the figures, but retries of the same child
+produce identical bodies too, so identity alone cannot merge. The rule, applied per identical body:
+
+1. a timestamped DB row and a timestamped Alpaca line within 2 s of each other are one event (greedy
+   pairing over both lists sorted by time, each line used at most once, which maximises the pairs);
+2. a DB row without a timestamp is one event with an Alpaca line of the same body that rule 1 left
+   unpaired, if one exists anywhere in the input (it cannot be placed in time, so it is assumed to be a
+   copy rather than a new event); only the surplus counts as extra events, with no time;
+3. two lines of the same origin are never merged, and journal records are never merged.
+
+Only event times are kept (8 bytes per refusal, in an `array`), so memory grows with the number of
+distinct bodies and refusals, not with the size of the log. Stdlib only.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from ordersync.forensics.records import Origin, Rejection
+
+WINDOW_US: Final = 2_000_000
+_MAX_REFS: Final = 32
+
+
+@dataclass(slots=True)
+class BodyEvents:
+    """All refusals seen with one error body: times (µs since the epoch, UTC) per origin, and context."""
+
+    timed: dict[Origin, array[int]] = field(default_factory=dict)
+    untimed: dict[Origin, int] = field(default_factory=dict)
+    child_kinds: dict[str, int] = field(default_factory=dict)
+    platform_orders: set[int] = field(default_factory=set)
+    symbol: str | None = None
+    side: str | None = None
+    client_order_id: str | None = None
+
+    def add(self, rejection: Rejection, at_us: int | None) -> None:
+        origin = rejection.origin
+        if at_us is None:
+            self.untimed[origin] = self.untimed.get(origin, 0) + 1
+        else:
+            times = self.timed.get(origin)
+            if times is None:
+                times = self.timed[origin] = array("q")
+            times.append(at_us)
+        self._add_context(rejection)
+
+    def _add_context(self, rejection: Rejection) -> None:
+        if rejection.child_kind is not None and len(self.child_kinds) < _MAX_REFS:
+            kind = rejection.child_kind
+            self.child_kinds[kind] = self.child_kinds.get(kind, 0) + 1
+        if rejection.platform_order is not None and len(self.platform_orders) < _MAX_REFS:
+            self.platform_orders.add(rejection.platform_order)
+        self.symbol = self.symbol or rejection.symbol
+        self.side = self.side or rejection.side
+        self.client_order_id = self.client_order_id or rejection.client_order_id
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """The distinct events of one body after merging: their times, how many have none, how many merged."""
+
+    times: tuple[int, ...]
+    untimed: int
+    merged: int
+
+
+def distinct_events(events: BodyEvents) -> Events:
+    """Apply the merging rule of this module's docstring to one body's events."""
+    alpaca = sorted(events.timed.get(Origin.ALPACA_LOG, ()))
+    db = sorted(events.timed.get(Origin.DB_LOG, ()))
+    unpaired_alpaca, unpaired_db, paired = pair_within(alpaca, db, WINDOW_US)
+    untimed_db = events.untimed.get(Origin.DB_LOG, 0)
+    untimed_alpaca = events.untimed.get(Origin.ALPACA_LOG, 0)
+    copies = min(untimed_db, len(unpaired_alpaca) + untimed_alpaca)
+    journal = events.timed.get(Origin.JOURNAL, ())
+    times = tuple(sorted((*alpaca, *unpaired_db, *journal)))
+    untimed = untimed_alpaca + untimed_db - copies + events.untimed.get(Origin.JOURNAL, 0)
+    return Events(times=times, untimed=untimed, merged=paired + copies)
+
+
+def pair_within(a: Sequence[int], b: Sequence[int], window: int) -> tuple[list[int], list[int], int]:
+    """Pair sorted times of `a` and `b` that lie within `window`; return the unpaired of each and the count.
+
+    Greedy earliest-first pairing is optimal for points on a line with a symmetric window. A pair is one
+    event: the caller keeps the `a` time of each pair.
+    """
+    unpaired_a: list[int] = []
+    unpaired_b: list[int] = []
+    i = j = paired = 0
+    while i < len(a) and j < len(b):
+        if abs(a[i] - b[j]) <= window:
+            i, j, paired = i + 1, j + 1, paired + 1
+        elif a[i] < b[j]:
+            unpaired_a.append(a[i])
+            i += 1
+        else:
+            unpaired_b.append(b[j])
+            j += 1
+    return unpaired_a + list(a[i:]), unpaired_b + list(b[j:]), paired

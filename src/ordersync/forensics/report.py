@@ -1,0 +1,172 @@
+"""The incident report as data: what `render_markdown` and `render_json` print.
+
+Everything the seed report states by hand is a field here, computed from the records: the summary
+figures, one row per parent order, delay buckets, parents still failing after N hours, the most affected
+symbols, refusals by code, the evidence behind the root cause and the verdict, and the parse statistics.
+Frozen dataclasses over stdlib types (`Decimal`, aware UTC `datetime`, `timedelta`). Stdlib only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ordersync.forensics.stats import ParseStats
+
+
+class Cause(StrEnum):
+    """Why a `40310000` happened, as far as the error bodies show."""
+
+    SELL_BEFORE_FILL = "sell_before_fill"
+    RESERVED_BY_OPEN_ORDER = "reserved_by_open_order"
+    OVERSIZED_SELL = "oversized_sell"
+    MIXED = "mixed"
+    UNDETERMINED = "undetermined"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Counts of `40310000` bodies by what they show (alpaca/semantics.md §4, §6.3).
+
+    - `no_position`: `existing_qty` 0, the sell came before the buy filled;
+    - `short_sell_refusals`: "cannot open a short sell while a long buy order is open", same cause;
+    - `all_reserved`: `existing_qty` > 0 and `held_for_orders` = `existing_qty`, the shares existed and
+      another open order already reserved all of them;
+    - `partly_reserved`: shares existed, only some were reserved, the sell asked for more than was free;
+    - `no_qty_fields`: the body does not say.
+
+    `related_to_listed` / `related_to_other` / `related_absent` say whether `related_orders` names the
+    order the report lists for the row, a different order (e.g. a sibling child), or nothing.
+    """
+
+    bodies: int = 0
+    no_position: int = 0
+    short_sell_refusals: int = 0
+    all_reserved: int = 0
+    partly_reserved: int = 0
+    no_qty_fields: int = 0
+    related_to_listed: int = 0
+    related_to_other: int = 0
+    related_absent: int = 0
+
+    @property
+    def sell_before_fill(self) -> int:
+        return self.no_position + self.short_sell_refusals
+
+
+@dataclass(frozen=True, slots=True)
+class ParentIssue:
+    """One order the refusals point at (via `related_orders`, or by symbol when a body names none).
+
+    `broker_order_id` is `None` for refusals that could not be linked to any order (one row per symbol).
+    `submitted_at` is `None` when the log has no submission line for the order.
+    """
+
+    broker_order_id: str | None
+    symbol: str | None
+    side: str | None
+    client_order_id: str | None
+    submitted_at: datetime | None
+    first_error_at: datetime | None
+    last_error_at: datetime | None
+    errors: int
+    untimed_errors: int
+    linked_by_symbol: int
+    child_kinds: tuple[tuple[str, int], ...]
+    platform_orders: tuple[int, ...]
+    evidence: Evidence
+    cause: Cause
+
+    @property
+    def delay(self) -> timedelta | None:
+        """Time from the submission to the first refusal."""
+        if self.submitted_at is None or self.first_error_at is None:
+            return None
+        return self.first_error_at - self.submitted_at
+
+    @property
+    def failing_for(self) -> timedelta | None:
+        """Time from the submission (or the first refusal, without one) to the last refusal."""
+        start = self.submitted_at or self.first_error_at
+        if start is None or self.last_error_at is None:
+            return None
+        return self.last_error_at - start
+
+
+@dataclass(frozen=True, slots=True)
+class DelayBuckets:
+    """Refusals by delay since their parent's submission: < 5 min, 5-20 min, > 20 min, unknown."""
+
+    short: int
+    medium: int
+    long: int
+    unknown: int
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolCount:
+    symbol: str
+    errors: int
+    parents: int
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCount:
+    """Refusals with one code and message pattern (digits replaced by N)."""
+
+    code: int | None
+    message: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The overall root cause and the paragraph that argues it from the counts."""
+
+    cause: Cause
+    headline: str
+    text: str
+    contradicts_pending_reading: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The executive summary. `issues` counts every `40310000` refusal, after merging duplicates."""
+
+    issues: int
+    issues_by_kind: tuple[tuple[str, int], ...]
+    rejections: int
+    parents: int
+    unlinked_issues: int
+    symbols: int
+    submissions: int
+    first_error_at: datetime | None
+    last_error_at: datetime | None
+    min_delay: timedelta | None
+    max_delay: timedelta | None
+    mean_delay: timedelta | None
+    duplicates_merged: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentReport:
+    """Everything `ordersync analyze` reports; `stats` is `None` when records did not come from logs."""
+
+    source: str
+    summary: Summary
+    parents: tuple[ParentIssue, ...]
+    buckets: DelayBuckets
+    still_failing_hours: float
+    still_failing: tuple[ParentIssue, ...]
+    symbols: tuple[SymbolCount, ...]
+    by_code: tuple[CodeCount, ...]
+    evidence: Evidence
+    verdict: Verdict
+    stats: ParseStats | None
+
+    @property
+    def found_problems(self) -> bool:
+        """True when the broker refused anything: the CLI's exit code 1 (DESIGN §3)."""
+        return self.summary.rejections > 0

@@ -1,0 +1,183 @@
+"""Decide the root cause of `40310000` refusals from what the error bodies say, never from assumption.
+
+Two different mistakes produce the same code (DESIGN §4, alpaca/semantics.md §4 and §6.3):
+
+- the sell came before the buy filled: no shares yet, so `existing_qty` is 0 or Alpaca answers
+  "cannot open a short sell while a long buy order is open";
+- the shares existed and another open order had reserved them: `existing_qty` > 0 and
+  `held_for_orders` = `existing_qty`, the holder named in `related_orders` (a take-profit beside a
+  stop-loss, or a retried take-profit competing with the first).
+
+A third, rarer shape is a sell asking for more than the free part of a partly reserved position. This
+module classifies each body, tallies the classes, picks the cause with the most bodies (a tie is
+"mixed"), and writes the paragraph that states it, including when it contradicts the "parent still
+pending" reading of the seed report. Stdlib only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+from ordersync.forensics.records import ErrorBody
+from ordersync.forensics.report import Cause, Evidence, Verdict
+
+SHORT_SELL_TEXT = "cannot open a short sell"
+
+
+class BodyClass(Enum):
+    NO_POSITION = "no_position"
+    SHORT_SELL = "short_sell_refusals"
+    ALL_RESERVED = "all_reserved"
+    PARTLY_RESERVED = "partly_reserved"
+    NO_QTY_FIELDS = "no_qty_fields"
+
+
+class Relation(Enum):
+    LISTED = "related_to_listed"
+    OTHER = "related_to_other"
+    ABSENT = "related_absent"
+
+
+def classify(body: ErrorBody) -> BodyClass:
+    """Say what one `40310000` body shows about the position when the sell was refused."""
+    if SHORT_SELL_TEXT in body.message:
+        return BodyClass.SHORT_SELL
+    existing, held = body.existing_qty, body.held_for_orders
+    if existing is None or (existing > 0 and held is None):
+        return BodyClass.NO_QTY_FIELDS
+    if existing <= 0:
+        return BodyClass.NO_POSITION
+    return BodyClass.ALL_RESERVED if held is not None and held >= existing else BodyClass.PARTLY_RESERVED
+
+
+@dataclass(slots=True)
+class EvidenceTally:
+    """Mutable counts behind an `Evidence`."""
+
+    counts: dict[str, int]
+
+    @classmethod
+    def empty(cls) -> EvidenceTally:
+        return cls(counts={})
+
+    def add(self, body_class: BodyClass, relation: Relation, n: int) -> None:
+        for key in ("bodies", body_class.value, relation.value):
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def merge(self, other: Evidence) -> None:
+        for key, value in _as_counts(other).items():
+            self.counts[key] = self.counts.get(key, 0) + value
+
+    def freeze(self) -> Evidence:
+        return Evidence(**self.counts)
+
+
+def _as_counts(evidence: Evidence) -> dict[str, int]:
+    return {name: int(value) for name, value in asdict(evidence).items()}
+
+
+def decide(evidence: Evidence) -> Cause:
+    """Pick the cause most bodies support; a tie between the top two is `MIXED`."""
+    if evidence.bodies == 0:
+        return Cause.NONE
+    ranked = sorted(
+        (
+            (evidence.sell_before_fill, Cause.SELL_BEFORE_FILL),
+            (evidence.all_reserved, Cause.RESERVED_BY_OPEN_ORDER),
+            (evidence.partly_reserved, Cause.OVERSIZED_SELL),
+        ),
+        key=lambda pair: pair[0],
+        reverse=True,
+    )
+    (top, cause), (second, _) = ranked[0], ranked[1]
+    if top == 0:
+        return Cause.UNDETERMINED
+    return Cause.MIXED if top == second else cause
+
+
+CAUSE_LABELS: dict[Cause, str] = {
+    Cause.SELL_BEFORE_FILL: "sell came before the buy filled",
+    Cause.RESERVED_BY_OPEN_ORDER: "shares existed and were all reserved by another open order",
+    Cause.OVERSIZED_SELL: "sell asked for more than the free shares",
+    Cause.MIXED: "mixed: both causes present",
+    Cause.UNDETERMINED: "undetermined: bodies carry no quantity fields",
+    Cause.NONE: "no 40310000 refusals",
+}
+
+
+def overall_verdict(evidence: Evidence, *, listed_sides_unknown: bool) -> Verdict:
+    """Write the verdict paragraph for all `40310000` bodies together.
+
+    `listed_sides_unknown` is true when the orders named by `related_orders` have no side in the log (the
+    seed's bare submission lines), which lets the text say what the order must have been.
+    """
+    cause = decide(evidence)
+    contradicts = cause is Cause.RESERVED_BY_OPEN_ORDER
+    parts = [_lead(cause, evidence), _related(evidence, cause, listed_sides_unknown=listed_sides_unknown)]
+    return Verdict(
+        cause=cause,
+        headline=CAUSE_LABELS[cause],
+        text=" ".join(p for p in parts if p),
+        contradicts_pending_reading=contradicts,
+    )
+
+
+def _lead(cause: Cause, e: Evidence) -> str:
+    n, before, reserved, partly = e.bodies, e.sell_before_fill, e.all_reserved, e.partly_reserved
+    if cause is Cause.NONE:
+        return "No `40310000` refusals were found: no premature or competing child orders in this input."
+    if cause is Cause.UNDETERMINED:
+        return f"None of the {n} `40310000` bodies carries `existing_qty`/`held_for_orders`: undecidable."
+    if cause is Cause.MIXED:
+        return (
+            f"**The evidence is mixed.** {before} of {n} `40310000` refusals show the sell came before the "
+            f"buy filled and {reserved} show the shares existed and were all reserved by another open order "
+            f"({partly} asked for more than the free part of the position): both mistakes are present."
+        )
+    return _single_cause(cause, n, before, reserved, partly)
+
+
+def _single_cause(cause: Cause, n: int, before: int, reserved: int, partly: int) -> str:
+    if cause is Cause.RESERVED_BY_OPEN_ORDER:
+        return (
+            f"**The evidence supports: the shares existed and were all reserved by another open order.** "
+            f"In {reserved} of {n} `40310000` refusals the body shows `existing_qty` > 0 with "
+            f"`held_for_orders` = `existing_qty`: the position was there and every share was already held "
+            f"by the open order named in `related_orders` (an earlier or competing child, such as a "
+            f"take-profit beside a stop-loss or a retried take-profit). Only {before} show the parent not "
+            f'yet filled (`existing_qty` 0 or "{SHORT_SELL_TEXT} while a long buy order is open"). '
+            f'**This contradicts the "parent still pending" reading** (the hand-written seed report\'s root '
+            f"cause): a pending buy leaves `existing_qty` at 0 and is refused as a short sell, not with "
+            f"every share held for orders."
+        )
+    if cause is Cause.SELL_BEFORE_FILL:
+        return (
+            f"**The evidence supports: the sell came before the buy filled.** In {before} of {n} `40310000` "
+            f'refusals the account held no shares (`existing_qty` 0) or Alpaca answered "{SHORT_SELL_TEXT} '
+            f'while a long buy order is open": the parent was still open, so the child had nothing to sell. '
+            f"Only {reserved} show shares that existed but were reserved by another open order."
+        )
+    return (
+        f"**The evidence supports: the sell asked for more than the free shares.** In {partly} of {n} "
+        f"`40310000` refusals the position existed and only part of it was reserved "
+        f"(`held_for_orders` < `existing_qty`): the child was sized beyond the quantity still available."
+    )
+
+
+def _related(e: Evidence, cause: Cause, *, listed_sides_unknown: bool) -> str:
+    sentences = []
+    if e.related_to_listed and cause is Cause.RESERVED_BY_OPEN_ORDER and listed_sides_unknown:
+        sentences.append(
+            f"In {e.related_to_listed} refusals `related_orders` names the very order listed as the parent "
+            f"in the table; since `held_for_orders` counts shares reserved by open sell orders, that order "
+            f"was an open sell holding the shares (most likely the first child), not a pending buy."
+        )
+    if e.related_to_other:
+        sentences.append(
+            f"In {e.related_to_other} refusals `related_orders` names another order than the parent: a "
+            f"sibling child already holding the shares."
+        )
+    if e.related_absent:
+        sentences.append(f"{e.related_absent} bodies name no related order.")
+    return " ".join(sentences)
