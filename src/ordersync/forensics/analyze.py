@@ -1,0 +1,57 @@
+"""The two entry points: analyze log files, or analyze records from any other source.
+
+`analyze_paths` streams files through the parser into the correlator; `analyze_records` takes records the
+caller built itself (the CLI converts ordersync's own journal rows, since forensics must not import the
+store). Both return the same `IncidentReport`. Stdlib only (rich, lazily, for the progress bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ordersync.forensics.analysis import build_report
+from ordersync.forensics.correlate import Correlator
+from ordersync.forensics.errors import LogInputError
+from ordersync.forensics.reader import scan_paths
+from ordersync.forensics.records import LogRecord
+from ordersync.forensics.report import IncidentReport
+from ordersync.forensics.stats import StatsCounter
+
+DEFAULT_STILL_FAILING_HOURS = 1.0
+
+
+def analyze_paths(
+    paths: Sequence[Path], *, progress: bool = False, still_failing_hours: float = DEFAULT_STILL_FAILING_HOURS
+) -> IncidentReport:
+    """Parse log files (plain or gzip, any mix of the platform's line shapes) and build the report.
+
+    With `progress`, a rich progress bar is drawn on stderr when the inputs total 32 MiB or more.
+
+    Raises:
+        LogInputError: no paths, or a path is missing, not a file, unreadable, or corrupt gzip.
+    """
+    if not paths:
+        raise LogInputError(Path("."), "no log files given")
+    correlator = Correlator()
+    stats = StatsCounter()
+    scan_paths(paths, correlator.add, stats, progress=progress)
+    source = ", ".join(str(p) for p in paths)
+    return build_report(
+        correlator.finish(), stats=stats.freeze(), source=source, still_failing_hours=still_failing_hours
+    )
+
+
+def analyze_records(
+    records: Iterable[LogRecord],
+    *,
+    source: str = "records",
+    still_failing_hours: float = DEFAULT_STILL_FAILING_HOURS,
+) -> IncidentReport:
+    """Build the report from records produced elsewhere (e.g. ordersync's journal); no parse statistics."""
+    correlator = Correlator()
+    for record in records:
+        correlator.add(record)
+    return build_report(
+        correlator.finish(), stats=None, source=source, still_failing_hours=still_failing_hours
+    )
