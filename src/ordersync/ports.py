@@ -27,6 +27,10 @@ class Clock(Protocol):
         """Return the current time, timezone-aware UTC."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time (virtual clocks wait less real time)."""
+        ...
+
 
 # -- store -------------------------------------------------------------------------------------------
 

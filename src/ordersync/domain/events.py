@@ -46,6 +46,12 @@ class BrokerOrderView:
     updated_at: datetime
     leg_ids: tuple[BrokerOrderId, ...] = ()
     replaced_by: BrokerOrderId | None = None
+    submitted_at: datetime | None = None
+    side: str | None = None
+    order_type: str | None = None
+    order_class: str | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,6 +168,10 @@ def _group_coverage(primary: Order, legs: Sequence[Order]) -> Decimal:
     members = [primary, *legs]
     if any(m.is_open for m in members):
         return primary.qty
+    if primary.role is OrderRole.OCO and primary.status is not OrderStatus.FILLED and not legs:
+        # the take-profit leg ended unfilled (the stop triggered and replaced it): until we have read the
+        # stop leg, it may be live and holding the shares, so count it; releasing more could double-sell
+        return primary.qty
     return min(primary.qty, sum((m.filled_qty for m in members), Decimal(0)))
 
 

@@ -1,0 +1,114 @@
+"""Reconciliation decisions: compare what we hold with what the broker reports, and say what to fix.
+
+The engine's reconciler only gathers inputs (store reads, broker list/position calls), calls
+``reconcile`` and applies the corrections as ordinary observations (source ``reconcile``), so a
+correction goes through the same idempotent lifecycle as a stream event. Reconciling twice with the
+same inputs after applying the corrections returns only discrepancies (no new observations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
+from ordersync.domain.ids import ClientOrderId, Symbol
+from ordersync.domain.lifecycle import Move, next_move
+from ordersync.domain.order import Order, OrderSide
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    """Apply the broker's view of one of our orders."""
+
+    observation: OrderObserved
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One of our open or in-flight orders is in no broker list we read: look it up by client id."""
+
+    client_order_id: ClientOrderId
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """A difference the corrections cannot remove (alerted when it persists)."""
+
+    kind: str  # "position_drift" | "foreign_order"
+    key: str
+    detail: str
+
+
+Correction = Observe | Lookup | Discrepancy
+
+
+def reconcile(
+    local_open: Sequence[Order],
+    broker_orders: Sequence[BrokerOrderView],
+    expected_positions: Mapping[Symbol, Decimal],
+    broker_positions: Mapping[Symbol, Decimal],
+    now: datetime,
+) -> list[Correction]:
+    """Return the corrections that bring local state to the broker's (pure; see the module docstring).
+
+    ``broker_orders`` must hold every open broker order and every order closed since the oldest local
+    open order was submitted; ``local_open`` every non-terminal local order.
+    """
+    by_coid = {v.client_order_id: v for v in broker_orders}
+    by_id = {v.broker_order_id: v for v in broker_orders}
+    corrections: list[Correction] = []
+    for order in local_open:
+        view = by_coid.get(order.client_order_id) or (
+            by_id.get(order.broker_order_id) if order.broker_order_id else None
+        )
+        if view is None:
+            corrections.append(Lookup(order.client_order_id))
+        elif _is_news(order, view):
+            corrections.append(Observe(OrderObserved(view, Source.RECONCILE, view.updated_at, now)))
+    known = {o.client_order_id for o in local_open}
+    corrections.extend(_foreign(broker_orders, known))
+    corrections.extend(_position_drift(expected_positions, broker_positions))
+    return corrections
+
+
+def _is_news(order: Order, view: BrokerOrderView) -> bool:
+    if view.filled_qty > order.filled_qty:
+        return True
+    if view.status == order.status:
+        return False
+    return next_move(order.status, view.status) in (Move.ADVANCE, Move.LATERAL, Move.INVALID)
+
+
+def _foreign(broker_orders: Sequence[BrokerOrderView], known: set[ClientOrderId]) -> list[Correction]:
+    # open broker orders we did not place (manual trades, another system) still hold shares
+    return [
+        Discrepancy(
+            "foreign_order", v.broker_order_id, f"{v.symbol} {v.side} {v.qty} {v.status} not placed by us"
+        )
+        for v in broker_orders
+        if v.client_order_id not in known and not v.status.is_terminal and v.status.value != "held"
+    ]
+
+
+def _position_drift(expected: Mapping[Symbol, Decimal], actual: Mapping[Symbol, Decimal]) -> list[Correction]:
+    drift: list[Correction] = []
+    for symbol in sorted(set(expected) | set(actual)):
+        want, have = expected.get(symbol, Decimal(0)), actual.get(symbol, Decimal(0))
+        if want != have:
+            drift.append(
+                Discrepancy("position_drift", symbol, f"{symbol}: we expect {want}, broker holds {have}")
+            )
+    return drift
+
+
+def expected_positions(orders: Sequence[Order], baseline: Mapping[Symbol, Decimal]) -> dict[Symbol, Decimal]:
+    """Return the positions our own fills imply on top of ``baseline`` (the broker's at first start)."""
+    positions: dict[Symbol, Decimal] = dict(baseline)
+    for order in orders:
+        if order.filled_qty:
+            sign = 1 if order.side is OrderSide.BUY else -1
+            positions[order.symbol] = positions.get(order.symbol, Decimal(0)) + sign * order.filled_qty
+    return {s: q for s, q in positions.items() if q != 0}
