@@ -1,0 +1,1 @@
+"""Broker adapters: each implements the Broker and BrokerStream ports for one venue."""

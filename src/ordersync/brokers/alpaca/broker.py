@@ -1,0 +1,179 @@
+"""The Broker port over alpaca-py's TradingClient (REST).
+
+alpaca-py's pitfalls are guarded here (shared/alpaca/alpaca-py.md): it has no HTTP timeout (we add one),
+it retries 429/504 with blocking sleeps, POST included (we turn that off and retry ourselves, always
+with the same client_order_id and a lookup first), and its calls block (we run them in a thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from alpaca.common.enums import Sort
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
+from alpaca.trading.models import Order as AlpacaOrder
+from alpaca.trading.models import Position
+from alpaca.trading.requests import (
+    GetOrderByIdRequest,
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    OrderRequest,
+    StopLimitOrderRequest,
+    StopLossRequest,
+    StopOrderRequest,
+    TakeProfitRequest,
+)
+
+from ordersync.brokers.alpaca.budget import RequestBudget
+from ordersync.brokers.alpaca.errors import classify
+from ordersync.brokers.alpaca.mapping import dec, flatten, order_view
+from ordersync.domain.events import BrokerOrderView
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
+from ordersync.domain.order import Order, OrderRole, OrderType
+from ordersync.ports import Clock, PositionView
+
+T = TypeVar("T")
+
+
+class AlpacaBroker:
+    """Alpaca REST (paper, live or any compatible URL such as the simulator)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str,
+        *,
+        clock: Clock,
+        base_url: str | None = None,
+        paper: bool = True,
+        timeout_s: float = 10.0,
+        requests_per_minute: float = 190.0,
+    ) -> None:
+        self._client = TradingClient(api_key, secret_key, paper=paper, url_override=base_url)
+        # alpaca-py forwards no retry settings; 0 disables its blocking retries (alpaca-py.md §2)
+        self._client._retry = 0
+        session = self._client._session
+        session.request = functools.partial(session.request, timeout=timeout_s)  # type: ignore[method-assign]
+        self.budget = RequestBudget(clock, per_minute=requests_per_minute)
+
+    def __repr__(self) -> str:  # never show keys
+        return f"AlpacaBroker(base_url={self._client._base_url!r})"
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        await self.budget.acquire()
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except Exception as e:
+            error = classify(e)
+            if error.classification.value == "rate_limited":
+                self.budget.penalize(getattr(error, "retry_after_s", None))
+            raise error from e
+
+    async def _call_or_none(self, fn: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return await self._call(fn, *args)
+        except Exception as e:
+            if isinstance(e.__cause__, APIError) and e.__cause__.status_code == 404:
+                return None
+            raise
+
+    async def submit(self, order: Order) -> BrokerOrderView:
+        """Send ``order`` with its client_order_id; return the broker's view of it."""
+        result = await self._call(self._client.submit_order, build_request(order))
+        return order_view(_as_order(result))
+
+    async def cancel(self, broker_order_id: BrokerOrderId) -> None:
+        """Request a cancel (204 is a request, not a confirmation: watch for the canceled event)."""
+        await self._call(self._client.cancel_order_by_id, broker_order_id)
+
+    async def get_by_client_id(self, client_order_id: ClientOrderId) -> BrokerOrderView | None:
+        """Look an order up by client_order_id (closed ones included); None if the broker has none."""
+        result = await self._call_or_none(self._client.get_order_by_client_id, client_order_id)
+        return None if result is None else order_view(_as_order(result))
+
+    async def get_order(self, broker_order_id: BrokerOrderId, nested: bool = False) -> BrokerOrderView | None:
+        """Read one order by id; None if the broker has none."""
+        request = GetOrderByIdRequest(nested=nested)
+        result = await self._call_or_none(self._client.get_order_by_id, broker_order_id, request)
+        return None if result is None else order_view(_as_order(result))
+
+    async def get_legs(self, broker_order_id: BrokerOrderId) -> list[BrokerOrderView]:
+        """Return the legs of a multi-leg order (read with nested=true)."""
+        result = await self._call_or_none(
+            self._client.get_order_by_id, broker_order_id, GetOrderByIdRequest(nested=True)
+        )
+        return [] if result is None else [order_view(leg) for leg in _as_order(result).legs or ()]
+
+    async def list_orders(
+        self, status: str, after: datetime | None = None, limit: int = 500, direction: str = "asc"
+    ) -> Sequence[BrokerOrderView]:
+        """Return one page of orders (legs flattened after their parent)."""
+        request = GetOrdersRequest(
+            status=QueryOrderStatus(status), after=after, limit=limit, direction=Sort(direction), nested=True
+        )
+        result = await self._call(self._client.get_orders, request)
+        return [order_view(o) for o in flatten([_as_order(o) for o in result])]
+
+    async def positions(self) -> dict[Symbol, PositionView]:
+        """Return every open position."""
+        result = await self._call(self._client.get_all_positions)
+        views = [_position(p) for p in result if isinstance(p, Position)]
+        return {v.symbol: v for v in views}
+
+    async def position(self, symbol: Symbol) -> PositionView | None:
+        """Return the position in ``symbol`` (None when flat)."""
+        result = await self._call_or_none(self._client.get_open_position, symbol)
+        return None if not isinstance(result, Position) else _position(result)
+
+
+def _as_order(value: object) -> AlpacaOrder:
+    if not isinstance(value, AlpacaOrder):
+        raise TypeError(f"expected an alpaca Order, got {type(value).__name__}")
+    return value
+
+
+def _position(p: Position) -> PositionView:
+    qty = dec(p.qty) or dec(0)
+    available = dec(p.qty_available)
+    assert qty is not None
+    return PositionView(Symbol(p.symbol), qty, qty if available is None else available)
+
+
+def build_request(order: Order) -> OrderRequest:
+    """Return the alpaca-py request for ``order`` (the SDK's wire format is float: converted here only)."""
+    common: dict[str, Any] = {
+        "symbol": order.symbol,
+        "qty": float(order.qty),
+        "side": OrderSide(order.side.value),
+        "time_in_force": TimeInForce(order.time_in_force.value),
+        "client_order_id": order.client_order_id,
+    }
+    if order.role is OrderRole.OCO:
+        assert order.limit_price is not None
+        assert order.stop_price is not None
+        stop_loss = StopLossRequest(
+            stop_price=float(order.stop_price),
+            limit_price=None if order.stop_limit_price is None else float(order.stop_limit_price),
+        )
+        take_profit = TakeProfitRequest(limit_price=float(order.limit_price))
+        return LimitOrderRequest(
+            **common, order_class=OrderClass.OCO, take_profit=take_profit, stop_loss=stop_loss
+        )
+    if order.type is OrderType.MARKET:
+        return MarketOrderRequest(**common)
+    if order.type is OrderType.LIMIT:
+        return LimitOrderRequest(**common, limit_price=float(order.limit_price or 0))
+    if order.type is OrderType.STOP:
+        return StopOrderRequest(**common, stop_price=float(order.stop_price or 0))
+    if order.type is OrderType.STOP_LIMIT:
+        return StopLimitOrderRequest(
+            **common, stop_price=float(order.stop_price or 0), limit_price=float(order.limit_price or 0)
+        )
+    raise ValueError(f"ordersync does not send {order.type} orders")

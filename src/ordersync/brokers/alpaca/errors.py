@@ -1,0 +1,76 @@
+"""Classify Alpaca failures into the domain's BrokerError tree (DESIGN.md invariant 6).
+
+Only this module knows Alpaca's codes; the engine reacts to the classification. Messages never carry
+request headers, so API keys cannot leak through an error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+from alpaca.common.exceptions import APIError
+
+from ordersync.domain.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    DuplicateClientOrderId,
+    InsufficientQty,
+    OrderRefused,
+    RateLimited,
+)
+
+INSUFFICIENT_QTY = 40310000
+DUPLICATE_OR_INVALID = 40010001
+
+
+def _body(error: APIError) -> dict[str, Any]:
+    try:
+        parsed = json.loads(str(error))
+    except (json.JSONDecodeError, TypeError):
+        return {"message": str(error)[:200]}
+    return parsed if isinstance(parsed, dict) else {"message": str(parsed)[:200]}
+
+
+def _retry_after(error: APIError) -> float | None:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for name in ("Retry-After", "X-Ratelimit-Reset"):
+        if name in headers:
+            try:
+                return float(headers[name])
+            except ValueError:
+                return None
+    return None
+
+
+def classify(error: Exception) -> BrokerError:
+    """Return the BrokerError for an exception raised by an alpaca-py call."""
+    if isinstance(error, BrokerError):
+        return error
+    if isinstance(error, requests.Timeout | requests.ConnectionError):
+        return BrokerUnavailable(f"no answer from the broker: {type(error).__name__}")
+    if not isinstance(error, APIError):
+        return BrokerUnavailable(f"unexpected broker failure: {type(error).__name__}: {error}"[:300])
+    return _classify_api(error)
+
+
+def _classify_api(error: APIError) -> BrokerError:
+    status = error.status_code
+    body = _body(error)
+    code = body.get("code") if isinstance(body.get("code"), int) else None
+    message = str(body.get("message", ""))
+    kw: dict[str, Any] = {"status_code": status, "code": code, "body": body}
+    text = f"{status} {code or ''} {message}".strip()
+    if status == 429:
+        return RateLimited(text, retry_after_s=_retry_after(error), **kw)
+    if status is not None and status >= 500:
+        return BrokerUnavailable(text, **kw)
+    if status == 403 and code == INSUFFICIENT_QTY and ("qty" in message or "short sell" in message):
+        return InsufficientQty(text, **kw)
+    if status == 422 and "must be unique" in message:
+        return DuplicateClientOrderId(text, **kw)
+    if status == 401:
+        return OrderRefused("401 unauthorized: check APCA_API_KEY_ID / APCA_API_SECRET_KEY", **kw)
+    return OrderRefused(text, **kw)
