@@ -1,0 +1,185 @@
+"""State shared by the engine's parts, and the one function that applies an observation.
+
+Every transaction here is synchronous and never spans an ``await``: on one event loop that makes each
+unit of work atomic with respect to every other task, which is the single-writer rule in practice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from ordersync.domain import lifecycle
+from ordersync.domain.events import OrderObserved
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId
+from ordersync.domain.lifecycle import Outcome
+from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType
+from ordersync.engine.metrics import EngineMetrics
+from ordersync.engine.options import EngineOptions
+from ordersync.ports import Alert, Broker, Clock, JournalEntry, Store, Transaction
+
+log = structlog.get_logger("ordersync.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What an embedding platform hears about: fills, children released/accepted/refused, alerts."""
+
+    kind: str
+    client_order_id: str | None
+    detail: dict[str, Any]
+
+
+@dataclass
+class Context:
+    """The engine's collaborators and in-memory bookkeeping (all durable state is in the store)."""
+
+    broker: Broker
+    store: Store
+    clock: Clock
+    options: EngineOptions
+    metrics: EngineMetrics
+    listeners: list[Callable[[Notification], None]] = field(default_factory=list)
+    dirty: set[ClientOrderId] = field(default_factory=set)
+    leg_owner: dict[BrokerOrderId, ClientOrderId] = field(default_factory=dict)
+    sending: set[ClientOrderId] = field(default_factory=set)
+    canceling: dict[ClientOrderId, datetime] = field(default_factory=dict)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    on_dirty: Callable[[], None] = lambda: None
+
+    def entry(self, kind: str, client_order_id: str | None, **payload: Any) -> JournalEntry:
+        """Return a journal entry stamped with the engine clock."""
+        return JournalEntry(self.clock.now(), kind, client_order_id, payload)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``coro`` in the background; its failure is logged, never lost silently."""
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine.task_failed", task=task.get_name(), error=repr(task.exception()))
+
+    def mark_dirty(self, parent_id: ClientOrderId) -> None:
+        """Ask the release gate to look at ``parent_id`` again."""
+        self.dirty.add(parent_id)
+        self.on_dirty()
+
+    def notify(self, kind: str, client_order_id: str | None, **detail: Any) -> None:
+        """Tell every listener; a listener that raises is logged and ignored."""
+        note = Notification(kind, client_order_id, detail)
+        for listener in list(self.listeners):
+            try:
+                listener(note)
+            except Exception as e:  # a platform callback must never stop the engine
+                log.warning("engine.listener_failed", kind=kind, error=repr(e))
+
+    def symbol_lock(self, symbol: str) -> asyncio.Lock:
+        """Return the lock that serializes releases on one symbol (one qty_available read at a time)."""
+        return self.symbol_locks.setdefault(symbol, asyncio.Lock())
+
+    def raise_alert(self, tx: Transaction, kind: str, key: str, message: str) -> bool:
+        """Open an alert (once per kind/key while open): journal, log, count and notify it."""
+        if not tx.raise_alert(Alert(kind, key, message, self.clock.now())):
+            return False
+        self.metrics.alerts.labels(kind).inc()
+        self.metrics.open_alerts.labels(kind).inc()
+        tx.journal(self.entry("alert", None, alert=kind, key=key, message=message))
+        log.warning("engine.alert", alert=kind, key=key, message=message)
+        self.notify("alert", None, alert=kind, key=key, message=message)
+        return True
+
+    def resolve_alert(self, tx: Transaction, kind: str, key: str) -> None:
+        """Close an open alert whose condition has cleared."""
+        if tx.resolve_alert(kind, key, self.clock.now()):
+            self.metrics.open_alerts.labels(kind).dec()
+            tx.journal(self.entry("alert_resolved", None, alert=kind, key=key))
+
+    def remember_legs(self, order: Order) -> None:
+        """Index an OCO child's leg ids so their events find their group."""
+        for leg in order.leg_ids:
+            self.leg_owner[leg] = order.client_order_id
+
+
+def apply_observation(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
+    """Apply one broker observation inside ``tx``; journal it; return the order if it changed."""
+    view = obs.order
+    order = tx.get_order(view.client_order_id) or tx.find_by_broker_id(view.broker_order_id)
+    if order is None:
+        order = _adopt_leg(ctx, tx, obs)
+    if order is None:
+        ctx.metrics.observations.labels(obs.source.value, "foreign").inc()
+        return None
+    result = lifecycle.apply(order, obs)
+    ctx.metrics.observations.labels(obs.source.value, result.outcome.value).inc()
+    tx.journal(_observation_entry(ctx, order, obs, result.outcome, result.error))
+    if not result.changed:
+        return None
+    tx.save_order(result.order)
+    if obs.execution is not None:
+        e = obs.execution
+        tx.record_fill(e.execution_id, order.client_order_id, e.qty, e.price, obs.ts_event)
+    ctx.remember_legs(result.order)
+    ctx.mark_dirty(order.parent_id or order.client_order_id)
+    if result.fill_delta > 0:
+        ctx.notify("fill", order.client_order_id, qty=result.fill_delta, filled_qty=result.order.filled_qty)
+    return result.order
+
+
+def _observation_entry(
+    ctx: Context, order: Order, obs: OrderObserved, outcome: Outcome, error: Exception | None
+) -> JournalEntry:
+    view = obs.order
+    payload: dict[str, Any] = {
+        "source": obs.source.value,
+        "event": obs.event,
+        "status": view.status.value,
+        "filled_qty": view.filled_qty,
+        "broker_order_id": view.broker_order_id,
+        "symbol": view.symbol,
+        "outcome": outcome.value,
+        "ts_event": obs.ts_event,
+    }
+    if obs.execution is not None:
+        payload.update(
+            execution_id=obs.execution.execution_id, qty=obs.execution.qty, price=obs.execution.price
+        )
+    if error is not None:
+        payload["error"] = str(error)
+    return ctx.entry("observed", order.client_order_id, **payload)
+
+
+def _adopt_leg(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
+    # an OCO's stop leg carries a broker-made client_order_id: it is ours through its group
+    view = obs.order
+    owner = ctx.leg_owner.get(view.broker_order_id)
+    primary = tx.get_order(owner) if owner else None
+    if primary is None:
+        return None
+    leg = Order(
+        client_order_id=view.client_order_id,
+        symbol=primary.symbol,
+        side=OrderSide(view.side) if view.side else primary.side,
+        type=OrderType(view.order_type) if view.order_type else OrderType.STOP,
+        qty=view.qty or primary.qty,
+        time_in_force=primary.time_in_force,
+        created_at=ctx.clock.now(),
+        role=OrderRole.STOP_LOSS,
+        parent_id=primary.parent_id,
+        group_id=primary.client_order_id,
+        limit_price=view.limit_price,
+        stop_price=view.stop_price,
+        status=OrderStatus.HELD,
+        broker_order_id=view.broker_order_id,
+    )
+    tx.add_order(leg)
+    tx.journal(ctx.entry("leg_adopted", leg.client_order_id, group=primary.client_order_id))
+    return replace(leg)

@@ -1,0 +1,29 @@
+"""Engine tunables, with units in their names (seconds of the injected clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How often and how patiently the engine does things; defaults suit Alpaca's 200 req/min."""
+
+    poll_interval_s: float = 2.0  # catch-up reads while the stream is down or silent
+    stream_silence_s: float = 60.0  # no message for this long with open orders: stop trusting the stream
+    reconcile_interval_s: float = 60.0  # full orders + positions reconciliation
+    tick_s: float = 1.0  # release retries, alert ages
+    release_backoff_base_s: float = 2.0
+    release_backoff_cap_s: float = 300.0
+    lookup_backoff_base_s: float = 1.0
+    lookup_backoff_cap_s: float = 60.0
+    lookups_before_not_found: int = 2  # an unknown submit is settled "never arrived" after this many 404s
+    batch_max: int = 500  # observations applied per transaction
+    unprotected_alert_s: float = 10.0
+    unknown_alert_s: float = 30.0
+    drift_alert_runs: int = 2  # a discrepancy must persist this many reconciliations to alert
+
+    def __post_init__(self) -> None:
+        for name in ("poll_interval_s", "stream_silence_s", "reconcile_interval_s", "tick_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, was {getattr(self, name)}")

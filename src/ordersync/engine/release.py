@@ -1,0 +1,169 @@
+"""The release gate: runs the pure release rule for parents whose state changed, and executes it.
+
+Per symbol, one pass at a time (a lock): read the broker's ``qty_available`` once, subtract what our
+own unacknowledged children will reserve, then decide every dirty parent on that symbol against the
+remainder, so two parents can never both spend the same available shares. Intents are written in the
+same transaction as the decision and sent after it commits (outbox): a crash in between resumes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from ordersync.domain.errors import BrokerError
+from ordersync.domain.ids import ClientOrderId, Symbol
+from ordersync.domain.order import Order, OrderSide, OrderStatus
+from ordersync.domain.protection import (
+    CancelChild,
+    ReleaseDecision,
+    SubmitChild,
+    coverage,
+    release_decision,
+    target_qty,
+)
+from ordersync.engine.context import Context
+from ordersync.engine.retry import backoff_s
+from ordersync.engine.sender import start_cancel, start_send
+from ordersync.ports import PlanState, Transaction
+
+UNLIMITED = Decimal(10) ** 12  # buy-to-cover children are not limited by a long position's availability
+
+
+async def release(ctx: Context, parent_ids: Iterable[ClientOrderId]) -> None:
+    """Decide and act for ``parent_ids``, grouped by symbol."""
+    by_symbol: dict[Symbol, list[ClientOrderId]] = {}
+    with ctx.store.transaction() as tx:
+        for pid in parent_ids:
+            parent = tx.get_order(pid)
+            state = tx.get_plan(pid)
+            if parent is not None and state is not None and not state.done:
+                by_symbol.setdefault(parent.symbol, []).append(pid)
+    for symbol, pids in by_symbol.items():
+        async with ctx.symbol_lock(symbol):
+            await _release_symbol(ctx, symbol, pids)
+
+
+async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderId]) -> None:
+    available = await _available(ctx, symbol, parent_ids) if _needs_more(ctx, parent_ids) else None
+    to_send: list[ClientOrderId] = []
+    to_cancel: list[CancelChild] = []
+    with ctx.store.transaction() as tx:
+        remaining = None if available is None else available - _unacknowledged(tx, symbol)
+        for pid in parent_ids:
+            used, sends, cancels = _decide(ctx, tx, pid, remaining)
+            if remaining is not None:
+                remaining -= used
+            to_send += sends
+            to_cancel += cancels
+    for coid in to_send:
+        start_send(ctx, coid)
+    for cancel in to_cancel:
+        start_cancel(ctx, cancel.client_order_id, cancel.reason)
+
+
+def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
+    with ctx.store.transaction() as tx:
+        for pid in parent_ids:
+            parent, state = tx.get_order(pid), tx.get_plan(pid)
+            if parent and state and target_qty(parent, state.plan) > coverage(tx.children_of(pid)):
+                return True
+    return False
+
+
+async def _available(ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderId]) -> Decimal | None:
+    with ctx.store.transaction() as tx:
+        parents = [tx.get_order(pid) for pid in parent_ids]
+    if all(p is not None and p.side is OrderSide.SELL for p in parents):
+        return UNLIMITED
+    try:
+        position = await ctx.broker.position(symbol)
+    except BrokerError:
+        return None  # unknown: the rule holds the release until the broker can be read
+    return Decimal(0) if position is None else position.qty_available
+
+
+def _unacknowledged(tx: Transaction, symbol: Symbol) -> Decimal:
+    # our children the broker may not count yet in held_for_orders: reserve them before spending more
+    local = (OrderStatus.INTENT, OrderStatus.SUBMITTING)
+    return sum(
+        (
+            o.qty
+            for o in tx.open_orders()
+            if o.symbol == symbol and o.is_child and o.group_id is None and o.status in local
+        ),
+        Decimal(0),
+    )
+
+
+def _decide(
+    ctx: Context, tx: Transaction, pid: ClientOrderId, available: Decimal | None
+) -> tuple[Decimal, list[ClientOrderId], list[CancelChild]]:
+    parent, state = tx.get_order(pid), tx.get_plan(pid)
+    if parent is None or state is None or state.done:
+        return Decimal(0), [], []
+    now = ctx.clock.now()
+    if state.next_release_at is not None and now < state.next_release_at:
+        return Decimal(0), [], []  # backing off after a refusal (invariant 6)
+    children = tx.children_of(pid)
+    decision = release_decision(parent, state.plan, children, available, now)
+    sends = _record(ctx, tx, parent, decision)
+    cancels = [c for c in decision.commands if isinstance(c, CancelChild)]
+    _update_plan(ctx, tx, state, parent, children, decision, now)
+    return decision.qty_used, sends, cancels
+
+
+def _record(ctx: Context, tx: Transaction, parent: Order, decision: ReleaseDecision) -> list[ClientOrderId]:
+    sends: list[ClientOrderId] = []
+    for command in decision.commands:
+        if isinstance(command, SubmitChild):
+            child = command.order
+            tx.add_order(child)
+            tx.journal(
+                ctx.entry(
+                    "child_released",
+                    child.client_order_id,
+                    parent=parent.client_order_id,
+                    role=child.role.value,
+                    qty=child.qty,
+                    limit_price=child.limit_price,
+                    stop_price=child.stop_price,
+                    target=decision.target,
+                    covered=decision.covered,
+                )
+            )
+            ctx.notify("child_released", child.client_order_id, parent=parent.client_order_id, qty=child.qty)
+            sends.append(child.client_order_id)
+        else:
+            tx.journal(ctx.entry("child_cancel", command.client_order_id, reason=command.reason))
+    for hold in decision.holds:
+        tx.journal(ctx.entry("release_held", parent.client_order_id, qty=hold.qty, reason=hold.reason))
+    return sends
+
+
+def _update_plan(
+    ctx: Context,
+    tx: Transaction,
+    state: PlanState,
+    parent: Order,
+    children: list[Order],
+    decision: ReleaseDecision,
+    now: datetime,
+) -> None:
+    settled = decision.covered == decision.target and not decision.commands and not decision.holds
+    done = parent.is_terminal and settled and all(c.is_terminal for c in children)
+    new_state = state
+    if settled and state.release_failures:
+        new_state = replace(new_state, release_failures=0, next_release_at=None)
+    if any("qty_available" in h.reason for h in decision.holds):
+        failures = state.release_failures + 1
+        wait = backoff_s(failures, ctx.options.release_backoff_base_s, ctx.options.release_backoff_cap_s)
+        new_state = replace(
+            new_state, release_failures=failures, next_release_at=now + timedelta(seconds=wait)
+        )
+    if done:
+        new_state = replace(new_state, done=True)
+    if new_state != state:
+        tx.save_plan(new_state)

@@ -1,0 +1,222 @@
+"""Sending orders exactly once, settling ambiguous submits, and cancelling (DESIGN.md invariants 3, 6).
+
+The client_order_id is journaled (status ``submitting``) before the POST. Any answer that leaves the
+outcome unknown (timeout, 5xx, lost response, 422 "must be unique" on a retry) keeps the order
+*unknown* — never *failed* — until a lookup by that id settles it: found -> adopted; absent twice ->
+back to an intent and resent with the *same* id, so a late arrival of the first POST can only produce a
+422, never a second order. A 40310000 refusal reads ``related_orders`` and adopts or reconciles whoever
+holds the shares; its retry goes through the release gate's backoff, never a hot loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+
+from ordersync.domain import lifecycle
+from ordersync.domain.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    DuplicateClientOrderId,
+    InsufficientQty,
+    RateLimited,
+)
+from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId
+from ordersync.domain.order import Order, OrderStatus
+from ordersync.engine.context import Context, apply_observation, log
+from ordersync.engine.retry import backoff_s
+from ordersync.ports import Transaction
+
+
+def observed(ctx: Context, view: BrokerOrderView, source: Source) -> OrderObserved:
+    """Wrap a broker read as an observation."""
+    return OrderObserved(view, source, view.updated_at, ctx.clock.now())
+
+
+def start_send(ctx: Context, coid: ClientOrderId) -> None:
+    """Send the intent ``coid`` in the background (at most one send per order at a time)."""
+    if coid not in ctx.sending:
+        ctx.sending.add(coid)
+        ctx.spawn(_send(ctx, coid), f"send:{coid}")
+
+
+async def _send(ctx: Context, coid: ClientOrderId) -> None:
+    try:
+        with ctx.store.transaction() as tx:
+            order = tx.get_order(coid)
+            if order is None or order.status is not OrderStatus.INTENT:
+                return
+            order = lifecycle.mark_submitting(order)
+            tx.save_order(order)
+            tx.journal(
+                ctx.entry("submit_sent", coid, role=order.role.value, symbol=order.symbol, qty=order.qty)
+            )
+        ctx.metrics.submits.labels(order.role.value).inc()
+        try:
+            view = await ctx.broker.submit(order)
+        except BrokerError as e:
+            await _on_submit_error(ctx, order, e)
+            return
+        with ctx.store.transaction() as tx:
+            apply_observation(ctx, tx, observed(ctx, view, Source.SUBMIT))
+            tx.journal(
+                ctx.entry("submit_accepted", coid, broker_order_id=view.broker_order_id, status=view.status)
+            )
+        ctx.notify("accepted", coid, broker_order_id=view.broker_order_id, role=order.role.value)
+    finally:
+        ctx.sending.discard(coid)
+
+
+async def _on_submit_error(ctx: Context, order: Order, error: BrokerError) -> None:
+    coid = order.client_order_id
+    kind = type(error).__name__
+    log.info("engine.submit_error", client_order_id=coid, error=kind, detail=str(error)[:200])
+    if isinstance(error, RateLimited):  # refused before processing: nothing exists at the broker
+        with ctx.store.transaction() as tx:
+            _settle_local(tx, coid, lifecycle.settle_not_found)
+            tx.journal(ctx.entry("submit_rate_limited", coid, retry_after_s=error.retry_after_s))
+        ctx.spawn(
+            _resend_later(ctx, coid, error.retry_after_s or ctx.options.lookup_backoff_base_s),
+            f"resend:{coid}",
+        )
+        return
+    if isinstance(error, BrokerUnavailable | DuplicateClientOrderId):
+        with ctx.store.transaction() as tx:
+            tx.journal(ctx.entry("submit_unknown", coid, error=kind, detail=str(error)[:300]))
+        ctx.spawn(settle(ctx, coid), f"settle:{coid}")
+        return
+    ctx.metrics.rejections.labels(kind).inc()
+    with ctx.store.transaction() as tx:
+        _settle_local(tx, coid, lifecycle.mark_refused)
+        tx.journal(
+            ctx.entry("submit_refused", coid, error=kind, status_code=error.status_code, body=error.body)
+        )
+        if order.parent_id is not None:
+            _back_off_plan(ctx, tx, order.parent_id)
+        if not isinstance(error, InsufficientQty):
+            ctx.raise_alert(tx, "order_refused", coid, f"{coid} refused by the broker: {str(error)[:200]}")
+    ctx.notify("refused", coid, error=kind, body=error.body)
+    if isinstance(error, InsufficientQty):
+        ctx.spawn(_resolve_holders(ctx, order, error.related_orders), f"holders:{coid}")
+    if order.parent_id is not None:
+        ctx.mark_dirty(order.parent_id)
+
+
+def _settle_local(tx: Transaction, coid: ClientOrderId, step: Callable[[Order], Order]) -> None:
+    order = tx.get_order(coid)
+    if order is not None and order.status is OrderStatus.SUBMITTING:
+        tx.save_order(step(order))
+
+
+def _back_off_plan(ctx: Context, tx: Transaction, parent_id: ClientOrderId) -> None:
+    state = tx.get_plan(parent_id)
+    if state is None:
+        return
+    failures = state.release_failures + 1
+    wait = backoff_s(failures, ctx.options.release_backoff_base_s, ctx.options.release_backoff_cap_s)
+    next_at = ctx.clock.now() + timedelta(seconds=wait)
+    tx.save_plan(replace(state, release_failures=failures, next_release_at=next_at))
+    tx.journal(ctx.entry("release_backoff", parent_id, failures=failures, wait_s=wait))
+
+
+async def _resend_later(ctx: Context, coid: ClientOrderId, delay_s: float) -> None:
+    await ctx.clock.sleep(delay_s)
+    start_send(ctx, coid)
+
+
+async def settle(ctx: Context, coid: ClientOrderId) -> None:
+    """Settle an unknown submit by looking ``coid`` up until the broker's answer is certain."""
+    misses = 0
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            view = await ctx.broker.get_by_client_id(coid)
+        except BrokerError:
+            await ctx.clock.sleep(
+                backoff_s(attempt, ctx.options.lookup_backoff_base_s, ctx.options.lookup_backoff_cap_s)
+            )
+            continue
+        if view is not None:
+            with ctx.store.transaction() as tx:
+                apply_observation(ctx, tx, observed(ctx, view, Source.LOOKUP))
+                tx.journal(
+                    ctx.entry("submit_settled", coid, found=True, broker_order_id=view.broker_order_id)
+                )
+            return
+        misses += 1
+        if misses >= ctx.options.lookups_before_not_found:
+            with ctx.store.transaction() as tx:
+                _settle_local(tx, coid, lifecycle.settle_not_found)
+                tx.journal(ctx.entry("submit_settled", coid, found=False))
+            start_send(ctx, coid)  # same client_order_id: a late first POST can only make this a 422
+            return
+        await ctx.clock.sleep(
+            backoff_s(attempt, ctx.options.lookup_backoff_base_s, ctx.options.lookup_backoff_cap_s)
+        )
+
+
+async def _resolve_holders(ctx: Context, refused: Order, related: list[str]) -> None:
+    # 40310000 names the orders holding the shares: adopt ours (we may have lost track of one), flag others
+    for broker_id in related:
+        try:
+            view = await ctx.broker.get_order(BrokerOrderId(broker_id))
+        except BrokerError:
+            continue
+        with ctx.store.transaction() as tx:
+            if (
+                view is not None
+                and apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE)) is not None
+            ):
+                continue
+            known = view is not None and (
+                tx.get_order(view.client_order_id) is not None or tx.find_by_broker_id(view.broker_order_id)
+            )
+            if not known:
+                detail = (
+                    f"{refused.symbol}: {broker_id} (not ours) holds shares {refused.client_order_id} needs"
+                )
+                ctx.raise_alert(tx, "foreign_order_holds_shares", broker_id, detail)
+    if refused.parent_id is not None:
+        ctx.mark_dirty(refused.parent_id)
+
+
+def start_cancel(ctx: Context, coid: ClientOrderId, reason: str) -> None:
+    """Cancel a child: drop an unsent intent locally, or ask the broker (its confirmation comes later)."""
+    now = ctx.clock.now()
+    asked = ctx.canceling.get(coid)
+    if asked is not None and (now - asked).total_seconds() < 30:
+        return
+    with ctx.store.transaction() as tx:
+        order = tx.get_order(coid)
+        if (
+            order is None
+            or order.is_terminal
+            or order.is_inflight
+            or order.status is OrderStatus.PENDING_CANCEL
+        ):
+            return
+        if order.status is OrderStatus.INTENT:
+            tx.save_order(lifecycle.cancel_intent(order))
+            tx.journal(ctx.entry("intent_canceled", coid, reason=reason))
+            return
+        tx.journal(ctx.entry("cancel_requested", coid, reason=reason))
+    ctx.canceling[coid] = now
+    assert order.broker_order_id is not None
+    ctx.spawn(_cancel(ctx, order.broker_order_id), f"cancel:{coid}")
+
+
+async def _cancel(ctx: Context, broker_id: BrokerOrderId) -> None:
+    try:
+        await ctx.broker.cancel(broker_id)
+    except BrokerError:
+        # 422: no longer cancelable (filled or already canceled); 404: read it to learn which
+        try:
+            view = await ctx.broker.get_order(broker_id)
+        except BrokerError:
+            return
+        if view is not None:
+            with ctx.store.transaction() as tx:
+                apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))

@@ -1,0 +1,288 @@
+"""The engine: one object that owns the loops, and the library API a platform embeds.
+
+Loops: *intake* (stream -> queue), *writer* (queue -> batched transactions), *poller* (catch-up reads
+while the stream is down or silent), *reconciler* (orders + positions, periodically), *ticker* (release
+retries and alert ages). Stream events and polls never write directly: they queue observations and the
+writer applies them in batches, each batch one transaction with its journal entries.
+
+Per-message error policy: a bad message is logged with context and skipped; a broken invariant is
+journaled and alerted; an unexpected exception in a loop is logged and the loop continues after a pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ordersync.domain.errors import BrokerError
+from ordersync.domain.events import OrderObserved, Source
+from ordersync.domain.ids import ClientOrderId
+from ordersync.domain.order import Order, OrderStatus
+from ordersync.domain.protection import ProtectionPlan, validate_plan
+from ordersync.engine.catchup import read_changed
+from ordersync.engine.context import Context, Notification, apply_observation, log
+from ordersync.engine.metrics import EngineMetrics
+from ordersync.engine.options import EngineOptions
+from ordersync.engine.release import release
+from ordersync.engine.sender import observed, settle, start_cancel, start_send
+from ordersync.engine.watch import Watch
+from ordersync.ports import Broker, BrokerStream, Clock, PlanState, Store, StreamState, StreamStatus
+
+__all__ = ["Engine", "Notification"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    """Sentinel that ends the writer."""
+
+
+class Engine:
+    """Keeps orders and their protection in sync with the broker (DESIGN.md invariants 1-7)."""
+
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        store: Store,
+        clock: Clock,
+        stream: BrokerStream | None = None,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.metrics = EngineMetrics()
+        self._ctx = Context(broker, store, clock, options or EngineOptions(), self.metrics)
+        self._ctx.on_dirty = self._schedule_release
+        self._stream = stream
+        self._queue: asyncio.Queue[OrderObserved | StreamStatus | _Stop] = asyncio.Queue()
+        self._loops: list[asyncio.Task[None]] = []
+        self._release_task: asyncio.Task[None] | None = None
+        self.watch = Watch(self._ctx)
+        self.stream_connected = False
+        self._last_stream_at: datetime = clock.now()
+        self._running = False
+
+    # -- library API ---------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[Notification], None]) -> None:
+        """Call ``listener`` for fills, released/accepted/refused children and alerts."""
+        self._ctx.listeners.append(listener)
+
+    async def submit(self, order: Order, plan: ProtectionPlan | None = None) -> Order:
+        """Record ``order`` (and its protection plan) durably in one transaction, then send it.
+
+        Raises:
+            InvalidProtectionPlan: the plan cannot protect this order (nothing is written).
+            ConcurrencyConflict: an order with this client_order_id already exists.
+        """
+        if plan is not None:
+            validate_plan(plan, order)
+        with self._ctx.store.transaction() as tx:
+            tx.add_order(order)
+            if plan is not None:
+                tx.add_plan(PlanState(order.client_order_id, plan))
+            tx.journal(
+                self._ctx.entry(
+                    "parent_created",
+                    order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side.value,
+                    qty=order.qty,
+                    type=order.type.value,
+                    plan=plan is not None,
+                )
+            )
+        start_send(self._ctx, order.client_order_id)
+        return order
+
+    async def cancel(self, client_order_id: ClientOrderId) -> None:
+        """Ask the broker to cancel one of our orders (the result arrives as an observation)."""
+        start_cancel(self._ctx, client_order_id, "requested by the platform")
+
+    def orders(self) -> list[Order]:
+        """Return every order ordersync holds, parents and children."""
+        with self._ctx.store.transaction() as tx:
+            return tx.all_orders()
+
+    # -- running -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Catch up with the broker, resume unfinished work, then start the loops."""
+        self._running = True
+        await self.catch_up("startup")
+        await self._drain_queue()
+        self._resume()
+        await self.watch.reconcile(dry_run=False)
+        for name, loop in (
+            ("writer", self._writer),
+            ("poller", self._poller),
+            ("ticker", self._ticker),
+            ("reconciler", self._reconciler),
+        ):
+            self._loops.append(asyncio.create_task(loop(), name=name))
+        if self._stream is not None:
+            self._loops.append(asyncio.create_task(self._intake(self._stream), name="intake"))
+
+    async def stop(self) -> None:
+        """Stop the loops, let in-flight sends finish (bounded), close the stream."""
+        self._running = False
+        if self._stream is not None:
+            await self._stream.close()
+        await self._queue.put(_Stop())
+        for task in self._loops:
+            if task.get_name() != "writer":
+                task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._loops, return_exceptions=True), timeout=5)
+        pending = list(self._ctx.tasks) + ([self._release_task] if self._release_task else [])
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=5)
+            for task in still:
+                task.cancel()
+
+    async def wait_idle(self, timeout_s: float = 30.0, settle_s: float = 0.05) -> bool:
+        """Wait (real time) until nothing is queued, sending or releasing; True if it got there."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            busy = (
+                not self._queue.empty()
+                or bool(self._ctx.tasks)
+                or bool(self._ctx.dirty)
+                or (self._release_task is not None and not self._release_task.done())
+            )
+            if not busy:
+                await asyncio.sleep(settle_s)
+                if self._queue.empty() and not self._ctx.tasks and not self._ctx.dirty:
+                    return True
+            await asyncio.sleep(0.01)
+        return False
+
+    def _resume(self) -> None:
+        # after a crash: intents were journaled but not sent, submits were sent but not settled
+        with self._ctx.store.transaction() as tx:
+            open_orders = tx.open_orders()
+            plans = tx.active_plans()
+        for order in open_orders:
+            self._ctx.remember_legs(order)
+            if order.status is OrderStatus.INTENT:
+                start_send(self._ctx, order.client_order_id)
+            elif order.status is OrderStatus.SUBMITTING:
+                self._ctx.spawn(settle(self._ctx, order.client_order_id), f"settle:{order.client_order_id}")
+        for state in plans:
+            self._ctx.mark_dirty(state.parent_id)
+
+    # -- loops ---------------------------------------------------------------------------------------
+
+    async def _intake(self, stream: BrokerStream) -> None:
+        async for item in stream.events():
+            await self._queue.put(item)
+
+    async def _writer(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < self._ctx.options.batch_max:
+                batch.append(self._queue.get_nowait())
+            if not await self._apply_batch(batch):
+                return
+
+    async def _apply_batch(self, batch: list[OrderObserved | StreamStatus | _Stop]) -> bool:
+        observations = [item for item in batch if isinstance(item, OrderObserved)]
+        if observations:
+            try:
+                with self._ctx.store.transaction() as tx:
+                    for obs in observations:
+                        apply_observation(self._ctx, tx, obs)
+            except Exception as e:  # keep the writer alive; the next catch-up re-reads the broker
+                log.error("engine.batch_failed", size=len(observations), error=repr(e))
+        for item in batch:
+            if isinstance(item, StreamStatus):
+                self._on_stream_status(item)
+            elif isinstance(item, OrderObserved) and item.source.value == "stream":
+                self._last_stream_at = self._ctx.clock.now()
+        return not any(isinstance(item, _Stop) for item in batch)
+
+    async def _drain_queue(self) -> None:
+        batch: list[OrderObserved | StreamStatus | _Stop] = []
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        if batch:
+            await self._apply_batch(batch)
+
+    def _on_stream_status(self, status: StreamStatus) -> None:
+        self.stream_connected = status.state is StreamState.CONNECTED
+        self.metrics.stream_up.set(1 if self.stream_connected else 0)
+        with self._ctx.store.transaction() as tx:
+            tx.journal(self._ctx.entry("stream_" + status.state.value, None, detail=status.detail))
+        if self.stream_connected:
+            # events sent while we were away are not replayed: read everything we may have missed
+            self._last_stream_at = self._ctx.clock.now()
+            self._ctx.spawn(self.catch_up("reconnect"), "catch_up:reconnect")
+
+    def stream_trusted(self) -> bool:
+        """True while the stream is connected and has not been silent too long."""
+        silent_s = (self._ctx.clock.now() - self._last_stream_at).total_seconds()
+        return self.stream_connected and silent_s < self._ctx.options.stream_silence_s
+
+    async def catch_up(self, reason: str) -> int:
+        """Read every order that may have changed and queue it as observations; return how many."""
+        with self._ctx.store.transaction() as tx:
+            open_orders = tx.open_orders()
+        oldest = min((o.created_at for o in open_orders), default=None)
+        views = await read_changed(self._ctx.broker, oldest)
+        source = Source.RECONCILE if reason == "startup" else Source.POLL
+        for view in views:
+            await self._queue.put(observed(self._ctx, view, source))
+        self.metrics.catch_ups.labels(reason).inc()
+        self._last_stream_at = self._ctx.clock.now() if self.stream_connected else self._last_stream_at
+        return len(views)
+
+    async def _poller(self) -> None:
+        await self._every(self._ctx.options.poll_interval_s, self._poll_once)
+
+    async def _poll_once(self) -> None:
+        if self.stream_trusted() or not self._has_open():
+            return
+        await self.catch_up("poll" if not self.stream_connected else "silence")
+
+    def _has_open(self) -> bool:
+        with self._ctx.store.transaction() as tx:
+            return bool(tx.open_orders())
+
+    async def _reconciler(self) -> None:
+        await self._every(self._ctx.options.reconcile_interval_s, self._reconcile_once)
+
+    async def _reconcile_once(self) -> None:
+        await self.watch.reconcile(dry_run=False)
+
+    async def _ticker(self) -> None:
+        await self._every(self._ctx.options.tick_s, self._tick)
+
+    async def _tick(self) -> None:
+        self.watch.tick(self.stream_connected, self._last_stream_at)
+
+    async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
+        while self._running:
+            await self._ctx.clock.sleep(interval_s)
+            try:
+                await step()
+            except BrokerError as e:
+                log.warning("engine.loop_broker_error", loop=step.__name__, error=str(e)[:200])
+            except Exception as e:
+                log.error("engine.loop_failed", loop=step.__name__, error=repr(e))
+
+    # -- release scheduling ----------------------------------------------------------------------------
+
+    def _schedule_release(self) -> None:
+        if self._release_task is None or self._release_task.done():
+            self._release_task = asyncio.get_running_loop().create_task(self._release_loop(), name="release")
+
+    async def _release_loop(self) -> None:
+        while self._ctx.dirty:
+            batch = set(self._ctx.dirty)
+            self._ctx.dirty.clear()
+            try:
+                await release(self._ctx, sorted(batch))
+            except Exception as e:
+                log.error("engine.release_failed", error=repr(e))

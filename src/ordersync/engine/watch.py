@@ -1,0 +1,209 @@
+"""Reconciliation and alerts: the engine's view of what may be wrong, and how long it has been wrong.
+
+Alerts (each a structlog event, a Prometheus metric and an ``alerts`` row, shown by ``ordersync
+status``): an unprotected fill older than ``unprotected_alert_s``; a submit unknown for longer than
+``unknown_alert_s``; a stream down or silent with open orders; a reconciliation discrepancy that
+persists ``drift_alert_runs`` runs. Each resolves itself when the condition clears.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ordersync.domain.errors import BrokerError
+from ordersync.domain.events import Source
+from ordersync.domain.ids import ClientOrderId, Symbol
+from ordersync.domain.order import OrderStatus
+from ordersync.domain.protection import coverage, target_qty
+from ordersync.domain.reconcile import Discrepancy, Lookup, Observe, expected_positions, reconcile
+from ordersync.engine.catchup import read_changed
+from ordersync.engine.context import Context, apply_observation
+from ordersync.engine.sender import observed, settle
+from ordersync.ports import Transaction
+
+BASELINE = "position_baseline"
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation found (``ordersync reconcile`` prints it)."""
+
+    corrections: int = 0
+    lookups: int = 0
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+    alerts_raised: int = 0
+
+
+class Watch:
+    """Reconciliation runs and alert bookkeeping for one engine."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._seen: dict[tuple[str, str], int] = {}  # discrepancy -> consecutive runs seen
+        self._unprotected_since: dict[ClientOrderId, datetime] = {}
+        self.discrepancies_alerted = 0
+
+    async def reconcile(self, *, dry_run: bool) -> ReconcileReport:
+        """Compare local orders and positions with the broker's; apply fixes unless ``dry_run``."""
+        ctx = self._ctx
+        with ctx.store.transaction() as tx:
+            local_open = tx.open_orders()
+            everything = tx.all_orders()
+            baseline = _read_baseline(tx)
+        views = await read_changed(ctx.broker, min((o.created_at for o in local_open), default=None))
+        positions = {s: p.qty for s, p in (await ctx.broker.positions()).items()}
+        if baseline is None:
+            baseline = _baseline(positions, expected_positions(everything, {}))
+            if not dry_run:
+                with ctx.store.transaction() as tx:
+                    tx.set_cursor(BASELINE, _dump(baseline))
+        corrections = reconcile(
+            local_open, views, expected_positions(everything, baseline), positions, ctx.clock.now()
+        )
+        report = ReconcileReport()
+        report.discrepancies = [c for c in corrections if isinstance(c, Discrepancy)]
+        if dry_run:
+            report.corrections = sum(isinstance(c, Observe) for c in corrections)
+            report.lookups = sum(isinstance(c, Lookup) for c in corrections)
+            return report
+        with ctx.store.transaction() as tx:
+            for c in corrections:
+                if isinstance(c, Observe) and apply_observation(ctx, tx, c.observation) is not None:
+                    report.corrections += 1
+            report.alerts_raised = self._track(tx, report.discrepancies)
+            tx.journal(
+                ctx.entry(
+                    "reconciled",
+                    None,
+                    corrections=report.corrections,
+                    discrepancies=len(report.discrepancies),
+                )
+            )
+        for c in corrections:
+            if isinstance(c, Lookup):
+                report.lookups += 1
+                ctx.spawn(
+                    settle(ctx, c.client_order_id)
+                    if _inflight(ctx, c.client_order_id)
+                    else self._lookup(c.client_order_id),
+                    f"lookup:{c.client_order_id}",
+                )
+        return report
+
+    async def _lookup(self, coid: ClientOrderId) -> None:
+
+        try:
+            view = await self._ctx.broker.get_by_client_id(coid)
+        except BrokerError:
+            return
+        with self._ctx.store.transaction() as tx:
+            if view is not None:
+                apply_observation(self._ctx, tx, observed(self._ctx, view, Source.RECONCILE))
+            else:
+                order = tx.get_order(coid)
+                if order is not None and order.status is not OrderStatus.INTENT:
+                    self.raise_alert(
+                        tx, "missing_at_broker", coid, f"{coid} is open here but unknown to the broker"
+                    )
+
+    def _track(self, tx: Transaction, discrepancies: list[Discrepancy]) -> int:
+        raised = 0
+        current = {(d.kind, d.key): d for d in discrepancies}
+        for key, d in current.items():
+            self._seen[key] = self._seen.get(key, 0) + 1
+            if self._seen[key] >= self._ctx.options.drift_alert_runs and self.raise_alert(
+                tx, d.kind, d.key, d.detail
+            ):
+                raised += 1
+                self.discrepancies_alerted += 1
+        for key in [k for k in self._seen if k not in current]:
+            del self._seen[key]
+            self.resolve_alert(tx, key[0], key[1])
+        return raised
+
+    def tick(self, stream_connected: bool, last_stream_at: datetime) -> None:
+        """Age-based alerts: unprotected fills, unknown submits, a silent stream."""
+        ctx = self._ctx
+        now = ctx.clock.now()
+        with ctx.store.transaction() as tx:
+            due = [
+                s.parent_id
+                for s in tx.active_plans()
+                if s.next_release_at is not None and s.next_release_at <= now
+            ]
+            self._check_unprotected(tx, now)
+            self._check_unknown(tx, now)
+            silent = (now - last_stream_at).total_seconds()
+            if not stream_connected and tx.open_orders():
+                self.raise_alert(
+                    tx, "stream_down", "trade_updates", f"stream down for {silent:.0f}s with open orders"
+                )
+            elif stream_connected:
+                self.resolve_alert(tx, "stream_down", "trade_updates")
+        for pid in due:
+            ctx.mark_dirty(pid)
+
+    def _check_unprotected(self, tx: Transaction, now: datetime) -> None:
+        oldest = 0.0
+        for state in tx.active_plans():
+            parent = tx.get_order(state.parent_id)
+            if parent is None:
+                continue
+            short = target_qty(parent, state.plan) - coverage(tx.children_of(state.parent_id))
+            if short > 0:
+                since = self._unprotected_since.setdefault(state.parent_id, now)
+                age = (now - since).total_seconds()
+                oldest = max(oldest, age)
+                if age >= self._ctx.options.unprotected_alert_s:
+                    msg = f"{parent.symbol}: {short} of {parent.client_order_id} unprotected for {age:.0f}s"
+                    self.raise_alert(tx, "unprotected_position", state.parent_id, msg)
+            elif self._unprotected_since.pop(state.parent_id, None) is not None:
+                self.resolve_alert(tx, "unprotected_position", state.parent_id)
+        self._ctx.metrics.unprotected_age.set(oldest)
+
+    def _check_unknown(self, tx: Transaction, now: datetime) -> None:
+        unknown = [o for o in tx.open_orders() if o.status is OrderStatus.SUBMITTING]
+        self._ctx.metrics.unknown_orders.set(len(unknown))
+        for order in unknown:
+            if (now - order.created_at).total_seconds() >= self._ctx.options.unknown_alert_s:
+                self.raise_alert(
+                    tx,
+                    "stuck_unknown",
+                    order.client_order_id,
+                    f"{order.client_order_id} submit outcome unknown",
+                )
+
+    def raise_alert(self, tx: Transaction, kind: str, key: str, message: str) -> bool:
+        """Open an alert through the engine context."""
+        return self._ctx.raise_alert(tx, kind, key, message)
+
+    def resolve_alert(self, tx: Transaction, kind: str, key: str) -> None:
+        """Close an alert through the engine context."""
+        self._ctx.resolve_alert(tx, kind, key)
+
+
+def _inflight(ctx: Context, coid: ClientOrderId) -> bool:
+    with ctx.store.transaction() as tx:
+        order = tx.get_order(coid)
+    return order is not None and order.status is OrderStatus.SUBMITTING
+
+
+def _baseline(broker: dict[Symbol, Decimal], ours: dict[Symbol, Decimal]) -> dict[Symbol, Decimal]:
+    symbols = set(broker) | set(ours)
+    return {s: broker.get(s, Decimal(0)) - ours.get(s, Decimal(0)) for s in symbols}
+
+
+def _read_baseline(tx: Transaction) -> dict[Symbol, Decimal] | None:
+    raw = tx.get_cursor(BASELINE)
+    if raw is None:
+        return None
+    loaded: dict[str, Any] = json.loads(raw)
+    return {Symbol(k): Decimal(v) for k, v in loaded.items()}
+
+
+def _dump(baseline: dict[Symbol, Decimal]) -> str:
+    return json.dumps({k: str(v) for k, v in baseline.items() if v != 0}, sort_keys=True)
