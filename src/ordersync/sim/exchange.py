@@ -1,0 +1,346 @@
+"""The simulated broker behind one lock: the operations the REST API, the control API and in-process callers
+use.
+
+`Exchange` owns the books (`Book`), the venue lifecycle (`Venue`), the scheduler of timed events and the
+scenario's fill plans. Every public method takes the one `threading.RLock`, so the REST handlers on uvicorn's
+loop, the background ticker and a test thread advancing the stepped clock all see consistent books. Methods
+return JSON-ready dicts (Alpaca's shapes) rather than live records, so nothing outside escapes the lock.
+
+Fill plans: a buy (or any order) whose client_order_id names a scenario parent is filled by that parent's
+plan (virtual seconds after its submission) instead of by price; a plan that sums below the quantity leaves
+the order partially filled; `cancel_after_s` / `expire_after_s` make the venue end the remainder."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from .book import Book
+from .checks import Policy, check_new_order
+from .clock import SimClock, SteppedClock
+from .groups import create_group, new_order, replacement_spec, swap_into_group
+from .model import SimOrder, SymbolInfo
+from .order_request import OrderSpec, ReplaceSpec
+from .queries import OrderQuery, select_orders
+from .scheduler import Scheduler
+from .serialize import account_json, order_json, position_json
+from .venue import EventSink, Latency, Venue, order_with_legs
+from .wire import CODE_UNPROCESSABLE, ApiError, JsonDict, asset_id_for, fmt_decimal, fmt_time, new_id
+
+__all__ = ["Exchange", "ExchangeConfig", "FillPlan", "FillStep", "PricePoint"]
+
+
+@dataclass(frozen=True)
+class FillStep:
+    after_s: float
+    qty: Decimal
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class FillPlan:
+    steps: tuple[FillStep, ...] = ()
+    cancel_after_s: float | None = None
+    expire_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    at_s: float
+    symbol: str
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    """Everything a scenario sets on the broker model."""
+
+    symbols: Sequence[SymbolInfo]
+    cash: Decimal = Decimal(1_000_000)
+    policy: Policy = field(default_factory=Policy)
+    latency: Latency = field(default_factory=Latency)
+    plans: Mapping[str, FillPlan] = field(default_factory=dict)
+    prices: Sequence[PricePoint] = ()
+
+
+class Exchange:
+    """One simulated Alpaca account with its venue; thread-safe."""
+
+    def __init__(self, config: ExchangeConfig, clock: SimClock, sink: EventSink) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.config = config
+        self.scheduler = Scheduler()
+        self.book = Book(config.cash, config.symbols)
+        self.venue = Venue(self.book, clock, self.scheduler, sink, config.latency)
+        self.started_at = clock.now()
+        for point in config.prices:
+            self.schedule_at(
+                point.at_s, f"price {point.symbol}", self._price_setter(point.symbol, point.price)
+            )
+        if isinstance(clock, SteppedClock):
+            clock.bind(self.advance_to)
+
+    # -- time ------------------------------------------------------------------------------------------
+
+    def schedule_at(self, offset_s: float, label: str, callback: Callable[[], None]) -> None:
+        """Run `callback()` at start + offset_s virtual seconds (used for price paths and stream drops)."""
+        with self.lock:
+            self.scheduler.schedule(self.started_at + timedelta(seconds=offset_s), label, callback)
+
+    def tick(self) -> int:
+        """Fire the timed events now due; called by the background ticker."""
+        with self.lock:
+            return self.scheduler.run_due(self.clock.now())
+
+    def advance_to(self, target: datetime) -> None:
+        """Walk a stepped clock to `target`, firing each due event at its own time."""
+        clock = self.clock
+        if not isinstance(clock, SteppedClock):
+            raise ApiError(409, {"code": 40910000, "message": "the simulator clock is not stepped"})
+        with self.lock:
+            self.scheduler.step_to(target, clock.set_now)
+
+    # -- orders ----------------------------------------------------------------------------------------
+
+    def submit(self, spec: OrderSpec) -> JsonDict:
+        """Accept a new order (status `accepted`) or raise Alpaca's refusal.
+
+        Raises:
+            ApiError: 403/422 with Alpaca's body.
+        """
+        assert spec.qty is not None  # notional orders are refused by the request parser
+        with self.lock:
+            self.book.symbol(spec.symbol)
+            coid = self._unique_client_order_id(spec.client_order_id)
+            check_new_order(self.book, self.config.policy, spec, spec.qty)
+            root = create_group(self.book, self.clock.now(), spec, spec.qty, coid)
+            self._start(root)
+            return order_with_legs(self.book, root)
+
+    def get_order(self, order_id: str, nested: bool) -> JsonDict:
+        with self.lock:
+            order = self.book.get(order_id)
+            return order_with_legs(self.book, order) if nested else order_json(order)
+
+    def get_by_client_id(self, client_order_id: str) -> JsonDict:
+        with self.lock:
+            return order_json(self.book.get_by_client_id(client_order_id))
+
+    def list_orders(self, query: OrderQuery) -> list[JsonDict]:
+        with self.lock:
+            chosen = select_orders(self.book, query)
+            if query.nested:
+                return [order_with_legs(self.book, o) for o in chosen]
+            return [order_json(o) for o in chosen]
+
+    def cancel(self, order_id: str) -> None:
+        """Request an asynchronous cancel (the REST layer answers 204).
+
+        Raises:
+            ApiError: 404 when unknown, 422 when the order can no longer be canceled.
+        """
+        with self.lock:
+            order = self.book.get(order_id)
+            if not order.is_open or order.status == "pending_replace":
+                raise ApiError.unprocessable(
+                    f'order is already in "{order.status}" state', code=CODE_UNPROCESSABLE
+                )
+            if not order.cancel_requested:
+                self.venue.request_cancel(order)
+
+    def cancel_all(self) -> list[JsonDict]:
+        """Request a cancel of every open order; return Alpaca's 207 items."""
+        with self.lock:
+            results: list[JsonDict] = []
+            for order in self.book.open_orders():
+                if not order.cancel_requested:
+                    self.venue.request_cancel(order)
+                results.append({"id": order.id, "status": 200})
+            return results
+
+    def replace(self, order_id: str, spec: ReplaceSpec) -> JsonDict:
+        """Replace a working order: a new order id; the old one goes `replaced` with `replaced_by`.
+
+        Raises:
+            ApiError: 404, 422 (state or fields), 403 (unchanged parameters, or the new qty is not available).
+        """
+        with self.lock:
+            old = self.book.get(order_id)
+            if not old.is_live or old.cancel_requested or old.leg_ids:
+                raise ApiError.unprocessable(
+                    "unable to replace order in current state", code=CODE_UNPROCESSABLE
+                )
+            new_spec = replacement_spec(old, spec)
+            qty = spec.qty if spec.qty is not None else old.remaining
+            coid = self._unique_client_order_id(spec.client_order_id)
+            if old.order_class == "simple":
+                check_new_order(self.book, self.config.policy, new_spec, qty, exclude=[old.id])
+            new = new_order(self.book, self.clock.now(), new_spec, qty, coid, role=old.role)
+            swap_into_group(self.book, old, new)
+            self.book.add(new)
+            old.replaced_by, old.replaced_at = new.id, self.clock.now()
+            self.venue.touch(old, "replaced")
+            self.venue.emit("replaced", old)
+            self._start(new)
+            return order_json(new)
+
+    def manual_fill(
+        self, order_id: str | None, client_order_id: str | None, qty: Decimal | None, price: Decimal | None
+    ) -> JsonDict:
+        """Fill an order now, whatever its plan or the price; by default all of it at the current price.
+
+        Raises:
+            ApiError: 404 when unknown, 422 when not open or held.
+        """
+        with self.lock:
+            order = self.book.get(order_id) if order_id else self.book.get_by_client_id(client_order_id or "")
+            if not order.is_open or order.status == "held":
+                raise ApiError.unprocessable(
+                    f"order is {order.status}; it cannot be filled", code=CODE_UNPROCESSABLE
+                )
+            fill_qty = order.remaining if qty is None else qty
+            self.venue.execute(order, fill_qty, price or self.book.price(order.symbol))
+            return order_json(order)
+
+    # -- prices, positions, account --------------------------------------------------------------------------
+
+    def set_price(self, symbol: str, price: Decimal, exchange: str = "NYSE") -> None:
+        """Move (or list) a symbol's price and let working orders react to it."""
+        with self.lock:
+            info = self.book.symbols.get(symbol)
+            if info is None:
+                self.book.symbols[symbol] = SymbolInfo(symbol, price, exchange, asset_id_for(symbol))
+            else:
+                info.price = price
+            self.venue.match_symbol(symbol)
+
+    def positions(self) -> list[JsonDict]:
+        with self.lock:
+            return [self._position_json(symbol) for symbol in sorted(self.book.positions)]
+
+    def position(self, symbol: str) -> JsonDict:
+        with self.lock:
+            if symbol not in self.book.positions:
+                raise ApiError.not_found("position does not exist")
+            return self._position_json(symbol)
+
+    def close_position(self, symbol: str, qty: Decimal | None, percentage: Decimal | None) -> JsonDict:
+        """Submit a market order closing all of the position, `qty` shares or `percentage` of it.
+
+        Raises:
+            ApiError: 404 "position does not exist", or the refusals of a new order (shares held by orders).
+        """
+        with self.lock:
+            held = self.book.position_qty(symbol)
+            if held == 0:
+                raise ApiError.not_found("position does not exist")
+            size = abs(held) if qty is None else qty
+            if percentage is not None:
+                size = (abs(held) * percentage / 100).quantize(Decimal("0.000000001"))
+            side = "sell" if held > 0 else "buy"
+            return self.submit(
+                OrderSpec(symbol=symbol, side=side, type="market", time_in_force="day", qty=size)
+            )
+
+    def market_clock(self) -> JsonDict:
+        """The market clock; the simulated market never closes ([sim limitation])."""
+        now = self.clock.now()
+        close = now.replace(hour=20, minute=0, second=0, microsecond=0)
+        if close <= now:
+            close += timedelta(days=1)
+        return {
+            "timestamp": fmt_time(now),
+            "is_open": True,
+            "next_open": fmt_time(close + timedelta(hours=17, minutes=30)),
+            "next_close": fmt_time(close),
+        }
+
+    def account(self) -> JsonDict:
+        with self.lock:
+            values = [p.qty * self.book.price(p.symbol) for p in self.book.positions.values()]
+            body = account_json(
+                self.book.cash,
+                self.book.buying_power(),
+                sum((v for v in values if v > 0), Decimal(0)),
+                sum((v for v in values if v < 0), Decimal(0)),
+                self.started_at,
+            )
+            body["shorting_enabled"] = self.config.policy.shorting_enabled
+            return body
+
+    def snapshot(self) -> JsonDict:
+        """Everything the control API's /sim/state shows about the books."""
+        with self.lock:
+            return {
+                "now": fmt_time(self.clock.now()),
+                "started_at": fmt_time(self.started_at),
+                "orders": [self._order_detail(o) for o in self.book.orders.values()],
+                "positions": [
+                    self._position_json(s) | {"held_for_orders": self._held(s)}
+                    for s in sorted(self.book.positions)
+                ],
+                "account": self.account(),
+                "prices": {s: fmt_decimal(i.price) for s, i in sorted(self.book.symbols.items())},
+                "pending_timers": [
+                    {"due": fmt_time(d), "label": label} for d, label in self.scheduler.pending()
+                ],
+            }
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _unique_client_order_id(self, client_order_id: str | None) -> str:
+        if client_order_id is None:
+            return new_id()
+        if client_order_id in self.book.by_client_id:
+            raise ApiError.unprocessable("client_order_id must be unique")
+        return client_order_id
+
+    def _start(self, root: SimOrder) -> None:
+        plan = self.config.plans.get(root.client_order_id)
+        root.planned = plan is not None
+        self.venue.later(self.config.latency.ack_s, f"ack {root.id}", lambda: self.venue.ack(root))
+        if plan is not None:
+            self._schedule_plan(root, plan)
+
+    def _schedule_plan(self, order: SimOrder, plan: FillPlan) -> None:
+        for step in plan.steps:
+            self.venue.later(step.after_s, f"plan fill {order.client_order_id}", self._plan_fill(order, step))
+        for after_s, status in ((plan.cancel_after_s, "canceled"), (plan.expire_after_s, "expired")):
+            if after_s is not None:
+                self.venue.later(
+                    after_s, f"plan {status} {order.client_order_id}", self._plan_end(order, status)
+                )
+
+    def _plan_fill(self, order: SimOrder, step: FillStep) -> Callable[[], None]:
+        return lambda: self.venue.execute(order, step.qty, step.price or self.book.price(order.symbol))
+
+    def _plan_end(self, order: SimOrder, status: str) -> Callable[[], None]:
+        return lambda: self.venue.terminate(order, status)
+
+    def _price_setter(self, symbol: str, price: Decimal) -> Callable[[], None]:
+        return lambda: self.set_price(symbol, price)
+
+    def _held(self, symbol: str) -> str:
+        return fmt_decimal(self.book.reservation(symbol).held)
+
+    def _position_json(self, symbol: str) -> JsonDict:
+        return position_json(
+            self.book.positions[symbol], self.book.symbol(symbol), self.book.reservation(symbol).held
+        )
+
+    def _order_detail(self, order: SimOrder) -> JsonDict:
+        detail = order_json(order)
+        detail["sim"] = {
+            "group_id": order.group_id,
+            "role": order.role,
+            "leg_ids": order.leg_ids,
+            "planned": order.planned,
+            "cancel_requested": order.cancel_requested,
+            "triggered": order.triggered,
+            "reserves_shares": self.book.reserves_shares(order),
+        }
+        return detail

@@ -1,0 +1,157 @@
+"""Fault injection: the broker's bad days, reproducible from a seed and settable at runtime.
+
+Stream faults (decided once per event, for every listening connection): drop every connection
+(`stream_drop_p` per event, or at `stream_drop_at_s` virtual seconds after start, or on `POST
+/sim/stream/disconnect`), drop the event, duplicate it (same frame, same execution_id, even after a terminal
+event, as Alpaca does), or hold it back and deliver it after the next one (reordering). HTTP faults on
+`/v2/*` (optionally only on `routes`, written `"METHOD /path/template"` or `"/path/template"`): 5xx with a
+probability, 429 bursts, a "lost response" where the request takes effect but the client gets a 504
+(alpaca-py retries 504, so a retried POST then meets 422 40010001: realistic), a fixed extra latency, and
+deterministic faults on the N-th matching request.
+
+All random decisions come from one `random.Random(seed)`, so a scenario replays the same faults for the same
+sequence of requests and events. Every injected fault is counted (see `counters.py`)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .counters import Counters
+
+__all__ = ["FaultConfig", "FaultInjector", "HttpFault", "NthRequestFault", "StreamFault"]
+
+Probability = float
+FaultKind = Literal["500", "502", "503", "504", "429", "lost_response"]
+StreamFault = Literal["disconnect", "drop", "duplicate", "reorder"]
+
+
+class NthRequestFault(BaseModel):
+    """Inject `fault` on the `nth` request (1-based) matching `method`/`path` since the config was set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nth: int = Field(ge=1)
+    fault: FaultKind
+    method: str | None = None
+    path: str | None = None
+
+
+class FaultConfig(BaseModel):
+    """The fault section of a scenario, also accepted by `POST /sim/faults`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int | None = None
+    stream_drop_at_s: list[float] = Field(default_factory=list)
+    stream_drop_p: Probability = Field(default=0.0, ge=0, le=1)
+    drop_event_p: Probability = Field(default=0.0, ge=0, le=1)
+    duplicate_event_p: Probability = Field(default=0.0, ge=0, le=1)
+    reorder_event_p: Probability = Field(default=0.0, ge=0, le=1)
+    http_5xx_p: Probability = Field(default=0.0, ge=0, le=1)
+    http_5xx_statuses: list[int] = Field(default_factory=lambda: [500, 503, 504])
+    http_429_p: Probability = Field(default=0.0, ge=0, le=1)
+    http_429_burst: int = Field(default=1, ge=1)
+    lost_response_p: Probability = Field(default=0.0, ge=0, le=1)
+    latency_ms: float = Field(default=0.0, ge=0, le=5000)
+    routes: list[str] = Field(default_factory=list)
+    on_request: list[NthRequestFault] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HttpFault:
+    """What to do to one request: answer `status` before the handler, or let it run and lose the response."""
+
+    status: int
+    lost_response: bool = False
+
+
+class FaultInjector:
+    """Seeded decisions about which faults hit which request or event; thread-safe."""
+
+    def __init__(self, config: FaultConfig, counters: Counters, default_seed: int = 0) -> None:
+        self._counters = counters
+        self._lock = threading.Lock()
+        self._default_seed = default_seed
+        self.configure(config)
+
+    def configure(self, config: FaultConfig) -> None:
+        """Replace the configuration; restarts the random sequence and the N-th request counts."""
+        with self._lock:
+            self.config = config
+            self._rng = random.Random(config.seed if config.seed is not None else self._default_seed)
+            self._nth_seen = [0] * len(config.on_request)
+            self._burst_left = 0
+
+    def latency_s(self, method: str, route: str) -> float:
+        config = self.config
+        if config.latency_ms <= 0 or not _route_selected(config.routes, method, route):
+            return 0.0
+        self._counters.fault("latency")
+        return config.latency_ms / 1000
+
+    def http_fault(self, method: str, route: str) -> HttpFault | None:
+        """Decide the fault for one `/v2` request, if any, and count it."""
+        with self._lock:
+            fault = self._nth_fault(method, route) or self._random_fault(method, route)
+        if fault is not None:
+            self._counters.fault("lost_response" if fault.lost_response else f"http_{fault.status}")
+        return fault
+
+    def stream_fault(self) -> StreamFault | None:
+        """Decide the fault for one trade_updates event, if any, and count it."""
+        config = self.config
+        with self._lock:
+            draws = [
+                ("disconnect", config.stream_drop_p),
+                ("drop", config.drop_event_p),
+                ("duplicate", config.duplicate_event_p),
+                ("reorder", config.reorder_event_p),
+            ]
+            chosen: StreamFault | None = None
+            for kind, p in draws:
+                if p > 0 and self._rng.random() < p and chosen is None:
+                    chosen = kind  # type: ignore[assignment]
+        if chosen is not None:
+            self._counters.fault(f"stream_{chosen}")
+        return chosen
+
+    def _nth_fault(self, method: str, route: str) -> HttpFault | None:
+        for index, rule in enumerate(self.config.on_request):
+            if rule.method not in (None, method) or rule.path not in (None, route):
+                continue
+            self._nth_seen[index] += 1
+            if self._nth_seen[index] == rule.nth:
+                return _fault_of(rule.fault)
+        return None
+
+    def _random_fault(self, method: str, route: str) -> HttpFault | None:
+        config = self.config
+        if self._burst_left > 0:
+            self._burst_left -= 1
+            return HttpFault(429)
+        if not _route_selected(config.routes, method, route):
+            return None
+        if config.http_429_p > 0 and self._rng.random() < config.http_429_p:
+            self._burst_left = config.http_429_burst - 1
+            return HttpFault(429)
+        if config.http_5xx_p > 0 and self._rng.random() < config.http_5xx_p:
+            return HttpFault(self._rng.choice(config.http_5xx_statuses or [500]))
+        is_submit = method == "POST" and route == "/v2/orders"
+        if is_submit and config.lost_response_p > 0 and self._rng.random() < config.lost_response_p:
+            return HttpFault(504, lost_response=True)
+        return None
+
+
+def _fault_of(kind: FaultKind) -> HttpFault:
+    if kind == "lost_response":
+        return HttpFault(504, lost_response=True)
+    return HttpFault(int(kind))
+
+
+def _route_selected(routes: list[str], method: str, route: str) -> bool:
+    return not routes or route in routes or f"{method} {route}" in routes

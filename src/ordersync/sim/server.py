@@ -1,0 +1,210 @@
+"""Serving the simulator: `SimServer` (uvicorn in a background thread, for tests and the demo) and `serve()`.
+
+`SimServer` binds its own socket first, so `port=0` picks a free port and `base_url` is known before the
+first request; it runs uvicorn in a daemon thread the way httpx's test suite does, and offers in-process
+callers the same things the control API does (state snapshot, clock advance, prices, manual fills, faults,
+stream drops), thread-safe through the exchange's lock. `serve()` is the blocking entry point behind
+`ordersync sim serve`: uvicorn in the main thread, which shuts down cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+
+from .app import build_app
+from .clock import SimClock, SteppedClock, parse_clock_spec
+from .faults import FaultConfig
+from .scenarios import Scenario, default_scenario, load_scenario
+from .simulator import Simulator
+from .wire import JsonDict
+
+__all__ = ["SimServer", "serve"]
+
+log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT_S = 10.0
+
+
+class SimServer:
+    """An Alpaca-compatible simulator on loopback, in a background thread."""
+
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        clock: SimClock | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> None:
+        self.scenario = scenario or default_scenario()
+        self.clock = clock or SteppedClock(self.scenario.start or datetime.now(tz=UTC))
+        self.simulator = Simulator(self.scenario, self.clock, api_key, secret_key)
+        self.host = host
+        self._requested_port = port
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> SimServer:
+        """Bind, start uvicorn in a thread and wait until it serves.
+
+        Raises:
+            RuntimeError: uvicorn did not start within STARTUP_TIMEOUT_S.
+        """
+        self._socket = socket.create_server((self.host, self._requested_port))
+        self._server = uvicorn.Server(
+            _uvicorn_config(self.simulator, self.host, self._socket.getsockname()[1])
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="ordersync-sim", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"simulator did not start on {self.host}:{self.port}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Drop stream connections, stop uvicorn and join its thread."""
+        if self._server is not None:
+            self.simulator.hub.disconnect_all()
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- addresses -----------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port=0)."""
+        if self._socket is None:
+            return self._requested_port
+        port: int = self._socket.getsockname()[1]
+        return port
+
+    @property
+    def base_url(self) -> str:
+        """For `TradingClient(url_override=...)`: no trailing slash, no /v2."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def stream_url(self) -> str:
+        """For `TradingStream(url_override=...)`."""
+        return f"ws://{self.host}:{self.port}/stream"
+
+    # -- in-process control (thread-safe) ---------------------------------------------------------------
+
+    def snapshot(self) -> JsonDict:
+        """The same data as GET /sim/state."""
+        return self.simulator.state()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance(self, seconds: float) -> datetime:
+        """Advance a stepped clock, firing every due event at its own time; return the new now."""
+        return self.advance_to(self.clock.now() + timedelta(seconds=seconds))
+
+    def advance_to(self, t: datetime) -> datetime:
+        self.simulator.exchange.advance_to(t)
+        return self.clock.now()
+
+    def set_price(self, symbol: str, price: Decimal | str) -> None:
+        self.simulator.exchange.set_price(symbol, Decimal(str(price)))
+
+    def fill(
+        self,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        qty: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+    ) -> JsonDict:
+        """Fill an order now (all of it at the current price by default); returns the order JSON."""
+        return self.simulator.exchange.manual_fill(
+            order_id, client_order_id, _opt_decimal(qty), _opt_decimal(price)
+        )
+
+    def set_faults(self, config: FaultConfig | JsonDict) -> None:
+        faults = config if isinstance(config, FaultConfig) else FaultConfig.model_validate(config)
+        self.simulator.set_faults(faults)
+
+    def set_rate_limit(self, limit_per_min: int) -> None:
+        self.simulator.limiter.set_limit(limit_per_min)
+
+    def disconnect_streams(self) -> int:
+        """Drop every stream connection now; returns how many."""
+        return self.simulator.hub.disconnect_all()
+
+    def stream_listeners(self) -> int:
+        return self.simulator.hub.listening_count()
+
+
+def serve(host: str, port: int, scenario_path: Path | None, clock_spec: str) -> None:
+    """Run the simulator in the foreground until SIGINT/SIGTERM (the `ordersync sim serve` command).
+
+    Keys: the pair in APCA_API_KEY_ID / APCA_API_SECRET_KEY when set, otherwise any non-empty pair.
+
+    Raises:
+        ScenarioError: the scenario file is missing or invalid.
+        ClockSpecError: the clock spec is not real, fast:N or stepped.
+    """
+    scenario = load_scenario(scenario_path) if scenario_path is not None else default_scenario()
+    clock = parse_clock_spec(clock_spec, scenario.start)
+    simulator = Simulator(
+        scenario,
+        clock,
+        os.environ.get("APCA_API_KEY_ID") or None,
+        os.environ.get("APCA_API_SECRET_KEY") or None,
+    )
+    log.info(
+        "simulator %r on http://%s:%d (stream ws://%s:%d/stream), clock %s",
+        scenario.name,
+        host,
+        port,
+        host,
+        port,
+        clock_spec,
+    )
+    uvicorn.Server(_uvicorn_config(simulator, host, port, log_level="info")).run()
+
+
+def _uvicorn_config(simulator: Simulator, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
+    return uvicorn.Config(
+        build_app(simulator),
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws="websockets-sansio",  # the non-legacy websockets implementation: no deprecation warnings
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+
+
+def _opt_decimal(value: Decimal | str | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

@@ -1,0 +1,180 @@
+"""The trade_updates websocket at `/stream` (and `/stream/`), speaking Alpaca's protocol as alpaca-py expects
+it.
+
+Protocol (alpaca/alpaca-py.md §4, alpaca/semantics.md §2): no greeting; the client sends `authenticate` and
+the very next frame is the authorization reply; `listen` with `["trade_updates"]` is acknowledged with
+`listening`; then each event is one JSON object in one *binary* frame, as the paper API sends them. Several
+connections may listen at once and each gets every event. There is no replay: an event published while a
+connection is down is lost for it, which is exactly what a client must survive.
+
+`StreamHub.publish` is called under the books lock from any thread (REST handlers, the ticker, a test
+advancing the clock); it applies the stream faults and hands frames to each connection's queue with
+`call_soon_threadsafe`, so one sender task per connection writes frames in publish order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .counters import Counters
+from .faults import FaultInjector
+from .wire import JsonDict
+
+__all__ = ["StreamHub"]
+
+REORDER_MAX_HOLD_S = 0.2  # real seconds a held-back event waits for a successor before it is sent anyway
+
+Credentials = Callable[[str, str], bool]
+
+
+@dataclass(eq=False)
+class _Connection:
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    authorized: bool = False
+    listening: bool = False
+
+
+class StreamHub:
+    """Fan-out of trade_updates to the listening websocket connections, with stream faults applied."""
+
+    def __init__(self, faults: FaultInjector, counters: Counters, credentials: Credentials) -> None:
+        self._faults = faults
+        self._counters = counters
+        self._credentials = credentials
+        self._lock = threading.Lock()
+        self._connections: set[_Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._held: tuple[bytes, float] | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def listening_count(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._connections if c.listening)
+
+    def publish(self, message: JsonDict) -> None:
+        """Deliver one trade_updates message to every listening connection, faults permitting."""
+        frame = json.dumps(message, separators=(",", ":")).encode()
+        fault = self._faults.stream_fault()
+        with self._lock:
+            if fault == "disconnect":
+                self._drop_all_locked()
+                return
+            if fault == "drop":
+                return
+            if fault == "reorder" and self._held is None:
+                self._held = (frame, time.monotonic())
+                return
+            frames = [frame, frame] if fault == "duplicate" else [frame]
+            if self._held is not None:
+                frames.append(self._held[0])
+                self._held = None
+            self._deliver_locked(frames)
+
+    def flush_stale(self) -> None:
+        """Send a held-back event that has waited too long for a successor (called by the ticker)."""
+        with self._lock:
+            if self._held is not None and time.monotonic() - self._held[1] >= REORDER_MAX_HOLD_S:
+                frame, self._held = self._held[0], None
+                self._deliver_locked([frame])
+
+    def disconnect_all(self) -> int:
+        """Drop every connection now (as a network failure would); return how many were dropped."""
+        with self._lock:
+            dropped = self._drop_all_locked()
+        self._counters.fault("stream_disconnect")
+        return dropped
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        """Serve one websocket connection until either side closes it."""
+        await websocket.accept()
+        connection = _Connection()
+        with self._lock:
+            self._connections.add(connection)
+        sender = asyncio.create_task(self._send_loop(websocket, connection))
+        try:
+            await self._receive_loop(websocket, connection)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+            sender.cancel()
+
+    async def _receive_loop(self, websocket: WebSocket, connection: _Connection) -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text") or (message.get("bytes") or b"").decode(errors="replace")
+            reply = self._handle(connection, raw)
+            if reply is not None:
+                connection.queue.put_nowait(json.dumps(reply, separators=(",", ":")).encode())
+
+    async def _send_loop(self, websocket: WebSocket, connection: _Connection) -> None:
+        while True:
+            frame = await connection.queue.get()
+            if frame is None:
+                await websocket.close(code=1011)
+                return
+            await websocket.send_bytes(frame)
+
+    def _handle(self, connection: _Connection, raw: str) -> JsonDict | None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return {"stream": "error", "data": {"error_message": "invalid syntax"}}
+        if not isinstance(message, dict):
+            return {"stream": "error", "data": {"error_message": "invalid syntax"}}
+        action = message.get("action")
+        raw_data = message.get("data")
+        data: JsonDict = raw_data if isinstance(raw_data, dict) else {}
+        if action == "authenticate":
+            return self._authenticate(connection, data)
+        if action == "listen":
+            return self._listen(connection, data)
+        return {"stream": "error", "data": {"error_message": f"unknown action {action!r}"}}
+
+    def _authenticate(self, connection: _Connection, data: JsonDict) -> JsonDict:
+        key, secret = data.get("key_id"), data.get("secret_key")
+        ok = isinstance(key, str) and isinstance(secret, str) and self._credentials(key, secret)
+        connection.authorized = ok
+        reply: JsonDict = {"action": "authenticate", "status": "authorized" if ok else "unauthorized"}
+        if not ok:
+            reply["message"] = "access key verification failed"
+        return {"stream": "authorization", "data": reply}
+
+    def _listen(self, connection: _Connection, data: JsonDict) -> JsonDict:
+        if not connection.authorized:
+            return {"stream": "authorization", "data": {"status": "unauthorized", "action": "listen"}}
+        streams = data.get("streams")
+        known = [s for s in streams if s == "trade_updates"] if isinstance(streams, list) else []
+        with self._lock:
+            connection.listening = bool(known)
+        return {"stream": "listening", "data": {"streams": known}}
+
+    def _deliver_locked(self, frames: list[bytes]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        for connection in self._connections:
+            if connection.listening:
+                for frame in frames:
+                    loop.call_soon_threadsafe(connection.queue.put_nowait, frame)
+
+    def _drop_all_locked(self) -> int:
+        loop = self._loop
+        dropped = 0
+        for connection in self._connections:
+            connection.listening = False
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(connection.queue.put_nowait, None)
+            dropped += 1
+        return dropped
