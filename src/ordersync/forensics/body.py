@@ -22,13 +22,13 @@ _DECODER: Final = json.JSONDecoder()
 _MAX_FIELD_CHARS: Final = 200
 _MAX_RELATED: Final = 16
 
-_CODE_RE: Final = re.compile(r'"code"\s*+:\s*+"?+(\d{1,12})')
+_CODE_RE: Final = re.compile(r'"code"\s*+:\s*+"?+(\d{1,12}+)(?!\d)')
 _MESSAGE_RE: Final = re.compile(r'"message"\s*+:\s*+"((?:[^"\\]++|\\.)*+)"')
 _SYMBOL_RE: Final = re.compile(r'"symbol"\s*+:\s*+"([^"]{0,200}+)"')
 _RELATED_RE: Final = re.compile(r'"related_orders"\s*+:\s*+\[([^\]]{0,4000}+)\]')
 _QUOTED_RE: Final = re.compile(r'"([^"]{1,128}+)"')
 _QTY_RES: Final = {
-    name: re.compile(rf'"{name}"\s*+:\s*+"?+([-+]?\d{{1,18}}(?:\.\d{{1,18}})?)')
+    name: re.compile(rf'"{name}"\s*+:\s*+"?+([-+]?\d{{1,18}}+(?:\.\d{{1,18}}+)?+)(?![\d.])')
     for name in ("available", "existing_qty", "held_for_orders")
 }
 
