@@ -79,7 +79,7 @@ def test_seed_incident_verdict_is_the_reserved_shares_cause(incident: IncidentRe
 
 def test_seed_sample_lines_give_two_issues_one_without_a_submission() -> None:
     report = analyze_paths([LOGS / "seed_sample.log"])
-    rows = {p.symbol: p for p in report.parents}
+    rows = {p.symbol or "": p for p in report.parents}
     assert (report.summary.issues, sorted(rows)) == (2, ["OKE", "STWD"])
     assert minutes(rows["OKE"].delay) == "3.4 min"
     stwd = rows["STWD"]

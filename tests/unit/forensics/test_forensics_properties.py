@@ -1,0 +1,111 @@
+"""Whatever the input, the parser counts it and never crashes; refusals from one origin are never merged."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ordersync.forensics import (
+    ErrorBody,
+    Origin,
+    Rejection,
+    Submission,
+    Unparseable,
+    analyze_paths,
+    analyze_records,
+    parse_line,
+    render_json,
+    render_markdown,
+)
+
+FRAGMENTS = [
+    "2025-10-10 15:59:16,078 - AlpacaAccount - INFO - ",
+    "2025-10-10T15:59:16.078+05:30 ",
+    "Successfully submitted order to Alpaca: ",
+    "Error submitting order to Alpaca: ",
+    "[parameters: ('ERROR', 'TP for order 131 | Error: ",
+    " for order ",
+    "| Error:",
+    "broker_order_id=",
+    "symbol=",
+    "qty=",
+    '{"code":40310000,',
+    '"code":40310000",',
+    '"existing_qty":"9",',
+    '"held_for_orders":"NaN",',
+    '"related_orders":["a", 1, [',
+    '"message":"insufficient qty \\"',
+    "{",
+    "}",
+    "[",
+    '"',
+    "\\",
+    "\x00",
+    "\ufffd",
+]
+lines = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=20)), max_size=12).map("".join)
+
+
+@settings(max_examples=400)
+@given(st.one_of(lines, st.text()))
+def test_parse_line_never_raises(line: str) -> None:
+    result = parse_line(line)
+    assert result is None or isinstance(result, Unparseable | Submission | Rejection)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(lines.map(str.encode), st.binary(max_size=200)), max_size=30))
+def test_any_file_is_analyzed_and_every_line_counted(chunks: list[bytes]) -> None:
+    data = b"\n".join(chunks)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "any.log"
+        path.write_bytes(data)
+        report = analyze_paths([path])
+    render_markdown(report)
+    render_json(report)
+    assert report.stats is not None
+    expected_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    assert report.stats.lines_read == expected_lines
+    assert (
+        report.stats.lines_read
+        == report.stats.recognised + report.stats.other_lines + report.stats.unparseable
+    )
+
+
+codes = st.sampled_from([40310000, 40010001, None])
+bodies = st.builds(
+    ErrorBody,
+    code=codes,
+    message=st.sampled_from(["insufficient qty available", "cannot open a short sell", ""]),
+    symbol=st.sampled_from(["OKE", "ET", None]),
+    related_orders=st.lists(st.sampled_from(["P1", "P2", "T1"]), max_size=2).map(tuple),
+)
+times = st.one_of(
+    st.none(), st.integers(0, 10_000).map(lambda s: datetime(2025, 10, 10, tzinfo=UTC) + timedelta(s))
+)
+submissions = st.builds(
+    Submission,
+    broker_order_id=st.sampled_from(["P1", "P2", "T1"]),
+    at=times,
+    symbol=st.sampled_from(["OKE", "ET", None]),
+    side=st.sampled_from(["buy", "sell", None]),
+)
+rejections = st.builds(Rejection, body=bodies, at=times, origin=st.just(Origin.ALPACA_LOG))
+
+
+@settings(max_examples=200)
+@given(st.lists(st.one_of(submissions, rejections), max_size=40))
+def test_every_40310000_refusal_from_one_origin_is_counted_exactly_once(
+    records: list[Submission | Rejection],
+) -> None:
+    report = analyze_records(records)
+    refusals = [r for r in records if isinstance(r, Rejection)]
+    assert report.summary.issues == sum(r.body.code == 40310000 for r in refusals)
+    assert report.summary.rejections == len(refusals)
+    assert sum(p.errors for p in report.parents) == report.summary.issues
+    b = report.buckets
+    assert b.short + b.medium + b.long + b.unknown == report.summary.issues
