@@ -31,11 +31,12 @@ StreamFault = Literal["disconnect", "drop", "duplicate", "reorder"]
 
 
 class NthRequestFault(BaseModel):
-    """Inject `fault` on the `nth` request (1-based) matching `method`/`path` since the config was set."""
+    """Inject `fault` on `count` requests from the `nth` (1-based) matching `method`/`path`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     nth: int = Field(ge=1)
+    count: int = Field(default=1, ge=1)
     fault: FaultKind
     method: str | None = None
     path: str | None = None
@@ -125,7 +126,7 @@ class FaultInjector:
             if rule.method not in (None, method) or rule.path not in (None, route):
                 continue
             self._nth_seen[index] += 1
-            if self._nth_seen[index] == rule.nth:
+            if rule.nth <= self._nth_seen[index] < rule.nth + rule.count:
                 return _fault_of(rule.fault)
         return None
 
