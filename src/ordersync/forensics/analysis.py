@@ -64,7 +64,7 @@ def _parent(group: GroupTally, submissions: Mapping[str, Submission]) -> ParentI
     sub = submissions.get(group.order_id) if group.order_id else None
     times = group.times
     evidence = group.evidence.freeze()
-    symbol = (sub.symbol if sub else None) or _most_common(group.symbols)
+    symbol = (sub.symbol if sub else None) or _most_common(group.symbols or {})
     return ParentIssue(
         broker_order_id=group.order_id,
         symbol=symbol,
@@ -76,14 +76,14 @@ def _parent(group: GroupTally, submissions: Mapping[str, Submission]) -> ParentI
         errors=len(times) + group.untimed,
         untimed_errors=group.untimed,
         linked_by_symbol=group.linked_by_symbol,
-        child_kinds=tuple(sorted(group.child_kinds.items())),
-        platform_orders=tuple(sorted(group.platform_orders)),
+        child_kinds=tuple(sorted((group.child_kinds or {}).items())),
+        platform_orders=tuple(sorted(group.platform_orders or ())),
         evidence=evidence,
         cause=decide(evidence),
     )
 
 
-def _most_common(counter: Counter[str]) -> str | None:
+def _most_common(counter: Mapping[str, int]) -> str | None:
     return min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0] if counter else None
 
 

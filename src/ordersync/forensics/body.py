@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -33,10 +34,12 @@ _QTY_RES: Final = {
 }
 
 
+@lru_cache(maxsize=4096)
 def parse_error_body(text: str) -> tuple[ErrorBody, bool] | None:
     """Parse the first `{...}` in `text`; return the body and whether it had to be repaired.
 
-    Returns `None` when there is no object or neither a code nor a message can be read from it.
+    Returns `None` when there is no object or neither a code nor a message can be read from it. Cached:
+    a refused child is retried every polling cycle with the very same body text.
     """
     start = text.find("{")
     if start < 0:
@@ -131,9 +134,9 @@ def _qty(text: str) -> Decimal | None:
     return qty if qty.is_finite() else None
 
 
-@lru_cache(maxsize=65536)
 def _intern(text: str) -> str:
-    return text
+    # ids and symbols repeat on every retry: keep one copy of each
+    return sys.intern(text)
 
 
 def _unescape(raw: str) -> str:

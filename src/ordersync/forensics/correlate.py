@@ -21,7 +21,7 @@ from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ordersync.forensics.dedupe import BodyEvents, Events, distinct_events
@@ -32,18 +32,29 @@ from ordersync.forensics.verdict import BodyClass, EvidenceTally, Relation, clas
 GroupKey = tuple[str | None, str | None]  # (broker order id, symbol of an unlinked row)
 
 
-@dataclass(slots=True)
 class GroupTally:
-    """The refusals filed under one parent order (or one unlinked symbol)."""
+    """The refusals filed under one parent order (or one unlinked symbol); containers made on first use."""
 
-    order_id: str | None
-    times: array[int] = field(default_factory=lambda: array("q"))
-    untimed: int = 0
-    linked_by_symbol: int = 0
-    evidence: EvidenceTally = field(default_factory=EvidenceTally.empty)
-    symbols: Counter[str] = field(default_factory=Counter)
-    child_kinds: Counter[str] = field(default_factory=Counter)
-    platform_orders: set[int] = field(default_factory=set)
+    __slots__ = (
+        "child_kinds",
+        "evidence",
+        "linked_by_symbol",
+        "order_id",
+        "platform_orders",
+        "symbols",
+        "times",
+        "untimed",
+    )
+
+    def __init__(self, order_id: str | None) -> None:
+        self.order_id = order_id
+        self.times: array[int] = array("q")
+        self.untimed = 0
+        self.linked_by_symbol = 0
+        self.evidence = EvidenceTally()
+        self.symbols: dict[str, int] | None = None
+        self.child_kinds: dict[str, int] | None = None
+        self.platform_orders: set[int] | None = None
 
     def add(self, times: Iterable[int], untimed: int, body_class: BodyClass, relation: Relation) -> int:
         before = len(self.times)
@@ -55,9 +66,14 @@ class GroupTally:
 
     def add_context(self, symbol: str | None, n: int, events: BodyEvents) -> None:
         if symbol:
-            self.symbols[symbol] += n
-        self.child_kinds.update(events.child_kinds)
-        self.platform_orders.update(events.platform_orders)
+            symbols = self.symbols = self.symbols or {}
+            symbols[symbol] = symbols.get(symbol, 0) + n
+        if events.child_kinds:
+            kinds = self.child_kinds = self.child_kinds or {}
+            for kind, count in events.child_kinds.items():
+                kinds[kind] = kinds.get(kind, 0) + count
+        if events.platform_orders:
+            self.platform_orders = (self.platform_orders or set()) | events.platform_orders
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from ordersync.forensics.records import Origin, Rejection
@@ -28,22 +28,29 @@ WINDOW_US: Final = 2_000_000
 _MAX_REFS: Final = 32
 
 
-@dataclass(slots=True)
 class BodyEvents:
-    """All refusals seen with one error body: times (µs since the epoch, UTC) per origin, and context."""
+    """All refusals seen with one error body: times (µs since the epoch, UTC) per origin, and context.
 
-    timed: dict[Origin, array[int]] = field(default_factory=dict)
-    untimed: dict[Origin, int] = field(default_factory=dict)
-    child_kinds: dict[str, int] = field(default_factory=dict)
-    platform_orders: set[int] = field(default_factory=set)
-    symbol: str | None = None
-    side: str | None = None
-    client_order_id: str | None = None
+    Containers are created on first use: most bodies never see a DB row or a child kind, and there can
+    be one instance per parent order in a large log.
+    """
+
+    __slots__ = ("child_kinds", "client_order_id", "platform_orders", "side", "symbol", "timed", "untimed")
+
+    def __init__(self) -> None:
+        self.timed: dict[Origin, array[int]] = {}
+        self.untimed: dict[Origin, int] | None = None
+        self.child_kinds: dict[str, int] | None = None
+        self.platform_orders: set[int] | None = None
+        self.symbol: str | None = None
+        self.side: str | None = None
+        self.client_order_id: str | None = None
 
     def add(self, rejection: Rejection, at_us: int | None) -> None:
         origin = rejection.origin
         if at_us is None:
-            self.untimed[origin] = self.untimed.get(origin, 0) + 1
+            untimed = self.untimed = self.untimed or {}
+            untimed[origin] = untimed.get(origin, 0) + 1
         else:
             times = self.timed.get(origin)
             if times is None:
@@ -51,12 +58,19 @@ class BodyEvents:
             times.append(at_us)
         self._add_context(rejection)
 
+    def untimed_count(self, origin: Origin) -> int:
+        return self.untimed.get(origin, 0) if self.untimed else 0
+
     def _add_context(self, rejection: Rejection) -> None:
-        if rejection.child_kind is not None and len(self.child_kinds) < _MAX_REFS:
-            kind = rejection.child_kind
-            self.child_kinds[kind] = self.child_kinds.get(kind, 0) + 1
-        if rejection.platform_order is not None and len(self.platform_orders) < _MAX_REFS:
-            self.platform_orders.add(rejection.platform_order)
+        kind = rejection.child_kind
+        if kind is not None:
+            kinds = self.child_kinds = self.child_kinds or {}
+            if kind in kinds or len(kinds) < _MAX_REFS:
+                kinds[kind] = kinds.get(kind, 0) + 1
+        if rejection.platform_order is not None:
+            orders = self.platform_orders = self.platform_orders or set()
+            if len(orders) < _MAX_REFS:
+                orders.add(rejection.platform_order)
         self.symbol = self.symbol or rejection.symbol
         self.side = self.side or rejection.side
         self.client_order_id = self.client_order_id or rejection.client_order_id
@@ -66,7 +80,7 @@ class BodyEvents:
 class Events:
     """The distinct events of one body after merging: their times, how many have none, how many merged."""
 
-    times: tuple[int, ...]
+    times: array[int]
     untimed: int
     merged: int
 
@@ -76,12 +90,12 @@ def distinct_events(events: BodyEvents) -> Events:
     alpaca = sorted(events.timed.get(Origin.ALPACA_LOG, ()))
     db = sorted(events.timed.get(Origin.DB_LOG, ()))
     unpaired_alpaca, unpaired_db, paired = pair_within(alpaca, db, WINDOW_US)
-    untimed_db = events.untimed.get(Origin.DB_LOG, 0)
-    untimed_alpaca = events.untimed.get(Origin.ALPACA_LOG, 0)
+    untimed_db = events.untimed_count(Origin.DB_LOG)
+    untimed_alpaca = events.untimed_count(Origin.ALPACA_LOG)
     copies = min(untimed_db, len(unpaired_alpaca) + untimed_alpaca)
     journal = events.timed.get(Origin.JOURNAL, ())
-    times = tuple(sorted((*alpaca, *unpaired_db, *journal)))
-    untimed = untimed_alpaca + untimed_db - copies + events.untimed.get(Origin.JOURNAL, 0)
+    times = array("q", sorted((*alpaca, *unpaired_db, *journal)))
+    untimed = untimed_alpaca + untimed_db - copies + events.untimed_count(Origin.JOURNAL)
     return Events(times=times, untimed=untimed, merged=paired + copies)
 
 

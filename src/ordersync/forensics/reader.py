@@ -90,20 +90,18 @@ def _scan_file(path: Path, size: int, handler: _LineHandler, advance: Advance) -
 
 def _scan_stream(read: _Read, handler: _LineHandler, tick: Callable[[], None], path: Path) -> str | None:
     try:
-        for line in _lines(read, handler):
-            handler.line(line)
-            if not handler.line_no & 0xFFFF:
-                tick()
+        for lines in _blocks_of_lines(read, handler):
+            handler.lines(lines)
+            tick()
     except _READ_ERRORS as e:
         if handler.line_no == 0:
             raise LogInputError(path, f"cannot read: {e}") from e
         return f"read stopped after line {handler.line_no}: {e}"
-    finally:
-        tick()
     return None
 
 
-def _lines(read: _Read, handler: _LineHandler) -> Iterator[bytes]:
+def _blocks_of_lines(read: _Read, handler: _LineHandler) -> Iterator[list[bytes]]:
+    # one list per block read, so the per-line loop stays in one function (no call per line)
     carry = b""
     skipping = False  # inside an oversized line, discarding until its newline
     while block := read(BLOCK_BYTES):
@@ -112,21 +110,21 @@ def _lines(read: _Read, handler: _LineHandler) -> Iterator[bytes]:
             if newline < 0:
                 continue
             block, skipping = block[newline + 1 :], False
-        parts = block.split(b"\n")
-        parts[0] = carry + parts[0]
-        carry = parts.pop()
-        if len(parts) and len(parts[0]) > MAX_LINE_BYTES:
-            parts[0] = handler.oversized(parts[0])
-        yield from parts
+        lines = block.split(b"\n")
+        lines[0] = carry + lines[0]
+        carry = lines.pop()
+        if lines and len(lines[0]) > MAX_LINE_BYTES:
+            lines[0] = handler.oversized(lines[0])
         if len(carry) > MAX_LINE_BYTES:
-            yield handler.oversized(carry)
+            lines.append(handler.oversized(carry))
             carry, skipping = b"", True
+        yield lines
     if carry:
-        yield carry
+        yield [carry]
 
 
 class _LineHandler:
-    """Classify one undecoded line by marker; parse and count only the lines that carry one."""
+    """Classify undecoded lines by marker; parse and count only the lines that carry one."""
 
     __slots__ = ("line_no", "sink", "source", "stats")
 
@@ -137,24 +135,26 @@ class _LineHandler:
         self.stats.oversized_lines += 1
         return line[:MAX_LINE_BYTES]
 
-    def line(self, line: bytes) -> None:
-        self.line_no += 1
-        self.stats.lines_read += 1
-        if SUBMIT_MARK_B in line:
-            self._parse(Shape.SUBMISSION, line)
-        elif ERROR_MARK_B in line:
-            self._parse(Shape.ALPACA_ERROR, line)
-        elif DB_MARK_B in line and DB_ORDER_MARK_B in line:
-            self._parse(Shape.DB_ERROR, line)
+    def lines(self, lines: list[bytes]) -> None:
+        parse = self._parse
+        for line_no, line in enumerate(lines, self.line_no + 1):
+            if SUBMIT_MARK_B in line:
+                parse(Shape.SUBMISSION, line, line_no)
+            elif ERROR_MARK_B in line:
+                parse(Shape.ALPACA_ERROR, line, line_no)
+            elif DB_MARK_B in line and DB_ORDER_MARK_B in line:
+                parse(Shape.DB_ERROR, line, line_no)
+        self.line_no += len(lines)
+        self.stats.lines_read += len(lines)
 
-    def _parse(self, shape: Shape, line: bytes) -> None:
+    def _parse(self, shape: Shape, line: bytes, line_no: int) -> None:
         text = line.decode("utf-8", "replace").rstrip("\r")
         try:
             result = parse_shape(shape, text)
         except (ValueError, TypeError, ArithmeticError, RecursionError) as e:  # safety net: never crash
             result = Unparseable(f"parser error {type(e).__name__}")
         if isinstance(result, Unparseable):
-            self.stats.add_unparseable(self.source, self.line_no, result.reason, text)
+            self.stats.add_unparseable(self.source, line_no, result.reason, text)
             return
         _count(self.stats, shape, result)
         self.sink(result)

@@ -16,7 +16,8 @@ pending" reading of the seed report. Stdlib only.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from array import array
+from dataclasses import fields
 from enum import Enum
 
 from ordersync.forensics.records import ErrorBody
@@ -51,30 +52,33 @@ def classify(body: ErrorBody) -> BodyClass:
     return BodyClass.ALL_RESERVED if held is not None and held >= existing else BodyClass.PARTLY_RESERVED
 
 
-@dataclass(slots=True)
-class EvidenceTally:
-    """Mutable counts behind an `Evidence`."""
+_FIELDS = tuple(f.name for f in fields(Evidence))
+_INDEX = {name: i for i, name in enumerate(_FIELDS)}
 
-    counts: dict[str, int]
+
+class EvidenceTally:
+    """Mutable counts behind an `Evidence`, kept in a compact array (one per parent order)."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self) -> None:
+        self._counts = array("q", bytes(8 * len(_FIELDS)))
 
     @classmethod
     def empty(cls) -> EvidenceTally:
-        return cls(counts={})
+        return cls()
 
     def add(self, body_class: BodyClass, relation: Relation, n: int) -> None:
-        for key in ("bodies", body_class.value, relation.value):
-            self.counts[key] = self.counts.get(key, 0) + n
+        counts = self._counts
+        for name in ("bodies", body_class.value, relation.value):
+            counts[_INDEX[name]] += n
 
     def merge(self, other: Evidence) -> None:
-        for key, value in _as_counts(other).items():
-            self.counts[key] = self.counts.get(key, 0) + value
+        for i, name in enumerate(_FIELDS):
+            self._counts[i] += getattr(other, name)
 
     def freeze(self) -> Evidence:
-        return Evidence(**self.counts)
-
-
-def _as_counts(evidence: Evidence) -> dict[str, int]:
-    return {name: int(value) for name, value in asdict(evidence).items()}
+        return Evidence(*self._counts)
 
 
 def decide(evidence: Evidence) -> Cause:

@@ -28,7 +28,7 @@ def test_pairs_within_the_window_each_time_used_once() -> None:
 
 def test_db_row_within_two_seconds_of_the_alpaca_line_is_the_same_event() -> None:
     merged = distinct_events(events((Origin.ALPACA_LOG, "16:02:41"), (Origin.DB_LOG, "16:02:42.500")))
-    assert (merged.times, merged.untimed, merged.merged) == ((to_us(utc("16:02:41")),), 0, 1)
+    assert (tuple(merged.times), merged.untimed, merged.merged) == ((to_us(utc("16:02:41")),), 0, 1)
 
 
 def test_db_row_three_seconds_later_is_a_separate_event() -> None:

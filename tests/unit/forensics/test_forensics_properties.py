@@ -6,11 +6,13 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ordersync.forensics import (
     ErrorBody,
+    LogInputError,
     Origin,
     Rejection,
     Submission,
@@ -64,6 +66,10 @@ def test_any_file_is_analyzed_and_every_line_counted(chunks: list[bytes]) -> Non
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "any.log"
         path.write_bytes(data)
+        if data.startswith(b"\x1f\x8b"):  # gzip magic on something that is not gzip: bad input, said so
+            with pytest.raises(LogInputError):
+                analyze_paths([path])
+            return
         report = analyze_paths([path])
     render_markdown(report)
     render_json(report)
