@@ -1,0 +1,176 @@
+"""Benchmark `ordersync analyze` on a large realistic log: lines per second against `wc -l`, and peak RSS.
+
+The log repeats the platform's real line shapes with fresh ids and advancing times: for each parent a
+submission (bare or extended form), one to six `40310000` retries 30 s apart (one in ten with the seed's
+stray-quote JSON, one in five echoed by a timestamped DB-log row), now and then another error code, and
+`--noise` other lines per parent (polling, quotes, SQLAlchemy echo). The generator counts the refusals it
+writes, and the run checks that the report finds exactly that many.
+
+    python bench/bench_analyze.py --size-mb 200            # generate under a temp dir, measure, delete
+    python bench/bench_analyze.py --path /tmp/big.log      # reuse (or create) that file and keep it
+
+Both tools read the same file in the same run, after one warm-up read, so both see the page cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ordersync.forensics import analyze_paths
+
+SYMBOLS = ("OKE", "STWD", "EPD", "ET", "KMI", "WMB", "MPLX", "PAA", "ENB", "TRP", "AM", "DTM", "WES")
+NOISE = (
+    "{ts} - OrderSync - INFO - Polling order status for {n} open orders",
+    "{ts} - MarketData - DEBUG - quote {sym} bid={px} ask={px}",
+    "{ts} - sqlalchemy.engine.Engine - INFO - SELECT orders.id, orders.status FROM orders WHERE status = ?",
+    "{ts} - sqlalchemy.engine.Engine - INFO - [cached since 12.1s ago] ('pending_new',)",
+    "{ts} - PlatformEngine - DEBUG - Evaluating strategy signals for {sym}: none",
+    "{ts} - PlatformEngine - INFO - Creating TP order for order {n}: sell {n} {sym}",
+)
+
+
+SUBMITTED = "Successfully submitted order to Alpaca: "
+REFUSED = "Error submitting order to Alpaca: "
+UNIQUE = '{"code":40010001,"message":"client_order_id must be unique"}'
+
+
+@dataclass
+class Written:
+    lines: int = 0
+    refusals_40310000: int = 0
+
+
+def stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S,") + f"{at.microsecond // 1000:03d}"
+
+
+def body(order_id: str, sym: str, qty: int, *, stray_quote: bool) -> str:
+    code = '"code":40310000",' if stray_quote else '"code":40310000,'
+    message = f"insufficient qty available for order (requested: {qty}, available: 0)"
+    return (
+        f'{{"available":"0",{code}"existing_qty":"{qty}","held_for_orders":"{qty}","message":"{message}",'
+        f'"related_orders":["{order_id}"],"symbol":"{sym}"}}'
+    )
+
+
+def parent_lines(i: int, at: datetime, rng: random.Random, noise: int, out: Written) -> list[str]:
+    order_id = f"{i:08x}-25b2-484d-9d97-{rng.getrandbits(48):012x}"
+    sym, qty = rng.choice(SYMBOLS), rng.randint(1, 500)
+    extra = f" client_order_id=p-{i} symbol={sym} side=buy qty={qty}" if i % 2 else ""
+    lines = [f"{stamp(at)} - AlpacaAccount - INFO - {SUBMITTED}broker_order_id={order_id}{extra}"]
+    for k in range(rng.randint(1, 6)):
+        t = at + timedelta(seconds=180 + 30 * k)
+        text = body(order_id, sym, qty, stray_quote=rng.random() < 0.1)
+        lines.append(f"{stamp(t)} - AlpacaAccount - ERROR - {REFUSED}{text}")
+        out.refusals_40310000 += 1
+        if rng.random() < 0.2:
+            echo = stamp(t + timedelta(milliseconds=15))
+            lines.append(
+                f"{echo} - sqlalchemy.engine.Engine - INFO - ('ERROR', 'TP for order {i} | Error: {text}')"
+            )
+    if rng.random() < 0.05:
+        lines.append(f"{stamp(at)} - AlpacaAccount - ERROR - {REFUSED}{UNIQUE}")
+    for _ in range(noise):
+        template = NOISE[rng.randrange(len(NOISE))]
+        px = f"{rng.uniform(5, 400):.2f}"
+        lines.append(template.format(ts=stamp(at), n=rng.randint(1, 200), sym=rng.choice(SYMBOLS), px=px))
+    return lines
+
+
+def generate(path: Path, size_mb: int, noise: int) -> Written:
+    rng = random.Random(1)
+    out = Written()
+    target = size_mb << 20
+    at = datetime(2025, 10, 10, 13, 30, tzinfo=UTC)
+    written = i = 0
+    with path.open("w", encoding="utf-8", buffering=1 << 20) as f:
+        while written < target:
+            lines = parent_lines(i, at, rng, noise, out)
+            chunk = "\n".join(lines) + "\n"
+            f.write(chunk)
+            written += len(chunk)
+            out.lines += len(lines)
+            i, at = i + 1, at + timedelta(seconds=rng.randint(1, 20))
+    return out
+
+
+def time_wc(path: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    result = subprocess.run(["wc", "-l", str(path)], capture_output=True, text=True, check=True)
+    return int(result.stdout.split()[0]), time.perf_counter() - start
+
+
+def mib(path: Path) -> float:
+    return path.stat().st_size / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--noise", type=int, default=60, help="other lines per parent (default 60)")
+    parser.add_argument("--path", type=Path, help="log to reuse, or to create and keep")
+    parser.add_argument("--gzip", action="store_true", help="also time the same log gzip-compressed")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.path or Path(tmp) / "bench.log"
+        expected = None
+        if not path.exists():
+            start = time.perf_counter()
+            expected = generate(path, args.size_mb, args.noise)
+            print(f"generated {path} ({mib(path):.0f} MiB) in {time.perf_counter() - start:.1f} s")
+        run(path, expected, compressed=args.gzip, tmp=Path(tmp))
+    return 0
+
+
+def run(path: Path, expected: Written | None, *, compressed: bool, tmp: Path) -> None:
+    time_wc(path)  # warm the page cache for both tools
+    wc_lines, wc_s = time_wc(path)
+    rss_before = peak_rss_mb()
+    start = time.perf_counter()
+    report = analyze_paths([path])
+    analyze_s = time.perf_counter() - start
+    assert report.stats is not None
+    lines = report.stats.lines_read
+    print(f"size            {mib(path):.0f} MiB, {lines:,} lines (wc -l: {wc_lines:,})")
+    print(f"wc -l           {wc_s:8.2f} s  {wc_lines / wc_s:14,.0f} lines/s")
+    print(
+        f"analyze_paths   {analyze_s:8.2f} s  {lines / analyze_s:14,.0f} lines/s  "
+        f"(ratio to wc -l: 1/{analyze_s / wc_s:.0f})"
+    )
+    print(f"peak RSS        {peak_rss_mb():8.0f} MiB (before analyze: {rss_before:.0f} MiB)")
+    s, st = report.summary, report.stats
+    print(
+        f"found           {s.issues:,} 40310000 refusals, {s.parents:,} parents, "
+        f"{s.duplicates_merged:,} merged; parsed {st.submissions:,} submissions, "
+        f"{st.alpaca_errors:,} error lines, {st.db_errors:,} DB rows, {st.repaired_bodies:,} repaired, "
+        f"{st.other_lines:,} other"
+    )
+    if expected is not None and s.issues != expected.refusals_40310000:
+        sys.exit(f"MISMATCH: wrote {expected.refusals_40310000} refusals, report found {s.issues}")
+    if compressed:
+        gz = tmp / "bench.log.gz"
+        with path.open("rb") as src, gzip.open(gz, "wb", compresslevel=1) as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        start = time.perf_counter()
+        analyze_paths([gz])
+        gz_s = time.perf_counter() - start
+        print(f"analyze (gzip)  {gz_s:8.2f} s  {lines / gz_s:14,.0f} lines/s")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
