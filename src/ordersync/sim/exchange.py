@@ -8,7 +8,8 @@ return JSON-ready dicts (Alpaca's shapes) rather than live records, so nothing o
 
 Fill plans: a buy (or any order) whose client_order_id names a scenario parent is filled by that parent's
 plan (virtual seconds after its submission) instead of by price; a plan that sums below the quantity leaves
-the order partially filled; `cancel_after_s` / `expire_after_s` make the venue end the remainder."""
+the order partially filled; `cancel_after_s` / `expire_after_s` make the venue end the remainder, and
+`reject_after_s` rejects the order after its POST was answered 200 (Alpaca rejects asynchronously too)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class FillPlan:
     steps: tuple[FillStep, ...] = ()
     cancel_after_s: float | None = None
     expire_after_s: float | None = None
+    reject_after_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,12 @@ class Exchange:
     def _schedule_plan(self, order: SimOrder, plan: FillPlan) -> None:
         for step in plan.steps:
             self.venue.later(step.after_s, f"plan fill {order.client_order_id}", self._plan_fill(order, step))
-        for after_s, status in ((plan.cancel_after_s, "canceled"), (plan.expire_after_s, "expired")):
+        endings = (
+            (plan.cancel_after_s, "canceled"),
+            (plan.expire_after_s, "expired"),
+            (plan.reject_after_s, "rejected"),
+        )
+        for after_s, status in endings:
             if after_s is not None:
                 self.venue.later(
                     after_s, f"plan {status} {order.client_order_id}", self._plan_end(order, status)

@@ -50,7 +50,13 @@ def new_order(
     )
     if order.type == "trailing_stop":
         update_trailing_stop(order, book.price(order.symbol))
+    order.position_intent = _position_intent(spec.side, book.position_qty(spec.symbol))
     return order
+
+
+def _position_intent(side: str, position: Decimal) -> str:
+    closes = position > 0 if side == "sell" else position < 0
+    return f"{side}_to_{'close' if closes else 'open'}"
 
 
 def create_group(book: Book, now: datetime, spec: OrderSpec, qty: Decimal, coid: str) -> SimOrder:

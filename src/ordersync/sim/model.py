@@ -92,6 +92,7 @@ class SimOrder:
     # Group bookkeeping: the root is the order the client POSTed; legs point at it.
     group_id: str | None = None
     role: str = "entry"  # entry | take_profit | stop_loss
+    position_intent: str | None = None  # buy_to_open | buy_to_close | sell_to_open | sell_to_close
     leg_ids: list[str] = field(default_factory=list)
     triggered: bool = False
     cancel_requested: bool = False

@@ -26,6 +26,7 @@ optional):
         fills: [{after_s: 204, qty: "4"}, {after_s: 300, qty: "5", price: "72.15"}]  # after submission
         cancel_after_s: null       # the venue cancels the remainder then
         expire_after_s: null       # the venue expires the remainder then
+        reject_after_s: null       # the venue rejects the order then (after a 200 on its POST)
         take_profit: {limit_price: "76.00"}      # the platform's protection plan (sim ignores)
         stop_loss: {stop_price: "68.50"}
     faults: {...}                  # see faults.FaultConfig
@@ -103,6 +104,7 @@ class ParentModel(_Strict):
     fills: list[FillStepModel] = Field(default_factory=list)
     cancel_after_s: float | None = Field(default=None, ge=0)
     expire_after_s: float | None = Field(default=None, ge=0)
+    reject_after_s: float | None = Field(default=None, ge=0)
     take_profit: TakeProfitModel | None = None
     stop_loss: StopLossModel | None = None
 
@@ -118,7 +120,7 @@ class ParentModel(_Strict):
         steps = tuple(
             FillStep(f.after_s, f.qty, f.price) for f in sorted(self.fills, key=lambda f: f.after_s)
         )
-        return FillPlan(steps, self.cancel_after_s, self.expire_after_s)
+        return FillPlan(steps, self.cancel_after_s, self.expire_after_s, self.reject_after_s)
 
 
 class LatencyModel(_Strict):

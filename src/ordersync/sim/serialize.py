@@ -18,6 +18,7 @@ __all__ = ["account_json", "order_json", "position_json", "trade_update"]
 
 ACCOUNT_ID = "6b2f2c1e-3f0a-4a59-9b8e-5a5d0c7e2f10"
 ACCOUNT_NUMBER = "PA0SIM000001"
+AVG_PRICE_STEP = Decimal("0.000000001")
 
 
 def order_json(order: SimOrder, legs: Callable[[SimOrder], list[SimOrder]] | None = None) -> JsonDict:
@@ -42,12 +43,14 @@ def order_json(order: SimOrder, legs: Callable[[SimOrder], list[SimOrder]] | Non
         "notional": None,
         "qty": fmt_decimal(order.qty),
         "filled_qty": fmt_decimal(order.filled_qty),
-        "filled_avg_price": fmt_opt_decimal(order.filled_avg_price),
+        "filled_avg_price": None
+        if order.filled_avg_price is None
+        else fmt_decimal(_avg(order.filled_avg_price)),
         "order_class": "" if order.order_class == "simple" else order.order_class,
         "order_type": order.type,
         "type": order.type,
         "side": order.side,
-        "position_intent": _position_intent(order),
+        "position_intent": order.position_intent,
         "time_in_force": order.time_in_force,
         "limit_price": fmt_opt_decimal(order.limit_price),
         "stop_price": fmt_opt_decimal(order.stop_price),
@@ -63,9 +66,9 @@ def order_json(order: SimOrder, legs: Callable[[SimOrder], list[SimOrder]] | Non
     }
 
 
-def _position_intent(order: SimOrder) -> str:
-    opening = order.role == "entry"
-    return f"{order.side}_to_{'open' if opening else 'close'}"
+def _avg(value: Decimal) -> Decimal:
+    # Exact internally; rounded to 9 places on the wire (Alpaca sends e.g. "105.8988475").
+    return value.quantize(AVG_PRICE_STEP)
 
 
 def position_json(position: Position, info: SymbolInfo, held: Decimal) -> JsonDict:
@@ -80,7 +83,7 @@ def position_json(position: Position, info: SymbolInfo, held: Decimal) -> JsonDi
         "exchange": info.exchange,
         "asset_class": "us_equity",
         "asset_marginable": True,
-        "avg_entry_price": fmt_decimal(position.avg_entry_price),
+        "avg_entry_price": fmt_decimal(_avg(position.avg_entry_price)),
         "qty": fmt_decimal(qty),
         "qty_available": fmt_decimal(qty - held if qty > 0 else qty),
         "side": "long" if qty > 0 else "short",

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import uvicorn
 
@@ -191,6 +192,7 @@ def serve(host: str, port: int, scenario_path: Path | None, clock_spec: str) -> 
         os.environ.get("APCA_API_KEY_ID") or None,
         os.environ.get("APCA_API_SECRET_KEY") or None,
     )
+    server = uvicorn.Server(_uvicorn_config(simulator, host, port, log_level="info"))
     log.info(
         "simulator %r on http://%s:%d (stream ws://%s:%d/stream), clock %s",
         scenario.name,
@@ -200,7 +202,18 @@ def serve(host: str, port: int, scenario_path: Path | None, clock_spec: str) -> 
         port,
         clock_spec,
     )
-    uvicorn.Server(_uvicorn_config(simulator, host, port, log_level="info")).run()
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler in place before it
+    # ran; a logging no-op handler there makes serve() simply return, so the CLI exits 0 after a clean stop.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    log.info("simulator stopped by signal %d", signum)
 
 
 def _uvicorn_config(simulator: Simulator, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:

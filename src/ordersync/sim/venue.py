@@ -166,14 +166,12 @@ class Venue:
     # -- ending orders ---------------------------------------------------------------------------------------
 
     def end(self, order: SimOrder, status: str) -> None:
-        """Cancel or expire one open order, emitting its event."""
+        """Cancel, expire or reject one open order, emitting its event (named as the status)."""
         if not order.is_open:
             return
         self.touch(order, status)
-        if status == "canceled":
-            order.canceled_at = self.clock.now()
-        else:
-            order.expired_at = self.clock.now()
+        stamp = {"canceled": "canceled_at", "expired": "expired_at", "rejected": "failed_at"}[status]
+        setattr(order, stamp, self.clock.now())
         self.emit(status, order)
 
     def terminate(self, order: SimOrder, status: str) -> None:
