@@ -10,6 +10,7 @@ log). All times come from the log itself. Stdlib only.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -93,8 +94,8 @@ def _row_order(p: ParentIssue) -> tuple[bool, int, bool, int, str]:
     return (p.submitted_at is None, sub, p.first_error_at is None, first, p.broker_order_id or "")
 
 
-def _delays(pairs: Iterable[tuple[ParentIssue, GroupTally]]) -> tuple[list[int], int]:
-    delays: list[int] = []
+def _delays(pairs: Iterable[tuple[ParentIssue, GroupTally]]) -> tuple[array[int], int]:
+    delays = array("q")  # 8 bytes per refusal
     unknown = 0
     for parent, group in pairs:
         unknown += group.untimed
@@ -108,13 +109,13 @@ def _delays(pairs: Iterable[tuple[ParentIssue, GroupTally]]) -> tuple[list[int],
     return delays, unknown
 
 
-def _buckets(delays: list[int], unknown: int) -> DelayBuckets:
+def _buckets(delays: array[int], unknown: int) -> DelayBuckets:
     short = sum(1 for d in delays if d < SHORT_US)
     long = sum(1 for d in delays if d > MEDIUM_US)
     return DelayBuckets(short=short, medium=len(delays) - short - long, long=long, unknown=unknown)
 
 
-def _summary(correlation: Correlation, parents: tuple[ParentIssue, ...], delays: list[int]) -> Summary:
+def _summary(correlation: Correlation, parents: tuple[ParentIssue, ...], delays: array[int]) -> Summary:
     firsts = [p.first_error_at for p in parents if p.first_error_at is not None]
     lasts = [p.last_error_at for p in parents if p.last_error_at is not None]
     kinds = correlation.issues_by_kind

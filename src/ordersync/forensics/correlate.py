@@ -114,13 +114,17 @@ class Correlator:
         events.add(rejection, None if rejection.at is None else to_us(rejection.at))
 
     def finish(self) -> Correlation:
-        """Merge duplicates, link `40310000` refusals to parents, count everything else."""
+        """Merge duplicates, link `40310000` refusals to parents, count everything else.
+
+        Consumes the accumulated refusals (to keep peak memory down): call it once.
+        """
         index = SubmissionIndex(self._submissions)
         groups: dict[GroupKey, GroupTally] = {}
         by_code: Counter[tuple[int | None, str]] = Counter()
         kinds: Counter[str] = Counter()
         rejections = merged = 0
-        for body, body_events in self._bodies.items():
+        while self._bodies:  # consume as we go: body state is freed while parent state is built
+            body, body_events = self._bodies.popitem()
             events = distinct_events(body_events)
             n = len(events.times) + events.untimed
             rejections, merged = rejections + n, merged + events.merged

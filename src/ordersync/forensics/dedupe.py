@@ -25,6 +25,7 @@ from typing import Final
 from ordersync.forensics.records import Origin, Rejection
 
 WINDOW_US: Final = 2_000_000
+_ORIGINS: Final = (Origin.ALPACA_LOG, Origin.DB_LOG, Origin.JOURNAL)
 _MAX_REFS: Final = 32
 
 
@@ -38,7 +39,8 @@ class BodyEvents:
     __slots__ = ("child_kinds", "client_order_id", "platform_orders", "side", "symbol", "timed", "untimed")
 
     def __init__(self) -> None:
-        self.timed: dict[Origin, array[int]] = {}
+        # indexed like _ORIGINS; a list of three is smaller than a dict and most slots stay None
+        self.timed: list[array[int] | None] = [None, None, None]
         self.untimed: dict[Origin, int] | None = None
         self.child_kinds: dict[str, int] | None = None
         self.platform_orders: set[int] | None = None
@@ -52,11 +54,15 @@ class BodyEvents:
             untimed = self.untimed = self.untimed or {}
             untimed[origin] = untimed.get(origin, 0) + 1
         else:
-            times = self.timed.get(origin)
+            slot = _ORIGINS.index(origin)
+            times = self.timed[slot]
             if times is None:
-                times = self.timed[origin] = array("q")
+                times = self.timed[slot] = array("q")
             times.append(at_us)
         self._add_context(rejection)
+
+    def times(self, origin: Origin) -> Sequence[int]:
+        return self.timed[_ORIGINS.index(origin)] or ()
 
     def untimed_count(self, origin: Origin) -> int:
         return self.untimed.get(origin, 0) if self.untimed else 0
@@ -87,13 +93,13 @@ class Events:
 
 def distinct_events(events: BodyEvents) -> Events:
     """Apply the merging rule of this module's docstring to one body's events."""
-    alpaca = sorted(events.timed.get(Origin.ALPACA_LOG, ()))
-    db = sorted(events.timed.get(Origin.DB_LOG, ()))
+    alpaca = sorted(events.times(Origin.ALPACA_LOG))
+    db = sorted(events.times(Origin.DB_LOG))
     unpaired_alpaca, unpaired_db, paired = pair_within(alpaca, db, WINDOW_US)
     untimed_db = events.untimed_count(Origin.DB_LOG)
     untimed_alpaca = events.untimed_count(Origin.ALPACA_LOG)
     copies = min(untimed_db, len(unpaired_alpaca) + untimed_alpaca)
-    journal = events.timed.get(Origin.JOURNAL, ())
+    journal = events.times(Origin.JOURNAL)
     times = array("q", sorted((*alpaca, *unpaired_db, *journal)))
     untimed = untimed_alpaca + untimed_db - copies + events.untimed_count(Origin.JOURNAL)
     return Events(times=times, untimed=untimed, merged=paired + copies)
