@@ -113,15 +113,11 @@ def replacement_spec(old: SimOrder, spec: ReplaceSpec) -> OrderSpec:
     Raises:
         ApiError: 422 for a field the order type does not take, 403 when nothing changes.
     """
-    trail_price, trail_percent = old.trail_price, old.trail_percent
-    if spec.trail is not None:
-        if old.type != "trailing_stop":
-            raise ApiError.unprocessable("trail is only for trailing_stop orders")
-        trail_price, trail_percent = (spec.trail, None) if old.trail_price is not None else (None, spec.trail)
     if spec.limit_price is not None and old.type not in ("limit", "stop_limit"):
         raise ApiError.unprocessable(f"limit_price is not allowed for {old.type} orders")
     if spec.stop_price is not None and old.type not in ("stop", "stop_limit"):
         raise ApiError.unprocessable(f"stop_price is not allowed for {old.type} orders")
+    trail_price, trail_percent = _merged_trail(old, spec.trail)
     new = OrderSpec(
         symbol=old.symbol,
         side=old.side,
@@ -129,20 +125,30 @@ def replacement_spec(old: SimOrder, spec: ReplaceSpec) -> OrderSpec:
         time_in_force=spec.time_in_force or old.time_in_force,
         qty=spec.qty if spec.qty is not None else old.remaining,
         limit_price=spec.limit_price if spec.limit_price is not None else old.limit_price,
-        stop_price=spec.stop_price
-        if spec.stop_price is not None
-        else (None if old.type == "trailing_stop" else old.stop_price),
+        # a trailing stop's stop price is derived from its water mark, never carried over
+        stop_price=spec.stop_price or (None if old.type == "trailing_stop" else old.stop_price),
         trail_price=trail_price,
         trail_percent=trail_percent,
         extended_hours=old.extended_hours,
     )
-    unchanged = (
+    if spec.client_order_id is None and _unchanged(old, new):
+        raise ApiError.forbidden("order parameters are not changed")
+    return new
+
+
+def _merged_trail(old: SimOrder, trail: Decimal | None) -> tuple[Decimal | None, Decimal | None]:
+    if trail is None:
+        return old.trail_price, old.trail_percent
+    if old.type != "trailing_stop":
+        raise ApiError.unprocessable("trail is only for trailing_stop orders")
+    return (trail, None) if old.trail_price is not None else (None, trail)
+
+
+def _unchanged(old: SimOrder, new: OrderSpec) -> bool:
+    return (
         new.qty == old.remaining
         and new.time_in_force == old.time_in_force
         and new.limit_price == old.limit_price
         and (old.type == "trailing_stop" or new.stop_price == old.stop_price)
-        and (trail_price, trail_percent) == (old.trail_price, old.trail_percent)
+        and (new.trail_price, new.trail_percent) == (old.trail_price, old.trail_percent)
     )
-    if unchanged and spec.client_order_id is None:
-        raise ApiError.forbidden("order parameters are not changed")
-    return new
