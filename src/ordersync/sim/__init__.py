@@ -7,7 +7,7 @@ bug there cannot be mirrored here. Start one in-process with `SimServer`, or fro
 
 from .clock import ClockSpecError, FastClock, RealClock, SimClock, SteppedClock, parse_clock_spec
 from .faults import FaultConfig, NthRequestFault
-from .scenarios import Scenario, ScenarioError, default_scenario, load_scenario, parse_scenario
+from .scenarios import ParentModel, Scenario, ScenarioError, default_scenario, load_scenario, parse_scenario
 from .server import SimServer, serve
 from .simulator import Simulator
 
@@ -16,6 +16,7 @@ __all__ = [
     "FastClock",
     "FaultConfig",
     "NthRequestFault",
+    "ParentModel",
     "RealClock",
     "Scenario",
     "ScenarioError",

@@ -181,7 +181,7 @@ async def _json_body(request: Request) -> Any:
     try:
         return json.loads(raw or b"null")
     except ValueError:
-        raise ApiError(400, {"code": 40010000, "message": "request body format is invalid"}) from None
+        raise ApiError.bad_body() from None
 
 
 def _opt_decimal(raw: str | None, field: str) -> Decimal | None:

@@ -111,7 +111,7 @@ async def _body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body() or b"{}")
     except ValueError:
-        raise ApiError(400, {"code": 40010000, "message": "request body format is invalid"}) from None
+        raise ApiError.bad_body() from None
     if not isinstance(body, dict):
-        raise ApiError(400, {"code": 40010000, "message": "request body format is invalid"})
+        raise ApiError.bad_body()
     return body

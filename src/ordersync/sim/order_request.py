@@ -126,7 +126,7 @@ def check_sub_penny(field: str, price: Decimal) -> None:
 
 def _require_object(body: object) -> JsonDict:
     if not isinstance(body, dict):
-        raise ApiError(400, {"code": 40010000, "message": "request body format is invalid"})
+        raise ApiError.bad_body()
     return body
 
 

@@ -46,6 +46,11 @@ class ApiError(Exception):
         return cls(422, {"code": code, "message": message, **extra})
 
     @classmethod
+    def bad_body(cls) -> ApiError:
+        """A 400 for a body that is not JSON (or not the JSON object expected)."""
+        return cls(400, {"code": 40010000, "message": "request body format is invalid"})
+
+    @classmethod
     def forbidden(cls, message: str, **extra: Any) -> ApiError:
         return cls(403, {"code": CODE_FORBIDDEN, "message": message, **extra})
 
