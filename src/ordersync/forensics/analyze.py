@@ -7,7 +7,9 @@ store). Both return the same `IncidentReport`. Stdlib only (rich, lazily, for th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from ordersync.forensics.analysis import build_report
@@ -35,11 +37,26 @@ def analyze_paths(
         raise LogInputError(Path("."), "no log files given")
     correlator = Correlator()
     stats = StatsCounter()
-    scan_paths(paths, correlator.add, stats, progress=progress)
+    with _cyclic_gc_paused():
+        scan_paths(paths, correlator.add, stats, progress=progress)
     source = ", ".join(str(p) for p in paths)
     return build_report(
         correlator.finish(), stats=stats.freeze(), source=source, still_failing_hours=still_failing_hours
     )
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    # The scan allocates millions of small acyclic objects while the per-order state grows, so the cyclic
+    # collector keeps rescanning that state for nothing (about 15% of the time on a 1 GB log). Nothing
+    # here forms reference cycles; plain reference counting still frees everything.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def analyze_records(

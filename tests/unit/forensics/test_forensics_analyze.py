@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import importlib.util
 import random
@@ -218,3 +219,12 @@ def test_fixture_log_is_what_the_generator_writes(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "make_incident_log", module)  # dataclasses resolve their module
     spec.loader.exec_module(module)
     assert module.build_log() == (LOGS / "seed_incident.log").read_bytes()
+
+
+def test_cyclic_gc_is_restored_after_the_scan_even_on_bad_input(tmp_path: Path) -> None:
+    assert gc.isenabled()
+    analyze_paths([LOGS / "seed_sample.log"])
+    assert gc.isenabled()
+    with pytest.raises(LogInputError):
+        analyze_paths([tmp_path / "missing.log"])
+    assert gc.isenabled()

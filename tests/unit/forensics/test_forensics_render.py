@@ -88,3 +88,17 @@ def test_times_show_the_date_when_the_incident_spans_days() -> None:
     ]
     text = render_markdown(analyze_records(records))
     assert "| P1 | OKE | 2025-10-10 23:59:00 | 2025-10-11 23:59:00 | 1440.0 min | 1 |" in text
+
+
+def test_large_reports_list_the_orders_with_most_refusals_and_say_how_many_are_left_out() -> None:
+    records: list[LogRecord] = [Submission(f"P{i}", utc("10:00:00"), symbol="OKE") for i in range(5)]
+    records += [
+        Rejection(reserved_body("OKE", 1, f"P{i}"), utc(f"10:0{k}:00")) for i in range(5) for k in range(i)
+    ]
+    report = analyze_records(records)
+    text = render_markdown(report, max_rows=2)
+    assert "| P4 | OKE |" in text
+    assert "| P3 | OKE |" in text
+    assert "| P2 | OKE |" not in text
+    assert "_2 of 4 orders shown (those with the most refusals); JSON lists all._" in text
+    assert "| P1 | OKE |" in render_markdown(report, max_rows=None)
