@@ -99,14 +99,14 @@ def make_order(
 ) -> Order:
     """Return a valid order (validated by ``new_order``), then placed in ``status`` with ``filled_qty``.
 
-    A limit/stop-limit order without ``limit_price`` gets 100.00 and a stop order without ``stop_price``
-    gets 95.00; an order the broker knows gets broker id ``brk-<client_order_id>``; a filled quantity gets
+    A limit/stop-limit order without ``limit_price`` gets 100.00 and a stop order (or an OCO child) without
+    ``stop_price`` gets 95.00; an order the broker knows gets broker id ``brk-<client_order_id>``; a filled quantity gets
     the limit (or stop, or 100.00) price as its average unless ``filled_avg_price`` is given.
     """
     kind = OrderType(type)
     if limit_price is None and kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         limit_price = Decimal("100.00")
-    if stop_price is None and kind in (OrderType.STOP, OrderType.STOP_LIMIT):
+    if stop_price is None and (kind in (OrderType.STOP, OrderType.STOP_LIMIT) or role is OrderRole.OCO):
         stop_price = Decimal("95.00")
     order = new_order(
         client_order_id=client_order_id,
@@ -274,7 +274,7 @@ class _Fill:
 
 @dataclass
 class _Data:
-    """Committed state; a transaction works on a copy and swaps it in on commit."""
+    """One version of the whole database."""
 
     orders: dict[ClientOrderId, Order] = field(default_factory=dict)
     plans: dict[ClientOrderId, PlanState] = field(default_factory=dict)
@@ -282,26 +282,128 @@ class _Data:
     journal: list[JournalEntry] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
-    next_seq: int = 1
 
     def copy(self) -> _Data:
         # values are frozen dataclasses (or replaced whole), so shallow copies of the containers suffice
-        return replace(
-            self,
-            orders=dict(self.orders),
-            plans=dict(self.plans),
-            fills=dict(self.fills),
-            journal=list(self.journal),
-            alerts=list(self.alerts),
-            cursors=dict(self.cursors),
+        return _Data(
+            dict(self.orders),
+            dict(self.plans),
+            dict(self.fills),
+            list(self.journal),
+            list(self.alerts),
+            dict(self.cursors),
         )
+
+    def open_alert(self, kind: str, key: str) -> int | None:
+        for index, alert in enumerate(self.alerts):
+            if alert.kind == kind and alert.key == key and alert.resolved_at is None:
+                return index
+        return None
+
+
+# Writes are functions of the data, so a transaction can run them on its private copy at once (errors
+# surface at the call, reads see the transaction's own writes) and again on the latest committed data
+# at commit: a row another transaction changed in between fails its version check there, as the SQL
+# UPDATE ... WHERE version = n does, instead of being silently overwritten.
+_Write = Callable[[_Data], None]
+
+
+def _add_order(order: Order) -> _Write:
+    def write(d: _Data) -> None:
+        if order.client_order_id in d.orders:
+            raise ConcurrencyConflict(f"conflicting write: order {order.client_order_id} exists")
+        _check_broker_id(d, order)
+        d.orders[order.client_order_id] = _stored(order)
+
+    return write
+
+
+def _save_order(order: Order) -> _Write:
+    def write(d: _Data) -> None:
+        current = d.orders.get(order.client_order_id)
+        if current is None or current.version != order.version:
+            raise ConcurrencyConflict(f"order {order.client_order_id} changed since version {order.version}")
+        _check_broker_id(d, order)
+        d.orders[order.client_order_id] = _stored(replace(order, version=order.version + 1))
+
+    return write
+
+
+def _check_broker_id(d: _Data, order: Order) -> None:
+    # the orders table has a unique broker_order_id
+    others = (o for o in d.orders.values() if o.client_order_id != order.client_order_id)
+    if order.broker_order_id is not None and order.broker_order_id in {o.broker_order_id for o in others}:
+        raise ConcurrencyConflict(f"conflicting write: broker id {order.broker_order_id} is taken")
+
+
+def _add_plan(state: PlanState) -> _Write:
+    def write(d: _Data) -> None:
+        if state.parent_id in d.plans:
+            raise ConcurrencyConflict(f"conflicting write: plan of {state.parent_id} exists")
+        d.plans[state.parent_id] = _stored_plan(state)
+
+    return write
+
+
+def _save_plan(state: PlanState) -> _Write:
+    def write(d: _Data) -> None:
+        if state.parent_id in d.plans:  # like an UPDATE: a missing plan stays missing
+            d.plans[state.parent_id] = _stored_plan(state)
+
+    return write
+
+
+def _add_fill(execution_id: ExecutionId, fill: _Fill) -> _Write:
+    def write(d: _Data) -> None:
+        if execution_id in d.fills:  # recorded by a concurrent transaction: the primary key refuses it
+            raise ConcurrencyConflict(f"conflicting write: execution {execution_id} exists")
+        d.fills[execution_id] = fill
+
+    return write
+
+
+def _append_journal(entry: JournalEntry) -> _Write:
+    def write(d: _Data) -> None:
+        seq = d.journal[-1].seq + 1 if d.journal and d.journal[-1].seq is not None else 1
+        d.journal.append(replace(entry, seq=seq))
+
+    return write
+
+
+def _add_alert(alert: Alert) -> _Write:
+    def write(d: _Data) -> None:
+        if d.open_alert(alert.kind, alert.key) is None:
+            d.alerts.append(alert)
+
+    return write
+
+
+def _resolve_alert(kind: str, key: str, at: datetime) -> _Write:
+    def write(d: _Data) -> None:
+        index = d.open_alert(kind, key)
+        if index is not None:
+            d.alerts[index] = replace(d.alerts[index], resolved_at=at)
+
+    return write
+
+
+def _set_cursor(name: str, value: str) -> _Write:
+    def write(d: _Data) -> None:
+        d.cursors[name] = value
+
+    return write
 
 
 class InMemoryTransaction:
-    """The Transaction port over a private copy of the store's data."""
+    """The Transaction port over a private copy of the committed data, plus the log of its writes."""
 
     def __init__(self, data: _Data) -> None:
         self._d = data
+        self.writes: list[_Write] = []
+
+    def _write(self, write: _Write) -> None:
+        write(self._d)
+        self.writes.append(write)
 
     def get_order(self, client_order_id: ClientOrderId) -> Order | None:
         stored = self._d.orders.get(client_order_id)
@@ -312,17 +414,10 @@ class InMemoryTransaction:
         return found[0] if found else None
 
     def add_order(self, order: Order) -> None:
-        if order.client_order_id in self._d.orders:
-            raise ConcurrencyConflict(f"conflicting write: order {order.client_order_id} exists")
-        self._check_broker_id(order)
-        self._d.orders[order.client_order_id] = _stored(order)
+        self._write(_add_order(order))
 
     def save_order(self, order: Order) -> None:
-        current = self._d.orders.get(order.client_order_id)
-        if current is None or current.version != order.version:
-            raise ConcurrencyConflict(f"order {order.client_order_id} changed since version {order.version}")
-        self._check_broker_id(order)
-        self._d.orders[order.client_order_id] = _stored(replace(order, version=order.version + 1))
+        self._write(_save_order(order))
 
     def children_of(self, parent_id: ClientOrderId) -> list[Order]:
         return self._select(lambda o: o.parent_id == parent_id)
@@ -334,13 +429,10 @@ class InMemoryTransaction:
         return self._select(lambda o: True)
 
     def add_plan(self, state: PlanState) -> None:
-        if state.parent_id in self._d.plans:
-            raise ConcurrencyConflict(f"conflicting write: plan of {state.parent_id} exists")
-        self._d.plans[state.parent_id] = _stored_plan(state)
+        self._write(_add_plan(state))
 
     def save_plan(self, state: PlanState) -> None:
-        if state.parent_id in self._d.plans:  # like an UPDATE: a missing plan is left missing
-            self._d.plans[state.parent_id] = _stored_plan(state)
+        self._write(_save_plan(state))
 
     def get_plan(self, parent_id: ClientOrderId) -> PlanState | None:
         return self._d.plans.get(parent_id)
@@ -358,26 +450,23 @@ class InMemoryTransaction:
     ) -> bool:
         if execution_id in self._d.fills:
             return False
-        self._d.fills[execution_id] = _Fill(client_order_id, qty, price, _utc(ts))
+        self._write(_add_fill(execution_id, _Fill(client_order_id, qty, price, _utc(ts))))
         return True
 
     def journal(self, entry: JournalEntry) -> None:
         payload = json.loads(json.dumps(entry.payload, default=_json_default, sort_keys=True))
-        stored = JournalEntry(_utc(entry.ts), entry.kind, entry.client_order_id, payload, self._d.next_seq)
-        self._d.journal.append(stored)
-        self._d.next_seq += 1
+        self._write(_append_journal(JournalEntry(_utc(entry.ts), entry.kind, entry.client_order_id, payload)))
 
     def raise_alert(self, alert: Alert) -> bool:
-        if self._open_alert(alert.kind, alert.key) is not None:
+        if self._d.open_alert(alert.kind, alert.key) is not None:
             return False
-        self._d.alerts.append(Alert(alert.kind, alert.key, alert.message, _utc(alert.raised_at)))
+        self._write(_add_alert(Alert(alert.kind, alert.key, alert.message, _utc(alert.raised_at))))
         return True
 
     def resolve_alert(self, kind: str, key: str, at: datetime) -> bool:
-        index = self._open_alert(kind, key)
-        if index is None:
+        if self._d.open_alert(kind, key) is None:
             return False
-        self._d.alerts[index] = replace(self._d.alerts[index], resolved_at=_utc(at))
+        self._write(_resolve_alert(kind, key, _utc(at)))
         return True
 
     def open_alerts(self) -> list[Alert]:
@@ -387,24 +476,7 @@ class InMemoryTransaction:
         return self._d.cursors.get(name)
 
     def set_cursor(self, name: str, value: str) -> None:
-        self._d.cursors[name] = value
-
-    def _open_alert(self, kind: str, key: str) -> int | None:
-        for index, alert in enumerate(self._d.alerts):
-            if alert.kind == kind and alert.key == key and alert.resolved_at is None:
-                return index
-        return None
-
-    def _check_broker_id(self, order: Order) -> None:
-        # the orders table has a unique broker_order_id
-        if order.broker_order_id is None:
-            return
-        for other in self._d.orders.values():
-            if (
-                other.broker_order_id == order.broker_order_id
-                and other.client_order_id != order.client_order_id
-            ):
-                raise ConcurrencyConflict(f"conflicting write: broker id {order.broker_order_id} is taken")
+        self._write(_set_cursor(name, value))
 
     def _select(self, keep: Callable[[Order], bool]) -> list[Order]:
         rows = sorted(self._d.orders.values(), key=lambda o: (o.created_at, o.client_order_id))
@@ -412,10 +484,11 @@ class InMemoryTransaction:
 
     def _load(self, stored: Order) -> Order:
         # like the SQL store: execution ids are read back from the fills table, not from the order row
-        executions = frozenset(
-            e for e, f in self._d.fills.items() if f.client_order_id == stored.client_order_id
+        fills = self._d.fills.items()
+        return replace(
+            stored,
+            execution_ids=frozenset(e for e, f in fills if f.client_order_id == stored.client_order_id),
         )
-        return replace(stored, execution_ids=executions)
 
 
 @dataclass
@@ -431,10 +504,17 @@ class InMemoryStore:
 
     @contextmanager
     def transaction(self) -> Iterator[InMemoryTransaction]:
-        """Work on a copy of the committed data; swap it in only if the block ends normally."""
-        work = self._db.committed.copy()
-        yield InMemoryTransaction(work)
-        self._db.committed = work
+        """Work on a copy; on a normal exit replay the writes on the latest committed data and swap it in.
+
+        Raises:
+            ConcurrencyConflict: when a concurrent transaction committed a conflicting change first.
+        """
+        tx = InMemoryTransaction(self._db.committed.copy())
+        yield tx
+        latest = self._db.committed.copy()
+        for write in tx.writes:
+            write(latest)
+        self._db.committed = latest
 
     def read_journal(self, after_seq: int = 0, limit: int = 10_000) -> list[JournalEntry]:
         """Return journal entries in order, after ``after_seq``."""

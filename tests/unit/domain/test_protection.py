@@ -324,6 +324,16 @@ def test_lone_stop_waits_for_the_parent_to_finish_then_protects_the_fill() -> No
     assert stop.client_order_id == "p~sl1"
 
 
+def test_relative_take_profit_that_would_cross_the_working_entry_waits() -> None:
+    """99.50 + 0.1 % = 99.60, under the open 100.00 buy limit: Alpaca would refuse it as a wash trade."""
+    plan = ProtectionPlan(take_profit=PriceRule(offset=D("0.001")))
+    waiting = decide(parent(filled="4"), plan)
+    assert waiting.commands == ()
+    assert "wash-trade" in waiting.holds[0].reason
+    [tp] = submitted(decide(parent(S.CANCELED, filled="4"), plan))
+    assert tp.limit_price == D("99.60")
+
+
 def test_take_profit_and_stop_loss_become_one_oco_child() -> None:
     plan = ProtectionPlan(take_profit=PriceRule(price=D("110")), stop_loss=PriceRule(price=D("95")))
     [oco] = submitted(decide(parent(filled="4"), plan))
