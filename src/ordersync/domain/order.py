@@ -217,7 +217,14 @@ def new_order(
     if not symbol or not str(symbol).strip() or not str(symbol).replace(".", "").replace("/", "").isalnum():
         raise InvalidOrder(f"symbol must be a ticker like 'AAPL', was {symbol!r}")
     order_type = _enum(OrderType, type, "order type")
-    limit, stop = _prices_for(order_type, limit_price, stop_price)
+    limit: Decimal | None
+    stop: Decimal | None
+    if role is OrderRole.OCO:  # one limit (take-profit) and one stop (stop-loss) leg: both prices
+        if order_type is not OrderType.LIMIT or limit_price is None or stop_price is None:
+            raise InvalidOrder("an OCO child is a limit order with both a limit_price and a stop_price")
+        limit, stop = _positive(limit_price, "limit_price"), _positive(stop_price, "stop_price")
+    else:
+        limit, stop = _prices_for(order_type, limit_price, stop_price)
     return Order(
         client_order_id=coid,
         symbol=Symbol(str(symbol).upper()),

@@ -181,11 +181,14 @@ def release_decision(
     children: Sequence[Order],
     qty_available: Decimal | None,
     now: datetime,
+    opposing: Sequence[Order] = (),
 ) -> ReleaseDecision:
     """Decide which children to submit or cancel for ``parent`` (pure; see the module docstring).
 
     ``qty_available`` is the broker's available quantity for the closing side still unallocated in this
     pass (None when unknown: then nothing is released, since the broker check cannot be made).
+    ``opposing`` are our open orders on the symbol on the parent's side (the parent included), which a
+    simple exit could trade against (Alpaca's wash-trade refusal).
     """
     target = target_qty(parent, plan)
     covered = coverage(children)
@@ -196,7 +199,7 @@ def release_decision(
     need = target - covered
     if need == 0:
         return ReleaseDecision(target, covered)
-    hold = _hold_reason(parent, plan, children, qty_available)
+    hold = _hold_reason(parent, plan, children, qty_available, opposing)
     if hold:
         return ReleaseDecision(target, covered, holds=(Hold(need, hold),))
     assert qty_available is not None  # _hold_reason returns a reason when it is unknown
@@ -209,7 +212,11 @@ def release_decision(
 
 
 def _hold_reason(
-    parent: Order, plan: ProtectionPlan, children: Sequence[Order], qty_available: Decimal | None
+    parent: Order,
+    plan: ProtectionPlan,
+    children: Sequence[Order],
+    qty_available: Decimal | None,
+    opposing: Sequence[Order],
 ) -> str | None:
     if any(c.is_inflight for c in children):
         return "a child's submit outcome is unknown: it may already be live"
@@ -219,10 +226,24 @@ def _hold_reason(
         return "the broker's qty_available is unknown"
     if qty_available <= 0:
         return "qty_available is 0: shares held by other orders"
-    if plan.role is OrderRole.STOP_LOSS and parent.is_open:
-        # Alpaca refuses a stop sell against an open opposite order (wash-trade rule, semantics.md §6.3)
-        return "a lone stop waits for the parent to finish (wash-trade rule)"
+    working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
+    if plan.role is not OrderRole.OCO and any(_could_cross(parent, plan, o) for o in working):
+        # Alpaca refuses a simple order that could trade against our own open opposite order (semantics.md
+        # §6.3); an OCO is exempt, a lone exit is not: it waits until those orders stop working
+        return "a lone exit waits for our opposite orders to finish (wash-trade rule)"
     return None
+
+
+def _could_cross(parent: Order, plan: ProtectionPlan, other: Order) -> bool:
+    if plan.role is OrderRole.STOP_LOSS or other.type is not OrderType.LIMIT or other.limit_price is None:
+        return True  # a stop against anything, or any exit against a market/stop order: always refused
+    assert plan.take_profit is not None
+    sign = 1 if parent.side is OrderSide.BUY else -1
+    price = plan.take_profit.price or (parent.filled_avg_price or other.limit_price) * (
+        1 + sign * (plan.take_profit.offset or 0)
+    )
+    # opposing limits are refused when they cross (buy limit >= sell limit)
+    return sign * (tick_round(price) - other.limit_price) <= 0
 
 
 def _cancel_all(children: Sequence[Order], reason: str) -> tuple[Command, ...]:
