@@ -46,6 +46,7 @@ class Context:
     metrics: EngineMetrics
     listeners: list[Callable[[Notification], None]] = field(default_factory=list)
     dirty: set[ClientOrderId] = field(default_factory=set)
+    dirty_symbols: set[str] = field(default_factory=set)  # a sibling ended: every plan there may move
     leg_owner: dict[BrokerOrderId, ClientOrderId] = field(default_factory=dict)
     sending: set[ClientOrderId] = field(default_factory=set)
     canceling: dict[ClientOrderId, datetime] = field(default_factory=dict)
@@ -71,6 +72,11 @@ class Context:
     def mark_dirty(self, parent_id: ClientOrderId) -> None:
         """Ask the release gate to look at ``parent_id`` again."""
         self.dirty.add(parent_id)
+        self.on_dirty()
+
+    def mark_symbol(self, symbol: str) -> None:
+        """Ask the release gate to look at every active plan on ``symbol`` (an order there ended)."""
+        self.dirty_symbols.add(symbol)
         self.on_dirty()
 
     def notify(self, kind: str, client_order_id: str | None, **detail: Any) -> None:
@@ -129,6 +135,8 @@ def apply_observation(ctx: Context, tx: Transaction, obs: OrderObserved) -> Orde
         tx.record_fill(e.execution_id, order.client_order_id, e.qty, e.price, obs.ts_event)
     ctx.remember_legs(result.order)
     ctx.mark_dirty(order.parent_id or order.client_order_id)
+    if result.order.is_terminal and not order.is_terminal:
+        ctx.mark_symbol(order.symbol)  # holds on this symbol (wash-trade, availability) may clear now
     if result.fill_delta > 0:
         ctx.notify("fill", order.client_order_id, qty=result.fill_delta, filled_qty=result.order.filled_qty)
     return result.order

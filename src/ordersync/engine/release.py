@@ -51,9 +51,10 @@ async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientO
     to_send: list[ClientOrderId] = []
     to_cancel: list[CancelChild] = []
     with ctx.store.transaction() as tx:
-        remaining = None if available is None else available - _unacknowledged(tx, symbol)
+        on_symbol = [o for o in tx.open_orders() if o.symbol == symbol]
+        remaining = None if available is None else available - _unacknowledged(on_symbol)
         for pid in parent_ids:
-            used, sends, cancels = _decide(ctx, tx, pid, remaining)
+            used, sends, cancels = _decide(ctx, tx, pid, remaining, on_symbol)
             if remaining is not None:
                 remaining -= used
             to_send += sends
@@ -85,21 +86,16 @@ async def _available(ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderI
     return Decimal(0) if position is None else position.qty_available
 
 
-def _unacknowledged(tx: Transaction, symbol: Symbol) -> Decimal:
+def _unacknowledged(on_symbol: list[Order]) -> Decimal:
     # our children the broker may not count yet in held_for_orders: reserve them before spending more
     local = (OrderStatus.INTENT, OrderStatus.SUBMITTING)
     return sum(
-        (
-            o.qty
-            for o in tx.open_orders()
-            if o.symbol == symbol and o.is_child and o.group_id is None and o.status in local
-        ),
-        Decimal(0),
+        (o.qty for o in on_symbol if o.is_child and o.group_id is None and o.status in local), Decimal(0)
     )
 
 
 def _decide(
-    ctx: Context, tx: Transaction, pid: ClientOrderId, available: Decimal | None
+    ctx: Context, tx: Transaction, pid: ClientOrderId, available: Decimal | None, on_symbol: list[Order]
 ) -> tuple[Decimal, list[ClientOrderId], list[CancelChild]]:
     parent, state = tx.get_order(pid), tx.get_plan(pid)
     if parent is None or state is None or state.done:
@@ -108,7 +104,8 @@ def _decide(
     if state.next_release_at is not None and now < state.next_release_at:
         return Decimal(0), [], []  # backing off after a refusal (invariant 6)
     children = tx.children_of(pid)
-    decision = release_decision(parent, state.plan, children, available, now)
+    opposing = [o for o in on_symbol if o.side is parent.side and o.client_order_id != pid]
+    decision = release_decision(parent, state.plan, children, available, now, opposing)
     sends = _record(ctx, tx, parent, decision)
     cancels = [c for c in decision.commands if isinstance(c, CancelChild)]
     _update_plan(ctx, tx, state, parent, children, decision, now)

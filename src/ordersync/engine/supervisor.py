@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import OrderObserved, Source
@@ -159,6 +160,16 @@ class Engine:
             await asyncio.sleep(0.01)
         return False
 
+    def background_tasks(self) -> list[asyncio.Task[Any]]:
+        """Return the tasks that may still act (for a driver deciding the system is quiet)."""
+        loops = [t for t in self._loops if t.get_name() in ("poller", "ticker", "reconciler")]
+        release_task = [self._release_task] if self._release_task is not None else []
+        return [t for t in [*self._ctx.tasks, *loops, *release_task] if not t.done()]
+
+    def has_queued_work(self) -> bool:
+        """True while observations wait to be applied or parents wait for the release gate."""
+        return not self._queue.empty() or bool(self._ctx.dirty) or bool(self._ctx.dirty_symbols)
+
     def _resume(self) -> None:
         # after a crash: intents were journaled but not sent, submits were sent but not settled
         with self._ctx.store.transaction() as tx:
@@ -274,14 +285,26 @@ class Engine:
 
     # -- release scheduling ----------------------------------------------------------------------------
 
+    def _plans_on(self, symbols: set[str]) -> set[ClientOrderId]:
+        if not symbols:
+            return set()
+        with self._ctx.store.transaction() as tx:
+            found = set()
+            for state in tx.active_plans():
+                parent = tx.get_order(state.parent_id)
+                if parent is not None and parent.symbol in symbols:
+                    found.add(state.parent_id)
+        return found
+
     def _schedule_release(self) -> None:
         if self._release_task is None or self._release_task.done():
             self._release_task = asyncio.get_running_loop().create_task(self._release_loop(), name="release")
 
     async def _release_loop(self) -> None:
-        while self._ctx.dirty:
-            batch = set(self._ctx.dirty)
+        while self._ctx.dirty or self._ctx.dirty_symbols:
+            batch = set(self._ctx.dirty) | self._plans_on(self._ctx.dirty_symbols)
             self._ctx.dirty.clear()
+            self._ctx.dirty_symbols.clear()
             try:
                 await release(self._ctx, sorted(batch))
             except Exception as e:

@@ -135,7 +135,7 @@ class Watch:
                 for s in tx.active_plans()
                 if s.next_release_at is not None and s.next_release_at <= now
             ]
-            self._check_unprotected(tx, now)
+            due += self._check_unprotected(tx, now)  # held releases are looked at again every tick
             self._check_unknown(tx, now)
             silent = (now - last_stream_at).total_seconds()
             if not stream_connected and tx.open_orders():
@@ -147,14 +147,16 @@ class Watch:
         for pid in due:
             ctx.mark_dirty(pid)
 
-    def _check_unprotected(self, tx: Transaction, now: datetime) -> None:
+    def _check_unprotected(self, tx: Transaction, now: datetime) -> list[ClientOrderId]:
         oldest = 0.0
+        short_of: list[ClientOrderId] = []
         for state in tx.active_plans():
             parent = tx.get_order(state.parent_id)
             if parent is None:
                 continue
             short = target_qty(parent, state.plan) - coverage(tx.children_of(state.parent_id))
             if short > 0:
+                short_of.append(state.parent_id)
                 since = self._unprotected_since.setdefault(state.parent_id, now)
                 age = (now - since).total_seconds()
                 oldest = max(oldest, age)
@@ -164,6 +166,7 @@ class Watch:
             elif self._unprotected_since.pop(state.parent_id, None) is not None:
                 self.resolve_alert(tx, "unprotected_position", state.parent_id)
         self._ctx.metrics.unprotected_age.set(oldest)
+        return short_of
 
     def _check_unknown(self, tx: Transaction, now: datetime) -> None:
         unknown = [o for o in tx.open_orders() if o.status is OrderStatus.SUBMITTING]
