@@ -349,5 +349,9 @@ class Exchange:
             "cancel_requested": order.cancel_requested,
             "triggered": order.triggered,
             "reserves_shares": self.book.reserves_shares(order),
+            # every execution with its venue time: the demo measures fill-to-protect latency from these
+            "executions": [
+                {"at": fmt_time(at), "qty": str(q), "price": str(p)} for at, q, p in order.executions
+            ],
         }
         return detail

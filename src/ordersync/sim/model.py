@@ -97,6 +97,7 @@ class SimOrder:
     triggered: bool = False
     cancel_requested: bool = False
     planned: bool = False  # filled by a scenario plan rather than by price
+    executions: list[tuple[datetime, Decimal, Decimal]] = field(default_factory=list)  # (at, qty, price)
 
     @property
     def is_open(self) -> bool:

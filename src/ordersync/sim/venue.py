@@ -127,6 +127,7 @@ class Venue:
         self.ensure_acked(order)
         order.filled_qty += qty
         order.filled_cost += qty * price
+        order.executions.append((self.clock.now(), qty, price))
         full = order.remaining == 0
         self.touch(order, "filled" if full else "partially_filled")
         if full:
