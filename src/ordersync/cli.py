@@ -1,0 +1,229 @@
+"""The ``ordersync`` command line (typer + rich): parse, call, render. Exit codes per DESIGN.md §3:
+0 success, 1 the run found problems, 2 bad input (one line on stderr)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from ordersync import __version__
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Order-lifecycle sync for Alpaca.")
+sim_app = typer.Typer(no_args_is_help=True, help="The Alpaca-compatible simulator.")
+app.add_typer(sim_app, name="sim")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(error: Exception, code: int = 2) -> NoReturn:
+    err.print(f"{type(error).__name__}: {error}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    mode: Annotated[str, typer.Option(help="safe (ordersync) or naive (the seed's platform)")] = "safe",
+    scenario: Annotated[Path | None, typer.Option(help="scenario YAML (default: the seed incident)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+    db: Annotated[
+        str | None, typer.Option(help="store URL for safe mode (default: a temporary SQLite)")
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option(help="write the naive platform's log here (seed format)")
+    ] = None,
+) -> None:
+    """Replay a scenario on the embedded simulator and summarize what the broker saw."""
+    from ordersync.demo.run import DemoOptions, run_demo
+    from ordersync.demo.view import live_view, summary_table
+    from ordersync.sim.scenarios import ScenarioError, default_scenario, load_scenario
+
+    if mode not in ("safe", "naive"):
+        _fail(ValueError(f"--mode must be safe or naive, was {mode!r}"))
+    try:
+        chosen = load_scenario(scenario) if scenario else default_scenario()
+    except ScenarioError as e:
+        _fail(e)
+    options = DemoOptions(mode=mode, db_url=db, log_path=log)
+    if as_json:
+        summary = asyncio.run(run_demo(chosen, options))
+        out.print_json(json.dumps(summary.as_dict()))
+    else:
+        with Live(console=err, refresh_per_second=4, transient=True) as live:
+            summary = asyncio.run(
+                run_demo(chosen, options, lambda state: live.update(live_view(mode, state)))
+            )
+        out.print(summary_table(summary))
+    raise typer.Exit(1 if summary.problems else 0)
+
+
+@sim_app.command("serve")
+def sim_serve(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8800,
+    scenario: Annotated[Path | None, typer.Option(help="scenario YAML")] = None,
+    clock: Annotated[str, typer.Option(help="real | fast:N | stepped")] = "real",
+) -> None:
+    """Serve the simulator for alpaca-py (TradingClient/TradingStream with url_override)."""
+    from ordersync.sim.clock import ClockSpecError
+    from ordersync.sim.scenarios import ScenarioError
+    from ordersync.sim.server import serve
+
+    try:
+        serve(host, port, scenario, clock)
+    except (ScenarioError, ClockSpecError) as e:
+        _fail(e)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option(help="YAML config (broker URLs, store, engine, metrics)")],
+) -> None:
+    """Run the engine against Alpaca or any compatible URL; keys from APCA_API_KEY_ID/APCA_API_SECRET_KEY."""
+    from ordersync.bootstrap import build_engine
+    from ordersync.config import credentials_from_env, load_settings, secret_values
+    from ordersync.domain.errors import OrderSyncError
+    from ordersync.logging import configure
+
+    try:
+        settings = load_settings(config)
+        credentials = credentials_from_env()
+    except OrderSyncError as e:
+        _fail(e)
+    configure(json=True, secrets=secret_values())
+    engine, store, _ = build_engine(settings, credentials)
+
+    async def main() -> None:
+        if settings.metrics.enabled:
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.metrics.port, settings.metrics.host, registry=engine.metrics.registry)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await engine.start()
+        await stop.wait()
+        await engine.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+
+
+@app.command()
+def status(
+    db: Annotated[str | None, typer.Option(help="store URL")] = None,
+    config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+) -> None:
+    """Show orders, their children and protection, and open alerts."""
+    from ordersync.config import load_settings
+    from ordersync.domain.errors import OrderSyncError
+    from ordersync.reports import status_tables
+    from ordersync.store import open_store
+
+    try:
+        url = db or load_settings(config).store.url
+    except OrderSyncError as e:
+        _fail(e)
+    store = open_store(url)
+    try:
+        with store.transaction() as tx:
+            tables = status_tables(tx.all_orders(), tx.active_plans(), tx.open_alerts())
+            alerts = tx.open_alerts()
+    finally:
+        store.close()
+    for table in tables:
+        out.print(table)
+    raise typer.Exit(1 if alerts else 0)
+
+
+@app.command()
+def reconcile(
+    config: Annotated[Path | None, typer.Option(help="YAML config")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report only; change nothing")] = False,
+) -> None:
+    """Compare local orders and positions with the broker's; fix what can be fixed."""
+    from ordersync.bootstrap import build_engine
+    from ordersync.config import credentials_from_env, load_settings
+    from ordersync.domain.errors import OrderSyncError
+
+    try:
+        settings = load_settings(config)
+        credentials = credentials_from_env()
+    except OrderSyncError as e:
+        _fail(e)
+    engine, store, _ = build_engine(settings, credentials)
+    try:
+        report = asyncio.run(engine.watch.reconcile(dry_run=dry_run))
+    finally:
+        store.close()
+    counts = f"corrections: {report.corrections}  lookups: {report.lookups}"
+    out.print(f"{counts}  discrepancies: {len(report.discrepancies)}")
+    for d in report.discrepancies:
+        out.print(f"  {d.kind} {d.key}: {d.detail}", markup=False)
+    raise typer.Exit(1 if report.discrepancies else 0)
+
+
+@app.command()
+def analyze(
+    logs: Annotated[list[Path] | None, typer.Argument(help="platform log files (plain or gzip)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or json")] = "md",
+    db: Annotated[str | None, typer.Option(help="analyze ordersync's own journal at this store URL")] = None,
+    still_failing_hours: Annotated[
+        float, typer.Option(help="report parents still failing after N hours")
+    ] = 1.0,
+) -> None:
+    """Write the incident report (the seed's analysis) from logs or from ordersync's journal."""
+    from ordersync.forensics import (
+        LogInputError,
+        analyze_paths,
+        analyze_records,
+        render_json,
+        render_markdown,
+    )
+
+    if fmt not in ("md", "json"):
+        _fail(ValueError(f"--format must be md or json, was {fmt!r}"))
+    if not logs and not db:
+        _fail(ValueError("give log files, or --db URL for ordersync's own journal"))
+    try:
+        if db:
+            from ordersync.reports import journal_records
+            from ordersync.store import open_store
+
+            store = open_store(db, migrate=False)
+            try:
+                report = analyze_records(
+                    journal_records(store), source=db, still_failing_hours=still_failing_hours
+                )
+            finally:
+                store.close()
+        else:
+            report = analyze_paths(
+                logs or [], progress=sys.stderr.isatty(), still_failing_hours=still_failing_hours
+            )
+    except LogInputError as e:
+        _fail(e)
+    text = render_json(report) if fmt == "json" else render_markdown(report)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if report.summary.issues else 0)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,117 @@
+"""Configuration of ``ordersync run``: a YAML file validated by pydantic, plus keys from the environment.
+
+The only module that reads environment variables. API keys come from ``APCA_API_KEY_ID`` and
+``APCA_API_SECRET_KEY`` only — never from the file, never from argv — and are held as SecretStr so a
+repr, a log line or an error message cannot show them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from ordersync.domain.errors import ConfigError
+
+PAPER_URL = "https://paper-api.alpaca.markets"
+PAPER_STREAM_URL = "wss://paper-api.alpaca.markets/stream"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSettings(_Strict):
+    base_url: str = PAPER_URL
+    stream_url: str = PAPER_STREAM_URL
+    paper: bool = True
+    timeout_s: float = Field(default=10.0, gt=0)
+    requests_per_minute: float = Field(default=190.0, gt=0, le=200)
+
+
+class StoreSettings(_Strict):
+    url: str = "sqlite:///ordersync.db"
+
+
+class EngineSettings(_Strict):
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    stream_silence_s: float = Field(default=60.0, gt=0)
+    reconcile_interval_s: float = Field(default=60.0, gt=0)
+    tick_s: float = Field(default=1.0, gt=0)
+    release_backoff_base_s: float = Field(default=2.0, gt=0)
+    release_backoff_cap_s: float = Field(default=300.0, gt=0)
+    unprotected_alert_s: float = Field(default=10.0, gt=0)
+    unknown_alert_s: float = Field(default=30.0, gt=0)
+    drift_alert_runs: int = Field(default=2, ge=1)
+
+
+class MetricsSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+    enabled: bool = True
+
+
+class Settings(_Strict):
+    """Everything ``ordersync run`` needs except the keys."""
+
+    broker: BrokerSettings = BrokerSettings()
+    store: StoreSettings = StoreSettings()
+    engine: EngineSettings = EngineSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+
+class Credentials(BaseModel):
+    """Alpaca keys, from the environment only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: SecretStr
+    secret_key: SecretStr
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read and validate a config file (None: all defaults).
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, or a field that does not validate (named in the message).
+    """
+    if path is None:
+        return Settings()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+
+
+def credentials_from_env() -> Credentials:
+    """Return the Alpaca keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY.
+
+    Raises:
+        ConfigError: when either is missing or empty (the message names the variable, never a value).
+    """
+    key, secret = os.environ.get("APCA_API_KEY_ID", ""), os.environ.get("APCA_API_SECRET_KEY", "")
+    missing = [
+        name for name, value in (("APCA_API_KEY_ID", key), ("APCA_API_SECRET_KEY", secret)) if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"set {' and '.join(missing)} in the environment (keys are never read from files or argv)"
+        )
+    return Credentials(key_id=SecretStr(key), secret_key=SecretStr(secret))
+
+
+def secret_values() -> list[str]:
+    """Return the secret values present in the environment, for log redaction."""
+    return [v for k in ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY") if len(v := os.environ.get(k, "")) >= 4]

@@ -1,0 +1,115 @@
+"""Virtual time for the demo: hours of market time in seconds, with latencies that mean something.
+
+A fast clock (N x real time) would scale every loopback round trip by N too, so a 5 ms request would
+read as seconds of "fill-to-protect" latency. Instead virtual time stands still while anything is
+happening and jumps, when the whole system is quiet, to the next thing due: the simulator's next timer
+(a fill, a price move, an acknowledgement latency) or the next sleeper on the demo clock (a poll cycle,
+a backoff). Latencies are then the scenario's modelled venue latencies plus the client's own waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from ordersync.sim.server import SimServer
+
+QUIET_S = 0.01  # real seconds with no activity before the system counts as quiet
+
+
+class DemoClock:
+    """The Clock port on the simulator's stepped clock; sleepers wake when the conductor passes them."""
+
+    def __init__(self, server: SimServer) -> None:
+        self._server = server
+        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self.last_activity = time.monotonic()
+        self.sleeping: set[asyncio.Task[Any]] = set()
+
+    def now(self) -> datetime:
+        """Return the simulator's virtual now."""
+        return self._server.now()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until virtual time has advanced by ``seconds``."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now() + timedelta(seconds=seconds), next(self._seq), future))
+        task = asyncio.current_task()
+        if task is not None:
+            self.sleeping.add(task)
+        try:
+            await future
+        finally:
+            if task is not None:
+                self.sleeping.discard(task)
+
+    def touch(self) -> None:
+        """Record activity (a request, a message): the system is not quiet yet."""
+        self.last_activity = time.monotonic()
+
+    def next_wake(self) -> datetime | None:
+        """Return when the earliest sleeper is due."""
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def wake_due(self) -> int:
+        """Wake every sleeper whose time has come; return how many."""
+        now, woken = self.now(), 0
+        while self._sleepers and self._sleepers[0][0] <= now:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+                woken += 1
+        return woken
+
+
+class Conductor:
+    """Advances the simulator and the demo clock together whenever the system is quiet."""
+
+    def __init__(self, server: SimServer, clock: DemoClock, busy: Callable[[], bool]) -> None:
+        self._server = server
+        self._clock = clock
+        self._busy = busy
+        self.steps = 0
+
+    async def run_until(self, end: datetime) -> None:
+        """Drive virtual time to ``end``."""
+        while self._clock.now() < end:
+            await self._quiet()
+            if self._clock.wake_due():
+                await asyncio.sleep(0)
+                continue
+            target = min(t for t in (self._next_timer(), self._clock.next_wake(), end) if t is not None)
+            if target > self._clock.now():
+                await asyncio.to_thread(self._server.advance_to, target)
+                self.steps += 1
+            self._clock.touch()
+            self._clock.wake_due()
+
+    async def _quiet(self) -> None:
+        # quiet = not busy, continuously, for QUIET_S, and no client activity within QUIET_S
+        quiet_since: float | None = None
+        while True:
+            await asyncio.sleep(QUIET_S / 5)
+            now = time.monotonic()
+            if self._busy() or now - self._clock.last_activity < QUIET_S:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= QUIET_S:
+                return
+
+    def _next_timer(self) -> datetime | None:
+        exchange = self._server.simulator.exchange
+        with exchange.lock:
+            return exchange.scheduler.next_due()

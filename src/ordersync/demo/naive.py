@@ -1,0 +1,194 @@
+"""The naive baseline (DESIGN.md §5): the seed's platform, on the same simulator and scenario.
+
+It takes a parent for filled once the broker accepts it, sends the take-profit at once (refused while
+the buy is open: "cannot open a short sell while a long buy order is open"), sends the stop-loss as a
+separate sell beside the take-profit (refused: the take-profit holds the shares, ``held_for_orders`` =
+``existing_qty``, the seed's bodies), and polls every 30 s with one GET per order. A refused child is
+sent again, whole, on the cycle after its parent changes (a fill the platform notices), until
+``max_child_attempts`` — after which it gives up and the position stays unprotected, as the seed's
+did. (Retrying on *every* cycle would turn a 6-hour open parent into ~780 refusals; the seed shows 1-5
+per parent, which matches retries driven by the platform's own status updates.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, OrderRequest, StopOrderRequest
+
+from ordersync.demo.conductor import DemoClock
+from ordersync.demo.platform_log import PlatformLog
+from ordersync.sim.scenarios import Scenario
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Child:
+    parent_id: str
+    kind: str  # "TP" or "SL"
+    request: Callable[[str], OrderRequest]
+    attempts: int = 0
+    accepted: bool = False
+    seen_filled: str = "0"  # the parent's filled_qty when the child was last sent
+
+
+@dataclass
+class NaiveStats:
+    """What the naive platform itself believes and did."""
+
+    believed_filled: dict[str, Decimal] = field(default_factory=dict)
+    refusals: int = 0
+    child_accepted: int = 0
+
+
+class NaivePlatform:
+    """Submits the scenario's parents the seed's way."""
+
+    def __init__(
+        self,
+        client: TradingClient,
+        clock: DemoClock,
+        log: PlatformLog,
+        *,
+        poll_interval_s: float = 30.0,
+        max_child_attempts: int = 3,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._log = log
+        self._poll_interval_s = poll_interval_s
+        self._max_attempts = max_child_attempts
+        self._children: list[_Child] = []
+        self._numbers: dict[str, int] = {}
+        self.stats = NaiveStats()
+        self.inflight = 0
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        self.inflight += 1
+        try:
+            return await asyncio.to_thread(fn, *args)
+        finally:
+            self.inflight -= 1
+            self._clock.touch()
+
+    async def submit_parent(self, parent: Any) -> None:
+        """Submit one scenario parent, then its children immediately (the seed's mistake)."""
+        side = OrderSide(parent.side)
+        common = {
+            "symbol": parent.symbol,
+            "qty": float(parent.qty),
+            "side": side,
+            "client_order_id": parent.id,
+        }
+        if parent.type == "limit":
+            request: OrderRequest = LimitOrderRequest(
+                **common,
+                time_in_force=TimeInForce(parent.time_in_force),
+                limit_price=float(parent.limit_price),
+            )
+        else:
+            request = MarketOrderRequest(**common, time_in_force=TimeInForce(parent.time_in_force))
+        order = await self._call(self._client.submit_order, request)
+        broker_id = str(getattr(order, "id", ""))
+        self._log.submitted(
+            self._clock.now(), broker_id, parent.id, parent.symbol, parent.side, str(parent.qty)
+        )
+        self.stats.believed_filled[parent.id] = Decimal(
+            str(parent.qty)
+        )  # local status trusted over the broker's
+        self._numbers[parent.id] = len(self._numbers) + 101
+        for child in self._children_of(parent):
+            self._children.append(child)
+            await self._try(child)
+
+    def _children_of(self, parent: Any) -> list[_Child]:
+        qty, symbol, close = (
+            float(parent.qty),
+            parent.symbol,
+            OrderSide.SELL if parent.side == "buy" else OrderSide.BUY,
+        )
+        children: list[_Child] = []
+        if parent.take_profit is not None:
+            tp = float(parent.take_profit.limit_price)
+            children.append(
+                _Child(
+                    parent.id,
+                    "TP",
+                    lambda coid: LimitOrderRequest(
+                        symbol=symbol,
+                        qty=qty,
+                        side=close,
+                        time_in_force=TimeInForce.GTC,
+                        limit_price=tp,
+                        client_order_id=coid,
+                    ),
+                )
+            )
+        if parent.stop_loss is not None:
+            sl = float(parent.stop_loss.stop_price)
+            children.append(
+                _Child(
+                    parent.id,
+                    "SL",
+                    lambda coid: StopOrderRequest(
+                        symbol=symbol,
+                        qty=qty,
+                        side=close,
+                        time_in_force=TimeInForce.GTC,
+                        stop_price=sl,
+                        client_order_id=coid,
+                    ),
+                )
+            )
+        return children
+
+    async def _try(self, child: _Child) -> None:
+        child.attempts += 1
+        coid = f"naive-{child.parent_id}-{child.kind.lower()}-{child.attempts}"
+        try:
+            order = await self._call(self._client.submit_order, child.request(coid))
+        except APIError as e:
+            self.stats.refusals += 1
+            body = _body(e)
+            self._log.refused(self._clock.now(), body, self._numbers[child.parent_id], child.kind)
+            return
+        child.accepted = True
+        self.stats.child_accepted += 1
+        side = "sell"
+        self._log.submitted(self._clock.now(), str(getattr(order, "id", "")), coid, "", side, "")
+
+    async def run_polling(self, stop: asyncio.Event) -> None:
+        """Every poll cycle: read each parent (one GET per order), retry refused children."""
+        while not stop.is_set():
+            await self._clock.sleep(self._poll_interval_s)
+            filled: dict[str, str] = {}
+            for parent_id in list(self._numbers):
+                order = await self._call(self._client.get_order_by_client_id, parent_id)
+                filled[parent_id] = str(getattr(order, "filled_qty", "0"))
+            for child in self._children:
+                changed = filled.get(child.parent_id, child.seen_filled) != child.seen_filled
+                if not child.accepted and changed and child.attempts < self._max_attempts:
+                    child.seen_filled = filled[child.parent_id]
+                    await self._try(child)
+
+
+def _body(error: APIError) -> dict[str, Any]:
+    try:
+        parsed = json.loads(str(error))
+    except json.JSONDecodeError:
+        return {"message": str(error)[:200]}
+    return parsed if isinstance(parsed, dict) else {"message": str(parsed)}
+
+
+def parents_of(scenario: Scenario) -> list[Any]:
+    """Return the scenario's parents in submission order."""
+    return sorted(scenario.parents, key=lambda p: (p.submit_at_s, p.id))

@@ -1,0 +1,79 @@
+"""The demo's live rich view and its final summary table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ordersync.demo.summary import Summary
+
+
+def live_view(mode: str, state: dict[str, Any]) -> Group:
+    """Return the live view: per symbol, the broker's position, what is reserved, open orders, refusals."""
+    table = Table(title=f"ordersync demo --mode {mode}   virtual time {state['now']}", expand=False)
+    for column in ("symbol", "position", "held", "available", "open buys", "open sells"):
+        table.add_column(column, justify="right" if column != "symbol" else "left")
+    positions = {p["symbol"]: p for p in state["positions"]}
+    opens: dict[str, list[int]] = {}
+    for order in state["orders"]:
+        if order["status"] not in ("filled", "canceled", "expired", "replaced", "rejected"):
+            counts = opens.setdefault(order["symbol"], [0, 0])
+            counts[0 if order["side"] == "buy" else 1] += 1
+    for symbol in sorted(set(positions) | set(opens)):
+        p = positions.get(symbol, {})
+        buys, sells = opens.get(symbol, [0, 0])
+        table.add_row(
+            symbol,
+            p.get("qty", "0"),
+            p.get("held_for_orders", "0"),
+            p.get("qty_available", "0"),
+            str(buys),
+            str(sells),
+        )
+    by_code = state["counters"]["rejections"]["by_code"]
+    line = Text(f"broker refusals: {sum(by_code.values())}   40310000: {by_code.get('40310000', 0)}")
+    return Group(table, line)
+
+
+def summary_table(summary: Summary) -> Table:
+    """Return the final summary as a two-column table."""
+    table = Table(title=f"ordersync demo --mode {summary.mode}: {summary.scenario}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("parents", summary.parents),
+        ("children_submitted", summary.children_submitted),
+        ("broker_rejections", summary.broker_rejections),
+        ("insufficient_qty_rejections", summary.insufficient_qty_rejections),
+        ("unprotected_qty", summary.unprotected_qty),
+        ("overprotected_qty", summary.overprotected_qty),
+        ("duplicate_submissions", summary.duplicate_submissions),
+        ("discrepancies", summary.discrepancies),
+        ("fill_to_protect_ms p50 / p99 / max", _latency(summary.fill_to_protect_ms)),
+        ("broker_requests", summary.broker_requests),
+        ("open alerts", ", ".join(f"{k}={v}" for k, v in summary.alerts.items()) or "none"),
+        ("virtual time / real time (s)", f"{summary.virtual_duration_s:.0f} / {summary.real_duration_s:.1f}"),
+    ]
+    for name, value in rows:
+        style = "red" if _bad(name, value) else ""
+        table.add_row(name, Text(str(value), style=style))
+    return table
+
+
+def _latency(figures: dict[str, float | None]) -> str:
+    return " / ".join("-" if figures.get(k) is None else f"{figures[k]:.0f}" for k in ("p50", "p99", "max"))
+
+
+def _bad(name: str, value: Any) -> bool:
+    watched = {
+        "insufficient_qty_rejections",
+        "unprotected_qty",
+        "overprotected_qty",
+        "duplicate_submissions",
+        "discrepancies",
+    }
+    return name in watched and Decimal(str(value)) != 0
