@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import Backend
 
 from ordersync.domain.errors import ConcurrencyConflict, InvalidOrder, InvalidProtectionPlan
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId
@@ -20,6 +19,9 @@ from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, Tim
 from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, validate_plan
 from ordersync.ports import Alert, JournalEntry, PlanState, Store, Transaction
 from ordersync.testing import make_order
+
+if TYPE_CHECKING:
+    from conftest import Backend  # a fixture's type only: never import conftest at run time
 
 D = Decimal
 S = OrderStatus
