@@ -20,7 +20,7 @@ import re
 from array import array
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,6 +30,7 @@ from ordersync.forensics.timeutil import to_us
 from ordersync.forensics.verdict import BodyClass, EvidenceTally, Relation, classify
 
 GroupKey = tuple[str | None, str | None]  # (broker order id, symbol of an unlinked row)
+BodyKey = tuple[ErrorBody, str | None]  # (body, `symbol=` token of its line when the body names none)
 
 
 class GroupTally:
@@ -93,7 +94,7 @@ class Correlator:
 
     def __init__(self) -> None:
         self._submissions: dict[str, Submission] = {}
-        self._bodies: dict[ErrorBody, BodyEvents] = {}
+        self._bodies: dict[BodyKey, BodyEvents] = {}
 
     def add(self, record: LogRecord) -> None:
         """Take one record; the order of records does not matter."""
@@ -108,9 +109,10 @@ class Correlator:
             self._submissions[new.broker_order_id] = new
 
     def _add_rejection(self, rejection: Rejection) -> None:
-        events = self._bodies.get(rejection.body)
+        key = (rejection.body, None if rejection.body.symbol else rejection.symbol)
+        events = self._bodies.get(key)
         if events is None:
-            events = self._bodies[rejection.body] = BodyEvents()
+            events = self._bodies[key] = BodyEvents()
         events.add(rejection, None if rejection.at is None else to_us(rejection.at))
 
     def finish(self) -> Correlation:
@@ -123,16 +125,26 @@ class Correlator:
         by_code: Counter[tuple[int | None, str]] = Counter()
         kinds: Counter[str] = Counter()
         rejections = merged = 0
-        while self._bodies:  # consume as we go: body state is freed while parent state is built
-            body, body_events = self._bodies.popitem()
-            events = distinct_events(body_events)
-            n = len(events.times) + events.untimed
-            rejections, merged = rejections + n, merged + events.merged
-            by_code[body.code, message_pattern(body.message)] += n
-            if body.is_40310000:
-                kinds[issue_kind(body)] += n
-                _link(body, body_events, events, index, groups)
+        for body, variants in self._variants_by_body():
+            for symbol, body_events in variants.items():
+                siblings = [v for s, v in variants.items() if s != symbol] if len(variants) > 1 else []
+                events = distinct_events(body_events, siblings)
+                n = len(events.times) + events.untimed
+                rejections, merged = rejections + n, merged + events.merged
+                by_code[body.code, message_pattern(body.message)] += n
+                if body.is_40310000:
+                    kinds[issue_kind(body)] += n
+                    _link(body, symbol, body_events, events, index, groups)
         return Correlation(self._submissions, tuple(groups.values()), by_code, kinds, rejections, merged)
+
+    def _variants_by_body(self) -> Iterator[tuple[ErrorBody, dict[str | None, BodyEvents]]]:
+        # consumes the accumulated state so it is freed while parent state is built
+        by_body: dict[ErrorBody, dict[str | None, BodyEvents]] = {}
+        while self._bodies:
+            (body, symbol), events = self._bodies.popitem()
+            by_body.setdefault(body, {})[symbol] = events
+        while by_body:
+            yield by_body.popitem()
 
 
 class SubmissionIndex:
@@ -176,12 +188,13 @@ def _latest(index: Mapping[str, tuple[list[int], list[str]]], symbol: str | None
 
 def _link(
     body: ErrorBody,
+    line_symbol: str | None,
     body_events: BodyEvents,
     events: Events,
     index: SubmissionIndex,
     groups: dict[GroupKey, GroupTally],
 ) -> None:
-    symbol = body.symbol or body_events.symbol
+    symbol = body.symbol or line_symbol
     body_class = classify(body)
     if body.related_orders:
         related = body.related_orders[0]

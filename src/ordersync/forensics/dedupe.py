@@ -11,6 +11,10 @@ produce identical bodies too, so identity alone cannot merge. The rule, applied 
    copy rather than a new event); only the surplus counts as extra events, with no time;
 3. two lines of the same origin are never merged, and journal records are never merged.
 
+A body without a symbol (the wash-trade refusal) is kept apart per `symbol=` token of its Alpaca line,
+so it can be linked by symbol; its DB rows, which carry no such token, are paired against the Alpaca
+lines of all those variants together.
+
 Only event times are kept (8 bytes per refusal, in an `array`), so memory grows with the number of
 distinct bodies and refusals, not with the size of the log. Stdlib only.
 """
@@ -36,7 +40,7 @@ class BodyEvents:
     be one instance per parent order in a large log.
     """
 
-    __slots__ = ("child_kinds", "client_order_id", "platform_orders", "side", "symbol", "timed", "untimed")
+    __slots__ = ("child_kinds", "platform_orders", "timed", "untimed")
 
     def __init__(self) -> None:
         # indexed like _ORIGINS; a list of three is smaller than a dict and most slots stay None
@@ -44,9 +48,6 @@ class BodyEvents:
         self.untimed: dict[Origin, int] | None = None
         self.child_kinds: dict[str, int] | None = None
         self.platform_orders: set[int] | None = None
-        self.symbol: str | None = None
-        self.side: str | None = None
-        self.client_order_id: str | None = None
 
     def add(self, rejection: Rejection, at_us: int | None) -> None:
         origin = rejection.origin
@@ -77,9 +78,6 @@ class BodyEvents:
             orders = self.platform_orders = self.platform_orders or set()
             if len(orders) < _MAX_REFS:
                 orders.add(rejection.platform_order)
-        self.symbol = self.symbol or rejection.symbol
-        self.side = self.side or rejection.side
-        self.client_order_id = self.client_order_id or rejection.client_order_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +89,22 @@ class Events:
     merged: int
 
 
-def distinct_events(events: BodyEvents) -> Events:
-    """Apply the merging rule of this module's docstring to one body's events."""
+def distinct_events(events: BodyEvents, siblings: Sequence[BodyEvents] = ()) -> Events:
+    """Apply the merging rule of this module's docstring to one body's events.
+
+    `siblings` hold Alpaca lines with the same body but another context (the `symbol=` token an error
+    line may carry when the body has no symbol): DB rows carry no context, so they may copy any of them.
+    """
     alpaca = sorted(events.times(Origin.ALPACA_LOG))
+    pool = (
+        sorted([*alpaca, *(t for s in siblings for t in s.times(Origin.ALPACA_LOG))]) if siblings else alpaca
+    )
     db = sorted(events.times(Origin.DB_LOG))
-    unpaired_alpaca, unpaired_db, paired = pair_within(alpaca, db, WINDOW_US)
+    unpaired_pool, unpaired_db, paired = pair_within(pool, db, WINDOW_US)
     untimed_db = events.untimed_count(Origin.DB_LOG)
     untimed_alpaca = events.untimed_count(Origin.ALPACA_LOG)
-    copies = min(untimed_db, len(unpaired_alpaca) + untimed_alpaca)
+    untimed_pool = untimed_alpaca + sum(s.untimed_count(Origin.ALPACA_LOG) for s in siblings)
+    copies = min(untimed_db, len(unpaired_pool) + untimed_pool)
     journal = events.times(Origin.JOURNAL)
     times = array("q", sorted((*alpaca, *unpaired_db, *journal)))
     untimed = untimed_alpaca + untimed_db - copies + events.untimed_count(Origin.JOURNAL)

@@ -177,16 +177,17 @@ def _root_cause(report: IncidentReport, shown: _Shown) -> str:
         report.verdict.text,
         "",
         f"Across all bodies: {e.no_position} with `existing_qty` 0, {e.short_sell_refusals} "
-        f'"cannot open a short sell", {e.all_reserved} with `existing_qty` > 0 and `held_for_orders` = '
-        f"`existing_qty`, {e.partly_reserved} partly reserved, {e.no_qty_fields} without quantity fields; "
+        f'"cannot open a short sell", {e.wash_trade_refusals} "potential wash trade", {e.all_reserved} with '
+        f"`existing_qty` > 0 and `held_for_orders` = `existing_qty`, {e.partly_reserved} with fewer free "
+        f"shares than requested, {e.no_qty_fields} without quantity fields; "
         f"`related_orders` names the listed order in {e.related_to_listed}, another order in "
         f"{e.related_to_other}, nothing in {e.related_absent}.",
         "",
         "### Evidence per Parent",
-        "| Broker Order ID | Symbol | Side | existing_qty 0 | short-sell refusals | all held "
+        "| Broker Order ID | Symbol | Side | existing_qty 0 | short sell | wash trade | all held "
         "| partly held | no qty fields | related → listed | related → other | related absent "
         "| Children (DB log) | Verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_evidence_row(p) for p in shown.rows]
     return "\n".join(lines + shown.note())
@@ -194,7 +195,14 @@ def _root_cause(report: IncidentReport, shown: _Shown) -> str:
 
 def _evidence_row(p: ParentIssue) -> str:
     e = p.evidence
-    counts = (e.no_position, e.short_sell_refusals, e.all_reserved, e.partly_reserved, e.no_qty_fields)
+    counts = (
+        e.no_position,
+        e.short_sell_refusals,
+        e.wash_trade_refusals,
+        e.all_reserved,
+        e.partly_reserved,
+        e.no_qty_fields,
+    )
     related = (e.related_to_listed, e.related_to_other, e.related_absent)
     cells = [_order(p), _cell(p.symbol), _cell(p.side), *map(str, counts + related), _children(p)]
     return "| " + " | ".join([*cells, CAUSE_LABELS[p.cause]]) + " |"

@@ -32,9 +32,12 @@ class Evidence:
 
     - `no_position`: `existing_qty` 0, the sell came before the buy filled;
     - `short_sell_refusals`: "cannot open a short sell while a long buy order is open", same cause;
+    - `wash_trade_refusals`: "potential wash trade detected", a sell against the still-open buy (a stop
+      beside a working limit entry), same cause;
     - `all_reserved`: `existing_qty` > 0 and `held_for_orders` = `existing_qty`, the shares existed and
       another open order already reserved all of them;
-    - `partly_reserved`: shares existed, only some were reserved, the sell asked for more than was free;
+    - `partly_reserved`: shares existed but fewer were free than the sell asked for (typically a partly
+      filled parent with a child sized to the whole order);
     - `no_qty_fields`: the body does not say.
 
     `related_to_listed` / `related_to_other` / `related_absent` say whether `related_orders` names the
@@ -44,6 +47,7 @@ class Evidence:
     bodies: int = 0
     no_position: int = 0
     short_sell_refusals: int = 0
+    wash_trade_refusals: int = 0
     all_reserved: int = 0
     partly_reserved: int = 0
     no_qty_fields: int = 0
@@ -53,7 +57,7 @@ class Evidence:
 
     @property
     def sell_before_fill(self) -> int:
-        return self.no_position + self.short_sell_refusals
+        return self.no_position + self.short_sell_refusals + self.wash_trade_refusals
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,14 @@
 Two different mistakes produce the same code (DESIGN §4, alpaca/semantics.md §4 and §6.3):
 
 - the sell came before the buy filled: no shares yet, so `existing_qty` is 0 or Alpaca answers
-  "cannot open a short sell while a long buy order is open";
+  "cannot open a short sell while a long buy order is open" (or, for a stop beside a working limit
+  buy, "potential wash trade detected", alpaca/semantics.md §6.3);
 - the shares existed and another open order had reserved them: `existing_qty` > 0 and
   `held_for_orders` = `existing_qty`, the holder named in `related_orders` (a take-profit beside a
   stop-loss, or a retried take-profit competing with the first).
 
-A third, rarer shape is a sell asking for more than the free part of a partly reserved position. This
+A third shape is a sell asking for more shares than are free (typically a child sized to the whole
+order while the parent had filled only in part). This
 module classifies each body, tallies the classes, picks the cause with the most bodies (a tie is
 "mixed"), and writes the paragraph that states it, including when it contradicts the "parent still
 pending" reading of the seed report. Stdlib only.
@@ -24,11 +26,13 @@ from ordersync.forensics.records import ErrorBody
 from ordersync.forensics.report import Cause, Evidence, Verdict
 
 SHORT_SELL_TEXT = "cannot open a short sell"
+WASH_TRADE_TEXT = "potential wash trade"
 
 
 class BodyClass(Enum):
     NO_POSITION = "no_position"
     SHORT_SELL = "short_sell_refusals"
+    WASH_TRADE = "wash_trade_refusals"
     ALL_RESERVED = "all_reserved"
     PARTLY_RESERVED = "partly_reserved"
     NO_QTY_FIELDS = "no_qty_fields"
@@ -44,6 +48,8 @@ def classify(body: ErrorBody) -> BodyClass:
     """Say what one `40310000` body shows about the position when the sell was refused."""
     if SHORT_SELL_TEXT in body.message:
         return BodyClass.SHORT_SELL
+    if WASH_TRADE_TEXT in body.message:
+        return BodyClass.WASH_TRADE
     existing, held = body.existing_qty, body.held_for_orders
     if existing is None or (existing > 0 and held is None):
         return BodyClass.NO_QTY_FIELDS
@@ -143,6 +149,10 @@ def _lead(cause: Cause, e: Evidence) -> str:
 
 
 def _single_cause(cause: Cause, n: int, before: int, reserved: int, partly: int) -> str:
+    before_forms = (
+        f'`existing_qty` 0, "{SHORT_SELL_TEXT} while a long buy order is open", or a wash trade against '
+        f"the open buy"
+    )
     if cause is Cause.RESERVED_BY_OPEN_ORDER:
         return (
             f"**The evidence supports: the shares existed and were all reserved by another open order.** "
@@ -150,22 +160,22 @@ def _single_cause(cause: Cause, n: int, before: int, reserved: int, partly: int)
             f"`held_for_orders` = `existing_qty`: the position was there and every share was already held "
             f"by the open order named in `related_orders` (an earlier or competing child, such as a "
             f"take-profit beside a stop-loss or a retried take-profit). Only {before} show the parent not "
-            f'yet filled (`existing_qty` 0 or "{SHORT_SELL_TEXT} while a long buy order is open"). '
-            f'**This contradicts the "parent still pending" reading** (the hand-written seed report\'s root '
-            f"cause): a pending buy leaves `existing_qty` at 0 and is refused as a short sell, not with "
-            f"every share held for orders."
+            f'yet filled ({before_forms}). **This contradicts the "parent still pending" reading** (the '
+            f"hand-written seed report's root cause): a pending buy leaves `existing_qty` at 0 and is "
+            f"refused as a short sell, not with every share held for orders."
         )
     if cause is Cause.SELL_BEFORE_FILL:
         return (
             f"**The evidence supports: the sell came before the buy filled.** In {before} of {n} `40310000` "
-            f'refusals the account held no shares (`existing_qty` 0) or Alpaca answered "{SHORT_SELL_TEXT} '
-            f'while a long buy order is open": the parent was still open, so the child had nothing to sell. '
-            f"Only {reserved} show shares that existed but were reserved by another open order."
+            f"refusals the parent buy was still open ({before_forms}), so the child had nothing to sell. "
+            f"{reserved} show shares that existed but were all reserved by another open order, and "
+            f"{partly} a sell larger than the free shares."
         )
     return (
         f"**The evidence supports: the sell asked for more than the free shares.** In {partly} of {n} "
-        f"`40310000` refusals the position existed and only part of it was reserved "
-        f"(`held_for_orders` < `existing_qty`): the child was sized beyond the quantity still available."
+        f"`40310000` refusals the position existed but fewer shares were free than the sell asked for "
+        f"(`available` < requested with `held_for_orders` < `existing_qty`): the child was sized beyond "
+        f"the filled quantity, typically the whole order while the parent had filled in part."
     )
 
 

@@ -92,3 +92,19 @@ def test_earliest_submission_of_a_repeated_order_id_wins() -> None:
     body = reserved_body("OKE", 9, "P1")
     report = analyze_records([late, early, Rejection(body, utc("10:06:00"))])
     assert report.parents[0].submitted_at == utc("10:00:00")
+
+
+def test_symbol_less_refusals_are_linked_by_the_lines_symbol_token_and_db_copies_still_merge() -> None:
+    wash = replace(SHORT_SELL, message="potential wash trade detected. use complex orders")
+    records: list[LogRecord] = [
+        Submission("P1", utc("10:00:00"), symbol="OKE", side="buy"),
+        Submission("P2", utc("10:00:00"), symbol="ET", side="buy"),
+        Rejection(wash, utc("10:00:01"), Origin.ALPACA_LOG, symbol="OKE"),
+        Rejection(wash, utc("10:00:01"), Origin.DB_LOG, child_kind="SL", platform_order=101),
+        Rejection(wash, utc("10:00:02"), Origin.ALPACA_LOG, symbol="ET"),
+        Rejection(wash, utc("10:00:02"), Origin.DB_LOG, child_kind="SL", platform_order=102),
+    ]
+    report = analyze_records(records)
+    assert (report.summary.issues, report.summary.duplicates_merged) == (2, 2)
+    assert sorted((p.broker_order_id, p.errors) for p in report.parents) == [("P1", 1), ("P2", 1)]
+    assert report.verdict.cause is Cause.SELL_BEFORE_FILL

@@ -68,3 +68,9 @@ def test_no_refusals_verdict_says_there_was_no_such_issue() -> None:
     verdict = overall_verdict(Evidence(), listed_sides_unknown=False)
     assert verdict.cause is Cause.NONE
     assert "No `40310000` refusals" in verdict.text
+
+
+def test_wash_trade_against_the_open_buy_counts_as_sell_before_fill() -> None:
+    wash = replace(SHORT_SELL, message="potential wash trade detected. use complex orders")
+    assert classify(wash) is BodyClass.WASH_TRADE
+    assert decide(Evidence(bodies=2, wash_trade_refusals=2)) is Cause.SELL_BEFORE_FILL
