@@ -4,8 +4,8 @@ Alpaca gives no formal state machine, its stream duplicates events (even after a
 ordering guarantee, and polls race the stream (shared/alpaca/semantics.md §1.2, §7). So the rules are:
 
 * statuses are ranked in tiers (local < acknowledged < new < working < terminal); an observation of a
-  lower tier is *stale* and changes nothing, a higher tier *advances*, the same tier is *lateral* and
-  decided by the broker's ``updated_at`` (never roll back to an older view);
+  lower tier is *stale* and changes nothing, a higher tier *advances*, the same tier is *lateral*; a
+  non-terminal view older (broker ``updated_at``) than the one applied is stale whatever its tier;
 * a terminal order never reopens; a different terminal status is *invalid*: reported, state kept;
 * fills are facts: ``filled_qty`` only grows, an ``execution_id`` is applied once, and a fill above the
   order quantity is an ``Overfill`` (reported, not applied).
@@ -145,7 +145,10 @@ def apply(order: Order, obs: OrderObserved) -> Applied:
         error = Overfill(f"{order.client_order_id}: broker filled {view.filled_qty} of {order.qty}")
         return Applied(order, Outcome.INVALID, error=error)
     move = next_move(order.status, view.status)
-    if move is Move.LATERAL and order.broker_updated_at and view.updated_at < order.broker_updated_at:
+    older = order.broker_updated_at is not None and view.updated_at < order.broker_updated_at
+    if older and move in (Move.ADVANCE, Move.LATERAL) and not view.status.is_terminal:
+        # an older non-terminal view never moves the status, whatever its tier: a late pending_cancel
+        # must not undo the newer cancel-reject that already took the order back to new
         move = Move.STALE
     return _take(order, obs, move)
 
@@ -158,7 +161,11 @@ def _take(order: Order, obs: OrderObserved, move: Move) -> Applied:
     executions = order.execution_ids
     if obs.execution is not None:
         executions = executions | {obs.execution.execution_id}
-    if not takes_status and delta == 0 and executions == order.execution_ids:
+    # a newer view of the same status still moves the watermark that later stale views are judged by
+    newer = move is Move.SAME and (
+        order.broker_updated_at is None or view.updated_at > order.broker_updated_at
+    )
+    if not takes_status and not newer and delta == 0 and executions == order.execution_ids:
         if move is Move.INVALID:
             return _invalid(order, view.status, "a terminal order never changes its outcome")
         return Applied(order, Outcome.DUPLICATE if move is Move.SAME else Outcome.STALE)
@@ -175,6 +182,8 @@ def _take(order: Order, obs: OrderObserved, move: Move) -> Applied:
     error = None
     if move is Move.INVALID:  # the fill is taken (shares are real) but the status change is refused
         error = InvalidTransition(order.client_order_id, order.status, view.status, "terminal order")
+    elif order.is_terminal and delta > 0:  # shares are real, but a terminal order filling is reported
+        error = InvalidTransition(order.client_order_id, order.status, view.status, "fill after terminal")
     return Applied(updated, Outcome.APPLIED, delta, error)
 
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from ordersync.domain.errors import InvalidProtectionPlan
+from ordersync.domain.errors import InvalidOrder, InvalidProtectionPlan
 from ordersync.domain.ids import ClientOrderId, child_client_order_id
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
 
@@ -168,7 +168,8 @@ def _group_coverage(primary: Order, legs: Sequence[Order]) -> Decimal:
     members = [primary, *legs]
     if any(m.is_open for m in members):
         return primary.qty
-    if primary.role is OrderRole.OCO and primary.status is not OrderStatus.FILLED and not legs:
+    sent = primary.broker_order_id is not None
+    if primary.role is OrderRole.OCO and sent and primary.status is not OrderStatus.FILLED and not legs:
         # the take-profit leg ended unfilled (the stop triggered and replaced it): until we have read the
         # stop leg, it may be live and holding the shares, so count it; releasing more could double-sell
         return primary.qty
@@ -204,9 +205,11 @@ def release_decision(
         return ReleaseDecision(target, covered, holds=(Hold(need, hold),))
     assert qty_available is not None  # _hold_reason returns a reason when it is unknown
     qty = min(need, qty_available)
-    child = _child_order(
-        parent, plan, qty, attempt=len([c for c in children if c.group_id is None]) + 1, now=now
-    )
+    attempt = len([c for c in children if c.group_id is None]) + 1
+    try:
+        child = _child_order(parent, plan, qty, attempt=attempt, now=now)
+    except InvalidOrder as e:  # e.g. a relative stop below a $0.0001 fill rounds to zero
+        return ReleaseDecision(target, covered, holds=(Hold(need, f"no valid exit price: {e}"),))
     holds = (Hold(need - qty, "qty_available short: shares held by other orders"),) if qty < need else ()
     return ReleaseDecision(target, covered, (SubmitChild(child),), holds)
 
@@ -291,11 +294,22 @@ def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int
 
 
 def _resolve(rule: PriceRule, fill_price: Decimal, sign: int) -> Decimal:
-    raw = rule.price if rule.price is not None else fill_price * (1 + sign * (rule.offset or 0))
-    return tick_round(raw)
+    if rule.price is not None:
+        return tick_round(rule.price)
+    raw = fill_price * (1 + sign * (rule.offset or 0))
+    tick = _tick(raw)
+    price = raw.quantize(tick, rounding=ROUND_HALF_UP)
+    if sign * (price - fill_price) <= 0:
+        # a small offset rounded onto (or behind) the fill: step one tick away, so a take-profit is a
+        # profit and a stop does not trigger at once
+        price = fill_price.quantize(tick, rounding=ROUND_CEILING if sign > 0 else ROUND_FLOOR) + sign * tick
+    return price
+
+
+def _tick(price: Decimal) -> Decimal:
+    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
 
 
 def tick_round(price: Decimal) -> Decimal:
     """Round to Alpaca's tick: cents at or above $1, hundredths of a cent below (no sub-penny refusals)."""
-    tick = Decimal("0.01") if price >= 1 else Decimal("0.0001")
-    return price.quantize(tick, rounding=ROUND_HALF_UP)
+    return price.quantize(_tick(price), rounding=ROUND_HALF_UP)
