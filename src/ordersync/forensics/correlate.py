@@ -8,8 +8,9 @@ body (`dedupe.BodyEvents`). `finish` merges duplicates and links each `40310000`
   ``sell`` (the naive demo's extended submission lines), it is a child, and the refusal is filed under the
   latest ``buy`` submission of the same symbol before it, so the row is the true parent and the evidence
   records that `related_orders` named another order;
-- without `related_orders` (the "cannot open a short sell" form), by symbol: the latest buy (or side
-  unknown) submission of that symbol at or before the refusal; failing that, an unlinked row per symbol.
+- without `related_orders` (the short-sell and wash-trade forms may name none), by symbol (the body's, or
+  the `symbol=` token of its line): the latest buy (or side unknown) submission of that symbol at or
+  before the refusal; failing that, an unlinked row per symbol.
 
 Other codes are only counted by code and message pattern. Stdlib only.
 """
@@ -130,6 +131,9 @@ class Correlator:
                 siblings = [v for s, v in variants.items() if s != symbol] if len(variants) > 1 else []
                 events = distinct_events(body_events, siblings)
                 n = len(events.times) + events.untimed
+                if n == 0:  # only DB-log copies of lines filed under a sibling variant
+                    merged += events.merged
+                    continue
                 rejections, merged = rejections + n, merged + events.merged
                 by_code[body.code, message_pattern(body.message)] += n
                 if body.is_40310000:

@@ -38,12 +38,8 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _READ_ERRORS: Final = (OSError, EOFError, zlib.error)
 
 Sink = Callable[[LogRecord], None]
-
-
+Advance = Callable[[int], None]  # called with the bytes consumed so far
 _Read = Callable[[int], bytes]
-
-
-Advance = Callable[[int], None]
 
 
 def scan_paths(paths: Sequence[Path], sink: Sink, stats: StatsCounter, *, progress: bool) -> None:

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import LOGS
+from forensics_support import LOGS
 
-from ordersync.forensics import Cause, IncidentReport, LogInputError, analyze_paths, render_markdown
+from ordersync.forensics import Cause, IncidentReport, LogInputError, analyze_paths, reader, render_markdown
 from ordersync.forensics.render_markdown import minutes
 
 SEED_ROWS = {  # the seed report's table: symbol, submit, first error, time diff, errors
@@ -228,3 +228,13 @@ def test_cyclic_gc_is_restored_after_the_scan_even_on_bad_input(tmp_path: Path) 
     with pytest.raises(LogInputError):
         analyze_paths([tmp_path / "missing.log"])
     assert gc.isenabled()
+
+
+def test_progress_bar_goes_to_stderr_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(reader, "PROGRESS_MIN_BYTES", 0)
+    paths = [LOGS / "seed_incident.log", LOGS / "seed_sample.log"]
+    with_bar = analyze_paths(paths, progress=True)
+    assert capsys.readouterr().out == ""
+    assert with_bar.summary == analyze_paths(paths).summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import LOGS
+from forensics_support import LOGS
 
 from ordersync.forensics.body import parse_error_body
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import reserved_body, utc
+from forensics_support import reserved_body, utc
 
 from ordersync.forensics import Origin, Rejection
 from ordersync.forensics.dedupe import BodyEvents, distinct_events, pair_within

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import LOGS
+from forensics_support import LOGS
 
 from ordersync.forensics import analyze_paths
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from conftest import LOGS
+from forensics_support import LOGS
 
 from ordersync.forensics import Origin, Rejection, Submission, Unparseable, parse_line
 from ordersync.forensics.lines import leading_timestamp

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from conftest import SHORT_SELL, reserved_body, utc
+from forensics_support import SHORT_SELL, reserved_body, utc
 
 from ordersync.forensics import (
     Cause,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import LOGS, reserved_body, utc
+from forensics_support import LOGS, reserved_body, utc
 
 from ordersync.forensics import (
     IncidentReport,

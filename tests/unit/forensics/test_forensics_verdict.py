@@ -6,7 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from conftest import SHORT_SELL, reserved_body
+from forensics_support import SHORT_SELL, reserved_body
 
 from ordersync.forensics import Cause, Evidence
 from ordersync.forensics.verdict import BodyClass, classify, decide, overall_verdict

@@ -1,4 +1,4 @@
-"""Shared paths and record builders for the forensics tests."""
+"""Shared paths and record builders for the forensics tests (a plain module: `conftest` names clash)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from ordersync.forensics import ErrorBody
 
 LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "logs"
-
-
-@pytest.fixture
-def logs_dir() -> Path:
-    return LOGS
 
 
 def utc(clock: str) -> datetime:
