@@ -2,7 +2,8 @@
 
 `ordersync analyze` (DESIGN §3, §6) calls `analyze_paths` for log files or `analyze_records` for records
 built from ordersync's own journal, then `render_markdown` or `render_json`. The package depends on the
-standard library and rich (progress bar) only; it never imports the engine, store, brokers or simulator.
+standard library, rich (progress bar, loaded lazily) and `ordersync.domain.errors` (its exception's base);
+it never imports the engine, store, brokers or simulator.
 """
 
 from ordersync.forensics.analyze import DEFAULT_STILL_FAILING_HOURS, analyze_paths, analyze_records

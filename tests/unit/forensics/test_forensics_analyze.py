@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from forensics_support import LOGS
 
+from ordersync.domain.errors import OrderSyncError
 from ordersync.forensics import Cause, IncidentReport, LogInputError, analyze_paths, reader, render_markdown
 from ordersync.forensics.render_markdown import minutes
 
@@ -174,6 +175,7 @@ def test_missing_file_raises_a_one_line_input_error(tmp_path: Path) -> None:
     with pytest.raises(LogInputError, match="no such file") as info:
         analyze_paths([tmp_path / "nope.log"])
     assert "\n" not in str(info.value)
+    assert isinstance(info.value, OrderSyncError)  # the CLI's one handler maps it to exit code 2
 
 
 def test_directory_raises_input_error(tmp_path: Path) -> None:
