@@ -1,10 +1,11 @@
 """Virtual time for the demo: hours of market time in seconds, with latencies that mean something.
 
 A fast clock (N x real time) would scale every loopback round trip by N too, so a 5 ms request would
-read as seconds of "fill-to-protect" latency. Instead virtual time stands still while anything is
-happening and jumps, when the whole system is quiet, to the next thing due: the simulator's next timer
-(a fill, a price move, an acknowledgement latency) or the next sleeper on the demo clock (a poll cycle,
-a backoff). Latencies are then the scenario's modelled venue latencies plus the client's own waits.
+read as seconds of "fill-to-protect" latency. Instead virtual time flows at real speed while anything is
+happening (the simulator's FlowingClock) and jumps, when the whole system is quiet, to the next thing
+due: the simulator's next timer (a fill, a price move, an acknowledgement latency) or the next sleeper
+on the demo clock (a poll cycle, a backoff). Latencies are then real processing and round-trip time,
+the scenario's modelled venue latencies, and each client's own waits.
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ class Conductor:
                 await asyncio.sleep(0)
                 continue
             target = min(t for t in (self._next_timer(), self._clock.next_wake(), end) if t is not None)
-            if target > self._clock.now():
-                await asyncio.to_thread(self._server.advance_to, target)
+            if target > self._clock.now():  # else it is already due: time flowed past it while busy
+                await asyncio.to_thread(self._advance, target)
                 self.steps += 1
             self._clock.touch()
             self._clock.wake_due()
@@ -108,6 +109,10 @@ class Conductor:
                 quiet_since = now
             elif now - quiet_since >= QUIET_S:
                 return
+
+    def _advance(self, target: datetime) -> None:
+        # the flowing clock may have passed `target` since it was computed: never ask it to go back
+        self._server.advance_to(max(target, self._clock.now()))
 
     def _next_timer(self) -> datetime | None:
         exchange = self._server.simulator.exchange

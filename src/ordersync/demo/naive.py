@@ -2,8 +2,8 @@
 
 It takes a parent for filled once the broker accepts it, sends the take-profit at once (refused while
 the buy is open: "cannot open a short sell while a long buy order is open"), sends the stop-loss as a
-separate sell beside the take-profit (refused: the take-profit holds the shares, ``held_for_orders`` =
-``existing_qty``, the seed's bodies), and polls every 30 s with one GET per order. A refused child is
+separate sell beside the live take-profit (refused: the take-profit holds the shares, ``held_for_orders``
+= ``existing_qty``, the seed's bodies), and polls every 30 s with one GET per order. A refused child is
 sent again, whole, on the cycle after its parent changes (a fill the platform notices), until
 ``max_child_attempts`` — after which it gives up and the position stays unprotected, as the seed's
 did. (Retrying on *every* cycle would turn a 6-hour open parent into ~780 refusals; the seed shows 1-5
@@ -34,6 +34,7 @@ T = TypeVar("T")
 @dataclass
 class _Child:
     parent_id: str
+    symbol: str
     kind: str  # "TP" or "SL"
     request: Callable[[str], OrderRequest]
     attempts: int = 0
@@ -108,7 +109,9 @@ class NaivePlatform:
         self._numbers[parent.id] = len(self._numbers) + 101
         for child in self._children_of(parent):
             self._children.append(child)
-            await self._try(child)
+            if child.kind == "TP":
+                await self._try(child)
+        await self._stops_beside_live_take_profits()
 
     def _children_of(self, parent: Any) -> list[_Child]:
         qty, symbol, close = (
@@ -122,6 +125,7 @@ class NaivePlatform:
             children.append(
                 _Child(
                     parent.id,
+                    symbol,
                     "TP",
                     lambda coid: LimitOrderRequest(
                         symbol=symbol,
@@ -138,6 +142,7 @@ class NaivePlatform:
             children.append(
                 _Child(
                     parent.id,
+                    symbol,
                     "SL",
                     lambda coid: StopOrderRequest(
                         symbol=symbol,
@@ -159,12 +164,13 @@ class NaivePlatform:
         except APIError as e:
             self.stats.refusals += 1
             body = _body(e)
-            self._log.refused(self._clock.now(), body, self._numbers[child.parent_id], child.kind)
+            number = self._numbers[child.parent_id]
+            self._log.refused(self._clock.now(), body, number, child.kind, child.symbol, coid)
             return
         child.accepted = True
         self.stats.child_accepted += 1
-        side = "sell"
-        self._log.submitted(self._clock.now(), str(getattr(order, "id", "")), coid, "", side, "")
+        qty = str(getattr(order, "qty", ""))
+        self._log.submitted(self._clock.now(), str(getattr(order, "id", "")), coid, child.symbol, "sell", qty)
 
     async def run_polling(self, stop: asyncio.Event) -> None:
         """Every poll cycle: read each parent (one GET per order), retry refused children."""
@@ -176,9 +182,19 @@ class NaivePlatform:
                 filled[parent_id] = str(getattr(order, "filled_qty", "0"))
             for child in self._children:
                 changed = filled.get(child.parent_id, child.seen_filled) != child.seen_filled
-                if not child.accepted and changed and child.attempts < self._max_attempts:
+                retry = child.attempts > 0 and changed and child.attempts < self._max_attempts
+                if not child.accepted and retry:
                     child.seen_filled = filled[child.parent_id]
                     await self._try(child)
+            await self._stops_beside_live_take_profits()
+
+    async def _stops_beside_live_take_profits(self) -> None:
+        # the stop goes out once the take-profit is live, as a separate sell for the same shares: the
+        # take-profit already holds them (held_for_orders = existing_qty), the seed's refusal bodies
+        live = {c.parent_id for c in self._children if c.kind == "TP" and c.accepted}
+        for child in self._children:
+            if child.kind == "SL" and child.attempts == 0 and child.parent_id in live:
+                await self._try(child)
 
 
 def _body(error: APIError) -> dict[str, Any]:

@@ -40,10 +40,23 @@ class PlatformLog:
             f"client_order_id={client_order_id} symbol={symbol} side={side} qty={qty}",
         )
 
-    def refused(self, at: datetime, body: dict[str, Any], platform_order: int, kind: str) -> None:
-        """Log a refusal as the seed's platform did: the Alpaca error line and the DB-log row."""
+    def refused(
+        self,
+        at: datetime,
+        body: dict[str, Any],
+        platform_order: int,
+        kind: str,
+        symbol: str,
+        client_order_id: str,
+    ) -> None:
+        """Log a refusal as the seed's platform did: the Alpaca error line and the DB-log row.
+
+        The error line names the order's symbol and client id before the body (as ``key=value``), so a
+        body without those fields (a wash-trade refusal) can still be tied to its parent.
+        """
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
-        self._write(at, "AlpacaAccount", "ERROR", f"Error submitting order to Alpaca: {text}")
+        context = f"client_order_id={client_order_id} symbol={symbol} side=sell"
+        self._write(at, "AlpacaAccount", "ERROR", f"Error submitting order to Alpaca: {context} {text}")
         row = f"[parameters: ('ERROR', '{kind} for order {platform_order} | Error: {text}')]"
         self._write(at, "sqlalchemy.engine.Engine", "INFO", row)
 

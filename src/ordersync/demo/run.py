@@ -22,7 +22,7 @@ from ordersync.demo.summary import Summary, summarize_books
 from ordersync.domain.order import new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
-from ordersync.sim.clock import SteppedClock
+from ordersync.sim.clock import FlowingClock
 from ordersync.sim.scenarios import Scenario
 from ordersync.sim.server import SimServer
 from ordersync.store import open_store
@@ -69,7 +69,7 @@ async def run_demo(
     started = time.monotonic()
     server = SimServer(
         scenario,
-        SteppedClock(scenario.start or DEFAULT_START),
+        FlowingClock(scenario.start or DEFAULT_START),
         api_key=DEMO_KEY,
         secret_key=DEMO_SECRET,
     )

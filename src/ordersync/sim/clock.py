@@ -104,6 +104,30 @@ class SteppedClock:
                 self._now = t
 
 
+class FlowingClock(SteppedClock):
+    """A stepped clock that also flows at real speed between steps.
+
+    A driver (the demo's conductor) jumps it forward over idle stretches with `advance_to`; while clients
+    and the simulator are busy it runs like a wall clock, so a request that takes 5 ms of real time takes
+    5 ms of virtual time too (a pure stepped clock would make it take none, a fast clock N times more).
+    """
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self._anchor = time.monotonic()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now + timedelta(seconds=time.monotonic() - self._anchor)
+
+    def set_now(self, t: datetime) -> None:
+        """Jump to `t` if it is ahead of the flowing time; never go backwards."""
+        with self._lock:
+            current = self._now + timedelta(seconds=time.monotonic() - self._anchor)
+            if t > current:
+                self._now, self._anchor = t, time.monotonic()
+
+
 def parse_clock_spec(spec: str, start: datetime | None = None) -> SimClock:
     """Build a clock from `real`, `fast:N` or `stepped`; `start` is the virtual start (default: now).
 

@@ -62,12 +62,14 @@ class AlpacaBroker:
         session = self._client._session
         session.request = functools.partial(session.request, timeout=timeout_s)  # type: ignore[method-assign]
         self.budget = RequestBudget(clock, per_minute=requests_per_minute)
+        self.inflight = 0  # requests on the wire now (a driver uses it to tell when the system is quiet)
 
     def __repr__(self) -> str:  # never show keys
         return f"AlpacaBroker(base_url={self._client._base_url!r})"
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         await self.budget.acquire()
+        self.inflight += 1
         try:
             return await asyncio.to_thread(fn, *args)
         except Exception as e:
@@ -75,6 +77,8 @@ class AlpacaBroker:
             if error.classification.value == "rate_limited":
                 self.budget.penalize(getattr(error, "retry_after_s", None))
             raise error from e
+        finally:
+            self.inflight -= 1
 
     async def _call_or_none(self, fn: Callable[..., T], *args: Any) -> T | None:
         try:
