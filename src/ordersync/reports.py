@@ -32,7 +32,13 @@ def journal_records(store: Store, batch: int = 10_000) -> Iterator[LogRecord]:
 def _record(kind: str, payload: dict[str, Any], coid: str | None, ts: Any) -> LogRecord | None:
     if kind == "submit_accepted":
         return Submission(
-            str(payload.get("broker_order_id")), ts, client_order_id=coid, origin=Origin.JOURNAL
+            str(payload.get("broker_order_id")),
+            ts,
+            symbol=payload.get("symbol"),
+            side=payload.get("side"),
+            qty=_dec(payload.get("qty")),
+            client_order_id=coid,
+            origin=Origin.JOURNAL,
         )
     if kind == "submit_refused" and isinstance(payload.get("body"), dict):
         body = payload["body"]

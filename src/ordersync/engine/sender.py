@@ -62,7 +62,15 @@ async def _send(ctx: Context, coid: ClientOrderId) -> None:
         with ctx.store.transaction() as tx:
             apply_observation(ctx, tx, observed(ctx, view, Source.SUBMIT))
             tx.journal(
-                ctx.entry("submit_accepted", coid, broker_order_id=view.broker_order_id, status=view.status)
+                ctx.entry(
+                    "submit_accepted",
+                    coid,
+                    broker_order_id=view.broker_order_id,
+                    status=view.status,
+                    symbol=order.symbol,
+                    side=order.side.value,
+                    qty=order.qty,
+                )
             )
         ctx.notify("accepted", coid, broker_order_id=view.broker_order_id, role=order.role.value)
     finally:
