@@ -51,17 +51,20 @@ def histories(draw: st.DrawFn) -> History:
     filled = 0
     for ack in draw(st.lists(st.sampled_from([S.ACCEPTED, S.PENDING_NEW, S.HELD]), max_size=2, unique=True)):
         steps.append((ack, 0, 0))
-    if draw(st.booleans()) and not steps:
-        steps.append((S.REJECTED, 0, 0))
-    else:
-        steps.append((S.NEW, 0, 0))
+    steps.append((draw(st.sampled_from([S.NEW] * 9 + [S.REJECTED])), 0, 0))
     status = steps[-1][0]
+    if status is S.NEW and draw(st.booleans()):
+        # a rejected cancel/replace, or the next trading day, before any fill: back *down* to `new`
+        steps += [
+            (draw(st.sampled_from([S.PENDING_CANCEL, S.PENDING_REPLACE, S.DONE_FOR_DAY])), 0, 0),
+            (S.NEW, 0, 0),
+        ]
     for _ in range(draw(st.integers(0, 10))):
         if status.is_terminal:
             break
-        moves = ["fill_all", "cancel", "expire", "pending_cancel", "pending_replace", "done_for_day"]
-        if qty - filled >= 2:
-            moves.append("partial")
+        # cancel/replace attempts first and twice: their rejections are the rows that move a tier down
+        moves = ["pending_cancel", "pending_replace", "done_for_day", "pending_cancel", "fill_all"]
+        moves += ["partial"] * 2 * (qty - filled >= 2) + ["cancel", "expire"]
         if status in (S.PENDING_CANCEL, S.PENDING_REPLACE, S.DONE_FOR_DAY):
             moves = ["back_to_work", "fill_all", "partial" if qty - filled >= 2 else "fill_all"]
             moves.append("cancel" if status is S.PENDING_CANCEL else "replace")
@@ -113,9 +116,9 @@ def deliveries(draw: st.DrawFn, keep_last: bool = True) -> tuple[History, list[O
     duplicated, shuffled, with stale polls (snapshots without the execution) mixed in."""
     history = draw(histories())
     truth = list(history.truth)
-    received = [obs for obs in truth[:-1] if draw(st.booleans())] + (truth[-1:] if keep_last else [])
-    received += [draw(st.sampled_from(truth)) for _ in range(draw(st.integers(0, 6)))]  # duplicates
-    for _ in range(draw(st.integers(0, 4))):
+    received = [obs for obs in truth[:-1] if draw(st.integers(0, 3)) > 0] + (truth[-1:] if keep_last else [])
+    received += [draw(st.sampled_from(truth)) for _ in range(draw(st.integers(0, 8)))]  # duplicates
+    for _ in range(draw(st.integers(0, 6))):
         polled = draw(st.sampled_from(truth))
         received.append(replace(polled, source=Source.POLL, event=None, execution=None))
     return history, draw(st.permutations(received))

@@ -396,11 +396,11 @@ def test_coverage_counts_open_children_in_full_and_finished_ones_by_their_fills(
     [
         (OrderSide.BUY, "100.00", "105.00", "95.00"),
         (OrderSide.SELL, "100.00", "95.00", "105.00"),
-        (OrderSide.BUY, "33.333", "35.00", "31.67"),  # 34.99965 -> 35.00, 31.66635 -> 31.67
+        (OrderSide.BUY, "33.34", "35.01", "31.67"),  # 35.007 and 31.673: a cent each way
         (OrderSide.BUY, "0.5", "0.5250", "0.4750"),  # below $1: hundredths of a cent
     ],
 )
-def test_relative_exits_are_computed_from_the_average_fill_price_and_tick_rounded(
+def test_relative_exits_are_computed_from_the_average_fill_price_and_rounded_away_from_it(
     side: OrderSide, fill: str, tp: str, sl: str
 ) -> None:
     p = parent(filled="4", side=side, limit_price=fill, filled_avg_price=fill, status=S.FILLED, qty=4)
@@ -425,6 +425,13 @@ def test_relative_exits_stay_strictly_beyond_the_fill_after_rounding(side: Order
     assert stop.stop_price is not None
     assert sign * (take.limit_price - D(fill)) > 0, f"take-profit {take.limit_price} not beyond fill {fill}"
     assert sign * (D(fill) - stop.stop_price) > 0, f"stop-loss {stop.stop_price} not beyond fill {fill}"
+
+
+def test_a_stop_that_cannot_be_priced_above_zero_is_not_a_crash() -> None:
+    """A $0.0001 fill has no tick below it: the rule must hold (or refuse the plan), not raise mid-release."""
+    p = parent(S.FILLED, filled="4", qty=4, limit_price="0.0001", filled_avg_price="0.0001")
+    decision = decide(p, ProtectionPlan(stop_loss=PriceRule(offset=D("0.0001"))))
+    assert all(c.stop_price is not None and c.stop_price > 0 for c in submitted(decision))
 
 
 @pytest.mark.parametrize(
