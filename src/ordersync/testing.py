@@ -99,9 +99,10 @@ def make_order(
 ) -> Order:
     """Return a valid order (validated by ``new_order``), then placed in ``status`` with ``filled_qty``.
 
-    A limit/stop-limit order without ``limit_price`` gets 100.00 and a stop order (or an OCO child) without
-    ``stop_price`` gets 95.00; an order the broker knows gets broker id ``brk-<client_order_id>``; a filled quantity gets
-    the limit (or stop, or 100.00) price as its average unless ``filled_avg_price`` is given.
+    A limit/stop-limit order without ``limit_price`` gets 100.00 and a stop order (or an OCO child)
+    without ``stop_price`` gets 95.00; an order the broker knows gets broker id ``brk-<client_order_id>``;
+    a filled quantity gets the limit (or stop, or 100.00) price as its average unless ``filled_avg_price``
+    is given.
     """
     kind = OrderType(type)
     if limit_price is None and kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
