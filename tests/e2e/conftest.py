@@ -1,0 +1,503 @@
+"""End-to-end fixtures: `ordersync sim serve` in its own process, and engines that talk to it over loopback.
+
+The simulator runs as a subprocess of the real console script (`ordersync sim serve --clock real`), so the
+engine meets it exactly as it would meet Alpaca: REST through alpaca-py and the trade_updates websocket, in
+real time. The scenario lists symbols and no planned fills: tests fill orders themselves through the control
+API (POST /sim/fill) and read the simulator's books (GET /sim/state) as the judge of every assertion.
+
+Engines use a SystemClock, SQLite under tmp_path (or a fresh PostgreSQL schema) and small intervals, so a
+test finishes in seconds. A background watcher samples the books while a test runs and records any moment
+where a child existed before its parent had a confirmed fill, or covered more than the parent had filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from alpaca.trading.client import TradingClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.clocks import SystemClock
+from ordersync.domain.order import Order
+from ordersync.engine import Engine, EngineOptions
+from ordersync.ports import Alert, Store
+from ordersync.store import open_store
+
+KEY, SECRET = "e2e-key", "e2e-secret"
+SYMBOL = "OKE"
+MARKET = Decimal("100.00")  # the symbol's price: a buy limit at ENTRY rests until a test fills it
+ENTRY = Decimal("90.00")
+TAKE_PROFIT = Decimal("110.00")
+STOP_LOSS = Decimal("80.00")
+INSUFFICIENT_QTY = "40310000"
+TERMINAL = {"filled", "canceled", "expired", "replaced", "rejected"}
+STARTUP_TIMEOUT_S = 30.0
+PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+FAST = EngineOptions(
+    poll_interval_s=0.2,
+    tick_s=0.2,
+    stream_silence_s=2.0,
+    reconcile_interval_s=2.0,
+    release_backoff_base_s=0.2,
+    release_backoff_cap_s=1.0,
+    lookup_backoff_base_s=0.1,
+    lookup_backoff_cap_s=0.5,
+    unprotected_alert_s=1.0,
+    unknown_alert_s=5.0,
+)
+
+
+def scenario_data(**overrides: Any) -> dict[str, Any]:
+    """A small scenario: a few symbols, no planned fills, a rate limit the tests never reach."""
+    data: dict[str, Any] = {
+        "name": "e2e",
+        "description": "symbols only: the tests fill orders through POST /sim/fill",
+        "rate_limit_per_min": 100_000,
+        "symbols": {SYMBOL: {"price": str(MARKET)}, "KMI": {"price": "27.50"}, "EPD": {"price": "31.20"}},
+    }
+    data.update(overrides)
+    return data
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _sim_command() -> list[str]:
+    # the console script of this interpreter's environment (DESIGN.md §3); `python -m ordersync` otherwise
+    script = Path(sys.executable).with_name("ordersync")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("ordersync")
+    return [found] if found else [sys.executable, "-m", "ordersync"]
+
+
+# -- reading the simulator's books --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Books:
+    """One snapshot of the simulator's books (GET /sim/state), with the questions the tests ask of it."""
+
+    state: dict[str, Any]
+
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        return list(self.state["orders"])
+
+    def with_coid(self, coid: str) -> list[dict[str, Any]]:
+        """Every broker order carrying ``coid`` as its client_order_id."""
+        return [o for o in self.orders if o["client_order_id"] == coid]
+
+    def one(self, coid: str) -> dict[str, Any]:
+        """The one broker order with ``coid`` (fails if there are none or several)."""
+        found = self.with_coid(coid)
+        assert len(found) == 1, f"expected exactly one broker order {coid!r}, found {len(found)}"
+        return found[0]
+
+    def status(self, coid: str) -> str | None:
+        found = self.with_coid(coid)
+        return found[0]["status"] if found else None
+
+    def groups(self, parent: str) -> list[list[dict[str, Any]]]:
+        """The parent's children at the broker, one list per group (an OCO root, then its stop leg)."""
+        by_id = {o["id"]: o for o in self.orders}
+        roots = [o for o in self.orders if o["client_order_id"].startswith(f"{parent}~")]
+        return [[root, *(by_id[i] for i in root["sim"]["leg_ids"])] for root in roots]
+
+    def coverage(self, parent: str) -> Decimal:
+        """Shares the parent's children protect (DESIGN.md invariant 2), counted from the broker's books.
+
+        An open group counts its quantity once (an OCO reserves its shares once); a finished one what it sold.
+        """
+        total = Decimal(0)
+        for group in self.groups(parent):
+            qty = max(Decimal(m["qty"]) for m in group)
+            if any(m["status"] not in TERMINAL for m in group):
+                total += qty
+            else:
+                total += min(qty, sum((Decimal(m["filled_qty"]) for m in group), Decimal(0)))
+        return total
+
+    def filled(self, coid: str) -> Decimal:
+        """The broker's filled quantity of ``coid`` (0 when it is not at the broker)."""
+        return sum((Decimal(o["filled_qty"]) for o in self.with_coid(coid)), Decimal(0))
+
+    @property
+    def insufficient_qty(self) -> int:
+        """How many 40310000 refusals the broker has answered so far."""
+        return int(self.state["counters"]["rejections"]["by_code"].get(INSUFFICIENT_QTY, 0))
+
+    @property
+    def faults(self) -> dict[str, int]:
+        return dict(self.state["counters"]["faults"])
+
+    def requests(self, endpoint: str) -> int:
+        return int(self.state["counters"]["requests"].get(endpoint, 0))
+
+    def describe(self, parent: str | None) -> str:
+        """One line per broker order of a parent and its children, for assertion messages."""
+        lines = []
+        for o in self.orders:
+            coid = o["client_order_id"]
+            if parent is None or coid == parent or coid.startswith(f"{parent}~"):
+                lines.append(
+                    f"{coid} {o['order_class'] or 'simple'} {o['side']} qty={o['qty']} "
+                    f"filled={o['filled_qty']} {o['status']} legs={o['sim']['leg_ids']}"
+                )
+        counts = self.state["counters"]["rejections"]["by_code"]
+        return "\n".join([*lines, f"rejections by code: {counts}"])
+
+
+# -- the simulator process ------------------------------------------------------------------------------
+
+
+@dataclass
+class Sim:
+    """A running `ordersync sim serve` and async access to its control API."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    http: httpx.AsyncClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=10)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/stream"
+
+    async def books(self) -> Books:
+        """A snapshot of the books (GET /sim/state)."""
+        response = await self.http.get("/sim/state")
+        response.raise_for_status()
+        return Books(response.json())
+
+    async def until(
+        self,
+        predicate: Callable[[Books], bool],
+        what: str,
+        parent: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> Books:
+        """Poll the books until ``predicate`` holds and return them, or fail saying ``what``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            books = await self.books()
+            if predicate(books):
+                return books
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout_s} s waiting for {what}\n{books.describe(parent)}"
+                )
+            await asyncio.sleep(0.05)
+
+    async def stays(
+        self, predicate: Callable[[Books], bool], what: str, parent: str | None, seconds: float
+    ) -> Books:
+        """Check ``predicate`` on every sample of the books for ``seconds``; return the last sample."""
+        deadline = time.monotonic() + seconds
+        while True:
+            books = await self.books()
+            assert predicate(books), f"{what} stopped holding\n{books.describe(parent)}"
+            if time.monotonic() > deadline:
+                return books
+            await asyncio.sleep(0.05)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.http.post(path, json=body)
+        assert response.status_code == 200, f"POST {path} {body}: {response.status_code} {response.text}"
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def fill(
+        self, coid: str, qty: Decimal | int | None = None, price: Decimal = ENTRY
+    ) -> dict[str, Any]:
+        """Execute ``qty`` (default: the rest) of the broker order ``coid`` now, at ``price``."""
+        body: dict[str, Any] = {"client_order_id": coid, "price": str(price)}
+        if qty is not None:
+            body["qty"] = str(qty)
+        return await self._post("/sim/fill", body)
+
+    async def set_faults(self, **config: Any) -> None:
+        """Replace the fault configuration (see ordersync.sim.faults.FaultConfig)."""
+        await self._post("/sim/faults", config)
+
+    async def drop_streams(self) -> int:
+        """Drop every trade_updates connection now; return how many were dropped."""
+        return int((await self._post("/sim/stream/disconnect", {}))["dropped"])
+
+    async def listening(self) -> int:
+        return int((await self.books()).state["stream"]["listening"])
+
+    def client(self) -> TradingClient:
+        """An alpaca-py client of another platform on the same account (foreign orders)."""
+        client = TradingClient(KEY, SECRET, url_override=self.base_url)
+        client._retry = 0
+        return client
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def _start_sim(workdir: Path, overrides: dict[str, Any]) -> Sim:
+    scenario = workdir / f"scenario-{uuid.uuid4().hex[:8]}.yaml"
+    scenario.write_text(yaml.safe_dump(scenario_data(**overrides), sort_keys=False))
+    env = {**os.environ, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET, "NO_PROXY": "127.0.0.1"}
+    for _attempt in range(3):  # the free port may be taken between probing and binding: try another
+        port = _free_port()
+        log_path = workdir / f"sim-{port}.log"
+        command = [*_sim_command(), "sim", "serve", "--port", str(port), "--scenario", str(scenario)]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [*command, "--clock", "real"], stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        if _wait_serving(process, port):
+            return Sim(process, port, log_path)
+        _terminate(process)
+    raise AssertionError(f"`ordersync sim serve` did not start; its log:\n{log_path.read_text()[-3000:]}")
+
+
+def _wait_serving(process: subprocess.Popen[bytes], port: int) -> bool:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/sim/clock", timeout=1).status_code == 200:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture
+def start_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
+    """`start_sim(**scenario_overrides)`: a fresh simulator process; terminated at teardown."""
+    started: list[Sim] = []
+
+    def start(**overrides: Any) -> Sim:
+        sim = _start_sim(tmp_path, overrides)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        _terminate(sim.process)
+
+
+@pytest.fixture
+async def sim(request: pytest.FixtureRequest, start_sim: Callable[..., Sim]) -> AsyncIterator[Sim]:
+    """The simulator of a test: the scenario above, with overrides when parametrized indirectly."""
+    server = start_sim(**getattr(request, "param", {}))
+    yield server
+    await server.http.aclose()
+
+
+# -- stores ---------------------------------------------------------------------------------------------
+
+
+def _postgres_or_skip() -> None:
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as e:
+        reason = f"PostgreSQL unreachable at {PG_URL}: {e.orig}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: postgres tests must run)")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose connections see only a new, empty schema (dropped with its tables after)."""
+    _postgres_or_skip()
+    schema = f"ordersync_e2e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ordersync.db'}"
+
+
+@pytest.fixture
+def store_url(sqlite_url: str) -> str:
+    """The store of a test; tests parametrized with ``db`` also run on PostgreSQL."""
+    return sqlite_url
+
+
+STORES = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
+def any_store_url(request: pytest.FixtureRequest) -> str:
+    """An empty SQL store: SQLite, then PostgreSQL (never skipped when CI=true)."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+# -- engines --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """One engine and the adapters it was built from."""
+
+    engine: Engine
+    store: Store
+    broker: AlpacaBroker
+    stream: AlpacaStream
+    stopped: bool = False
+
+    def alerts(self) -> list[Alert]:
+        with self.store.transaction() as tx:
+            return tx.open_alerts()
+
+    def local(self, coid: str) -> Order:
+        found = [o for o in self.engine.orders() if o.client_order_id == coid]
+        assert found, f"the engine holds no order {coid!r}"
+        return found[0]
+
+    def unsettled(self) -> list[Order]:
+        """Local orders still waiting to be sent or settled (an orphan intent would show here)."""
+        return [o for o in self.engine.orders() if o.status.is_local]
+
+    def plan_done(self, parent_coid: str) -> bool:
+        with self.store.transaction() as tx:
+            state = tx.get_plan(parent_coid)  # type: ignore[arg-type]
+        assert state is not None, f"no plan stored for {parent_coid}"
+        return state.done
+
+    async def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            await self.engine.stop()
+            self.store.close()
+
+    async def crash(self) -> None:
+        """End the engine abruptly: every task cancelled mid-flight, no stop(), nothing flushed."""
+        self.stopped = True
+        engine: Any = self.engine  # reaching into private state is the point: no orderly shutdown
+        tasks = [*engine._loops, *engine._ctx.tasks]
+        if engine._release_task is not None:
+            tasks.append(engine._release_task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.stream.close()  # the dead process's socket goes away with it
+        self.store.close()
+
+
+@pytest.fixture
+async def make_engine(sim: Sim, store_url: str) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    """`await make_engine(url=None, options=FAST)`: a started engine on ``sim``; stopped at teardown."""
+    running: list[Running] = []
+
+    async def make(url: str | None = None, options: EngineOptions = FAST) -> Running:
+        clock = SystemClock()
+        broker = AlpacaBroker(
+            KEY, SECRET, clock=clock, base_url=sim.base_url, timeout_s=10, requests_per_minute=100_000
+        )
+        stream = AlpacaStream(KEY, SECRET, clock=clock, url=sim.stream_url, max_backoff_s=1.0, seed=7)
+        store = open_store(url or store_url)
+        engine = Engine(broker=broker, store=store, clock=clock, stream=stream, options=options)
+        item = Running(engine, store, broker, stream)
+        running.append(item)
+        await engine.start()
+        return item
+
+    yield make
+    for item in running:
+        await item.stop()
+
+
+# -- watching the books ------------------------------------------------------------------------------
+
+
+@dataclass
+class BooksWatch:
+    """Samples the books in the background; records every breach of invariants 1 and 2 it sees."""
+
+    sim: Sim
+    parents: set[str] = field(default_factory=set)
+    violations: list[str] = field(default_factory=list)
+    samples: int = 0
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                self.check(await self.sim.books())
+            await asyncio.sleep(0.02)
+
+    def assert_clean(self) -> None:
+        """Fail with every breach seen (and if the watcher never got to look at the books)."""
+        assert self.samples > 0, "the books watcher never sampled the books"
+        assert self.violations == [], "\n\n".join(self.violations[:3])
+
+    def check(self, books: Books) -> None:
+        self.samples += 1
+        for parent in self.parents:
+            done, covered = books.filled(parent), books.coverage(parent)
+            if covered > done:  # also catches a child before any confirmed fill (covered > 0 = filled)
+                self.violations.append(
+                    f"{parent}: covered {covered} > filled {done}\n{books.describe(parent)}"
+                )
+
+
+@pytest.fixture
+async def books_watch(sim: Sim) -> AsyncIterator[BooksWatch]:
+    """Watch the books of the parents a test adds to ``books_watch.parents``."""
+    watch = BooksWatch(sim)
+    task = asyncio.create_task(watch.run())
+    yield watch
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
