@@ -100,6 +100,7 @@ class OrderRole(StrEnum):
     TAKE_PROFIT = "tp"
     STOP_LOSS = "sl"
     OCO = "oco"  # take-profit + stop-loss on the same shares, reserved once
+    EXIT = "exit"  # a market order that closes what protection has not (flatten / manual exit)
 
 
 _E = TypeVar("_E", bound=StrEnum)

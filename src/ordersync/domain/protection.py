@@ -168,10 +168,9 @@ def _group_coverage(primary: Order, legs: Sequence[Order]) -> Decimal:
     members = [primary, *legs]
     if any(m.is_open for m in members):
         return primary.qty
-    sent = primary.broker_order_id is not None
-    if primary.role is OrderRole.OCO and sent and primary.status is not OrderStatus.FILLED and not legs:
-        # the take-profit leg ended unfilled (the stop triggered and replaced it): until we have read the
-        # stop leg, it may be live and holding the shares, so count it; releasing more could double-sell
+    if primary.role is OrderRole.OCO and primary.status is OrderStatus.REPLACED and not legs:
+        # Alpaca ends the take-profit leg "replaced" when the stop triggers (semantics.md §6.2): until we
+        # have read the stop leg it may be live and holding the shares, so count it (no double sell)
         return primary.qty
     return min(primary.qty, sum((m.filled_qty for m in members), Decimal(0)))
 
@@ -183,18 +182,25 @@ def release_decision(
     qty_available: Decimal | None,
     now: datetime,
     opposing: Sequence[Order] = (),
+    replaced_at: datetime | None = None,
 ) -> ReleaseDecision:
     """Decide which children to submit or cancel for ``parent`` (pure; see the module docstring).
 
     ``qty_available`` is the broker's available quantity for the closing side still unallocated in this
     pass (None when unknown: then nothing is released, since the broker check cannot be made).
     ``opposing`` are our open orders on the symbol on the parent's side (the parent included), which a
-    simple exit could trade against (Alpaca's wash-trade refusal).
+    simple exit could trade against (Alpaca's wash-trade refusal). ``replaced_at`` is when the plan was
+    last changed: open children made before it are cancelled, and replaced once the broker confirms.
     """
     target = target_qty(parent, plan)
     covered = coverage(children)
     if parent.is_terminal and parent.filled_qty == 0:
         return ReleaseDecision(target, covered, _cancel_all(children, f"parent {parent.status} unfilled"))
+    stale = _made_before(children, replaced_at)
+    if stale:  # the plan changed: cancel first; they count until the broker confirms (no double sell)
+        return ReleaseDecision(
+            target, covered, tuple(CancelChild(c.client_order_id, "plan changed") for c in stale)
+        )
     if covered > target:
         return ReleaseDecision(target, covered, _trim(children, covered - target))
     need = target - covered
@@ -212,6 +218,69 @@ def release_decision(
         return ReleaseDecision(target, covered, holds=(Hold(need, f"no valid exit price: {e}"),))
     holds = (Hold(need - qty, "qty_available short: shares held by other orders"),) if qty < need else ()
     return ReleaseDecision(target, covered, (SubmitChild(child),), holds)
+
+
+def exit_decision(
+    parent: Order, children: Sequence[Order], qty_available: Decimal | None, now: datetime
+) -> ReleaseDecision:
+    """Decide how to close a parent's position: cancel -> broker confirms -> sell what is left (pure).
+
+    The entry and every protective child are cancelled first; nothing is sold while any of them may
+    still be live (a fill that races a cancel simply shrinks what is left). Then one market exit sells
+    the parent's filled quantity not already sold, within the broker's ``qty_available``.
+    """
+    primaries = [c for c in children if c.group_id is None]
+    covered = coverage(children)
+    cancels: list[Command] = []
+    if parent.is_open and not parent.is_inflight and parent.status is not OrderStatus.PENDING_CANCEL:
+        cancels.append(CancelChild(parent.client_order_id, "closing: stop the entry"))
+    protective = [c for c in primaries if c.is_open and c.role is not OrderRole.EXIT]
+    cancels += [
+        CancelChild(c.client_order_id, "closing: cancel protection before selling")
+        for c in protective
+        if not c.is_inflight and c.status is not OrderStatus.PENDING_CANCEL
+    ]
+    if cancels or protective or parent.is_open or any(c.is_inflight for c in children):
+        waiting = Hold(parent.filled_qty, "closing: waiting for the broker to confirm the cancels")
+        return ReleaseDecision(parent.filled_qty, covered, tuple(cancels), (waiting,))
+    sold = sum((c.filled_qty for c in children), Decimal(0))
+    working = sum((c.leaves_qty for c in primaries if c.role is OrderRole.EXIT), Decimal(0))
+    remaining = parent.filled_qty - sold - working
+    if remaining <= 0:
+        return ReleaseDecision(parent.filled_qty, covered)
+    if not qty_available:
+        return ReleaseDecision(
+            parent.filled_qty, covered, holds=(Hold(remaining, "closing: qty_available is 0"),)
+        )
+    qty = min(remaining, qty_available)
+    exit_order = new_order(
+        client_order_id=child_client_order_id(
+            parent.client_order_id, OrderRole.EXIT.value, len(primaries) + 1
+        ),
+        symbol=parent.symbol,
+        side=parent.side.opposite,
+        type=OrderType.MARKET,
+        qty=qty,
+        created_at=now,
+        time_in_force=TimeInForce.DAY,
+        role=OrderRole.EXIT,
+        parent_id=parent.client_order_id,
+    )
+    return ReleaseDecision(parent.filled_qty, covered, (SubmitChild(exit_order),))
+
+
+def _made_before(children: Sequence[Order], replaced_at: datetime | None) -> list[Order]:
+    if replaced_at is None:
+        return []
+    return [
+        c
+        for c in children
+        if c.group_id is None
+        and c.is_open
+        and c.created_at < replaced_at
+        and not c.is_inflight
+        and c.status is not OrderStatus.PENDING_CANCEL
+    ]
 
 
 def _hold_reason(

@@ -469,8 +469,14 @@ def test_finished_oco_counts_what_its_legs_sold() -> None:
 
 
 def test_oco_ended_unfilled_with_unread_legs_is_counted_until_the_legs_are_read() -> None:
-    """The broker ended the take-profit leg; the stop leg may be live and holding the shares."""
-    assert coverage([oco_child("p~oco1", "4", S.CANCELED)]) == 4
+    """The take-profit leg ended ``replaced`` (Alpaca's mark of a triggered stop): the stop leg may be
+    live and holding the shares until we have read it."""
+    assert coverage([oco_child("p~oco1", "4", S.REPLACED)]) == 4
+
+
+def test_a_cancelled_oco_covers_nothing() -> None:
+    """Cancelling any order of a group cancels the rest (semantics.md §6.1): nothing holds the shares."""
+    assert coverage([oco_child("p~oco1", "4", S.CANCELED)]) == 0
 
 
 def test_oco_intent_dropped_before_it_was_sent_covers_nothing() -> None:
