@@ -44,6 +44,8 @@ class PlanState:
     release_failures: int = 0
     next_release_at: datetime | None = None
     done: bool = False  # the parent is terminal and its coverage settled: nothing more to release
+    closing: bool = False  # flatten requested: cancel protection, then sell what is left
+    replaced_at: datetime | None = None  # the plan changed then: older open children are replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,22 @@ class Transaction(Protocol):
     def open_alerts(self) -> list[Alert]: ...
     def get_cursor(self, name: str) -> str | None: ...
     def set_cursor(self, name: str, value: str) -> None: ...
+
+
+class Lease(Protocol):
+    """Exclusive right to act on one account: of two instances, only the holder submits or cancels."""
+
+    def try_acquire(self) -> bool:
+        """Take the lease if it is free; True if this instance now holds it."""
+        ...
+
+    def held(self) -> bool:
+        """True while this instance still holds the lease (checked before every broker write)."""
+        ...
+
+    def release(self) -> None:
+        """Give the lease up (a crash gives it up too: the database or the OS frees it)."""
+        ...
 
 
 class Store(Protocol):

@@ -80,6 +80,8 @@ def plan_to_row(state: PlanState) -> dict[str, Any]:
         "release_failures": state.release_failures,
         "next_release_at": state.next_release_at,
         "done": state.done,
+        "closing": state.closing,
+        "replaced_at": state.replaced_at,
     }
 
 
@@ -96,6 +98,8 @@ def row_to_plan(row: Mapping[Any, Any]) -> PlanState:
         release_failures=row["release_failures"],
         next_release_at=row["next_release_at"],
         done=row["done"],
+        closing=row["closing"],
+        replaced_at=row["replaced_at"],
     )
 
 

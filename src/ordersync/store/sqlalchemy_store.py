@@ -4,6 +4,13 @@ Core rather than the ORM: the engine applies thousands of events per second thro
 and a row-per-statement API with no identity map is both faster and closer to what is journaled.
 Optimistic versioning (``version`` column) turns a second concurrent writer into ConcurrencyConflict
 instead of a silent lost update.
+
+The hot path (one stream event: read the order, save it, record the fill, journal it) is kept cheap:
+statements are built once at import (building a Core statement costs more than executing it on SQLite),
+a transaction remembers the orders it has read so a burst of events for one order reads it once, a save
+writes only the columns that changed since that read (the version check still guards the whole row), and
+journal rows are inserted together, in order, when the transaction commits (nothing reads the journal
+inside a transaction).
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ordersync.domain.errors import ConcurrencyConflict
@@ -24,6 +33,7 @@ from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId
 from ordersync.domain.order import Order
 from ordersync.ports import Alert, JournalEntry, PlanState
 from ordersync.store import tables as t
+from ordersync.store.lease import FileLease, PostgresLease
 from ordersync.store.mapping import order_to_row, plan_to_row, row_to_alert, row_to_order, row_to_plan
 from ordersync.store.migrate import upgrade
 
@@ -39,22 +49,81 @@ def dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, default=_json_default, separators=(",", ":"), sort_keys=True)
 
 
+# Built once: constructing a Core statement costs about twice what executing it costs on SQLite.
+_ORDERED = (t.orders.c.created_at, t.orders.c.client_order_id)
+_EXECUTIONS_OF = select(t.fills.c.execution_id).where(t.fills.c.client_order_id == bindparam("coid"))
+_EXECUTIONS_IN = select(t.fills.c.client_order_id, t.fills.c.execution_id).where(
+    t.fills.c.client_order_id.in_(bindparam("coids", expanding=True))
+)
+_FILL_EXISTS = select(t.fills.c.execution_id).where(t.fills.c.execution_id == bindparam("execution_id"))
+_INSERT_ORDER = insert(t.orders)
+_INSERT_FILL = insert(t.fills)
+_INSERT_FILL_IF_NEW = sqlite_insert(t.fills).on_conflict_do_nothing(index_elements=["execution_id"])
+_INSERT_JOURNAL = insert(t.journal)
+# the SET clause is whatever columns the parameters name; the WHERE binds must not share their names
+_UPDATE_ORDER = update(t.orders).where(
+    t.orders.c.client_order_id == bindparam("where_coid"), t.orders.c.version == bindparam("where_version")
+)
+_TIMES = ("created_at", "broker_updated_at")
+_EXECUTION_LISTS = {  # an order's execution ids as one JSON array, read with the order itself
+    "sqlite": func.json_group_array(t.fills.c.execution_id),
+    "postgresql": func.json_agg(t.fills.c.execution_id),
+}
+
+
+def _order_query(dialect: str, where: Any) -> Any:
+    aggregate = _EXECUTION_LISTS.get(dialect)
+    if aggregate is None:
+        return select(t.orders).where(where)
+    executions = (
+        select(aggregate).where(t.fills.c.client_order_id == t.orders.c.client_order_id).scalar_subquery()
+    )
+    return select(t.orders, executions.label("execution_ids")).where(where)
+
+
+# (dialect, key) -> statement; built on first use per dialect
+_QUERIES: dict[tuple[str, str], Any] = {}
+_WHERE = {
+    "by_id": t.orders.c.client_order_id == bindparam("key"),
+    "by_broker_id": t.orders.c.broker_order_id == bindparam("key"),
+}
+_Known = tuple[Order, dict[str, Any]]  # an order as stored, and its row (what the next save diffs against)
+
+
 class SqlAlchemyTransaction:
     """The Transaction port over one open SQLAlchemy connection (see ``SqlAlchemyStore.transaction``)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._dialect = conn.dialect.name
+        # orders as this transaction last read or wrote them (exactly what a fresh read would return)
+        self._orders: dict[str, _Known] = {}
+        self._by_broker_id: dict[str, str] = {}
+        self._journal: list[dict[str, Any]] = []
+
+    def flush(self) -> None:
+        """Write what is buffered (the journal rows); called before the transaction commits."""
+        if self._journal:
+            self._conn.execute(_INSERT_JOURNAL, self._journal)
+            self._journal = []
 
     # -- orders --------------------------------------------------------------------------------------
 
     def get_order(self, client_order_id: ClientOrderId) -> Order | None:
-        return self._one(t.orders.c.client_order_id == client_order_id)
+        known = self._orders.get(client_order_id)
+        if known is not None:
+            return known[0]
+        return self._one("by_id", client_order_id)
 
     def find_by_broker_id(self, broker_order_id: BrokerOrderId) -> Order | None:
-        return self._one(t.orders.c.broker_order_id == broker_order_id)
+        coid = self._by_broker_id.get(broker_order_id)
+        known = self._orders.get(coid) if coid is not None else None
+        if known is not None and known[0].broker_order_id == broker_order_id:
+            return known[0]
+        return self._one("by_broker_id", broker_order_id)
 
     def add_order(self, order: Order) -> None:
-        self._conn.execute(insert(t.orders).values(order_to_row(order)))
+        self._conn.execute(_INSERT_ORDER, order_to_row(order))
 
     def save_order(self, order: Order) -> None:
         """Write ``order`` if nobody changed it since it was read (its ``version``).
@@ -62,14 +131,19 @@ class SqlAlchemyTransaction:
         Raises:
             ConcurrencyConflict: when another writer saved the same order first.
         """
-        row = order_to_row(replace(order, version=order.version + 1))
-        result = self._conn.execute(
-            update(t.orders)
-            .where(t.orders.c.client_order_id == order.client_order_id, t.orders.c.version == order.version)
-            .values(row)
-        )
-        if result.rowcount != 1:
-            raise ConcurrencyConflict(f"order {order.client_order_id} changed since version {order.version}")
+        coid, version = order.client_order_id, order.version
+        row = order_to_row(order)
+        row["version"] = version + 1
+        known = self._orders.pop(coid, None)
+        fresh = known is not None and known[0].version == version
+        # only what changed since this transaction read it: the version check guards the whole row
+        params = _changed(known[1], row) if known is not None and fresh else dict(row)
+        params.update(where_coid=coid, where_version=version)
+        if self._conn.execute(_UPDATE_ORDER, params).rowcount != 1:
+            raise ConcurrencyConflict(f"order {coid} changed since version {version}")
+        if known is not None and fresh:
+            # the fills table, not the caller's copy, is the truth about execution ids
+            self._remember(_as_stored(order, version + 1, known[0].execution_ids), row)
 
     def children_of(self, parent_id: ClientOrderId) -> list[Order]:
         return self._many(t.orders.c.parent_id == parent_id)
@@ -80,18 +154,30 @@ class SqlAlchemyTransaction:
     def all_orders(self) -> list[Order]:
         return self._many(None)
 
-    def _one(self, where: Any) -> Order | None:
-        found = self._many(where)
-        return found[0] if found else None
+    def _one(self, where: str, key: str) -> Order | None:
+        query = _QUERIES.get((self._dialect, where))
+        if query is None:
+            query = _QUERIES.setdefault((self._dialect, where), _order_query(self._dialect, _WHERE[where]))
+        found = self._conn.execute(query, {"key": key}).mappings().first()
+        if found is None:
+            return None
+        row = dict(found)
+        listed = row.pop("execution_ids", None)
+        if listed is None and self._dialect not in _EXECUTION_LISTS:
+            ids = list(self._conn.execute(_EXECUTIONS_OF, {"coid": row["client_order_id"]}).scalars())
+        else:
+            ids = json.loads(listed) if isinstance(listed, str) else (listed or [])
+        order = row_to_order(row, frozenset(ExecutionId(i) for i in ids if i is not None))
+        return self._remember(order, row)
 
     def _many(self, where: Any) -> list[Order]:
         query = select(t.orders) if where is None else select(t.orders).where(where)
-        rows = self._conn.execute(
-            query.order_by(t.orders.c.created_at, t.orders.c.client_order_id)
-        ).mappings()
-        rows_list = list(rows)
+        rows_list = [dict(r) for r in self._conn.execute(query.order_by(*_ORDERED)).mappings()]
         executions = self._executions([r["client_order_id"] for r in rows_list])
-        return [row_to_order(r, executions.get(r["client_order_id"], frozenset())) for r in rows_list]
+        return [
+            self._remember(row_to_order(r, executions.get(r["client_order_id"], frozenset())), r)
+            for r in rows_list
+        ]
 
     def _executions(self, ids: list[str]) -> dict[str, frozenset[ExecutionId]]:
         if not ids:
@@ -99,12 +185,15 @@ class SqlAlchemyTransaction:
         found: dict[str, set[ExecutionId]] = {}
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start : chunk_start + 500]
-            query = select(t.fills.c.client_order_id, t.fills.c.execution_id).where(
-                t.fills.c.client_order_id.in_(chunk)
-            )
-            for coid, exec_id in self._conn.execute(query):
+            for coid, exec_id in self._conn.execute(_EXECUTIONS_IN, {"coids": chunk}):
                 found.setdefault(coid, set()).add(ExecutionId(exec_id))
         return {k: frozenset(v) for k, v in found.items()}
+
+    def _remember(self, order: Order, row: dict[str, Any]) -> Order:
+        self._orders[order.client_order_id] = (order, row)
+        if order.broker_order_id is not None:
+            self._by_broker_id[order.broker_order_id] = order.client_order_id
+        return order
 
     # -- plans ---------------------------------------------------------------------------------------
 
@@ -134,29 +223,40 @@ class SqlAlchemyTransaction:
         ts: datetime,
     ) -> bool:
         """Record one execution; return False if that execution_id is already recorded."""
-        exists = self._conn.execute(
-            select(t.fills.c.execution_id).where(t.fills.c.execution_id == execution_id)
-        ).first()
-        if exists:
-            return False
         values = {
             "execution_id": execution_id,
             "client_order_id": client_order_id,
             "qty": qty,
             "price": price,
+            "ts": ts,
         }
-        self._conn.execute(insert(t.fills).values(ts=ts, **values))
+        if self._dialect == "sqlite":
+            # one statement: SQLite has one writer, so "exists" can only mean committed before us
+            if self._conn.execute(_INSERT_FILL_IF_NEW, values).rowcount != 1:
+                return False
+        else:
+            # PostgreSQL: a concurrent writer's uncommitted fill must still surface as a conflict
+            if self._conn.execute(_FILL_EXISTS, {"execution_id": execution_id}).first():
+                return False
+            self._conn.execute(_INSERT_FILL, values)
+        known = self._orders.get(client_order_id)
+        if known is not None:
+            order, row = known
+            self._orders[client_order_id] = (
+                replace(order, execution_ids=order.execution_ids | {execution_id}),
+                row,
+            )
         return True
 
     def journal(self, entry: JournalEntry) -> None:
-        self._conn.execute(
-            insert(t.journal).values(
-                ts=entry.ts,
-                kind=entry.kind,
-                client_order_id=entry.client_order_id,
-                payload=dumps(entry.payload),
-            )
-        )
+        # serialized now, so a payload that cannot be stored fails here, at the call; inserted at commit
+        row = {
+            "ts": entry.ts,
+            "kind": entry.kind,
+            "client_order_id": entry.client_order_id,
+            "payload": dumps(entry.payload),
+        }
+        self._journal.append(row)
 
     def raise_alert(self, alert: Alert) -> bool:
         """Open an alert unless the same (kind, key) is already open; return True if it was new."""
@@ -217,7 +317,9 @@ class SqlAlchemyStore:
         """
         try:
             with self._engine.begin() as conn:
-                yield SqlAlchemyTransaction(conn)
+                tx = SqlAlchemyTransaction(conn)
+                yield tx
+                tx.flush()
         except IntegrityError as e:
             raise ConcurrencyConflict(f"conflicting write: {e.orig}") from e
 
@@ -231,8 +333,40 @@ class SqlAlchemyStore:
             for r in rows
         ]
 
+    def lease(self, name: str) -> PostgresLease | FileLease:
+        """Return the lease that makes one instance active for ``name`` on this database."""
+        if self._engine.dialect.name == "postgresql":
+            return PostgresLease(self._engine, name)
+        database = self._engine.url.database
+        path = Path(database + ".lease") if database and database != ":memory:" else Path("ordersync.lease")
+        return FileLease(path)
+
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    # the columns whose stored value differs, plus the version; Decimals compare by digits and exponent
+    # (the text column keeps "12.50" and "12.5" apart), datetimes by instant (stored as UTC)
+    changed = {}
+    for key, value in after.items():
+        old: Any = before.get(key)
+        if value is old or (
+            type(value) is type(old)
+            and value == old
+            and (type(value) is not Decimal or value.as_tuple() == old.as_tuple())
+        ):
+            continue
+        changed[key] = value
+    changed["version"] = after["version"]
+    return changed
+
+
+def _as_stored(order: Order, version: int, execution_ids: frozenset[ExecutionId]) -> Order:
+    # what a fresh read returns: datetimes in UTC (Decimals, enums and ids round-trip unchanged)
+    times = {name: getattr(order, name) for name in _TIMES}
+    utc = {k: v.astimezone(UTC) for k, v in times.items() if v is not None and v.tzinfo is not UTC}
+    return replace(order, version=version, execution_ids=execution_ids, **utc)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

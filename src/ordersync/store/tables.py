@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 
@@ -109,6 +110,8 @@ plans = Table(
     Column("release_failures", Integer(), nullable=False),
     Column("next_release_at", UtcDateTime(), nullable=True),
     Column("done", Boolean(), nullable=False, index=True),
+    Column("closing", Boolean(), nullable=False, server_default=false()),
+    Column("replaced_at", UtcDateTime(), nullable=True),
 )
 
 journal = Table(
