@@ -16,9 +16,9 @@ def engine_options(settings: Settings) -> EngineOptions:
 
 
 def build_engine(
-    settings: Settings, credentials: Credentials, clock: Clock | None = None
+    settings: Settings, credentials: Credentials, clock: Clock | None = None, *, with_lease: bool = True
 ) -> tuple[Engine, SqlAlchemyStore, AlpacaBroker]:
-    """Wire an engine against the configured broker and store."""
+    """Wire an engine against the configured broker and store (with the HA lease unless told not to)."""
     clock = clock or SystemClock()
     key, secret = credentials.key_id.get_secret_value(), credentials.secret_key.get_secret_value()
     broker = AlpacaBroker(
@@ -32,5 +32,9 @@ def build_engine(
     )
     stream = AlpacaStream(key, secret, clock=clock, url=settings.broker.stream_url)
     store = open_store(settings.store.url)
-    engine = Engine(broker=broker, store=store, clock=clock, stream=stream, options=engine_options(settings))
+    # one active instance per account and database; the key id only names the lock (it is hashed)
+    lease = store.lease(f"ordersync:{key}") if with_lease else None
+    engine = Engine(
+        broker=broker, store=store, clock=clock, stream=stream, options=engine_options(settings), lease=lease
+    )
     return engine, store, broker

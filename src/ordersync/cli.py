@@ -109,14 +109,20 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        err.print("waiting for the lease (another instance may be active) ...")
         await engine.start()
-        await stop.wait()
-        await engine.stop()
+        err.print("active: syncing orders")
+        await engine.run_until_stopped(stop)
 
     try:
         asyncio.run(main())
     finally:
         store.close()
+    if engine.lease_lost:
+        err.print(
+            "lease lost: another instance is active; exiting so a supervisor restarts this one as standby"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -161,7 +167,7 @@ def reconcile(
         credentials = credentials_from_env()
     except OrderSyncError as e:
         _fail(e)
-    engine, store, _ = build_engine(settings, credentials)
+    engine, store, _ = build_engine(settings, credentials, with_lease=False)
     try:
         report = asyncio.run(engine.watch.reconcile(dry_run=dry_run))
     finally:

@@ -21,7 +21,7 @@ from ordersync.domain.lifecycle import Outcome
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
-from ordersync.ports import Alert, Broker, Clock, JournalEntry, Store, Transaction
+from ordersync.ports import Alert, Broker, Clock, JournalEntry, Lease, Store, Transaction
 
 log = structlog.get_logger("ordersync.engine")
 
@@ -53,6 +53,23 @@ class Context:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     on_dirty: Callable[[], None] = lambda: None
+    lease: Lease | None = None
+    lease_lost: bool = False
+
+    def may_write(self) -> bool:
+        """True if this instance may send to the broker: it holds the lease (or runs without one).
+
+        Checked right before every submit and cancel, so an instance that lost its lease (its database
+        connection died, a standby took over) never writes beside the new active one.
+        """
+        if self.lease is None:
+            return True
+        if self.lease.held():
+            return True
+        if not self.lease_lost:
+            self.lease_lost = True
+            log.error("engine.lease_lost", detail="another instance may be active: no more broker writes")
+        return False
 
     def entry(self, kind: str, client_order_id: str | None, **payload: Any) -> JournalEntry:
         """Return a journal entry stamped with the engine clock."""

@@ -22,6 +22,7 @@ class EngineOptions:
     unprotected_alert_s: float = 10.0
     unknown_alert_s: float = 30.0
     drift_alert_runs: int = 2  # a discrepancy must persist this many reconciliations to alert
+    lease_poll_s: float = 1.0  # a standby tries to take the lease this often
 
     def __post_init__(self) -> None:
         for name in ("poll_interval_s", "stream_silence_s", "reconcile_interval_s", "tick_s"):

@@ -21,6 +21,7 @@ from ordersync.domain.protection import (
     ReleaseDecision,
     SubmitChild,
     coverage,
+    exit_decision,
     release_decision,
     target_qty,
 )
@@ -66,10 +67,13 @@ async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientO
 
 
 def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
+    # only read the broker's position when some parent may release (or, closing, sell) shares
     with ctx.store.transaction() as tx:
         for pid in parent_ids:
             parent, state = tx.get_order(pid), tx.get_plan(pid)
-            if parent and state and target_qty(parent, state.plan) > coverage(tx.children_of(pid)):
+            if parent is None or state is None:
+                continue
+            if state.closing or target_qty(parent, state.plan) > coverage(tx.children_of(pid)):
                 return True
     return False
 
@@ -104,8 +108,11 @@ def _decide(
     if state.next_release_at is not None and now < state.next_release_at:
         return Decimal(0), [], []  # backing off after a refusal (invariant 6)
     children = tx.children_of(pid)
-    opposing = [o for o in on_symbol if o.side is parent.side and o.client_order_id != pid]
-    decision = release_decision(parent, state.plan, children, available, now, opposing)
+    if state.closing:
+        decision = exit_decision(parent, children, available, now)
+    else:
+        opposing = [o for o in on_symbol if o.side is parent.side and o.client_order_id != pid]
+        decision = release_decision(parent, state.plan, children, available, now, opposing, state.replaced_at)
     sends = _record(ctx, tx, parent, decision)
     cancels = [c for c in decision.commands if isinstance(c, CancelChild)]
     _update_plan(ctx, tx, state, parent, children, decision, now)
@@ -151,6 +158,13 @@ def _update_plan(
 ) -> None:
     settled = decision.covered == decision.target and not decision.commands and not decision.holds
     done = parent.is_terminal and settled and all(c.is_terminal for c in children)
+    if state.closing:  # closed once nothing works and nothing is left to sell
+        done = (
+            parent.is_terminal
+            and not decision.commands
+            and not decision.holds
+            and all(c.is_terminal for c in children)
+        )
     new_state = state
     if settled and state.release_failures:
         new_state = replace(new_state, release_failures=0, next_release_at=None)

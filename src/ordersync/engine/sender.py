@@ -44,6 +44,8 @@ def start_send(ctx: Context, coid: ClientOrderId) -> None:
 
 async def _send(ctx: Context, coid: ClientOrderId) -> None:
     try:
+        if not ctx.may_write():
+            return  # the intent stays journaled; the instance holding the lease sends it
         with ctx.store.transaction() as tx:
             order = tx.get_order(coid)
             if order is None or order.status is not OrderStatus.INTENT:
@@ -217,6 +219,8 @@ def start_cancel(ctx: Context, coid: ClientOrderId, reason: str) -> None:
 
 
 async def _cancel(ctx: Context, broker_id: BrokerOrderId) -> None:
+    if not ctx.may_write():
+        return
     try:
         await ctx.broker.cancel(broker_id)
     except BrokerError:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ordersync.domain.errors import BrokerError
+from ordersync.domain.errors import BrokerError, UnknownOrder
 from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.order import Order, OrderStatus
@@ -30,7 +30,7 @@ from ordersync.engine.options import EngineOptions
 from ordersync.engine.release import release
 from ordersync.engine.sender import observed, settle, start_cancel, start_send
 from ordersync.engine.watch import Watch
-from ordersync.ports import Broker, BrokerStream, Clock, PlanState, Store, StreamState, StreamStatus
+from ordersync.ports import Broker, BrokerStream, Clock, Lease, PlanState, Store, StreamState, StreamStatus
 
 __all__ = ["Engine", "Notification"]
 
@@ -51,9 +51,10 @@ class Engine:
         clock: Clock,
         stream: BrokerStream | None = None,
         options: EngineOptions | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.metrics = EngineMetrics()
-        self._ctx = Context(broker, store, clock, options or EngineOptions(), self.metrics)
+        self._ctx = Context(broker, store, clock, options or EngineOptions(), self.metrics, lease=lease)
         self._ctx.on_dirty = self._schedule_release
         self._stream = stream
         self._queue: asyncio.Queue[OrderObserved | StreamStatus | _Stop] = asyncio.Queue()
@@ -97,6 +98,39 @@ class Engine:
         start_send(self._ctx, order.client_order_id)
         return order
 
+    async def close_position(self, parent_id: ClientOrderId) -> None:
+        """Flatten what ``parent_id`` bought: cancel the entry and its protection, wait for the broker
+        to confirm, then sell what is left with a market order (exit sequencing, never a 40310000).
+
+        Raises:
+            UnknownOrder: no protection plan is held for ``parent_id``.
+        """
+        self._update_plan(parent_id, "close_requested", closing=True)
+
+    async def replace_plan(self, parent_id: ClientOrderId, plan: ProtectionPlan) -> None:
+        """Change a parent's protection: open children are cancelled, then replaced once the broker
+        confirms the cancels (so the shares are never asked for twice).
+
+        Raises:
+            UnknownOrder: no protection plan is held for ``parent_id``.
+            InvalidProtectionPlan: the new plan cannot protect the parent.
+        """
+        with self._ctx.store.transaction() as tx:
+            parent = tx.get_order(parent_id)
+        if parent is None:
+            raise UnknownOrder(f"no order {parent_id}")
+        validate_plan(plan, parent)
+        self._update_plan(parent_id, "plan_replaced", plan=plan, replaced_at=self._ctx.clock.now())
+
+    def _update_plan(self, parent_id: ClientOrderId, kind: str, **changes: Any) -> None:
+        with self._ctx.store.transaction() as tx:
+            state = tx.get_plan(parent_id)
+            if state is None:
+                raise UnknownOrder(f"no protection plan for {parent_id}")
+            tx.save_plan(replace(state, done=False, **changes))
+            tx.journal(self._ctx.entry(kind, parent_id, **{k: str(v) for k, v in changes.items()}))
+        self._ctx.mark_dirty(parent_id)
+
     async def cancel(self, client_order_id: ClientOrderId) -> None:
         """Ask the broker to cancel one of our orders (the result arrives as an observation)."""
         start_cancel(self._ctx, client_order_id, "requested by the platform")
@@ -108,8 +142,25 @@ class Engine:
 
     # -- running -------------------------------------------------------------------------------------
 
+    @property
+    def lease_lost(self) -> bool:
+        """True once this instance lost its lease (it has stopped writing to the broker)."""
+        return self._ctx.lease_lost
+
+    async def wait_for_lease(self) -> None:
+        """Block (as a standby) until this instance holds the lease; no-op without one."""
+        lease = self._ctx.lease
+        if lease is None:
+            return
+        while not lease.try_acquire():
+            await self._ctx.clock.sleep(self._ctx.options.lease_poll_s)
+        with self._ctx.store.transaction() as tx:
+            tx.journal(self._ctx.entry("lease_acquired", None))
+        log.info("engine.lease_acquired")
+
     async def start(self) -> None:
-        """Catch up with the broker, resume unfinished work, then start the loops."""
+        """Take the lease (if any), catch up with the broker, resume unfinished work, start the loops."""
+        await self.wait_for_lease()
         self._running = True
         await self.catch_up("startup")
         await self._drain_queue()
@@ -124,6 +175,13 @@ class Engine:
             self._loops.append(asyncio.create_task(loop(), name=name))
         if self._stream is not None:
             self._loops.append(asyncio.create_task(self._intake(self._stream), name="intake"))
+
+    async def run_until_stopped(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set or the lease is lost, then stop cleanly."""
+        while not stop.is_set() and self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+        await self.stop()
 
     async def stop(self) -> None:
         """Stop the loops, let in-flight sends finish (bounded), close the stream."""
@@ -141,6 +199,8 @@ class Engine:
             _, still = await asyncio.wait(pending, timeout=5)
             for task in still:
                 task.cancel()
+        if self._ctx.lease is not None:
+            self._ctx.lease.release()
 
     async def wait_idle(self, timeout_s: float = 30.0, settle_s: float = 0.05) -> bool:
         """Wait (real time) until nothing is queued, sending or releasing; True if it got there."""
@@ -271,6 +331,9 @@ class Engine:
         await self._every(self._ctx.options.tick_s, self._tick)
 
     async def _tick(self) -> None:
+        if not self._ctx.may_write():
+            self._running = False  # fenced: a standby may be active now; the process should exit
+            return
         self.watch.tick(self.stream_connected, self._last_stream_at)
 
     async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
