@@ -126,6 +126,71 @@ def run(
 
 
 @app.command()
+def submit(
+    symbol: Annotated[str, typer.Option(help="ticker, e.g. AAPL")],
+    qty: Annotated[str, typer.Option(help="quantity (decimal)")],
+    side: Annotated[str, typer.Option(help="buy or sell")] = "buy",
+    order_type: Annotated[str, typer.Option("--type", help="market | limit | stop | stop_limit")] = "market",
+    limit_price: Annotated[str | None, typer.Option(help="limit price")] = None,
+    stop_price: Annotated[str | None, typer.Option(help="stop price")] = None,
+    tif: Annotated[str, typer.Option(help="day | gtc | ...")] = "day",
+    client_order_id: Annotated[
+        str | None, typer.Option(help="your idempotency key (default: generated)")
+    ] = None,
+    take_profit: Annotated[str | None, typer.Option(help="take-profit price")] = None,
+    stop_loss: Annotated[str | None, typer.Option(help="stop-loss price")] = None,
+    tp_offset: Annotated[str | None, typer.Option(help="take-profit as a fraction beyond the fill")] = None,
+    sl_offset: Annotated[str | None, typer.Option(help="stop-loss as a fraction beyond the fill")] = None,
+    policy: Annotated[str, typer.Option(help="each_fill | full_fill")] = "each_fill",
+    db: Annotated[str | None, typer.Option(help="store URL")] = None,
+    config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+) -> None:
+    """Record a parent order and its protection plan; the running engine (``ordersync run``) sends it."""
+    import uuid
+    from decimal import Decimal
+
+    from ordersync.clocks import SystemClock
+    from ordersync.config import load_settings
+    from ordersync.domain.errors import OrderSyncError
+    from ordersync.domain.order import new_order, to_decimal
+    from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
+    from ordersync.engine import record_parent
+    from ordersync.store import open_store
+
+    def rule(price: str | None, offset: str | None) -> PriceRule | None:
+        if price is None and offset is None:
+            return None
+        return PriceRule(
+            price=None if price is None else to_decimal(price, "price"),
+            offset=None if offset is None else Decimal(offset),
+        )
+
+    try:
+        url = db or load_settings(config).store.url
+        order = new_order(
+            client_order_id=client_order_id or f"os-{uuid.uuid4().hex[:20]}",
+            symbol=symbol,
+            side=side,
+            type=order_type,
+            qty=qty,
+            created_at=SystemClock().now(),
+            time_in_force=tif,
+            limit_price=limit_price,
+            stop_price=stop_price,
+        )
+        tp, sl = rule(take_profit, tp_offset), rule(stop_loss, sl_offset)
+        plan = ProtectionPlan(tp, sl, PartialFillPolicy(policy)) if tp or sl else None
+        store = open_store(url)
+        try:
+            record_parent(store, order, plan, SystemClock().now())
+        finally:
+            store.close()
+    except (OrderSyncError, ValueError, ArithmeticError) as e:
+        _fail(e)
+    out.print(order.client_order_id)
+
+
+@app.command()
 def status(
     db: Annotated[str | None, typer.Option(help="store URL")] = None,
     config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,

@@ -5,6 +5,6 @@ are injected by ``ordersync.bootstrap``.
 """
 
 from ordersync.engine.options import EngineOptions
-from ordersync.engine.supervisor import Engine, Notification
+from ordersync.engine.supervisor import Engine, Notification, record_parent
 
-__all__ = ["Engine", "EngineOptions", "Notification"]
+__all__ = ["Engine", "EngineOptions", "Notification", "record_parent"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ordersync.domain.errors import BrokerError, UnknownOrder
+from ordersync.domain.errors import BrokerError, ConcurrencyConflict, UnknownOrder
 from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.order import Order, OrderStatus
@@ -30,9 +30,48 @@ from ordersync.engine.options import EngineOptions
 from ordersync.engine.release import release
 from ordersync.engine.sender import observed, settle, start_cancel, start_send
 from ordersync.engine.watch import Watch
-from ordersync.ports import Broker, BrokerStream, Clock, Lease, PlanState, Store, StreamState, StreamStatus
+from ordersync.ports import (
+    Broker,
+    BrokerStream,
+    Clock,
+    JournalEntry,
+    Lease,
+    PlanState,
+    Store,
+    StreamState,
+    StreamStatus,
+)
 
-__all__ = ["Engine", "Notification"]
+__all__ = ["Engine", "Notification", "record_parent"]
+
+
+def record_parent(store: Store, order: Order, plan: ProtectionPlan | None, now: datetime) -> None:
+    """Write a parent intent and its plan in one transaction (nothing is written if either is bad).
+
+    The engine sends every unsent intent it finds, so this is also how another process (``ordersync
+    submit``) hands work to a running ``ordersync run``.
+
+    Raises:
+        InvalidProtectionPlan: the plan cannot protect this order.
+        ConcurrencyConflict: an order with this client_order_id already exists.
+    """
+    if plan is not None:
+        validate_plan(plan, order)
+    with store.transaction() as tx:
+        if tx.get_order(order.client_order_id) is not None:
+            raise ConcurrencyConflict(f"an order {order.client_order_id} already exists")
+        tx.add_order(order)
+        if plan is not None:
+            tx.add_plan(PlanState(order.client_order_id, plan))
+        payload = {
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "qty": order.qty,
+            "type": order.type.value,
+        }
+        tx.journal(
+            JournalEntry(now, "parent_created", order.client_order_id, {**payload, "plan": plan is not None})
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,23 +117,7 @@ class Engine:
             InvalidProtectionPlan: the plan cannot protect this order (nothing is written).
             ConcurrencyConflict: an order with this client_order_id already exists.
         """
-        if plan is not None:
-            validate_plan(plan, order)
-        with self._ctx.store.transaction() as tx:
-            tx.add_order(order)
-            if plan is not None:
-                tx.add_plan(PlanState(order.client_order_id, plan))
-            tx.journal(
-                self._ctx.entry(
-                    "parent_created",
-                    order.client_order_id,
-                    symbol=order.symbol,
-                    side=order.side.value,
-                    qty=order.qty,
-                    type=order.type.value,
-                    plan=plan is not None,
-                )
-            )
+        record_parent(self._ctx.store, order, plan, self._ctx.clock.now())
         start_send(self._ctx, order.client_order_id)
         return order
 
@@ -334,7 +357,17 @@ class Engine:
         if not self._ctx.may_write():
             self._running = False  # fenced: a standby may be active now; the process should exit
             return
+        self._send_new_intents()
         self.watch.tick(self.stream_connected, self._last_stream_at)
+
+    def _send_new_intents(self) -> None:
+        # parents recorded by another process (``ordersync submit`` writes to the store): the store is
+        # the intake, so a platform needs no connection to this process to hand it work
+        with self._ctx.store.transaction() as tx:
+            intents = [o for o in tx.open_orders() if o.status is OrderStatus.INTENT and o.parent_id is None]
+        for order in intents:
+            if order.client_order_id not in self._ctx.sending:
+                start_send(self._ctx, order.client_order_id)
 
     async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
         while self._running:
