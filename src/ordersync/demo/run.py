@@ -25,7 +25,7 @@ from ordersync.engine import Engine, EngineOptions
 from ordersync.sim.clock import FlowingClock
 from ordersync.sim.scenarios import Scenario
 from ordersync.sim.server import SimServer
-from ordersync.store import open_store
+from ordersync.store import SqlAlchemyStore, open_store
 
 DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"  # the embedded simulator's own keys, never real ones
 SETTLE_S = 600.0
@@ -152,14 +152,23 @@ class _SafeRun:
         summary.discrepancies = (
             len(report.discrepancies) + report.corrections + self.engine.watch.discrepancies_alerted
         )
-        with self.store.transaction() as tx:
-            alerts = tx.open_alerts()
-        summary.alerts = {}
-        for alert in alerts:
-            summary.alerts[alert.kind] = summary.alerts.get(alert.kind, 0) + 1
+        summary.alerts = alerts_raised(self.store)
         await self.engine.stop()
         self.store.close()
         self._tmp.cleanup()
+
+
+def alerts_raised(store: SqlAlchemyStore) -> dict[str, int]:
+    """Count the alerts raised during the run, by kind (from the journal: resolved ones included)."""
+    counts: dict[str, int] = {}
+    after = 0
+    while entries := store.read_journal(after_seq=after):
+        for entry in entries:
+            if entry.kind == "alert":
+                kind = str(entry.payload.get("alert"))
+                counts[kind] = counts.get(kind, 0) + 1
+        after = entries[-1].seq or after
+    return counts
 
 
 class _NaiveRun:

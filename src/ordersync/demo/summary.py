@@ -32,8 +32,7 @@ class Summary:
     discrepancies: int = 0
     fill_to_protect_ms: dict[str, float | None] = field(default_factory=dict)
     broker_requests: int = 0
-    alerts: dict[str, int] = field(default_factory=dict)
-    symbols_with_rejections: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)  # raised during the run, by kind
     virtual_duration_s: float = 0.0
     real_duration_s: float = 0.0
 

@@ -55,7 +55,7 @@ def summary_table(summary: Summary) -> Table:
         ("discrepancies", summary.discrepancies),
         ("fill_to_protect_ms p50 / p99 / max", _latency(summary.fill_to_protect_ms)),
         ("broker_requests", summary.broker_requests),
-        ("open alerts", ", ".join(f"{k}={v}" for k, v in summary.alerts.items()) or "none"),
+        ("alerts raised", ", ".join(f"{k}={v}" for k, v in sorted(summary.alerts.items())) or "none"),
         ("virtual time / real time (s)", f"{summary.virtual_duration_s:.0f} / {summary.real_duration_s:.1f}"),
     ]
     for name, value in rows:
