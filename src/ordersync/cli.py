@@ -24,7 +24,8 @@ err = Console(stderr=True)
 
 
 def _fail(error: Exception, code: int = 2) -> NoReturn:
-    err.print(f"{type(error).__name__}: {error}", markup=False, highlight=False)
+    # one line, whatever the terminal width: scripts grep it, and DESIGN §3 promises a one-line reason
+    err.print(f"{type(error).__name__}: {error}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
