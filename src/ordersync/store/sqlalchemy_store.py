@@ -6,11 +6,14 @@ Optimistic versioning (``version`` column) turns a second concurrent writer into
 instead of a silent lost update.
 
 The hot path (one stream event: read the order, save it, record the fill, journal it) is kept cheap:
-statements are built once at import (building a Core statement costs more than executing it on SQLite),
-a transaction remembers the orders it has read so a burst of events for one order reads it once, a save
-writes only the columns that changed since that read (the version check still guards the whole row), and
-journal rows are inserted together, in order, when the transaction commits (nothing reads the journal
-inside a transaction).
+statements are built once at import (building a Core statement costs more than executing it on SQLite);
+a transaction remembers the orders it has read (with their execution ids, read in the same query), so a
+burst of events for one order reads it once; saving an order read in this transaction is buffered and
+sent at commit as one UPDATE per order of the columns that changed, with the version check of the
+first read (a conflict then surfaces at commit, still as ConcurrencyConflict, and any multi-row read
+flushes first); on SQLite the fills of such orders and, on both databases, the journal rows are inserted
+together, in order, at commit (nothing reads the journal inside a transaction). bench/bench_throughput.py
+measures the effect.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +60,9 @@ _EXECUTIONS_IN = select(t.fills.c.client_order_id, t.fills.c.execution_id).where
 )
 _FILL_EXISTS = select(t.fills.c.execution_id).where(t.fills.c.execution_id == bindparam("execution_id"))
 _INSERT_ORDER = insert(t.orders)
+_VERSIONS_IN = select(t.orders.c.client_order_id, t.orders.c.version).where(
+    t.orders.c.client_order_id.in_(bindparam("coids", expanding=True))
+)
 _INSERT_FILL = insert(t.fills)
 _INSERT_FILL_IF_NEW = sqlite_insert(t.fills).on_conflict_do_nothing(index_elements=["execution_id"])
 _INSERT_JOURNAL = insert(t.journal)
@@ -87,7 +93,30 @@ _WHERE = {
     "by_id": t.orders.c.client_order_id == bindparam("key"),
     "by_broker_id": t.orders.c.broker_order_id == bindparam("key"),
 }
-_Known = tuple[Order, dict[str, Any]]  # an order as stored, and its row (what the next save diffs against)
+
+
+@dataclass(slots=True)
+class _Known:
+    """An order as this transaction sees it (its own writes included), built into an ``Order`` lazily."""
+
+    base: Order  # right in every field but possibly version, execution_ids and the datetimes' zone
+    version: int
+    execution_ids: frozenset[ExecutionId]
+    row: dict[str, Any]  # the row the database holds (or will, once pending writes are flushed)
+    order: Order | None = None
+
+    def get(self) -> Order:
+        if self.order is None:
+            self.order = _as_stored(self.base, self.version, self.execution_ids)
+        return self.order
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A coalesced UPDATE not yet sent: the version the database has, and the columns to set."""
+
+    version: int
+    columns: set[str]
 
 
 class SqlAlchemyTransaction:
@@ -99,10 +128,21 @@ class SqlAlchemyTransaction:
         # orders as this transaction last read or wrote them (exactly what a fresh read would return)
         self._orders: dict[str, _Known] = {}
         self._by_broker_id: dict[str, str] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._new_fills: dict[str, dict[str, Any]] = {}  # execution_id -> fills row, inserted at flush
+        self._fills_of: dict[str, set[ExecutionId]] = {}  # client_order_id -> its buffered executions
         self._journal: list[dict[str, Any]] = []
 
     def flush(self) -> None:
-        """Write what is buffered (the journal rows); called before the transaction commits."""
+        """Write what is buffered (order updates, journal rows); called before the transaction commits.
+
+        Raises:
+            ConcurrencyConflict: when another writer saved one of the buffered orders first.
+        """
+        self._flush_orders()
+        if self._new_fills:
+            self._conn.execute(_INSERT_FILL_IF_NEW, list(self._new_fills.values()))
+            self._new_fills, self._fills_of = {}, {}
         if self._journal:
             self._conn.execute(_INSERT_JOURNAL, self._journal)
             self._journal = []
@@ -112,14 +152,15 @@ class SqlAlchemyTransaction:
     def get_order(self, client_order_id: ClientOrderId) -> Order | None:
         known = self._orders.get(client_order_id)
         if known is not None:
-            return known[0]
+            return known.get()
         return self._one("by_id", client_order_id)
 
     def find_by_broker_id(self, broker_order_id: BrokerOrderId) -> Order | None:
         coid = self._by_broker_id.get(broker_order_id)
         known = self._orders.get(coid) if coid is not None else None
-        if known is not None and known[0].broker_order_id == broker_order_id:
-            return known[0]
+        if known is not None and known.base.broker_order_id == broker_order_id:
+            return known.get()
+        self._flush_orders()  # a buffered update may have given another order this broker id
         return self._one("by_broker_id", broker_order_id)
 
     def add_order(self, order: Order) -> None:
@@ -134,16 +175,23 @@ class SqlAlchemyTransaction:
         coid, version = order.client_order_id, order.version
         row = order_to_row(order)
         row["version"] = version + 1
-        known = self._orders.pop(coid, None)
-        fresh = known is not None and known[0].version == version
-        # only what changed since this transaction read it: the version check guards the whole row
-        params = _changed(known[1], row) if known is not None and fresh else dict(row)
-        params.update(where_coid=coid, where_version=version)
-        if self._conn.execute(_UPDATE_ORDER, params).rowcount != 1:
-            raise ConcurrencyConflict(f"order {coid} changed since version {version}")
-        if known is not None and fresh:
-            # the fills table, not the caller's copy, is the truth about execution ids
-            self._remember(_as_stored(order, version + 1, known[0].execution_ids), row)
+        known = self._orders.get(coid)
+        if known is None or known.version != version:
+            if coid in self._pending:  # our own buffered write is newer than the caller's copy
+                raise ConcurrencyConflict(f"order {coid} changed since version {version}")
+            self._orders.pop(coid, None)
+            row.update(where_coid=coid, where_version=version)
+            if self._conn.execute(_UPDATE_ORDER, row).rowcount != 1:
+                raise ConcurrencyConflict(f"order {coid} changed since version {version}")
+            return
+        # read (or saved) in this transaction: buffer the change, one UPDATE per order at flush, of the
+        # columns that changed; the version check there still guards the whole row
+        changed = _changed(known.row, row)
+        pending = self._pending.setdefault(coid, _Pending(version, set()))
+        pending.columns.update(changed)
+        known.base, known.version, known.row, known.order = order, version + 1, row, None
+        if order.broker_order_id is not None:
+            self._by_broker_id[order.broker_order_id] = coid
 
     def children_of(self, parent_id: ClientOrderId) -> list[Order]:
         return self._many(t.orders.c.parent_id == parent_id)
@@ -167,13 +215,18 @@ class SqlAlchemyTransaction:
             ids = list(self._conn.execute(_EXECUTIONS_OF, {"coid": row["client_order_id"]}).scalars())
         else:
             ids = json.loads(listed) if isinstance(listed, str) else (listed or [])
-        order = row_to_order(row, frozenset(ExecutionId(i) for i in ids if i is not None))
+        executions = frozenset(ExecutionId(i) for i in ids if i is not None)
+        buffered = self._fills_of.get(row["client_order_id"])
+        order = row_to_order(row, executions | buffered if buffered else executions)
         return self._remember(order, row)
 
     def _many(self, where: Any) -> list[Order]:
+        self._flush_orders()
         query = select(t.orders) if where is None else select(t.orders).where(where)
         rows_list = [dict(r) for r in self._conn.execute(query.order_by(*_ORDERED)).mappings()]
         executions = self._executions([r["client_order_id"] for r in rows_list])
+        for coid, buffered in self._fills_of.items():
+            executions[coid] = executions.get(coid, frozenset()) | buffered
         return [
             self._remember(row_to_order(r, executions.get(r["client_order_id"], frozenset())), r)
             for r in rows_list
@@ -190,10 +243,39 @@ class SqlAlchemyTransaction:
         return {k: frozenset(v) for k, v in found.items()}
 
     def _remember(self, order: Order, row: dict[str, Any]) -> Order:
-        self._orders[order.client_order_id] = (order, row)
+        coid = order.client_order_id
+        if coid in self._pending:  # a read never overwrites what this transaction has not written yet
+            return self._orders[coid].get()
+        self._orders[coid] = _Known(order, order.version, order.execution_ids, row, order)
         if order.broker_order_id is not None:
-            self._by_broker_id[order.broker_order_id] = order.client_order_id
+            self._by_broker_id[order.broker_order_id] = coid
         return order
+
+    def _flush_orders(self) -> None:
+        if not self._pending:
+            return
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for coid, pending in self._pending.items():
+            row = self._orders[coid].row
+            params = {column: row[column] for column in pending.columns}
+            params.update(where_coid=coid, where_version=pending.version)
+            groups.setdefault(frozenset(pending.columns), []).append(params)
+        self._pending = {}
+        for batch in groups.values():
+            if self._conn.execute(_UPDATE_ORDER, batch).rowcount != len(batch):
+                self._conflict(batch)
+
+    def _conflict(self, batch: list[dict[str, Any]]) -> None:
+        # the batch's total rowcount fell short: name an order whose version check failed
+        coids = [p["where_coid"] for p in batch]
+        versions: dict[str, int] = {}
+        for coid, version in self._conn.execute(_VERSIONS_IN, {"coids": coids}):
+            versions[coid] = version
+        for params in batch:
+            if versions.get(params["where_coid"]) != params["version"]:
+                coid, version = params["where_coid"], params["where_version"]
+                raise ConcurrencyConflict(f"order {coid} changed since version {version}")
+        raise ConcurrencyConflict(f"one of {len(batch)} orders changed since it was read")
 
     # -- plans ---------------------------------------------------------------------------------------
 
@@ -230,7 +312,15 @@ class SqlAlchemyTransaction:
             "price": price,
             "ts": ts,
         }
-        if self._dialect == "sqlite":
+        known = self._orders.get(client_order_id)
+        if execution_id in self._new_fills or (known is not None and execution_id in known.execution_ids):
+            return False
+        if self._dialect == "sqlite" and known is not None:
+            # the order's executions are known (read in this transaction): insert at flush, all together;
+            # an id another order already holds would be a broker anomaly, ignored there as it is here
+            self._new_fills[execution_id] = values
+            self._fills_of.setdefault(client_order_id, set()).add(execution_id)
+        elif self._dialect == "sqlite":
             # one statement: SQLite has one writer, so "exists" can only mean committed before us
             if self._conn.execute(_INSERT_FILL_IF_NEW, values).rowcount != 1:
                 return False
@@ -239,13 +329,9 @@ class SqlAlchemyTransaction:
             if self._conn.execute(_FILL_EXISTS, {"execution_id": execution_id}).first():
                 return False
             self._conn.execute(_INSERT_FILL, values)
-        known = self._orders.get(client_order_id)
         if known is not None:
-            order, row = known
-            self._orders[client_order_id] = (
-                replace(order, execution_ids=order.execution_ids | {execution_id}),
-                row,
-            )
+            known.execution_ids = known.execution_ids | {execution_id}
+            known.order = None
         return True
 
     def journal(self, entry: JournalEntry) -> None:
@@ -345,10 +431,10 @@ class SqlAlchemyStore:
         self._engine.dispose()
 
 
-def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     # the columns whose stored value differs, plus the version; Decimals compare by digits and exponent
     # (the text column keeps "12.50" and "12.5" apart), datetimes by instant (stored as UTC)
-    changed = {}
+    changed = ["version"]
     for key, value in after.items():
         old: Any = before.get(key)
         if value is old or (
@@ -357,8 +443,7 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
             and (type(value) is not Decimal or value.as_tuple() == old.as_tuple())
         ):
             continue
-        changed[key] = value
-    changed["version"] = after["version"]
+        changed.append(key)
     return changed
 
 
@@ -366,6 +451,8 @@ def _as_stored(order: Order, version: int, execution_ids: frozenset[ExecutionId]
     # what a fresh read returns: datetimes in UTC (Decimals, enums and ids round-trip unchanged)
     times = {name: getattr(order, name) for name in _TIMES}
     utc = {k: v.astimezone(UTC) for k, v in times.items() if v is not None and v.tzinfo is not UTC}
+    if not utc and version == order.version and execution_ids is order.execution_ids:
+        return order
     return replace(order, version=version, execution_ids=execution_ids, **utc)
 
 
