@@ -82,7 +82,9 @@ def demos(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, DemoRun]]:
     """Start every selected mode at once (tests are named ``test_demo_<mode>_...``)."""
-    selected = {item.name for item in request.session.items if item.module is request.module}
+    selected = {
+        item.name for item in request.session.items if getattr(item, "module", None) is request.module
+    }
     modes = [m for m in MODES if any(name.startswith(f"test_demo_{m}_") for name in selected)]
     workdir = tmp_path_factory.mktemp("demo")
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}

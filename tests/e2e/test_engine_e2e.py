@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from alpaca.trading.enums import OrderSide as AlpacaSide
 from alpaca.trading.enums import TimeInForce as AlpacaTif
+from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import LimitOrderRequest
 
 from ordersync.clocks import SystemClock
@@ -95,7 +96,11 @@ async def eventually(check: Callable[[], bool], what: str, timeout_s: float = 10
 def assert_oco(group: list[dict[str, Any]], qty: int) -> None:
     root, *legs = group
     assert root["order_class"] == "oco", f"children must be one OCO per lot, was {root['order_class']!r}"
-    assert (root["side"], Decimal(root["qty"]), Decimal(root["limit_price"])) == ("sell", qty, TAKE_PROFIT)
+    assert (root["side"], Decimal(root["qty"]), Decimal(root["limit_price"])) == (
+        "sell",
+        Decimal(qty),
+        TAKE_PROFIT,
+    )
     assert [(leg["side"], Decimal(leg["stop_price"])) for leg in legs] == [("sell", STOP_LOSS)]
 
 
@@ -122,7 +127,7 @@ async def test_oco_released_only_for_confirmed_fills_and_covers_exactly_the_fill
     assert books.insufficient_qty == 0
     books_watch.assert_clean()
     parent = running.local("p1")
-    assert (parent.status, parent.filled_qty) == (OrderStatus.FILLED, 10)
+    assert (parent.status, parent.filled_qty) == (OrderStatus.FILLED, Decimal(10))
     assert running.unsettled() == []
 
 
@@ -179,6 +184,7 @@ async def test_fills_missed_while_the_stream_is_down_are_caught_up_and_applied_o
         and e.client_order_id == "p2"
         and e.payload["source"] in ("poll", "reconcile")
         and e.payload["outcome"] == "applied"
+        and Decimal(str(e.payload["filled_qty"])) > 0
     ]
     assert caught_up, "the missed fills must have been learned from a broker read"
     assert books.insufficient_qty == 0
@@ -399,6 +405,7 @@ async def test_foreign_sell_holding_the_shares_is_alerted_not_oversold_then_prot
 
     await sim.fill("p8")
     held = await asyncio.to_thread(foreign.submit_order, request)
+    assert isinstance(held, AlpacaOrder)
     await eventually(lambda: _has_alert(running, "p8"), "an alert about the unprotected fill")
     books = await sim.books()
     assert books.coverage("p8") == 0, f"nothing may be sold beside the foreign order\n{books.describe(None)}"

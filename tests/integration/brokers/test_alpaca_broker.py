@@ -152,7 +152,12 @@ async def test_submit_returns_the_brokers_view_and_reads_find_it_by_either_id(
 
     assert view.client_order_id == sent.client_order_id
     assert view.status in (OrderStatus.ACCEPTED, OrderStatus.NEW)
-    assert (view.symbol, view.qty, view.filled_qty, view.limit_price) == (symbol, 10, 0, Decimal("40"))
+    assert (view.symbol, view.qty, view.filled_qty, view.limit_price) == (
+        symbol,
+        Decimal(10),
+        Decimal(0),
+        Decimal("40"),
+    )
     assert view.side == "buy"
     assert by_client_id is not None
     assert by_client_id.broker_order_id == view.broker_order_id
@@ -236,7 +241,7 @@ async def test_position_reports_qty_available_net_of_open_sells(broker: AlpacaBr
     every = await broker.positions()
 
     assert one is not None
-    assert (one.qty, one.qty_available) == (10, 6)
+    assert (one.qty, one.qty_available) == (Decimal(10), Decimal(6))
     assert every[symbol] == one
 
 
@@ -444,7 +449,7 @@ async def test_stream_reports_connected_then_order_events_with_executions(
     assert partial.order.broker_order_id == view.broker_order_id
     assert partial.order.filled_qty == 4
     assert partial.execution is not None
-    assert (partial.execution.qty, partial.execution.price) == (4, Decimal("40"))
+    assert (partial.execution.qty, partial.execution.price) == (Decimal(4), Decimal("40"))
 
 
 async def test_stream_reports_each_drop_and_reconnects(sim: SimServer, collector: Collector) -> None:
