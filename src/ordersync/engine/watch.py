@@ -154,7 +154,10 @@ class Watch:
             parent = tx.get_order(state.parent_id)
             if parent is None:
                 continue
-            short = target_qty(parent, state.plan) - coverage(tx.children_of(state.parent_id))
+            # the release gate counts unsent and unknown children (they may be live: never double-sell);
+            # the alert counts only what the broker acknowledged: an unknown child protects nothing yet
+            acknowledged = [c for c in tx.children_of(state.parent_id) if not c.status.is_local]
+            short = target_qty(parent, state.plan) - coverage(acknowledged)
             if short > 0:
                 short_of.append(state.parent_id)
                 since = self._unprotected_since.setdefault(state.parent_id, now)
@@ -171,6 +174,10 @@ class Watch:
     def _check_unknown(self, tx: Transaction, now: datetime) -> None:
         unknown = [o for o in tx.open_orders() if o.status is OrderStatus.SUBMITTING]
         self._ctx.metrics.unknown_orders.set(len(unknown))
+        still = {o.client_order_id for o in unknown}
+        for alert in tx.open_alerts():
+            if alert.kind == "stuck_unknown" and alert.key not in still:
+                self.resolve_alert(tx, "stuck_unknown", alert.key)  # settled: found, or resent and accepted
         for order in unknown:
             if (now - order.created_at).total_seconds() >= self._ctx.options.unknown_alert_s:
                 self.raise_alert(
