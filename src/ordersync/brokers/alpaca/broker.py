@@ -61,6 +61,7 @@ class AlpacaBroker:
         self._client._retry = 0
         session = self._client._session
         session.request = functools.partial(session.request, timeout=timeout_s)  # type: ignore[method-assign]
+        self._clock = clock
         self.budget = RequestBudget(clock, per_minute=requests_per_minute)
         self.inflight = 0  # requests on the wire now (a driver uses it to tell when the system is quiet)
 
@@ -73,7 +74,7 @@ class AlpacaBroker:
         try:
             return await asyncio.to_thread(fn, *args)
         except Exception as e:
-            error = classify(e)
+            error = classify(e, self._clock.now().timestamp())
             if error.classification.value == "rate_limited":
                 self.budget.penalize(getattr(error, "retry_after_s", None))
             raise error from e

@@ -33,30 +33,41 @@ def _body(error: APIError) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"message": str(parsed)[:200]}
 
 
-def _retry_after(error: APIError) -> float | None:
+MAX_RATE_LIMIT_WAIT_S = 60.0  # Alpaca's window is a minute; a reset further away is a broken header
+
+
+def _retry_after(error: APIError, now_epoch_s: float) -> float | None:
+    # Retry-After is a delay in seconds; X-Ratelimit-Reset is the Unix time the window resets
+    # (semantics.md §5). Both become a delay, bounded so a bogus header cannot park us for years.
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None) or {}
-    for name in ("Retry-After", "X-Ratelimit-Reset"):
-        if name in headers:
-            try:
-                return float(headers[name])
-            except ValueError:
-                return None
-    return None
+    try:
+        if "Retry-After" in headers:
+            delay = float(headers["Retry-After"])
+        elif "X-Ratelimit-Reset" in headers:
+            delay = float(headers["X-Ratelimit-Reset"]) - now_epoch_s
+        else:
+            return None
+    except ValueError:
+        return None
+    return min(MAX_RATE_LIMIT_WAIT_S, max(0.0, delay))
 
 
-def classify(error: Exception) -> BrokerError:
-    """Return the BrokerError for an exception raised by an alpaca-py call."""
+def classify(error: Exception, now_epoch_s: float = 0.0) -> BrokerError:
+    """Return the BrokerError for an exception raised by an alpaca-py call.
+
+    ``now_epoch_s`` (the caller's clock, as Unix seconds) turns an ``X-Ratelimit-Reset`` time into a delay.
+    """
     if isinstance(error, BrokerError):
         return error
     if isinstance(error, requests.Timeout | requests.ConnectionError):
         return BrokerUnavailable(f"no answer from the broker: {type(error).__name__}")
     if not isinstance(error, APIError):
         return BrokerUnavailable(f"unexpected broker failure: {type(error).__name__}: {error}"[:300])
-    return _classify_api(error)
+    return _classify_api(error, now_epoch_s)
 
 
-def _classify_api(error: APIError) -> BrokerError:
+def _classify_api(error: APIError, now_epoch_s: float) -> BrokerError:
     status = error.status_code
     body = _body(error)
     code = body.get("code") if isinstance(body.get("code"), int) else None
@@ -64,7 +75,7 @@ def _classify_api(error: APIError) -> BrokerError:
     kw: dict[str, Any] = {"status_code": status, "code": code, "body": body}
     text = f"{status} {code or ''} {message}".strip()
     if status == 429:
-        return RateLimited(text, retry_after_s=_retry_after(error), **kw)
+        return RateLimited(text, retry_after_s=_retry_after(error, now_epoch_s), **kw)
     if status is not None and status >= 500:
         return BrokerUnavailable(text, **kw)
     if status == 403 and code == INSUFFICIENT_QTY and ("qty" in message or "short sell" in message):
