@@ -111,13 +111,13 @@ def _alive(url: str) -> bool:
     return True
 
 
-def _config(tmp_path: Path, base: str, store_url: str) -> Path:
-    path = tmp_path / "run.yaml"
+def _config(tmp_path: Path, base: str, store_url: str, metrics_port: int) -> Path:
+    path = tmp_path / f"run-{metrics_port}.yaml"
     config = {
         "broker": {"base_url": base, "stream_url": base.replace("http", "ws") + "/stream"},
         "store": {"url": store_url},
         "engine": {"poll_interval_s": 0.5, "tick_s": 0.2, "stream_silence_s": 5, "reconcile_interval_s": 5},
-        "metrics": {"enabled": False},
+        "metrics": {"enabled": True, "port": metrics_port},
     }
     path.write_text(json.dumps(config))  # JSON is YAML
     return path
@@ -152,12 +152,13 @@ def _active(logs: list[Path]) -> int:
 def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
     tmp_path: Path, simulator: str, pg_schema_url: str
 ) -> None:
-    config = _config(tmp_path, simulator, pg_schema_url)
+    ports = [_free_port(), _free_port()]
+    configs = [_config(tmp_path, simulator, pg_schema_url, port) for port in ports]
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    procs = [_run(config, logs[0])]
+    procs = [_run(configs[0], logs[0])]
     try:
         _wait(lambda: _active(logs) == 0, 30, "the first instance to become active")
-        procs.append(_run(config, logs[1]))
+        procs.append(_run(configs[1], logs[1]))
         time.sleep(2)
         assert _active(logs) == 0, "the second instance must stay standby while the first holds the lease"
         submitted = subprocess.run(
@@ -189,6 +190,10 @@ def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
         _wait(lambda: any(o["client_order_id"] == "ha-p1" for o in _orders(simulator)), 15, "the parent")
         _post(f"{simulator}/sim/fill", {"client_order_id": "ha-p1", "qty": "4"})
         _wait(lambda: _coverage(simulator, "ha-p1") == 4, 15, "protection of the first fill")
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        assert "ordersync_stream_connected 1.0" in metrics, "ordersync run serves /metrics"
+        assert "ordersync_submits_total" in metrics
 
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(timeout=10)
