@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -422,6 +422,17 @@ class InMemoryTransaction:
 
     def children_of(self, parent_id: ClientOrderId) -> list[Order]:
         return self._select(lambda o: o.parent_id == parent_id)
+
+    def orders_by_id(self, ids: Collection[ClientOrderId]) -> dict[ClientOrderId, Order]:
+        wanted = set(ids)
+        return {o.client_order_id: o for o in self._select(lambda o: o.client_order_id in wanted)}
+
+    def children_of_many(self, parent_ids: Collection[ClientOrderId]) -> dict[ClientOrderId, list[Order]]:
+        grouped: dict[ClientOrderId, list[Order]] = {pid: [] for pid in parent_ids}
+        for child in self._select(lambda o: o.parent_id in grouped):
+            assert child.parent_id is not None
+            grouped[child.parent_id].append(child)
+        return grouped
 
     def open_orders(self) -> list[Order]:
         return self._select(lambda o: o.is_open)

@@ -385,12 +385,9 @@ class Engine:
         if not symbols:
             return set()
         with self._ctx.store.transaction() as tx:
-            found = set()
-            for state in tx.active_plans():
-                parent = tx.get_order(state.parent_id)
-                if parent is not None and parent.symbol in symbols:
-                    found.add(state.parent_id)
-        return found
+            ids = [state.parent_id for state in tx.active_plans()]
+            parents = tx.orders_by_id(ids)
+        return {pid for pid, parent in parents.items() if parent.symbol in symbols}
 
     def _schedule_release(self) -> None:
         if self._release_task is None or self._release_task.done():

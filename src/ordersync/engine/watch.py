@@ -150,13 +150,16 @@ class Watch:
     def _check_unprotected(self, tx: Transaction, now: datetime) -> list[ClientOrderId]:
         oldest = 0.0
         short_of: list[ClientOrderId] = []
-        for state in tx.active_plans():
-            parent = tx.get_order(state.parent_id)
+        plans = tx.active_plans()
+        ids = [state.parent_id for state in plans]
+        parents, children = tx.orders_by_id(ids), tx.children_of_many(ids)
+        for state in plans:
+            parent = parents.get(state.parent_id)
             if parent is None:
                 continue
             # the release gate counts unsent and unknown children (they may be live: never double-sell);
             # the alert counts only what the broker acknowledged: an unknown child protects nothing yet
-            acknowledged = [c for c in tx.children_of(state.parent_id) if not c.status.is_local]
+            acknowledged = [c for c in children[state.parent_id] if not c.status.is_local]
             short = target_qty(parent, state.plan) - coverage(acknowledged)
             if short > 0:
                 short_of.append(state.parent_id)

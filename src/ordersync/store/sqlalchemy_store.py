@@ -19,7 +19,7 @@ measures the effect.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -195,6 +195,24 @@ class SqlAlchemyTransaction:
 
     def children_of(self, parent_id: ClientOrderId) -> list[Order]:
         return self._many(t.orders.c.parent_id == parent_id)
+
+    def orders_by_id(self, ids: Collection[ClientOrderId]) -> dict[ClientOrderId, Order]:
+        """Return the orders with these client ids, in one query per 500 ids."""
+        found: list[Order] = []
+        wanted = list(ids)
+        for start in range(0, len(wanted), 500):
+            found += self._many(t.orders.c.client_order_id.in_(wanted[start : start + 500]))
+        return {o.client_order_id: o for o in found}
+
+    def children_of_many(self, parent_ids: Collection[ClientOrderId]) -> dict[ClientOrderId, list[Order]]:
+        """Return the children of each parent, in one query per 500 parents."""
+        grouped: dict[ClientOrderId, list[Order]] = {pid: [] for pid in parent_ids}
+        wanted = list(parent_ids)
+        for start in range(0, len(wanted), 500):
+            for child in self._many(t.orders.c.parent_id.in_(wanted[start : start + 500])):
+                assert child.parent_id is not None
+                grouped[child.parent_id].append(child)
+        return grouped
 
     def open_orders(self) -> list[Order]:
         return self._many(t.orders.c.is_open.is_(True))
