@@ -187,9 +187,9 @@ def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
             check=True,
         )
         assert submitted.stdout.strip() == "ha-p1"
-        _wait(lambda: any(o["client_order_id"] == "ha-p1" for o in _orders(simulator)), 15, "the parent")
+        _wait(lambda: any(o["client_order_id"] == "ha-p1" for o in _orders(simulator)), 30, "the parent")
         _post(f"{simulator}/sim/fill", {"client_order_id": "ha-p1", "qty": "4"})
-        _wait(lambda: _coverage(simulator, "ha-p1") == 4, 15, "protection of the first fill")
+        _wait(lambda: _coverage(simulator, "ha-p1") == 4, 30, "protection of the first fill")
         with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/metrics", timeout=5) as response:
             metrics = response.read().decode()
         assert "ordersync_stream_connected 1.0" in metrics, "ordersync run serves /metrics"
@@ -199,10 +199,10 @@ def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
         procs[0].wait(timeout=10)
         killed_at = time.monotonic()
         _post(f"{simulator}/sim/fill", {"client_order_id": "ha-p1", "qty": "6"})  # while nobody is active
-        _wait(lambda: "active: syncing orders" in _text(logs[1]), 15, "the standby")
+        _wait(lambda: "active: syncing orders" in _text(logs[1]), 30, "the standby")
         takeover_s = time.monotonic() - killed_at
         _wait(
-            lambda: _coverage(simulator, "ha-p1") == 10, 20, "protection of the fill made during the failover"
+            lambda: _coverage(simulator, "ha-p1") == 10, 30, "protection of the fill made during the failover"
         )
 
         state = _get(f"{simulator}/sim/state")
@@ -210,7 +210,8 @@ def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
         assert len(coids) == len(set(coids))
         assert coids.count("ha-p1") == 1, "the parent reached the broker once"
         assert state["counters"]["rejections"]["by_code"].get("40310000", 0) == 0
-        assert takeover_s < 10, f"standby took {takeover_s:.1f}s to take over"
+        # one lease poll (1 s) plus a catch-up; generous for a loaded 2-core machine
+        assert takeover_s < 15, f"standby took {takeover_s:.1f}s to take over"
         for log in logs:
             assert KEYS["APCA_API_SECRET_KEY"] not in log.read_text(errors="replace"), (
                 "a key leaked into a log"
