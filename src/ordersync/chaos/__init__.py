@@ -1,0 +1,10 @@
+"""The chaos harness: a seeded scenario generator, an engine worker that may be SIGKILLed at any time, and a
+driver that checks every invariant of DESIGN.md §1 against the simulator's books afterwards.
+
+A composition root like ``ordersync.bootstrap``: it wires the real engine, store, broker adapter and
+simulator, and changes none of them.
+"""
+
+from ordersync.chaos.generate import ChaosSpec, generate
+
+__all__ = ["ChaosSpec", "generate"]

@@ -1,0 +1,531 @@
+"""The chaos driver: simulator + engine worker in separate processes, SIGKILLs, then every invariant checked.
+
+``python -m ordersync.chaos --seed S --parents N [--kills K] [--db URL]``
+
+1. generate a seeded scenario (``generate.py``) and serve it with ``ordersync sim serve --clock fast:F``, F
+   chosen so the whole schedule takes about ``--schedule-s`` real seconds;
+2. start the worker (``worker.py``: the real engine over alpaca-py, the trade_updates stream and the SQL
+   store), SIGKILL it at K seeded-random moments and restart it each time (``--crash`` makes it kill itself
+   at a named point first, see ``worker.CRASH_POINTS``);
+3. after the schedule, wait for quiescence: no intent or unknown submit in the store, no venue timer
+   pending, every parent's coverage at the broker unchanged over several samples;
+4. stop the worker with SIGTERM, then check the seven invariants (``checks.py``) against the simulator's
+   books and the store, and print the counts. Exit code 0 only with 0 violations.
+
+Seeded: the scenario, its fault sequence and the kill moments come from the seed, so a failure replays
+(the interleaving of threads and sockets is not, so a replay hits the same moments only approximately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, func, select, text
+
+from ordersync.chaos.checks import INVARIANTS, Evidence, Verdict, _Books, check_all
+from ordersync.chaos.generate import ChaosSpec, generate, schedule_end_s, write_scenario
+from ordersync.chaos.worker import CRASH_MARK, START_FAILED, CrashPlan
+from ordersync.demo.summary import _coverage
+from ordersync.domain.order import Order, OrderStatus
+from ordersync.domain.protection import coverage
+from ordersync.store import open_store
+from ordersync.store import tables as t
+
+__all__ = ["ChaosOptions", "ChaosResult", "KillReport", "main", "render", "run_chaos"]
+
+KEY, SECRET = "chaos-key", "chaos-secret"  # the simulator's own test keys, never real ones
+STARTUP_TIMEOUT_S = 30.0
+SAMPLE_S = 1.5
+STABLE_SAMPLES = 3  # quiescence: this many equal samples with everything covered
+GIVE_UP_SAMPLES = 10  # ... or this many equal samples with something still short (then the checks say what)
+
+
+@dataclass(frozen=True)
+class ChaosOptions:
+    """One chaos run."""
+
+    seed: int
+    parents: int = 1000
+    kills: int = 6
+    db_url: str | None = None  # None: SQLite in the work directory; PostgreSQL: a fresh schema
+    schedule_s: float = 45.0  # real seconds the scenario's schedule should take
+    crashes: tuple[CrashPlan, ...] = ()  # self-inflicted kills, one per worker start, before random ones
+    workdir: Path | None = None  # None: a temporary directory, removed unless the run fails
+    faults: bool = True
+    quiesce_timeout_s: float = 120.0
+    spec_overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> ChaosSpec:
+        return ChaosSpec(seed=self.seed, parents=self.parents, faults=self.faults, **self.spec_overrides)
+
+
+@dataclass
+class KillReport:
+    """What the store held when a worker died: which crash points the kill landed between."""
+
+    at_s: float
+    cause: str  # "random" or the crash point
+    detail: str = ""
+    intents: int = 0  # child intents written, not sent
+    submitting_sent: int = 0  # submit journaled, the broker has the order, the answer never applied
+    submitting_unsent: int = 0  # submit journaled, the broker has nothing
+    unprotected: int = 0  # parents with a committed fill not yet covered by a child
+
+
+@dataclass
+class ChaosResult:
+    """Everything a run found."""
+
+    options: ChaosOptions
+    factor: float
+    verdict: Verdict
+    kills: list[KillReport]
+    restarts: int
+    worker_failures: list[str]
+    faults: dict[str, int]
+    scheduled_drops: int
+    quiescent: bool
+    real_s: dict[str, float]
+    workdir: Path
+    start_failures: list[str] = field(default_factory=list)  # engine.start() refused by a broker error
+
+    @property
+    def ok(self) -> bool:
+        """True when every invariant held and no worker died on its own."""
+        return self.verdict.total == 0 and not self.worker_failures and self.quiescent
+
+
+# -- processes ----------------------------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    no_proxy = ",".join(filter(None, ["127.0.0.1,localhost", os.environ.get("NO_PROXY", "")]))
+    return {**os.environ, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET, "NO_PROXY": no_proxy}
+
+
+def _ordersync_command() -> list[str]:
+    script = Path(sys.executable).with_name("ordersync")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("ordersync")
+    return [found] if found else [sys.executable, "-m", "ordersync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _Sim:
+    def __init__(self, scenario: Path, factor: float, log_path: Path) -> None:
+        self.log_path = log_path
+        for _attempt in range(3):  # the probed port may be taken before the simulator binds it
+            self.port = _free_port()
+            command = [*_ordersync_command(), "sim", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+            command += ["--scenario", str(scenario), "--clock", f"fast:{factor:.4f}"]
+            with log_path.open("ab") as log:
+                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env())
+            self.http = httpx.Client(base_url=self.base_url, timeout=30)
+            if self._wait_serving():
+                return
+            self.stop()
+        raise RuntimeError(f"`ordersync sim serve` did not start; see {log_path}")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/stream"
+
+    def _wait_serving(self) -> bool:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline and self.process.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                if self.http.get("/sim/clock", timeout=1).status_code == 200:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def state(self) -> dict[str, Any]:
+        response = self.http.get("/sim/state")
+        response.raise_for_status()
+        state: dict[str, Any] = response.json()
+        return state
+
+    def stop(self) -> None:
+        self.http.close()
+        _end(self.process, signal.SIGTERM, 10)
+
+
+def _end(process: subprocess.Popen[bytes], sig: signal.Signals, wait_s: float) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    return process.returncode
+
+
+class _Worker:
+    def __init__(
+        self, sim: _Sim, db_url: str, scenario: Path, origin: str, factor: float, log_path: Path
+    ) -> None:
+        self._base = [sys.executable, "-m", "ordersync.chaos.worker", "--base-url", sim.base_url]
+        self._base += ["--stream-url", sim.stream_url, "--db", db_url, "--scenario", str(scenario)]
+        self._base += ["--origin", origin, "--factor", f"{factor:.4f}"]
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self._log_offset = 0
+
+    def start(self, crash: CrashPlan | None) -> None:
+        command = list(self._base)
+        if crash is not None:
+            command += ["--crash-at", crash.point, "--crash-role", crash.role, "--crash-nth", str(crash.nth)]
+        with self.log_path.open("ab") as log:
+            log.write(f"\n== worker start {self.starts + 1} crash={crash}\n".encode())
+            self._log_offset = log.tell()
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env())
+        self.starts += 1
+
+    def crash_line(self) -> str | None:
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            for line in log.read().decode(errors="replace").splitlines():
+                if line.startswith(CRASH_MARK):
+                    return line
+        return None
+
+    def start_error(self) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            lines = log.read().decode(errors="replace").splitlines()
+        found = [line for line in lines if "chaos.start_failed" in line]
+        return found[-1][:300] if found else "no chaos.start_failed line"
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:]
+
+
+# -- the store -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _fresh_store(db_url: str | None, workdir: Path, seed: int) -> Iterator[str]:
+    if db_url is None:
+        yield f"sqlite:///{workdir / f'chaos-{seed}.db'}"
+        return
+    if not db_url.startswith("postgresql"):
+        yield db_url
+        return
+    schema = f"chaos_{seed}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in db_url else "?"
+    try:
+        yield f"{db_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class _StoreProbe:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = create_engine(url)
+
+    def unsettled(self) -> int:
+        """Orders still intents or unknown submits."""
+        local = (OrderStatus.INTENT.value, OrderStatus.SUBMITTING.value)
+        with contextlib.suppress(Exception), self._engine.connect() as conn:
+            count = conn.execute(select(func.count()).where(t.orders.c.status.in_(local))).scalar_one()
+            return int(count)
+        return -1  # the schema is not there yet
+
+    def refusals(self) -> dict[str, int]:
+        query = (
+            select(t.journal.c.client_order_id, func.count())
+            .where(t.journal.c.kind == "submit_refused")
+            .group_by(t.journal.c.client_order_id)
+        )
+        with self._engine.connect() as conn:
+            return {str(coid): int(n) for coid, n in conn.execute(query)}
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _read_store(url: str) -> tuple[list[Order], list[Any]]:
+    store = open_store(url, migrate=False)
+    try:
+        with store.transaction() as tx:
+            return tx.all_orders(), tx.open_alerts()
+    finally:
+        store.close()
+
+
+def _classify_kill(report: KillReport, url: str, state: Mapping[str, Any], parent_ids: set[str]) -> None:
+    orders, _ = _read_store(url)
+    at_broker = {o["client_order_id"] for o in state["orders"]}
+    children: dict[str, list[Order]] = {}
+    for order in orders:
+        if order.parent_id is not None:
+            children.setdefault(order.parent_id, []).append(order)
+        if order.status is OrderStatus.INTENT and order.is_child:
+            report.intents += 1
+        elif order.status is OrderStatus.SUBMITTING:
+            if order.client_order_id in at_broker:
+                report.submitting_sent += 1
+            else:
+                report.submitting_unsent += 1
+    for order in orders:
+        if order.client_order_id in parent_ids and order.filled_qty > coverage(
+            children.get(order.client_order_id, [])
+        ):
+            report.unprotected += 1
+
+
+# -- the run ----------------------------------------------------------------------------------------------
+
+
+def _signature(state: Mapping[str, Any], parent_ids: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
+    books = _Books(state, parent_ids)
+    rows = []
+    for pid in sorted(parent_ids):
+        parent = books.parent.get(pid)
+        covered = _coverage([m for g in books.groups.get(pid, []) for m in g])
+        rows.append((pid, "-" if parent is None else str(parent["filled_qty"]), str(covered)))
+    return tuple(rows)
+
+
+def _all_covered(signature: Sequence[tuple[str, str, str]]) -> bool:
+    return all(
+        Decimal(covered) == Decimal(0 if filled == "-" else filled) for _, filled, covered in signature
+    )
+
+
+def run_chaos(options: ChaosOptions) -> ChaosResult:
+    """Run one chaos run end to end and return what it found (see the module docstring)."""
+    started = time.monotonic()
+    owned_dir = options.workdir is None
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix=f"ordersync-chaos-{options.seed}-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = generate(options.spec())
+    parent_ids = frozenset(p["id"] for p in data["parents"])
+    scenario = write_scenario(data, workdir / f"chaos-{options.seed}.yaml")
+    end_s = schedule_end_s(data)
+    factor = max(1.0, end_s / options.schedule_s)
+    rng = random.Random(f"kills-{options.seed}")
+    span_real = end_s / factor
+    kill_times = sorted(rng.uniform(0.05, 0.95) * span_real for _ in range(options.kills))
+    restart_delays = [rng.uniform(0.1, 1.0) for _ in range(options.kills + len(options.crashes))]
+    timings: dict[str, float] = {}
+    kills: list[KillReport] = []
+    failures: list[str] = []
+    start_failures: list[str] = []
+    sim = _Sim(scenario, factor, workdir / "sim.log")
+    result: ChaosResult | None = None
+    try:
+        origin = str(sim.state()["started_at"])
+        t0 = time.monotonic()
+        with _fresh_store(options.db_url, workdir, options.seed) as url:
+            probe = _StoreProbe(url)
+            worker = _Worker(sim, url, scenario, origin, factor, workdir / "worker.log")
+            crashes = list(options.crashes)
+            worker.start(crashes.pop(0) if crashes else None)
+            assert worker.process is not None
+
+            def restart(cause: str, detail: str) -> None:
+                report = KillReport(round(time.monotonic() - t0, 2), cause, detail)
+                _classify_kill(report, url, sim.state(), set(parent_ids))
+                kills.append(report)
+                time.sleep(restart_delays[min(len(kills), len(restart_delays)) - 1])
+                worker.start(crashes.pop(0) if crashes else None)
+
+            def watch_worker() -> None:
+                assert worker.process is not None
+                code = worker.process.poll()
+                if code is None:
+                    return
+                line = worker.crash_line()
+                if code == -signal.SIGKILL and line is not None:
+                    restart(line.split()[1], line)
+                elif code == START_FAILED:  # restarted as a process supervisor would; reported
+                    start_failures.append(worker.start_error())
+                    restart("start_failed", start_failures[-1])
+                else:
+                    failures.append(f"worker exited by itself with code {code}: {worker.tail()[-600:]}")
+                    restart("exited", f"code {code}")
+
+            for at in kill_times:
+                while time.monotonic() - t0 < at:
+                    watch_worker()
+                    time.sleep(0.05)
+                assert worker.process is not None
+                if worker.process.poll() is None:
+                    worker.process.kill()
+                    worker.process.wait()
+                    restart("random", "SIGKILL from the driver")
+            while time.monotonic() - t0 < span_real:
+                watch_worker()
+                time.sleep(0.05)
+            timings["schedule"] = round(time.monotonic() - t0, 1)
+            quiescent = _quiesce(sim, probe, parent_ids, options.quiesce_timeout_s, watch_worker)
+            timings["quiescence"] = round(time.monotonic() - t0 - timings["schedule"], 1)
+            assert worker.process is not None
+            code = _end(worker.process, signal.SIGTERM, 30)
+            if code != 0:
+                failures.append(
+                    f"worker did not stop cleanly on SIGTERM (code {code}): {worker.tail()[-600:]}"
+                )
+            state = sim.state()
+            orders, alerts = _read_store(url)
+            evidence = Evidence(state, parent_ids, orders, probe.refusals(), alerts)
+            verdict = check_all(evidence)
+            probe.close()
+            faults = dict(state["counters"]["faults"])
+            scheduled = len(data.get("faults", {}).get("stream_drop_at_s", []))
+            timings["total"] = round(time.monotonic() - started, 1)
+            result = ChaosResult(
+                options,
+                factor,
+                verdict,
+                kills,
+                max(0, worker.starts - 1),
+                failures,
+                faults,
+                scheduled,
+                quiescent,
+                timings,
+                workdir,
+                start_failures,
+            )
+            return result
+    finally:
+        sim.stop()
+        if owned_dir and result is not None and result.ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _quiesce(sim: _Sim, probe: _StoreProbe, parent_ids: frozenset[str], timeout_s: float, watch: Any) -> bool:
+    deadline = time.monotonic() + timeout_s
+    previous: tuple[tuple[str, str, str], ...] | None = None
+    same = 0
+    while time.monotonic() < deadline:
+        watch()
+        state = sim.state()
+        signature = _signature(state, parent_ids)
+        quiet = probe.unsettled() == 0 and not state["pending_timers"]
+        same = same + 1 if quiet and signature == previous else 0
+        previous = signature
+        if (same >= STABLE_SAMPLES and _all_covered(signature)) or same >= GIVE_UP_SAMPLES:
+            return True
+        time.sleep(SAMPLE_S)
+    return False
+
+
+# -- the report --------------------------------------------------------------------------------------------
+
+
+def render(result: ChaosResult) -> str:
+    """Return the run's counts and its violations per invariant as a plain-text table."""
+    o = result.options
+    fig = result.verdict.figures
+    rows: list[tuple[str, object]] = [
+        ("seed", o.seed),
+        ("parents generated", o.parents),
+        *fig.items(),
+        ("worker kills (SIGKILL)", len(result.kills)),
+        ("worker restarts", result.restarts),
+        ("engine start-ups refused by a broker error", len(result.start_failures)),
+        ("kills with an unsent child intent", sum(1 for k in result.kills if k.intents)),
+        ("kills with a submit sent, answer not applied", sum(1 for k in result.kills if k.submitting_sent)),
+        ("kills with a submit journaled, not sent", sum(1 for k in result.kills if k.submitting_unsent)),
+        ("kills with a fill not yet protected", sum(1 for k in result.kills if k.unprotected)),
+        ("stream drops scheduled", result.scheduled_drops),
+        *((f"fault injected: {k}", n) for k, n in sorted(result.faults.items())),
+        ("clock", f"fast:{result.factor:.1f}"),
+        ("quiescent", "yes" if result.quiescent else "NO (timed out)"),
+        *((f"real seconds: {k}", v) for k, v in result.real_s.items()),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"chaos run, seed {o.seed}", *(f"  {k.ljust(width)}  {v}" for k, v in rows), "invariants:"]
+    for n, name in INVARIANTS.items():
+        found = result.verdict.violations[n]
+        lines.append(f"  ({n}) {name.ljust(24)} {len(found)} violations")
+        lines += [f"        {v}" for v in found[:5]]
+    for failure in result.worker_failures:
+        lines.append(f"  worker failure: {failure}")
+    for failure in result.start_failures:
+        lines.append(f"  engine start failed (restarted): {failure}")
+    for kill in result.kills:
+        lines.append(
+            f"  kill at {kill.at_s:6.2f}s {kill.cause:16} intents={kill.intents} "
+            f"sent={kill.submitting_sent} unsent={kill.submitting_unsent} unprotected={kill.unprotected}"
+        )
+    verdict = "PASS" if result.ok else f"FAIL ({result.verdict.total} violations); kept {result.workdir}"
+    replay = f"python -m ordersync.chaos --seed {o.seed} --parents {o.parents} --kills {o.kills}"
+    lines += [f"result: {verdict}", f"replay: {replay}"]
+    return "\n".join(lines)
+
+
+def _crash_plan(text_: str) -> CrashPlan:
+    point, _, rest = text_.partition(":")
+    role, _, nth = rest.partition(":")
+    return CrashPlan(point, role or "any", int(nth or 1))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m ordersync.chaos``; returns the exit code (0: no violation)."""
+    parser = argparse.ArgumentParser(prog="python -m ordersync.chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--parents", type=int, default=1000)
+    parser.add_argument("--kills", type=int, default=6)
+    parser.add_argument(
+        "--db", default=None, help="store URL; PostgreSQL gets a fresh schema (default: SQLite)"
+    )
+    parser.add_argument("--schedule-s", type=float, default=45.0, help="real seconds for the schedule")
+    parser.add_argument(
+        "--crash", action="append", default=[], help="POINT[:ROLE[:N]]: the worker kills itself there first"
+    )
+    parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep scenario, logs and store here")
+    ns = parser.parse_args(argv)
+    options = ChaosOptions(
+        seed=ns.seed,
+        parents=ns.parents,
+        kills=ns.kills,
+        db_url=ns.db,
+        schedule_s=ns.schedule_s,
+        crashes=tuple(_crash_plan(c) for c in ns.crash),
+        workdir=ns.workdir,
+        faults=not ns.no_faults,
+    )
+    result = run_chaos(options)
+    sys.stdout.write(render(result) + "\n")
+    return 0 if result.ok else 1

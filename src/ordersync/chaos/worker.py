@@ -1,0 +1,351 @@
+"""The chaos worker: the real engine as a platform would run it, one process that may be killed at any time.
+
+``python -m ordersync.chaos.worker --base-url URL --stream-url URL --db URL --scenario FILE --origin ISO``
+
+It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store + SystemClock (as ``ordersync run`` does, with
+small intervals), starts the engine (which catches up and resumes unsent intents and unsettled submits),
+then submits each scenario parent when the simulator's clock reaches its ``submit_at_s`` (counted from
+``--origin``, the simulator's start) unless the store already holds it: a restarted worker never submits a
+parent twice, and one it had written but not sent is the engine's to resume. SIGTERM stops it cleanly;
+SIGKILL is the point.
+
+``--crash-at POINT`` makes it SIGKILL itself at a named moment, for the crash-recovery tests (DESIGN.md
+invariant 4; the engine is not changed, the broker and store it is given are wrapped):
+
+* ``parent_committed``: a parent and its plan are committed, its POST not sent yet;
+* ``intent_committed``: a child intent is committed by the release gate, its POST not sent yet;
+* ``before_post``: the order is journaled ``submitting``, the POST not sent;
+* ``after_post``: the broker accepted the POST, its answer not applied;
+* ``fill_committed``: a parent's fill is committed, the release gate has not acted on it yet.
+
+``--crash-role`` (``parent``/``child``/``any``) filters the order concerned, ``--crash-nth`` picks the
+n-th matching moment. Before dying the worker writes ``chaos-crash <point> <client_order_id>`` to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.config import credentials_from_env, secret_values
+from ordersync.demo.run import plan_for
+from ordersync.domain.errors import BrokerError
+from ordersync.domain.events import BrokerOrderView
+from ordersync.domain.order import Order, new_order
+from ordersync.engine import Engine, EngineOptions
+from ordersync.logging import configure
+from ordersync.ports import Broker, JournalEntry, Store, Transaction
+from ordersync.sim.scenarios import ParentModel, load_scenario
+from ordersync.store import open_store
+
+__all__ = ["CRASH_POINTS", "START_FAILED", "CrashPlan", "FollowClock", "main", "worker_options"]
+
+CRASH_POINTS = ("parent_committed", "intent_committed", "before_post", "after_post", "fill_committed")
+CRASH_MARK = "chaos-crash"
+log = structlog.get_logger("ordersync.chaos.worker")
+
+START_FAILED = 75  # exit code: the engine could not start (a broker error during its start-up)
+
+
+@dataclass(frozen=True, slots=True)
+class CrashPlan:
+    """Where the worker kills itself: the ``nth`` moment at ``point`` concerning an order of ``role``."""
+
+    point: str
+    role: str = "any"
+    nth: int = 1
+
+    def __post_init__(self) -> None:
+        if self.point not in CRASH_POINTS:
+            raise ValueError(
+                f"unknown crash point {self.point!r} (expected one of {', '.join(CRASH_POINTS)})"
+            )
+        if self.role not in ("any", "parent", "child") or self.nth < 1:
+            raise ValueError(
+                f"crash role must be any/parent/child and nth >= 1, were {self.role}, {self.nth}"
+            )
+
+
+class _Trigger:
+    """Counts the moments matching a CrashPlan and SIGKILLs this process at the chosen one."""
+
+    def __init__(self, plan: CrashPlan | None, parent_ids: set[str]) -> None:
+        self.plan = plan
+        self._parent_ids = parent_ids
+        self._seen = 0
+
+    def at(self, point: str, coid: str) -> None:
+        plan = self.plan
+        if plan is None or plan.point != point:
+            return
+        is_parent = coid in self._parent_ids
+        if (plan.role == "parent" and not is_parent) or (plan.role == "child" and is_parent):
+            return
+        self._seen += 1
+        if self._seen == plan.nth:
+            sys.stderr.write(f"{CRASH_MARK} {point} {coid}\n")
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _SpyTransaction:
+    """A Transaction that notes what it journals, so the store can crash right after the commit."""
+
+    def __init__(self, tx: Transaction, parent_ids: set[str]) -> None:
+        self._tx = tx
+        self._parent_ids = parent_ids
+        self.moments: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str) -> Any:  # everything but the journal goes straight through
+        return getattr(self._tx, name)
+
+    def journal(self, entry: JournalEntry) -> None:
+        coid = entry.client_order_id or ""
+        if entry.kind == "parent_created":
+            self.moments.append(("parent_committed", coid))
+        elif entry.kind == "child_released":
+            self.moments.append(("intent_committed", coid))
+        elif (
+            entry.kind == "observed"
+            and coid in self._parent_ids
+            and entry.payload.get("outcome") == "applied"
+            and "execution_id" in entry.payload
+        ):
+            self.moments.append(("fill_committed", coid))
+        self._tx.journal(entry)
+
+
+class CrashingStore:
+    """The Store port around a real store: after a commit that wrote a chosen moment, SIGKILL."""
+
+    def __init__(self, store: Store, trigger: _Trigger, parent_ids: set[str]) -> None:
+        self._store = store
+        self._trigger = trigger
+        self._parent_ids = parent_ids
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        return self._transaction()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        with self._store.transaction() as tx:
+            spy = _SpyTransaction(tx, self._parent_ids)
+            yield spy
+        for point, coid in spy.moments:  # committed: the moment is durable, what follows it is not
+            self._trigger.at(point, coid)
+
+
+class CrashingBroker:
+    """The Broker port around AlpacaBroker: SIGKILL just before a POST or just after its answer."""
+
+    def __init__(self, broker: Broker, trigger: _Trigger) -> None:
+        self._broker = broker
+        self._trigger = trigger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._broker, name)
+
+    async def submit(self, order: Order) -> BrokerOrderView:
+        self._trigger.at("before_post", order.client_order_id)
+        view = await self._broker.submit(order)
+        self._trigger.at("after_post", order.client_order_id)
+        return view
+
+
+class FollowClock:
+    """The Clock port on the simulator's fast clock: virtual now = anchor + factor x real time elapsed.
+
+    The engine then reads the same time as the broker it talks to (as it does in production), so an
+    ``X-Ratelimit-Reset`` time, an order's ``submitted_at`` and its own ``created_at`` agree; and every
+    interval in EngineOptions is in the simulator's seconds.
+    """
+
+    def __init__(self, anchor: datetime, factor: float) -> None:
+        self._anchor = anchor
+        self._factor = factor
+        self._m0 = time.monotonic()
+
+    @classmethod
+    def synced(cls, base_url: str, factor: float) -> FollowClock:
+        """Anchor on the simulator's clock (the sample with the shortest round trip of a few)."""
+        best: tuple[float, datetime, float] | None = None
+        with httpx.Client(base_url=base_url, timeout=5) as http:
+            for _ in range(5):
+                sent = time.monotonic()
+                now = _parse_time(http.get("/sim/clock").json()["now"])
+                back = time.monotonic()
+                if best is None or back - sent < best[0]:
+                    best = (back - sent, now, (sent + back) / 2)
+        assert best is not None
+        clock = cls(best[1], factor)
+        clock._m0 = best[2]
+        return clock
+
+    def now(self) -> datetime:
+        return self._anchor + timedelta(seconds=(time.monotonic() - self._m0) * self._factor)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self._factor)
+
+
+def worker_options(factor: float) -> EngineOptions:
+    """Return the engine options: small real-time intervals, expressed in the simulator's seconds."""
+    return EngineOptions(
+        poll_interval_s=1.0 * factor,
+        stream_silence_s=5.0 * factor,
+        reconcile_interval_s=10.0 * factor,
+        tick_s=0.5 * factor,
+        release_backoff_base_s=0.5 * factor,
+        release_backoff_cap_s=5.0 * factor,
+        lookup_backoff_base_s=0.2 * factor,
+        lookup_backoff_cap_s=2.0 * factor,
+        unprotected_alert_s=5.0 * factor,
+        unknown_alert_s=10.0 * factor,
+        lease_poll_s=0.2 * factor,
+    )
+
+
+def _parse_time(value: object) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+# -- running ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerArgs:
+    base_url: str
+    stream_url: str
+    db: str
+    scenario: Path
+    origin: datetime
+    factor: float
+    crash: CrashPlan | None
+
+
+def _parse(argv: Sequence[str] | None) -> WorkerArgs:
+    parser = argparse.ArgumentParser(prog="python -m ordersync.chaos.worker", description="chaos worker")
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--stream-url", required=True)
+    parser.add_argument("--db", required=True, help="store URL (SQLAlchemy)")
+    parser.add_argument("--scenario", required=True, type=Path)
+    parser.add_argument("--origin", required=True, help="the simulator's start: submit_at_s counts from it")
+    parser.add_argument("--factor", required=True, type=float, help="the simulator's fast:N factor")
+    parser.add_argument("--crash-at", choices=CRASH_POINTS)
+    parser.add_argument("--crash-role", default="any", choices=("any", "parent", "child"))
+    parser.add_argument("--crash-nth", default=1, type=int)
+    ns = parser.parse_args(argv)
+    crash = CrashPlan(ns.crash_at, ns.crash_role, ns.crash_nth) if ns.crash_at else None
+    origin = _parse_time(ns.origin)
+    return WorkerArgs(ns.base_url, ns.stream_url, ns.db, ns.scenario, origin, ns.factor, crash)
+
+
+def _order_of(parent: ParentModel, clock: FollowClock) -> Order:
+    return new_order(
+        client_order_id=parent.id,
+        symbol=parent.symbol,
+        side=parent.side,
+        type=parent.type,
+        qty=parent.qty,
+        created_at=clock.now(),
+        time_in_force=parent.time_in_force,
+        limit_price=parent.limit_price,
+    )
+
+
+async def _submit_on_schedule(
+    engine: Engine, parents: list[ParentModel], origin: datetime, clock: FollowClock
+) -> None:
+    known = {o.client_order_id for o in engine.orders()}
+    pending = sorted((p for p in parents if p.id not in known), key=lambda p: p.submit_at_s)
+    log.info("chaos.schedule", known=len(known), to_submit=len(pending))
+    submitted = 0
+    while pending:
+        elapsed = (clock.now() - origin).total_seconds()
+        while pending and pending[0].submit_at_s <= elapsed:
+            parent = pending.pop(0)
+            await engine.submit(_order_of(parent, clock), plan_for(parent))
+            submitted += 1
+            if submitted % 100 == 0:
+                log.info("chaos.submitted", parents=submitted, virtual_s=round(elapsed, 1))
+        await clock.sleep(min(pending[0].submit_at_s - elapsed, 1.0) if pending else 0)
+
+
+async def run(args: WorkerArgs) -> int:
+    """Run the engine and the scenario's submissions until SIGTERM/SIGINT; return the exit code."""
+    credentials = credentials_from_env()
+    key, secret = credentials.key_id.get_secret_value(), credentials.secret_key.get_secret_value()
+    scenario = load_scenario(args.scenario)
+    parent_ids = {p.id for p in scenario.parents}
+    trigger = _Trigger(args.crash, parent_ids)
+    clock = FollowClock.synced(args.base_url, args.factor)
+    options = worker_options(args.factor)
+    alpaca = AlpacaBroker(key, secret, clock=clock, base_url=args.base_url, timeout_s=5.0)
+    stream = AlpacaStream(key, secret, clock=clock, url=args.stream_url, max_backoff_s=args.factor)
+    real_store = open_store(args.db)
+    lease = real_store.lease(f"ordersync:{key}")  # as `ordersync run` does: one active instance
+    store = CrashingStore(real_store, trigger, parent_ids)
+    broker = CrashingBroker(alpaca, trigger)
+    engine = Engine(broker=broker, store=store, clock=clock, stream=stream, options=options, lease=lease)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        began = loop.time()
+        starting = asyncio.create_task(engine.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # told to stop while starting
+            starting.cancel()
+            await engine.stop()
+            return 0
+        stopping.cancel()
+        if starting.exception() is not None:
+            error = starting.exception()
+            log.error("chaos.start_failed", error=repr(error)[:300])
+            return START_FAILED if isinstance(error, BrokerError) else 1
+        log.info("chaos.worker_started", seconds=round(loop.time() - began, 2))
+        submitter = asyncio.create_task(
+            _submit_on_schedule(engine, list(scenario.parents), args.origin, clock)
+        )
+        await stop.wait()
+        submitter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await submitter
+        if submitter.exception() if not submitter.cancelled() else None:
+            log.error("chaos.submitter_failed", error=repr(submitter.exception())[:300])
+        await engine.stop()
+        return 0
+    finally:
+        lease.release()
+        real_store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m ordersync.chaos.worker``."""
+    args = _parse(argv)
+    configure(json=True, level="info", secrets=secret_values())
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
