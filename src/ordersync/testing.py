@@ -38,10 +38,13 @@ __all__ = [
     "FakeClock",
     "InMemoryStore",
     "InMemoryTransaction",
+    "fresh_postgres_schema",
     "make_fill",
     "make_order",
     "make_view",
     "observe",
+    "postgres_unreachable",
+    "wait_until",
 ]
 
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)  # a Monday, 09:30 New York: the default "now" of every factory
@@ -559,3 +562,55 @@ def _json_default(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+# -- shared test infrastructure ---------------------------------------------------------------------------
+
+
+def postgres_unreachable(url: str) -> str | None:
+    """Return why the PostgreSQL server at ``url`` cannot be used, or None if it answers."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as e:
+        return f"PostgreSQL unreachable at {url}: {e.orig}"
+    finally:
+        engine.dispose()
+    return None
+
+
+@contextmanager
+def fresh_postgres_schema(url: str, prefix: str = "ordersync_test") -> Iterator[str]:
+    """Create an empty schema, yield a URL whose connections see only it, drop it (and its tables) after."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.05) -> None:
+    """Poll ``predicate`` (real time) until it holds; fail naming ``what`` after ``timeout_s``.
+
+    Raises:
+        AssertionError: the predicate did not hold in time.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")

@@ -31,8 +31,6 @@ import httpx
 import pytest
 import yaml
 from alpaca.trading.client import TradingClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
@@ -50,7 +48,6 @@ STOP_LOSS = Decimal("80.00")
 INSUFFICIENT_QTY = "40310000"
 TERMINAL = {"filled", "canceled", "expired", "replaced", "rejected"}
 STARTUP_TIMEOUT_S = 30.0
-PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 FAST = EngineOptions(
     poll_interval_s=0.2,
@@ -331,42 +328,6 @@ async def sim(request: pytest.FixtureRequest, start_sim: Callable[..., Sim]) -> 
 
 
 # -- stores ---------------------------------------------------------------------------------------------
-
-
-def _postgres_or_skip() -> None:
-    engine = create_engine(PG_URL)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as e:
-        reason = f"PostgreSQL unreachable at {PG_URL}: {e.orig}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: postgres tests must run)")
-        pytest.skip(reason)
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL whose connections see only a new, empty schema (dropped with its tables after)."""
-    _postgres_or_skip()
-    schema = f"ordersync_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ordersync.db'}"
 
 
 @pytest.fixture

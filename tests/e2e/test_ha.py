@@ -15,18 +15,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+
+from ordersync.testing import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ORDERSYNC = [sys.executable, "-m", "ordersync"]
 KEYS = {"APCA_API_KEY_ID": "ha-test-key", "APCA_API_SECRET_KEY": "ha-test-secret-value"}
 SCENARIO = """
@@ -55,34 +54,6 @@ def _post(url: str, body: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
-def _wait(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    schema = f"ordersync_ha_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as e:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL unreachable at {PG_URL}: {e} (CI=true: must run)")
-        pytest.skip(f"PostgreSQL unreachable: {e}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[str]:
     scenario = tmp_path / "ha.yaml"
@@ -96,7 +67,7 @@ def simulator(tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _alive(f"{base}/sim/clock"), 20, "the simulator")
+        wait_until(lambda: _alive(f"{base}/sim/clock"), 20, "the simulator")
         yield base
     finally:
         proc.terminate()
@@ -150,14 +121,14 @@ def _active(logs: list[Path]) -> int:
 
 
 def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
-    tmp_path: Path, simulator: str, pg_schema_url: str
+    tmp_path: Path, simulator: str, postgres_url: str
 ) -> None:
     ports = [_free_port(), _free_port()]
-    configs = [_config(tmp_path, simulator, pg_schema_url, port) for port in ports]
+    configs = [_config(tmp_path, simulator, postgres_url, port) for port in ports]
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [_run(configs[0], logs[0])]
     try:
-        _wait(lambda: _active(logs) == 0, 30, "the first instance to become active")
+        wait_until(lambda: _active(logs) == 0, 30, "the first instance to become active")
         procs.append(_run(configs[1], logs[1]))
         time.sleep(2)
         assert _active(logs) == 0, "the second instance must stay standby while the first holds the lease"
@@ -166,7 +137,7 @@ def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
                 *ORDERSYNC,
                 "submit",
                 "--db",
-                pg_schema_url,
+                postgres_url,
                 "--symbol",
                 "OKE",
                 "--qty",
@@ -187,9 +158,9 @@ def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
             check=True,
         )
         assert submitted.stdout.strip() == "ha-p1"
-        _wait(lambda: any(o["client_order_id"] == "ha-p1" for o in _orders(simulator)), 30, "the parent")
+        wait_until(lambda: any(o["client_order_id"] == "ha-p1" for o in _orders(simulator)), 30, "the parent")
         _post(f"{simulator}/sim/fill", {"client_order_id": "ha-p1", "qty": "4"})
-        _wait(lambda: _coverage(simulator, "ha-p1") == 4, 30, "protection of the first fill")
+        wait_until(lambda: _coverage(simulator, "ha-p1") == 4, 30, "protection of the first fill")
         with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/metrics", timeout=5) as response:
             metrics = response.read().decode()
         assert "ordersync_stream_connected 1.0" in metrics, "ordersync run serves /metrics"
@@ -199,9 +170,9 @@ def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
         procs[0].wait(timeout=10)
         killed_at = time.monotonic()
         _post(f"{simulator}/sim/fill", {"client_order_id": "ha-p1", "qty": "6"})  # while nobody is active
-        _wait(lambda: "active: syncing orders" in _text(logs[1]), 30, "the standby")
+        wait_until(lambda: "active: syncing orders" in _text(logs[1]), 30, "the standby")
         takeover_s = time.monotonic() - killed_at
-        _wait(
+        wait_until(
             lambda: _coverage(simulator, "ha-p1") == 10, 30, "protection of the fill made during the failover"
         )
 
