@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 PG_URL = os.environ.get("ORDERSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 HEADERS = ("#", "measure", "ordersync", "against", "ratio", "target")
@@ -71,10 +72,17 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def print_rows(title: str, rows: Sequence[Row]) -> None:
-    """Print one benchmark's rows under a title."""
-    print(f"\n{title}\n")
-    print(table(rows))
+def print_rows(title: str, rows: Sequence[Row], file: TextIO | None = None) -> None:
+    """Print one benchmark's rows under a title (to stdout unless ``file`` says otherwise)."""
+    print(f"\n{title}\n", file=file)
+    print(table(rows), file=file, flush=True)
+
+
+def quiet_logs(level: str = "error") -> None:
+    """Send ordersync's structlog output to stderr, errors only (stdout holds only the tables)."""
+    from ordersync.logging import configure
+
+    configure(json=False, level=level)
 
 
 def log(message: str) -> None:

@@ -1,0 +1,276 @@
+"""API budget: broker requests per protected order with 1,000 open orders and the stream down.
+
+The engine runs with its production defaults (``EngineOptions()``: poll every 2 s while the stream is
+down, reconcile every 60 s; ``AlpacaBroker``'s token bucket at 190 requests/min) against the simulator,
+on the demo's virtual clock (``FlowingClock`` + ``Conductor``: real speed while anything happens, jumps
+over idle stretches). Its stream URL points at a closed port for the whole run, so it never connects.
+
+1. Setup (not measured): 1,000 limit buys far below the market, each with a take-profit + stop-loss plan,
+   submitted through ``Engine.submit`` and paced by the broker budget.
+2. Window (measured): the engine runs for a few virtual minutes with all 1,000 open; every ~15 s one
+   parent fills completely at the venue (the simulator's in-process fill), and the engine must protect it.
+
+Figures: requests the simulator counted in the window (its ``/sim/state`` counters), per minute against
+Alpaca's 200/minute, and per protected order per minute against the naive platform's one GET per order
+per 30 s cycle (DESIGN.md section 5: 2 requests/order/minute by construction); 429s received; status
+staleness = from each venue fill to the engine applying it (its ``fill`` notification, sent inside the
+transaction that journals it), against the poll interval.
+
+    python bench/bench_budget.py                 # 1,000 orders, 10 virtual minutes
+    python bench/bench_budget.py --orders 200 --minutes 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench_latency import closed_port_url
+from common import Row, log, num, percentile, print_rows, quiet_logs, ratio, timed
+from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.demo.conductor import Conductor, DemoClock
+from ordersync.domain.order import OrderStatus, new_order
+from ordersync.domain.protection import PriceRule, ProtectionPlan
+from ordersync.engine import Engine, EngineOptions, Notification
+from ordersync.sim.clock import FlowingClock
+from ordersync.sim.scenarios import parse_scenario
+from ordersync.sim.server import SimServer
+from ordersync.store import open_store
+
+KEY, SECRET = "bench-key", "bench-secret"
+ALPACA_LIMIT_PER_MIN = 200
+NAIVE_PER_ORDER_PER_MIN = 2.0  # one GET per order every 30 s polling cycle (DESIGN.md section 5)
+FILL_EVERY_S = 15.0
+PRICE, BUY_AT, TP, SL = Decimal(100), Decimal(50), Decimal(130), Decimal(40)
+
+
+@dataclass
+class Result:
+    orders: int
+    window_min: float
+    requests: dict[str, int]
+    rate_limited: int
+    fills: list[tuple[str, datetime]] = field(default_factory=list)  # (client_order_id, venue time)
+    seen: dict[str, datetime] = field(default_factory=dict)  # client_order_id -> applied (engine clock)
+    protected: int = 0
+    poll_interval_s: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    def staleness_s(self) -> list[float]:
+        return [(self.seen[c] - at).total_seconds() for c, at in self.fills if c in self.seen]
+
+
+def scenario(symbols: int) -> Any:
+    return parse_scenario(
+        {
+            "name": "bench-budget",
+            "start": "2025-10-10T14:30:00Z",
+            "cash": "1000000000",
+            "rate_limit_per_min": ALPACA_LIMIT_PER_MIN,
+            "latency": {"ack_s": 0.05, "fill_s": 0.05, "cancel_s": 0.1},
+            "symbols": {f"S{i:03d}": {"price": str(PRICE)} for i in range(symbols)},
+        }
+    )
+
+
+class _Run:
+    def __init__(self, orders: int, tmp: Path) -> None:
+        self.sim = scenario(symbols=max(1, orders // 10))
+        self.server = SimServer(self.sim, FlowingClock(self.sim.start), api_key=KEY, secret_key=SECRET)
+        self.server.start()
+        self.clock = DemoClock(self.server)
+        self.store = open_store(f"sqlite:///{tmp / 'budget.db'}")
+        self.broker = AlpacaBroker(KEY, SECRET, clock=self.clock, base_url=self.server.base_url)
+        stream = AlpacaStream(KEY, SECRET, clock=self.clock, url=closed_port_url(), seed=1)
+        self.options = EngineOptions()
+        self.engine = Engine(
+            broker=self.broker, store=self.store, clock=self.clock, stream=stream, options=self.options
+        )
+        self.conductor = Conductor(self.server, self.clock, self.busy)
+        self.seen: dict[str, datetime] = {}
+        self.engine.subscribe(self._on_note)
+        self.n = orders
+
+    def busy(self) -> bool:
+        if self.broker.inflight > 0 or self.engine.has_queued_work():
+            return True
+        return any(t not in self.clock.sleeping for t in self.engine.background_tasks())
+
+    def _on_note(self, note: Notification) -> None:
+        if note.kind == "fill" and note.client_order_id and note.client_order_id not in self.seen:
+            self.seen[note.client_order_id] = self.clock.now()
+
+    async def setup(self) -> None:
+        plan = ProtectionPlan(take_profit=PriceRule(price=TP), stop_loss=PriceRule(price=SL))
+        symbols = list(self.sim.symbols)
+        for i in range(self.n):
+            order = new_order(
+                client_order_id=f"b{i:05d}",
+                symbol=symbols[i % len(symbols)],
+                side="buy",
+                type="limit",
+                qty="10",
+                limit_price=BUY_AT,
+                time_in_force="gtc",
+                created_at=self.clock.now(),
+            )
+            await self.engine.submit(order, plan)
+        # the sends are paced by the broker budget (190/min): let virtual time run until all are acked
+        while self._unacknowledged() > 0:
+            await self.conductor.run_until(self.clock.now() + timedelta(seconds=30))
+        await self.engine.start()
+        await self.conductor.run_until(self.clock.now() + timedelta(seconds=10))
+
+    def _unacknowledged(self) -> int:
+        with self.store.transaction() as tx:
+            local = (OrderStatus.INTENT, OrderStatus.SUBMITTING)
+            return sum(1 for o in tx.open_orders() if o.status in local)
+
+    async def window(self, minutes: float, seed: int = 7) -> Result:
+        before = self.server.snapshot()["counters"]
+        start = self.clock.now()
+        end = start + timedelta(minutes=minutes)
+        rng = random.Random(seed)
+        order_ids = [f"b{i:05d}" for i in range(self.n)]
+        fills: list[tuple[str, datetime]] = []
+
+        async def filler() -> None:
+            candidates = rng.sample(order_ids, len(order_ids))
+            while candidates:
+                await self.clock.sleep(FILL_EVERY_S * rng.uniform(0.5, 1.5))
+                if self.clock.now() >= end:
+                    return
+                coid = candidates.pop()
+                self.server.fill(client_order_id=coid)  # all of it, at the venue, now
+                fills.append((coid, self.clock.now()))
+                self.clock.touch()
+
+        task = asyncio.create_task(filler())
+        await self.conductor.run_until(end)
+        task.cancel()
+        after = self.server.snapshot()
+        counters = after["counters"]
+        requests = {
+            k: v - before["requests"].get(k, 0)
+            for k, v in counters["requests"].items()
+            if v - before["requests"].get(k, 0)
+        }
+        protected = _protected(after["orders"], {c for c, _ in fills})
+        return Result(
+            orders=self.n,
+            window_min=(self.clock.now() - start).total_seconds() / 60,
+            requests=requests,
+            rate_limited=counters["rate_limited"] - before["rate_limited"],
+            fills=_venue_times(after["orders"], fills),
+            seen=dict(self.seen),
+            protected=protected,
+            poll_interval_s=self.options.poll_interval_s,
+        )
+
+    async def close(self) -> None:
+        await self.engine.stop()
+        self.store.close()
+        self.server.stop()
+
+
+def _venue_times(
+    orders: list[dict[str, Any]], fills: list[tuple[str, datetime]]
+) -> list[tuple[str, datetime]]:
+    # the venue's own execution time, from the simulator's books
+    by_coid = {o["client_order_id"]: o for o in orders}
+    out = []
+    for coid, approx in fills:
+        executions = by_coid.get(coid, {}).get("sim", {}).get("executions", [])
+        at = datetime.fromisoformat(executions[0]["at"].replace("Z", "+00:00")) if executions else approx
+        out.append((coid, at))
+    return out
+
+
+def _protected(orders: list[dict[str, Any]], filled: set[str]) -> int:
+    # parents whose fill is covered by an accepted child at the venue
+    covered = {o["client_order_id"].split("~", 1)[0] for o in orders if "~" in o["client_order_id"]}
+    return len(filled & covered)
+
+
+async def measure(orders: int, minutes: float) -> Result:
+    with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
+        run = _Run(orders, Path(tmp))
+        try:
+            with timed() as t:
+                await run.setup()
+            log(f"budget: {orders} orders open and acknowledged ({t[0]:.0f} s real)")
+            with timed() as t:
+                result = await run.window(minutes)
+            log(f"budget: {minutes} virtual minutes measured in {t[0]:.0f} s real")
+            return result
+        finally:
+            await run.close()
+
+
+def rows_of(r: Result) -> list[Row]:
+    per_min = r.total / r.window_min
+    per_order = per_min / r.orders
+    stale = r.staleness_s()
+    p50, p99 = percentile(stale, 0.5), percentile(stale, 0.99)
+    top = ", ".join(
+        f"{k} {v / r.window_min:,.0f}/min" for k, v in sorted(r.requests.items(), key=lambda kv: -kv[1])
+    )
+    log(f"budget: requests by endpoint: {top}; 429s: {r.rate_limited}")
+    where = f"{r.orders:,} open, stream down, {r.window_min:.0f} virtual min"
+    return [
+        Row(
+            "3 budget",
+            f"broker requests/min, {where}",
+            num(per_min, "/min"),
+            f"Alpaca limit {ALPACA_LIMIT_PER_MIN}/min",
+            ratio(per_min, ALPACA_LIMIT_PER_MIN),
+            f"<= 200/min: {'met' if per_min <= ALPACA_LIMIT_PER_MIN and not r.rate_limited else 'MISSED'}"
+            f" ({r.rate_limited} x 429)",
+        ),
+        Row(
+            "3 budget",
+            "requests per protected order (open, with a TP+SL plan) per minute",
+            num(per_order, digits=3),
+            f"naive: 1 GET/order/30 s = {NAIVE_PER_ORDER_PER_MIN:.3f} (by construction)",
+            ratio(per_order, NAIVE_PER_ORDER_PER_MIN),
+        ),
+        Row(
+            "3 budget",
+            f"fill staleness p50 / p99 (venue fill -> applied), {len(stale)} fills, {r.protected} protected",
+            f"{num(p50, digits=2)} / {num(p99, digits=2)} s",
+            f"poll interval {r.poll_interval_s:g} s",
+            f"{ratio(p50, r.poll_interval_s)} / {ratio(p99, r.poll_interval_s)}",
+        ),
+    ]
+
+
+def collect(quick: bool = False, orders: int | None = None, minutes: float | None = None) -> list[Row]:
+    n = orders or (200 if quick else 1_000)
+    m = minutes or (3.0 if quick else 10.0)
+    log(f"budget: {n} orders, stream down, {m} virtual minutes")
+    return rows_of(asyncio.run(measure(n, m)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200 orders, 3 virtual minutes")
+    parser.add_argument("--orders", type=int)
+    parser.add_argument("--minutes", type=float)
+    args = parser.parse_args()
+    quiet_logs()
+    print_rows("3. API budget", collect(args.quick, args.orders, args.minutes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
