@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from alpaca.common.exceptions import APIError
@@ -114,45 +115,22 @@ class NaivePlatform:
         await self._stops_beside_live_take_profits()
 
     def _children_of(self, parent: Any) -> list[_Child]:
-        qty, symbol, close = (
-            float(parent.qty),
-            parent.symbol,
-            OrderSide.SELL if parent.side == "buy" else OrderSide.BUY,
-        )
+        # each exit a separate simple sell of the parent's whole quantity: the seed platform's shape
+        common = {
+            "symbol": parent.symbol,
+            "qty": float(parent.qty),
+            "side": OrderSide.SELL if parent.side == "buy" else OrderSide.BUY,
+            "time_in_force": TimeInForce.GTC,
+        }
         children: list[_Child] = []
         if parent.take_profit is not None:
-            tp = float(parent.take_profit.limit_price)
-            children.append(
-                _Child(
-                    parent.id,
-                    symbol,
-                    "TP",
-                    lambda coid: LimitOrderRequest(
-                        symbol=symbol,
-                        qty=qty,
-                        side=close,
-                        time_in_force=TimeInForce.GTC,
-                        limit_price=tp,
-                        client_order_id=coid,
-                    ),
-                )
-            )
+            tp = {"limit_price": float(parent.take_profit.limit_price)}
+            request = partial(_request, LimitOrderRequest, {**common, **tp})
+            children.append(_Child(parent.id, parent.symbol, "TP", request))
         if parent.stop_loss is not None:
-            sl = float(parent.stop_loss.stop_price)
+            sl = {"stop_price": float(parent.stop_loss.stop_price)}
             children.append(
-                _Child(
-                    parent.id,
-                    symbol,
-                    "SL",
-                    lambda coid: StopOrderRequest(
-                        symbol=symbol,
-                        qty=qty,
-                        side=close,
-                        time_in_force=TimeInForce.GTC,
-                        stop_price=sl,
-                        client_order_id=coid,
-                    ),
-                )
+                _Child(parent.id, parent.symbol, "SL", partial(_request, StopOrderRequest, {**common, **sl}))
             )
         return children
 
@@ -195,6 +173,10 @@ class NaivePlatform:
         for child in self._children:
             if child.kind == "SL" and child.attempts == 0 and child.parent_id in live:
                 await self._try(child)
+
+
+def _request(kind: type[OrderRequest], fields: dict[str, Any], client_order_id: str) -> OrderRequest:
+    return kind(**fields, client_order_id=client_order_id)
 
 
 def _body(error: APIError) -> dict[str, Any]:
