@@ -1,6 +1,6 @@
 """Review findings: orderings the simulator can produce that break an invariant or leave work stuck.
 
-Each test states the behaviour that should hold and is marked xfail(strict) until the engine is fixed.
+Each test states a behaviour that once failed (found in review) and now holds.
 They run against the in-process simulator (real clock) through alpaca-py, like test_beyond_peers.py.
 """
 
@@ -151,12 +151,6 @@ async def _protected(engine: Engine, sim: SimServer, pid: str) -> None:
 # -- 1. a failed cancel request is never retried ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sender._cancel: a cancel request that fails (5xx/429) is dropped; start_cancel's 30 s window and "
-    "the release gate never ask again (nothing re-marks the parent: coverage is not short), so "
-    "close_position/replace_plan wait forever",
-)
 async def test_a_failed_cancel_request_is_retried_so_close_position_completes(
     make_engine: Any, sim: SimServer
 ) -> None:
@@ -183,12 +177,6 @@ async def test_a_failed_cancel_request_is_retried_so_close_position_completes(
 # -- 2. reconcile settles an order whose POST is still on the wire ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="watch.reconcile spawns settle() for a SUBMITTING order whose _send is still awaiting the POST; "
-    "two lookups miss (the POST has not landed), settle_not_found turns it back into an INTENT while it is "
-    "on the wire, a cancel then drops it locally and the POST lands as a live order nobody tracks",
-)
 async def test_a_reconcile_during_a_slow_submit_never_makes_it_a_droppable_intent(
     make_engine: Any, sim: SimServer
 ) -> None:
@@ -220,11 +208,6 @@ def _status(engine: Engine, coid: str) -> OrderStatus | None:
 # -- 3. stop() leaks the tasks spawned while it waits -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine.stop snapshots ctx.tasks once; a send that fails while stop waits spawns settle(), "
-    "which is not awaited or cancelled and keeps talking to the broker (and the store) after stop() returned",
-)
 async def test_stop_leaves_no_engine_task_running(make_engine: Any, sim: SimServer) -> None:
     engine: Engine = await make_engine()
     # a slow submit whose response is lost (it takes effect, the client gets 504)
@@ -249,13 +232,6 @@ async def test_stop_leaves_no_engine_task_running(make_engine: Any, sim: SimServ
 # -- 4. restart after an OCO's stop leg filled unseen ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ctx.leg_owner is memory only: after a restart _resume re-learns leg ids from open orders "
-    "only, and apply_observation only remembers legs of an order whose observation changed it; an OCO "
-    "whose primary was already seen ended (leg not yet seen) loses its stop leg for good: fill never "
-    "journaled, coverage 0",
-)
 async def test_a_stop_leg_filled_unseen_before_a_restart_is_adopted_after_it(
     make_engine: Any, sim: SimServer
 ) -> None:

@@ -52,6 +52,7 @@ class BrokerOrderView:
     order_class: str | None = None
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+    legs: tuple[BrokerOrderView, ...] = ()  # a multi-leg order's legs, when the broker nested them
 
 
 @dataclass(frozen=True, slots=True)

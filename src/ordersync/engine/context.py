@@ -49,6 +49,8 @@ class Context:
     dirty_symbols: set[str] = field(default_factory=set)  # a sibling ended: every plan there may move
     leg_owner: dict[BrokerOrderId, ClientOrderId] = field(default_factory=dict)
     sending: set[ClientOrderId] = field(default_factory=set)
+    settling: set[ClientOrderId] = field(default_factory=set)
+    stopping: bool = False
     canceling: dict[ClientOrderId, datetime] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -76,7 +78,13 @@ class Context:
         return JournalEntry(self.clock.now(), kind, client_order_id, payload)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        """Run ``coro`` in the background; its failure is logged, never lost silently."""
+        """Run ``coro`` in the background; its failure is logged, never lost silently.
+
+        Once the engine is stopping nothing new starts (the work stays journaled for the next start).
+        """
+        if self.stopping:
+            coro.close()
+            return
         task = asyncio.create_task(coro, name=name)
         self.tasks.add(task)
         task.add_done_callback(self._finished)
@@ -133,7 +141,18 @@ class Context:
 
 
 def apply_observation(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
-    """Apply one broker observation inside ``tx``; journal it; return the order if it changed."""
+    """Apply one broker observation inside ``tx``; journal it; return the order if it changed.
+
+    The legs nested in it are applied too, so an OCO's stop leg becomes a stored order the first time
+    the broker shows it (it then survives a restart, and its events find it by broker id).
+    """
+    changed = _apply_one(ctx, tx, obs)
+    for leg in obs.order.legs:
+        _apply_one(ctx, tx, replace(obs, order=leg, event=None, execution=None))
+    return changed
+
+
+def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
     view = obs.order
     order = tx.get_order(view.client_order_id) or tx.find_by_broker_id(view.broker_order_id)
     if order is None:

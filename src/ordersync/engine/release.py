@@ -174,6 +174,10 @@ def _update_plan(
         new_state = replace(
             new_state, release_failures=failures, next_release_at=now + timedelta(seconds=wait)
         )
+    if state.replaced_at is not None and not any(
+        c.group_id is None and c.is_open and c.created_at < state.replaced_at for c in children
+    ):
+        new_state = replace(new_state, replaced_at=None)  # every child of the old plan has ended
     if done:
         new_state = replace(new_state, done=True)
     if new_state != state:

@@ -59,6 +59,7 @@ async def _send(ctx: Context, coid: ClientOrderId) -> None:
         try:
             view = await ctx.broker.submit(order)
         except BrokerError as e:
+            ctx.sending.discard(coid)  # the POST is over (its outcome may be unknown): settling may start
             await _on_submit_error(ctx, order, e)
             return
         with ctx.store.transaction() as tx:
@@ -95,7 +96,7 @@ async def _on_submit_error(ctx: Context, order: Order, error: BrokerError) -> No
     if isinstance(error, BrokerUnavailable | DuplicateClientOrderId):
         with ctx.store.transaction() as tx:
             tx.journal(ctx.entry("submit_unknown", coid, error=kind, detail=str(error)[:300]))
-        ctx.spawn(settle(ctx, coid), f"settle:{coid}")
+        start_settle(ctx, coid)
         return
     ctx.metrics.rejections.labels(kind).inc()
     with ctx.store.transaction() as tx:
@@ -134,6 +135,22 @@ def _back_off_plan(ctx: Context, tx: Transaction, parent_id: ClientOrderId) -> N
 async def _resend_later(ctx: Context, coid: ClientOrderId, delay_s: float) -> None:
     await ctx.clock.sleep(delay_s)
     start_send(ctx, coid)
+
+
+def start_settle(ctx: Context, coid: ClientOrderId) -> None:
+    """Settle an unknown submit in the background; never while its POST is still on the wire (a lookup
+    would miss an order that is about to land) and never twice at once."""
+    if coid in ctx.sending or coid in ctx.settling:
+        return
+    ctx.settling.add(coid)
+    ctx.spawn(_settle_once(ctx, coid), f"settle:{coid}")
+
+
+async def _settle_once(ctx: Context, coid: ClientOrderId) -> None:
+    try:
+        await settle(ctx, coid)
+    finally:
+        ctx.settling.discard(coid)
 
 
 async def settle(ctx: Context, coid: ClientOrderId) -> None:
@@ -193,11 +210,18 @@ async def _resolve_holders(ctx: Context, refused: Order, related: list[str]) -> 
         ctx.mark_dirty(refused.parent_id)
 
 
+CANCEL_RESEND_S = 30.0  # an accepted cancel with no confirmation after this long is asked again
+
+
 def start_cancel(ctx: Context, coid: ClientOrderId, reason: str) -> None:
-    """Cancel a child: drop an unsent intent locally, or ask the broker (its confirmation comes later)."""
+    """Cancel a child: drop an unsent intent locally, or ask the broker (its confirmation comes later).
+
+    A request the broker did not accept (5xx, 429, timeout) is retried with backoff until it is accepted
+    or the order has ended; an accepted one is asked again if no confirmation came within 30 s.
+    """
     now = ctx.clock.now()
     asked = ctx.canceling.get(coid)
-    if asked is not None and (now - asked).total_seconds() < 30:
+    if asked is not None and (now - asked).total_seconds() < CANCEL_RESEND_S:
         return
     with ctx.store.transaction() as tx:
         order = tx.get_order(coid)
@@ -215,20 +239,33 @@ def start_cancel(ctx: Context, coid: ClientOrderId, reason: str) -> None:
         tx.journal(ctx.entry("cancel_requested", coid, reason=reason))
     ctx.canceling[coid] = now
     assert order.broker_order_id is not None
-    ctx.spawn(_cancel(ctx, order.broker_order_id), f"cancel:{coid}")
+    ctx.spawn(_cancel(ctx, coid, order.broker_order_id), f"cancel:{coid}")
 
 
-async def _cancel(ctx: Context, broker_id: BrokerOrderId) -> None:
-    if not ctx.may_write():
-        return
-    try:
-        await ctx.broker.cancel(broker_id)
-    except BrokerError:
-        # 422: no longer cancelable (filled or already canceled); 404: read it to learn which
+async def _cancel(ctx: Context, coid: ClientOrderId, broker_id: BrokerOrderId) -> None:
+    attempt = 0
+    while ctx.may_write():
+        ctx.canceling[coid] = ctx.clock.now()  # no second request while this one is being retried
         try:
-            view = await ctx.broker.get_order(broker_id)
+            await ctx.broker.cancel(broker_id)
+            return  # a request, not a confirmation: the canceled event (or a read) settles it
         except BrokerError:
+            pass  # 422 no longer cancelable, 404, 5xx, 429, timeout: read it to learn which
+        if await _ended(ctx, broker_id):
             return
-        if view is not None:
-            with ctx.store.transaction() as tx:
-                apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))
+        attempt += 1
+        await ctx.clock.sleep(
+            backoff_s(attempt, ctx.options.lookup_backoff_base_s, ctx.options.lookup_backoff_cap_s)
+        )
+
+
+async def _ended(ctx: Context, broker_id: BrokerOrderId) -> bool:
+    try:
+        view = await ctx.broker.get_order(broker_id)
+    except BrokerError:
+        return False
+    if view is None:
+        return False
+    with ctx.store.transaction() as tx:
+        apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))
+    return view.status.is_terminal

@@ -28,7 +28,7 @@ from ordersync.engine.context import Context, Notification, apply_observation, l
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
 from ordersync.engine.release import release
-from ordersync.engine.sender import observed, settle, start_cancel, start_send
+from ordersync.engine.sender import observed, start_cancel, start_send, start_settle
 from ordersync.engine.watch import Watch
 from ordersync.ports import (
     Broker,
@@ -217,11 +217,18 @@ class Engine:
                 task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._loops, return_exceptions=True), timeout=5)
-        pending = list(self._ctx.tasks) + ([self._release_task] if self._release_task else [])
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=5)
-            for task in still:
-                task.cancel()
+        self._ctx.stopping = True  # nothing new is spawned from here on (see Context.spawn)
+        deadline = asyncio.get_running_loop().time() + 5
+        while pending := [
+            t for t in [*self._ctx.tasks, self._release_task] if t is not None and not t.done()
+        ]:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                break
+            await asyncio.wait(pending, timeout=left)
         if self._ctx.lease is not None:
             self._ctx.lease.release()
 
@@ -258,12 +265,16 @@ class Engine:
         with self._ctx.store.transaction() as tx:
             open_orders = tx.open_orders()
             plans = tx.active_plans()
-        for order in open_orders:
+            children = tx.children_of_many([state.parent_id for state in plans])
+        # leg ownership is rebuilt from every child of a live plan, ended ones included: a primary the
+        # broker ended may still have a stop leg we have not seen yet
+        for order in [*open_orders, *(c for kids in children.values() for c in kids)]:
             self._ctx.remember_legs(order)
+        for order in open_orders:
             if order.status is OrderStatus.INTENT:
                 start_send(self._ctx, order.client_order_id)
             elif order.status is OrderStatus.SUBMITTING:
-                self._ctx.spawn(settle(self._ctx, order.client_order_id), f"settle:{order.client_order_id}")
+                start_settle(self._ctx, order.client_order_id)
         for state in plans:
             self._ctx.mark_dirty(state.parent_id)
 
@@ -390,6 +401,8 @@ class Engine:
         return {pid for pid, parent in parents.items() if parent.symbol in symbols}
 
     def _schedule_release(self) -> None:
+        if self._ctx.stopping:
+            return
         if self._release_task is None or self._release_task.done():
             self._release_task = asyncio.get_running_loop().create_task(self._release_loop(), name="release")
 

@@ -22,7 +22,7 @@ from ordersync.domain.protection import coverage, target_qty
 from ordersync.domain.reconcile import Discrepancy, Lookup, Observe, expected_positions, reconcile
 from ordersync.engine.catchup import read_changed
 from ordersync.engine.context import Context, apply_observation
-from ordersync.engine.sender import observed, settle
+from ordersync.engine.sender import observed, start_settle
 from ordersync.ports import Transaction
 
 BASELINE = "position_baseline"
@@ -86,12 +86,10 @@ class Watch:
         for c in corrections:
             if isinstance(c, Lookup):
                 report.lookups += 1
-                ctx.spawn(
-                    settle(ctx, c.client_order_id)
-                    if _inflight(ctx, c.client_order_id)
-                    else self._lookup(c.client_order_id),
-                    f"lookup:{c.client_order_id}",
-                )
+                if _inflight(ctx, c.client_order_id):
+                    start_settle(ctx, c.client_order_id)  # skips an order whose POST is on the wire
+                else:
+                    ctx.spawn(self._lookup(c.client_order_id), f"lookup:{c.client_order_id}")
         return report
 
     async def _lookup(self, coid: ClientOrderId) -> None:
@@ -136,6 +134,8 @@ class Watch:
                 if s.next_release_at is not None and s.next_release_at <= now
             ]
             due += self._check_unprotected(tx, now)  # held releases are looked at again every tick
+            # exit sequencing in progress: re-ask a cancel whose confirmation never came
+            due += [s.parent_id for s in tx.active_plans() if s.closing or s.replaced_at is not None]
             self._check_unknown(tx, now)
             silent = (now - last_stream_at).total_seconds()
             if not stream_connected and tx.open_orders():

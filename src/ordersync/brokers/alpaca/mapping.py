@@ -87,6 +87,7 @@ def order_view(order: AlpacaOrder) -> BrokerOrderView:
         order_class=_enum_value(order.order_class),
         limit_price=dec(order.limit_price),
         stop_price=dec(order.stop_price),
+        legs=tuple(order_view(leg) for leg in order.legs or ()),
     )
 
 
