@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,7 +90,8 @@ class _Run:
         self.server = SimServer(self.sim, FlowingClock(self.sim.start), api_key=KEY, secret_key=SECRET)
         self.server.start()
         self.clock = DemoClock(self.server)
-        self.store = open_store(f"sqlite:///{tmp / 'budget.db'}")
+        self.db = tmp / "budget.db"
+        self.store = open_store(f"sqlite:///{self.db}")
         self.broker = AlpacaBroker(KEY, SECRET, clock=self.clock, base_url=self.server.base_url)
         stream = AlpacaStream(KEY, SECRET, clock=self.clock, url=closed_port_url(), seed=1)
         self.options = EngineOptions()
@@ -136,8 +138,13 @@ class _Run:
             local = (OrderStatus.INTENT, OrderStatus.SUBMITTING)
             return sum(1 for o in tx.open_orders() if o.status in local)
 
+    def journal_rows(self) -> int:
+        with sqlite3.connect(self.db) as conn:
+            return int(conn.execute("SELECT count(*) FROM journal").fetchone()[0])
+
     async def window(self, minutes: float, seed: int = 7) -> Result:
         before = self.server.snapshot()["counters"]
+        journal_before = self.journal_rows()
         start = self.clock.now()
         end = start + timedelta(minutes=minutes)
         rng = random.Random(seed)
@@ -158,6 +165,8 @@ class _Run:
         task = asyncio.create_task(filler())
         await self.conductor.run_until(end)
         task.cancel()
+        journaled = self.journal_rows() - journal_before
+        log(f"budget: the engine journaled {journaled / minutes:,.0f} rows per virtual minute in the window")
         after = self.server.snapshot()
         counters = after["counters"]
         requests = {

@@ -30,6 +30,8 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -40,13 +42,14 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest
 
 import ordersync.demo.run as demo_run
-from common import Row, log, num, percentile, print_rows, quiet_logs, ratio, timed
+from common import Row, log, median, num, percentile, print_rows, quiet_logs, ratio, timed
 from ordersync.brokers.alpaca import AlpacaStream
 from ordersync.demo.run import DemoOptions, run_demo
 from ordersync.demo.summary import Summary
 from ordersync.sim.clock import FlowingClock
 from ordersync.sim.scenarios import Scenario, load_scenario
 from ordersync.sim.server import SimServer
+from ordersync.store import open_store
 
 KEY, SECRET = "bench-key", "bench-secret"
 
@@ -115,9 +118,9 @@ def stream_unreachable() -> Iterator[None]:
         yield
 
 
-def demo(scenario: Scenario, mode: str) -> Summary:
+def demo(scenario: Scenario, mode: str, db_url: str | None = None) -> Summary:
     with timed() as t:
-        summary = asyncio.run(run_demo(scenario, DemoOptions(mode=mode)))
+        summary = asyncio.run(run_demo(scenario, DemoOptions(mode=mode, db_url=db_url)))
     f = summary.fill_to_protect_ms
     log(
         f"latency: {mode} run: p50 {f.get('p50')} p99 {f.get('p99')} ms over {f.get('n')} fills, "
@@ -126,6 +129,51 @@ def demo(scenario: Scenario, mode: str) -> Summary:
     if summary.unprotected_qty != "0" and mode == "safe":
         log(f"latency: WARNING: ordersync left {summary.unprotected_qty} unprotected")
     return summary
+
+
+def stages(db_url: str) -> dict[str, float]:
+    """Median milliseconds of each stage between a fill and its child's POST, from the run's journal.
+
+    Journal timestamps are the engine clock (the demo's virtual time, flowing at real speed while busy):
+    fill at the venue -> observation applied (stream delivery, parse, queue) -> child released (writer
+    commit, release gate: position read, decision) -> submit sent (intent committed) -> POST answered.
+    """
+    store = open_store(db_url, migrate=False)
+    try:
+        entries = store.read_journal(limit=10**7)
+    finally:
+        store.close()
+    marks: dict[str, list[float]] = {"applied": [], "released": [], "sent": [], "answered": []}
+    released: dict[str, list[tuple[Any, str]]] = {}  # parent -> [(ts, child)]
+    sent: dict[str, Any] = {}
+    answered: dict[str, Any] = {}
+    fills = []
+    for e in entries:
+        if (
+            e.kind == "observed"
+            and e.payload.get("event") in ("fill", "partial_fill")
+            and "~" not in str(e.client_order_id)
+        ):
+            fills.append((e.client_order_id, _at(e.payload["ts_event"]), e.ts))
+        elif e.kind == "child_released":
+            released.setdefault(str(e.payload.get("parent")), []).append((e.ts, str(e.client_order_id)))
+        elif e.kind == "submit_sent":
+            sent.setdefault(str(e.client_order_id), e.ts)
+        elif e.kind == "submit_accepted":
+            answered.setdefault(str(e.client_order_id), e.ts)
+    for parent, venue_at, applied_at in fills:
+        later = [(ts, child) for ts, child in released.get(str(parent), []) if ts >= applied_at]
+        if not later or later[0][1] not in sent or later[0][1] not in answered:
+            continue
+        released_at, child = later[0]
+        steps = (venue_at, applied_at, released_at, sent[child], answered[child])
+        for name, (a, b) in zip(marks, pairwise(steps), strict=True):
+            marks[name].append((b - a).total_seconds() * 1000)
+    return {k: median(v) or 0.0 for k, v in marks.items()}
+
+
+def _at(value: Any) -> Any:
+    return value if not isinstance(value, str) else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 async def _post_round_trips(server: SimServer, n: int) -> list[float]:
@@ -150,9 +198,9 @@ async def _post_round_trips(server: SimServer, n: int) -> list[float]:
 
 def floor_ms(scenario: Scenario, n: int = 60) -> tuple[float, float]:
     """Return p50/p99 (ms) of a bare POST round trip on a simulator running ``scenario``."""
-    server = SimServer(
-        scenario, FlowingClock(scenario.start or demo_run.DEFAULT_START), api_key=KEY, secret_key=SECRET
-    )
+    clock = FlowingClock(scenario.start or demo_run.DEFAULT_START)
+    unlimited = scenario.model_copy(update={"rate_limit_per_min": 1_000_000})  # n may exceed 200/min
+    server = SimServer(unlimited, clock, api_key=KEY, secret_key=SECRET)
     server.start()
     try:
         samples = asyncio.run(_post_round_trips(server, n))
@@ -180,7 +228,13 @@ def collect(quick: bool = False) -> list[Row]:
         fp50, fp99 = floor_ms(plain, 50 if quick else 300)
         floor = {"p50": fp50, "p99": fp99}
         naive = demo(plain, "naive").fill_to_protect_ms
-        up = demo(plain, "safe").fill_to_protect_ms
+        up_db = f"sqlite:///{folder / 'up.db'}"
+        up = demo(plain, "safe", up_db).fill_to_protect_ms
+        split = stages(up_db)
+        log(
+            "latency: stream up, median ms per stage: fill -> applied {applied:.1f}, -> child released "
+            "{released:.1f}, -> submit sent {sent:.1f}, -> POST answered {answered:.1f}".format(**split)
+        )
         with stream_unreachable():
             down = demo(plain, "safe").fill_to_protect_ms
         runs = [("stream up", up), ("stream down (poller only)", down)]
