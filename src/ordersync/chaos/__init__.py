@@ -2,9 +2,6 @@
 driver that checks every invariant of DESIGN.md §1 against the simulator's books afterwards.
 
 A composition root like ``ordersync.bootstrap``: it wires the real engine, store, broker adapter and
-simulator, and changes none of them.
+simulator, and changes none of them. Entry points: ``python -m ordersync.chaos`` (``driver.py``),
+``python -m ordersync.chaos.worker`` and ``python -m ordersync.chaos.generate``.
 """
-
-from ordersync.chaos.generate import ChaosSpec, generate
-
-__all__ = ["ChaosSpec", "generate"]

@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ordersync.demo.summary import TERMINAL, _coverage, _is_root, _owner
+from ordersync.demo.summary import TERMINAL, _coverage, _is_root, _owner, fill_to_protect
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 from ordersync.ports import Alert
 
@@ -89,7 +89,7 @@ def check_all(evidence: Evidence) -> Verdict:
         v[7] += _orphans(pid, parent, groups, store)
     v[4] += _store_matches(books, store)
     v[5] += _positions(evidence.state, evidence.store_orders)
-    v[5] += [f"{a.kind} {a.key}: {a.message}" for a in evidence.open_alerts if a.kind in DIFFERENCE_ALERTS]
+    v[5] += _alerts(evidence.open_alerts, books, store)
     v[6] += _hot_loops(evidence.refusals, evidence.parent_ids)
     verdict.figures = _figures(books, evidence)
     return verdict
@@ -101,6 +101,7 @@ def check_all(evidence: Evidence) -> Verdict:
 class _Books:
     def __init__(self, state: Mapping[str, Any], parent_ids: frozenset[str]) -> None:
         orders: list[Book] = list(state["orders"])
+        self.state = state
         self.orders = orders
         by_id = {o["id"]: o for o in orders}
         self.parent: dict[str, Book] = {}
@@ -265,6 +266,33 @@ def _positions(state: Mapping[str, Any], orders: Iterable[Order]) -> list[str]:
     ]
 
 
+def _alerts(alerts: Iterable[Alert], books: _Books, store: Mapping[str, Order]) -> list[str]:
+    """(5) No difference alert is open at quiescence: one whose condition still holds is a persistent
+    difference; one whose condition has cleared is stale (raised, then never resolved: a false alarm that
+    an operator would have to clear by hand)."""
+    found = []
+    for alert in alerts:
+        if alert.kind not in DIFFERENCE_ALERTS:
+            continue
+        holds = _alert_holds(alert, books, store)
+        what = "open alert, still true" if holds else "stale alert (condition cleared, never resolved)"
+        found.append(f"{what}: {alert.kind} {alert.key} raised {alert.raised_at:%H:%M:%S}: {alert.message}")
+    return found
+
+
+def _alert_holds(alert: Alert, books: _Books, store: Mapping[str, Order]) -> bool:
+    if alert.kind == "unprotected_position":
+        parent = books.parent.get(alert.key)
+        filled = Decimal(0) if parent is None else Decimal(parent["filled_qty"])
+        return _coverage([m for g in books.groups.get(alert.key, []) for m in g]) < filled
+    if alert.kind == "position_drift":
+        return any(v.startswith(f"{alert.key}:") for v in _positions(books.state, store.values()))
+    if alert.kind == "stuck_unknown":
+        order = store.get(alert.key)
+        return order is not None and order.status is OrderStatus.SUBMITTING
+    return True  # foreign or missing orders: no such order exists in a chaos run, so any is real
+
+
 def _hot_loops(refusals: Mapping[str, int], parent_ids: frozenset[str]) -> list[str]:
     """(6) Refusals per parent (its own and its children's) stay under a small cap."""
     per_parent: Counter[str] = Counter()
@@ -284,6 +312,11 @@ def _figures(books: _Books, evidence: Evidence) -> dict[str, int | str]:
     by_code: dict[str, int] = counters["rejections"]["by_code"]
     by_message: dict[str, int] = counters["rejections"]["by_message"]
     groups = [g for gs in books.groups.values() for g in gs]
+    end = _ts(evidence.state["now"])
+    assert end is not None
+    latency = fill_to_protect(
+        list(books.parent.values()), {pid: [g[0] for g in gs] for pid, gs in books.groups.items()}, end
+    )
     return {
         "parents at the broker": len(books.parent),
         "parent fills (executions)": sum(len(p["sim"].get("executions", [])) for p in books.parent.values()),
@@ -301,6 +334,9 @@ def _figures(books: _Books, evidence: Evidence) -> dict[str, int | str]:
             n for m, n in by_message.items() if "client_order_id must be unique" in m
         ),
         "refusals journaled": sum(evidence.refusals.values()),
+        "fill-to-protect p50/p99/max (virtual s)": "/".join(
+            "-" if latency[k] is None else f"{(latency[k] or 0) / 1000:.1f}" for k in ("p50", "p99", "max")
+        ),
         "open alerts": ", ".join(
             f"{k} {n}" for k, n in sorted(Counter(a.kind for a in evidence.open_alerts).items())
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -87,6 +88,10 @@ class KillReport:
     submitting_sent: int = 0  # submit journaled, the broker has the order, the answer never applied
     submitting_unsent: int = 0  # submit journaled, the broker has nothing
     unprotected: int = 0  # parents with a committed fill not yet covered by a child
+    parent_intents: int = 0  # parents written, not sent
+    named: str = (
+        ""  # for a self-inflicted crash: the order it names, "<status> at_broker=<bool> short=<bool>"
+    )
 
 
 @dataclass
@@ -267,6 +272,12 @@ class _StoreProbe:
             return int(count)
         return -1  # the schema is not there yet
 
+    def last_reconcile(self) -> int:
+        """The journal sequence number of the latest reconciliation (0 before the first)."""
+        query = select(func.max(t.journal.c.seq)).where(t.journal.c.kind == "reconciled")
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def refusals(self) -> dict[str, int]:
         query = (
             select(t.journal.c.client_order_id, func.count())
@@ -303,11 +314,20 @@ def _classify_kill(report: KillReport, url: str, state: Mapping[str, Any], paren
                 report.submitting_sent += 1
             else:
                 report.submitting_unsent += 1
+    short: set[str] = set()
     for order in orders:
         if order.client_order_id in parent_ids and order.filled_qty > coverage(
             children.get(order.client_order_id, [])
         ):
-            report.unprotected += 1
+            short.add(order.client_order_id)
+        if order.client_order_id in parent_ids and order.status is OrderStatus.INTENT:
+            report.parent_intents += 1
+    report.unprotected = len(short)
+    if report.cause != "random" and report.detail.startswith(CRASH_MARK):
+        coid = report.detail.split()[-1]
+        named = next((o for o in orders if o.client_order_id == coid), None)
+        status = "absent" if named is None else named.status.value
+        report.named = f"{status} at_broker={coid in at_broker} short={coid in short}"
 
 
 # -- the run ----------------------------------------------------------------------------------------------
@@ -404,6 +424,7 @@ def run_chaos(options: ChaosOptions) -> ChaosResult:
                     f"worker did not stop cleanly on SIGTERM (code {code}): {worker.tail()[-600:]}"
                 )
             state = sim.state()
+            (workdir / "books.json").write_text(json.dumps(state), encoding="utf-8")
             orders, alerts = _read_store(url)
             evidence = Evidence(state, parent_ids, orders, probe.refusals(), alerts)
             verdict = check_all(evidence)
@@ -444,6 +465,12 @@ def _quiesce(sim: _Sim, probe: _StoreProbe, parent_ids: frozenset[str], timeout_
         same = same + 1 if quiet and signature == previous else 0
         previous = signature
         if (same >= STABLE_SAMPLES and _all_covered(signature)) or same >= GIVE_UP_SAMPLES:
+            # the engine's alerts are re-examined by its reconciliation: let one run after the books settled
+            seen = probe.last_reconcile()
+            while probe.last_reconcile() == seen and time.monotonic() < deadline:
+                watch()
+                time.sleep(0.25)
+            time.sleep(SAMPLE_S)  # and a few ticks after it
             return True
         time.sleep(SAMPLE_S)
     return False
@@ -467,6 +494,7 @@ def render(result: ChaosResult) -> str:
         ("kills with a submit sent, answer not applied", sum(1 for k in result.kills if k.submitting_sent)),
         ("kills with a submit journaled, not sent", sum(1 for k in result.kills if k.submitting_unsent)),
         ("kills with a fill not yet protected", sum(1 for k in result.kills if k.unprotected)),
+        ("kills with a parent written, not sent", sum(1 for k in result.kills if k.parent_intents)),
         ("stream drops scheduled", result.scheduled_drops),
         *((f"fault injected: {k}", n) for k, n in sorted(result.faults.items())),
         ("clock", f"fast:{result.factor:.1f}"),
@@ -487,6 +515,7 @@ def render(result: ChaosResult) -> str:
         lines.append(
             f"  kill at {kill.at_s:6.2f}s {kill.cause:16} intents={kill.intents} "
             f"sent={kill.submitting_sent} unsent={kill.submitting_unsent} unprotected={kill.unprotected}"
+            + (f" | {kill.detail.split()[-1]}: {kill.named}" if kill.named else "")
         )
     verdict = "PASS" if result.ok else f"FAIL ({result.verdict.total} violations); kept {result.workdir}"
     replay = f"python -m ordersync.chaos --seed {o.seed} --parents {o.parents} --kills {o.kills}"
