@@ -1,0 +1,290 @@
+"""Chaos: 1,000 protected parents per seed, faults on every channel, the engine SIGKILLed and restarted.
+
+Each run is ``ordersync.chaos.driver.run_chaos``: the simulator (``ordersync sim serve --clock fast:N``) and
+the engine worker run as separate processes, the worker is killed at seeded-random moments (and, for the
+crash-point test, kills itself at named points), and after quiescence every invariant of DESIGN.md §1 is
+judged from the simulator's own books and the worker's store. A failing run prints its counts, its
+violations with the parents concerned, and keeps its scenario, logs, books and store in the test's tmp_path.
+
+The last two tests are minimal reproductions of engine bugs the chaos runs found (see their docstrings);
+they fail until the engine is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from alpaca.trading.client import TradingClient
+from alpaca.trading.requests import MarketOrderRequest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+import ordersync.chaos
+from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.chaos.driver import ChaosOptions, ChaosResult, render, run_chaos
+from ordersync.chaos.generate import KINDS, SMALL, ChaosSpec, generate, parent_kind
+from ordersync.chaos.worker import CrashPlan
+from ordersync.clocks import SystemClock
+from ordersync.engine import Engine, EngineOptions
+from ordersync.sim import RealClock, SimServer, parse_scenario
+from ordersync.store import open_store
+
+PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SMALL_SCENARIO = Path(ordersync.chaos.__file__).parent / "scenarios" / "chaos_small.yaml"
+
+
+def _postgres_or_skip() -> str:
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as e:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL unreachable at {PG_URL} (CI=true: postgres tests must run): {e.orig}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
+    finally:
+        engine.dispose()
+    return PG_URL
+
+
+def _report(result: ChaosResult) -> str:
+    text_ = render(result)
+    print(text_)  # the counts table, in the test log whether it passes or not
+    return text_
+
+
+# -- the generator ----------------------------------------------------------------------------------------
+
+
+def test_the_generator_is_seeded_and_covers_every_kind_of_parent() -> None:
+    first, again, other = (
+        generate(ChaosSpec(seed=11)),
+        generate(ChaosSpec(seed=11)),
+        generate(ChaosSpec(seed=12)),
+    )
+
+    assert first == again, "the same seed must give the same scenario (a failure must replay)"
+    assert first != other
+    scenario = parse_scenario(first)  # the simulator accepts it
+    assert len(scenario.parents) == 1000
+    assert all(p.take_profit is not None for p in scenario.parents)
+    assert sum(p.stop_loss is not None for p in scenario.parents) > 200, "a share of the children are OCOs"
+    kinds = {parent_kind(p) for p in first["parents"]}
+    assert set(KINDS) <= kinds, f"every kind of venue behaviour occurs; missing {set(KINDS) - kinds}"
+    assert sum(len(p.fills) > 1 for p in scenario.parents) > 300, "partial fills in several parts"
+    faults = first["faults"]
+    assert all(
+        faults[k] > 0 for k in ("stream_drop_p", "drop_event_p", "duplicate_event_p", "reorder_event_p")
+    )
+    assert all(faults[k] > 0 for k in ("http_5xx_p", "http_429_p", "lost_response_p"))
+
+
+def test_the_packaged_demo_scenario_is_the_generators_output() -> None:
+    packaged = yaml.safe_load(SMALL_SCENARIO.read_text(encoding="utf-8"))
+
+    assert packaged == generate(SMALL), "regenerate it: see the header of chaos_small.yaml"
+
+
+# -- the chaos runs ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("seed", "store"),
+    [pytest.param(11, "sqlite"), pytest.param(22, "postgres", marks=pytest.mark.postgres), (33, "sqlite")],
+)
+def test_a_thousand_parents_through_faults_and_kills_keep_every_invariant(
+    seed: int, store: str, tmp_path: Path
+) -> None:
+    db_url = _postgres_or_skip() if store == "postgres" else None
+    options = ChaosOptions(seed=seed, parents=1000, kills=6, db_url=db_url, workdir=tmp_path / "run")
+
+    result = run_chaos(options)
+    report = _report(result)
+
+    assert result.verdict.figures["parents at the broker"] == 1000, report
+    assert len(result.kills) >= options.kills, report
+    assert result.restarts >= options.kills, report
+    assert sum(result.faults.values()) > 0, "faults must have been injected"
+    assert result.ok, report
+
+
+# every crash point of the issue's item 2, for a parent and for a child; nth > 1 so each lands mid-run
+CRASHES = (
+    CrashPlan("fill_committed", "parent", 3),  # a fill is committed, its child not released yet
+    CrashPlan("intent_committed", "child", 2),  # a child intent is committed, its POST not sent
+    CrashPlan("before_post", "child", 2),  # journaled submitting, the broker has nothing
+    CrashPlan("after_post", "child", 2),  # the broker accepted it, its answer never applied
+    CrashPlan("parent_committed", "parent", 2),  # a parent written, not sent
+    CrashPlan("before_post", "parent", 2),
+    CrashPlan("after_post", "parent", 2),
+)
+# what the store and the broker hold for the named order right after each crash
+EXPECTED_AT_CRASH = {
+    "intent_committed": "intent at_broker=False",
+    "parent_committed": "intent at_broker=False",
+    "before_post": "submitting at_broker=False",
+    "after_post": "submitting at_broker=True",
+}
+
+
+@pytest.mark.slow
+def test_a_crash_at_every_point_recovers_with_no_duplicate_nothing_missing_and_no_manual_step(
+    tmp_path: Path,
+) -> None:
+    options = ChaosOptions(
+        seed=5, parents=80, kills=0, faults=False, schedule_s=25, crashes=CRASHES, workdir=tmp_path / "run"
+    )
+
+    result = run_chaos(options)
+    report = _report(result)
+
+    assert [k.cause for k in result.kills] == [c.point for c in CRASHES], f"every point was reached\n{report}"
+    for kill in result.kills:
+        if kill.cause == "fill_committed":
+            assert kill.named.endswith("at_broker=True short=True"), f"{kill}\n{report}"
+        else:
+            assert kill.named.startswith(EXPECTED_AT_CRASH[kill.cause]), f"{kill}\n{report}"
+    assert result.ok, report
+
+
+@pytest.mark.slow
+def test_the_demo_runs_the_chaos_scenario_with_nothing_unprotected_overprotected_or_duplicated() -> None:
+    script = Path(sys.executable).with_name("ordersync")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "ordersync"]
+
+    done = subprocess.run(
+        [*command, "demo", "--scenario", str(SMALL_SCENARIO), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    summary = _last_json_object(done.stdout)
+    figures = {
+        k: summary[k]
+        for k in (
+            "unprotected_qty",
+            "overprotected_qty",
+            "duplicate_submissions",
+            "insufficient_qty_rejections",
+            "discrepancies",
+        )
+    }
+    assert summary["parents"] == 100
+    assert {k: Decimal(str(v)) for k, v in figures.items()} == dict.fromkeys(figures, Decimal(0)), summary
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _last_json_object(stdout: str) -> dict[str, Any]:
+    # the demo's engine may log a line to stdout (submit errors under faults) before the JSON summary
+    start = stdout.rfind("\n{\n") + 1 if "\n{\n" in stdout else stdout.index("{")
+    found: dict[str, Any] = json.loads(stdout[start:])
+    return found
+
+
+# -- reductions of what the chaos runs found (engine bugs: these fail until it is fixed) ------------------
+
+
+def test_engine_start_survives_a_transient_broker_error() -> None:
+    """Chaos seed 11 (1,000 parents): a restarted worker died in ``Engine.start()`` on an injected 500.
+
+    One 503 on the first ``GET /v2/orders`` of the start-up catch-up makes ``start()`` raise
+    BrokerUnavailable, so ``ordersync run`` exits 1 and a crash is not recovered without someone (or a
+    supervisor) starting it again. A start-up read should be retried with backoff like any other read.
+    """
+    scenario = parse_scenario(
+        {
+            "symbols": {"OKE": {"price": "100"}},
+            "faults": {"on_request": [{"nth": 1, "fault": "503", "method": "GET", "path": "/v2/orders"}]},
+        }
+    )
+
+    async def start_once() -> None:
+        with (
+            SimServer(scenario, RealClock(), api_key="k", secret_key="s") as server,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            clock = SystemClock()
+            store = open_store(f"sqlite:///{tmp}/s.db")
+            engine = Engine(
+                broker=AlpacaBroker("k", "s", clock=clock, base_url=server.base_url),
+                store=store,
+                clock=clock,
+                stream=AlpacaStream("k", "s", clock=clock, url=server.stream_url),
+            )
+            try:
+                await engine.start()
+            finally:
+                await engine.stop()
+                store.close()
+
+    asyncio.run(start_once())
+
+
+def test_an_alert_raised_before_a_crash_is_resolved_after_it_once_its_condition_cleared() -> None:
+    """Chaos seeds 11, 22 and 33: at quiescence, alerts raised by a killed worker are still open although
+    the books and the store agree (``unprotected_position`` for covered parents, ``position_drift`` for
+    symbols whose positions match), so ``ordersync status`` reports problems after every crash.
+
+    ``Watch`` resolves an alert only from what it remembers in memory (``_seen`` for reconciliation
+    discrepancies, ``_unprotected_since`` for unprotected parents); a restarted engine remembers nothing.
+    Here: another client buys 5 OKE (a drift the engine alerts on), the engine dies, the 5 are sold again,
+    and the restarted engine, whose reconciliations find no difference, never resolves the alert.
+    """
+    options = EngineOptions(poll_interval_s=0.2, tick_s=0.1, reconcile_interval_s=0.3)
+    scenario = parse_scenario({"symbols": {"OKE": {"price": "100"}}, "rate_limit_per_min": 100_000})
+
+    async def crash_and_restart(server: SimServer, url: str) -> list[tuple[str, str]]:
+        def engine() -> tuple[Engine, AlpacaStream]:
+            clock = SystemClock()
+            broker = AlpacaBroker(
+                "k", "s", clock=clock, base_url=server.base_url, requests_per_minute=100_000
+            )
+            stream = AlpacaStream("k", "s", clock=clock, url=server.stream_url)
+            return Engine(
+                broker=broker, store=open_store(url), clock=clock, stream=stream, options=options
+            ), stream
+
+        other = TradingClient("k", "s", url_override=server.base_url)  # someone else trades on the account
+        first, first_stream = engine()
+        await first.start()
+        other.submit_order(MarketOrderRequest(symbol="OKE", qty=5, side="buy", time_in_force="day"))
+        await asyncio.sleep(1.5)
+        with open_store(url).transaction() as tx:
+            raised = [(a.kind, a.key) for a in tx.open_alerts()]
+        assert raised == [("position_drift", "OKE")], "the drift is alerted before the crash"
+        first_engine: Any = first  # kill -9: every task stops mid-flight, nothing is flushed or resolved
+        tasks = [*first_engine._loops, *first_engine._ctx.tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await first_stream.close()
+        other.submit_order(MarketOrderRequest(symbol="OKE", qty=5, side="sell", time_in_force="day"))
+        while server.snapshot()["positions"]:  # the drift is gone before the engine comes back
+            await asyncio.sleep(0.05)
+        second, _ = engine()
+        await second.start()
+        await asyncio.sleep(1.5)
+        with open_store(url).transaction() as tx:
+            alerts = [(a.kind, a.key) for a in tx.open_alerts()]
+        await second.stop()
+        return alerts
+
+    with (
+        SimServer(scenario, RealClock(), api_key="k", secret_key="s") as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        alerts = asyncio.run(crash_and_restart(server, f"sqlite:///{tmp}/s.db"))
+    assert alerts == [], "no difference remains, so no alert may stay open"
