@@ -18,6 +18,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,13 @@ from sqlalchemy.exc import OperationalError
 
 import ordersync.chaos
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.chaos.checks import Evidence, check_all
 from ordersync.chaos.driver import ChaosOptions, ChaosResult, render, run_chaos
 from ordersync.chaos.generate import KINDS, SMALL, ChaosSpec, generate, parent_kind
 from ordersync.chaos.worker import CrashPlan
 from ordersync.clocks import SystemClock
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId
+from ordersync.domain.order import OrderStatus, new_order
 from ordersync.engine import Engine, EngineOptions
 from ordersync.sim import RealClock, SimServer, parse_scenario
 from ordersync.store import open_store
@@ -288,3 +293,73 @@ def test_an_alert_raised_before_a_crash_is_resolved_after_it_once_its_condition_
     ):
         alerts = asyncio.run(crash_and_restart(server, f"sqlite:///{tmp}/s.db"))
     assert alerts == [], "no difference remains, so no alert may stay open"
+
+
+# -- the checks are not vacuous -----------------------------------------------------------------------------
+
+
+def _book(coid: str, status: str, qty: int, filled: int, at: str, executions: tuple[str, ...] = ()) -> Any:
+    return {
+        "id": f"id-{coid}",
+        "client_order_id": coid,
+        "status": status,
+        "qty": str(qty),
+        "filled_qty": str(filled),
+        "created_at": at,
+        "submitted_at": at,
+        "filled_at": executions[-1] if status == "filled" and executions else None,
+        "canceled_at": at if status == "canceled" else None,
+        "sim": {
+            "group_id": None,
+            "executions": [
+                {"at": e, "qty": str(filled // len(executions)), "price": "1"} for e in executions
+            ],
+        },
+    }
+
+
+def test_the_checks_catch_each_kind_of_violation() -> None:
+    t = "2026-01-01T10:00:{:02d}.000000Z".format
+    books = [
+        _book("P1", "filled", 10, 10, t(1), (t(10),)),
+        _book("P1~tp1", "new", 10, 0, t(5)),  # before the fill: (1)
+        _book("P2", "filled", 5, 5, t(1), (t(2),)),
+        _book("P2~tp1", "new", 5, 0, t(3)),
+        _book("P2~tp2", "new", 5, 0, t(4)),  # covers twice (2), unknown to the store (3)(4)
+        _book("P3", "canceled", 5, 0, t(1)),
+        _book("P3~tp1", "new", 5, 0, t(6)),  # a child of a dead unfilled parent (7)
+    ]
+    state = {
+        "now": t(30),
+        "orders": books,
+        "positions": [{"symbol": "OKE", "qty": "14"}],  # the store's fills imply 15 (5)
+        "counters": {"requests": {}, "rejections": {"by_code": {}, "by_message": {}}},
+    }
+    store = []
+    for b in books:
+        if b["client_order_id"] == "P2~tp2":
+            continue
+        side = "sell" if "~" in b["client_order_id"] else "buy"
+        order = new_order(
+            client_order_id=b["client_order_id"],
+            symbol="OKE",
+            side=side,
+            type="limit",
+            qty=b["qty"],
+            limit_price="1",
+            created_at=datetime.now(tz=UTC),
+            parent_id=ClientOrderId(b["client_order_id"].split("~")[0]) if side == "sell" else None,
+        )
+        store.append(
+            replace(
+                order,
+                status=OrderStatus(b["status"]),
+                filled_qty=Decimal(b["filled_qty"]),
+                broker_order_id=BrokerOrderId(b["id"]),
+            )
+        )
+    evidence = Evidence(state, frozenset({"P1", "P2", "P3"}), store, {"P2~tp3": 5})
+
+    found = check_all(evidence).violations
+
+    assert {n for n, v in found.items() if v} == {1, 2, 3, 4, 5, 6, 7}, found

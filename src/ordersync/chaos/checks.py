@@ -328,7 +328,8 @@ def _figures(books: _Books, evidence: Evidence) -> dict[str, int | str]:
         "of them OCO": sum(1 for g in groups if len(g) > 1),
         "children that traded": sum(1 for g in groups if any(Decimal(m["filled_qty"]) > 0 for m in g)),
         "broker requests": sum(counters["requests"].values()),
-        "refusals (all codes)": sum(by_code.values()),
+        "error answers by code (404: lookups)": ", ".join(f"{c} {n}" for c, n in sorted(by_code.items()))
+        or "none",
         "40310000 refusals": by_code.get("40310000", 0),
         "duplicate client_order_id refusals": sum(
             n for m, n in by_message.items() if "client_order_id must be unique" in m
