@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from ordersync.chaos.checks import INVARIANTS, Evidence, Verdict, _Books, check_all
 from ordersync.chaos.generate import ChaosSpec, generate, schedule_end_s, write_scenario
@@ -301,7 +302,11 @@ def _read_store(url: str) -> tuple[list[Order], list[Any]]:
 
 
 def _classify_kill(report: KillReport, url: str, state: Mapping[str, Any], parent_ids: set[str]) -> None:
-    orders, _ = _read_store(url)
+    try:
+        orders, _ = _read_store(url)
+    except DBAPIError:  # killed before it had created its tables
+        report.named = report.named or "store not created yet"
+        return
     at_broker = {o["client_order_id"] for o in state["orders"]}
     children: dict[str, list[Order]] = {}
     for order in orders:
@@ -516,7 +521,8 @@ def render(result: ChaosResult) -> str:
         lines.append(
             f"  kill at {kill.at_s:6.2f}s {kill.cause:16} intents={kill.intents} "
             f"sent={kill.submitting_sent} unsent={kill.submitting_unsent} unprotected={kill.unprotected}"
-            + (f" | {kill.detail.split()[-1]}: {kill.named}" if kill.named else "")
+            + (f" | {kill.detail.split()[-1]}: {kill.named}" if kill.detail.startswith(CRASH_MARK) else "")
+            + (f" | {kill.named}" if kill.named and not kill.detail.startswith(CRASH_MARK) else "")
         )
     verdict = "PASS" if result.ok else f"FAIL ({result.verdict.total} violations); kept {result.workdir}"
     replay = f"python -m ordersync.chaos --seed {o.seed} --parents {o.parents} --kills {o.kills}"
