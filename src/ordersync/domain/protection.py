@@ -155,11 +155,16 @@ def target_qty(parent: Order, plan: ProtectionPlan) -> Decimal:
 def coverage(children: Sequence[Order]) -> Decimal:
     """Return the quantity the children protect: open groups in full, finished ones by their fills."""
     primaries = [c for c in children if c.group_id is None]
+    legs = _legs_by_group(children)
+    return sum((_group_coverage(p, legs.get(p.client_order_id, [])) for p in primaries), Decimal(0))
+
+
+def _legs_by_group(children: Sequence[Order]) -> dict[ClientOrderId, list[Order]]:
     legs: dict[ClientOrderId, list[Order]] = {}
     for c in children:
         if c.group_id is not None:
             legs.setdefault(c.group_id, []).append(c)
-    return sum((_group_coverage(p, legs.get(p.client_order_id, [])) for p in primaries), Decimal(0))
+    return legs
 
 
 def _group_coverage(primary: Order, legs: Sequence[Order]) -> Decimal:
@@ -168,11 +173,19 @@ def _group_coverage(primary: Order, legs: Sequence[Order]) -> Decimal:
     members = [primary, *legs]
     if any(m.is_open for m in members):
         return primary.qty
-    if primary.role is OrderRole.OCO and primary.status is OrderStatus.REPLACED and not legs:
-        # Alpaca ends the take-profit leg "replaced" when the stop triggers (semantics.md §6.2): until we
-        # have read the stop leg it may be live and holding the shares, so count it (no double sell)
+    if unread_legs(primary, legs):
+        # the take-profit leg ended unfilled: Alpaca marks it "replaced" when the stop triggers
+        # (semantics.md §6.2), a venue may say "canceled"; either way, until we have read the stop leg it
+        # may be live and holding the shares, so it still counts (no second sell for the same shares)
         return primary.qty
     return min(primary.qty, sum((m.filled_qty for m in members), Decimal(0)))
+
+
+def unread_legs(primary: Order, legs: Sequence[Order]) -> bool:
+    """True for an OCO that reached the broker and ended unfilled while we have not read its legs."""
+    sent = primary.broker_order_id is not None
+    ended_unfilled = primary.is_terminal and primary.status is not OrderStatus.FILLED
+    return primary.role is OrderRole.OCO and sent and ended_unfilled and not legs
 
 
 def release_decision(
@@ -240,7 +253,9 @@ def exit_decision(
         for c in protective
         if not c.is_inflight and c.status is not OrderStatus.PENDING_CANCEL
     ]
-    if cancels or protective or parent.is_open or any(c.is_inflight for c in children):
+    legs_of = _legs_by_group(children)
+    unread = [c for c in primaries if unread_legs(c, legs_of.get(c.client_order_id, []))]
+    if cancels or protective or unread or parent.is_open or any(c.is_inflight for c in children):
         waiting = Hold(parent.filled_qty, "closing: waiting for the broker to confirm the cancels")
         return ReleaseDecision(parent.filled_qty, covered, tuple(cancels), (waiting,))
     sold = sum((c.filled_qty for c in children), Decimal(0))

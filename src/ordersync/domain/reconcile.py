@@ -16,7 +16,7 @@ from decimal import Decimal
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
 from ordersync.domain.ids import ClientOrderId, Symbol
 from ordersync.domain.lifecycle import Move, next_move
-from ordersync.domain.order import Order, OrderSide
+from ordersync.domain.order import Order, OrderSide, OrderStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,8 @@ def reconcile(
             by_id.get(order.broker_order_id) if order.broker_order_id else None
         )
         if view is None:
-            corrections.append(Lookup(order.client_order_id))
+            if order.status is not OrderStatus.INTENT:  # an intent was never sent: nothing to look up
+                corrections.append(Lookup(order.client_order_id))
         elif _is_news(order, view):
             corrections.append(Observe(OrderObserved(view, Source.RECONCILE, view.updated_at, now)))
     known = {o.client_order_id for o in local_open}

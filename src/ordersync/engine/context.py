@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from ordersync.domain import lifecycle
-from ordersync.domain.events import OrderObserved
+from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
 from ordersync.domain.lifecycle import Outcome
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType
@@ -51,6 +51,7 @@ class Context:
     sending: set[ClientOrderId] = field(default_factory=set)
     settling: set[ClientOrderId] = field(default_factory=set)
     stopping: bool = False
+    poll_news: int = 0  # changes first learned from catch-up reads (the stream missed them)
     canceling: dict[ClientOrderId, datetime] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -140,6 +141,9 @@ class Context:
             self.leg_owner[leg] = order.client_order_id
 
 
+_ALWAYS_JOURNALED = frozenset({Source.STREAM, Source.SUBMIT, Source.LOOKUP})
+
+
 def apply_observation(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
     """Apply one broker observation inside ``tx``; journal it; return the order if it changed.
 
@@ -147,8 +151,12 @@ def apply_observation(ctx: Context, tx: Transaction, obs: OrderObserved) -> Orde
     the broker shows it (it then survives a restart, and its events find it by broker id).
     """
     changed = _apply_one(ctx, tx, obs)
-    for leg in obs.order.legs:
-        _apply_one(ctx, tx, replace(obs, order=leg, event=None, execution=None))
+    if obs.order.legs:
+        owner = tx.get_order(obs.order.client_order_id) or tx.find_by_broker_id(obs.order.broker_order_id)
+        for leg in obs.order.legs:
+            if owner is not None:  # the view itself names its legs: no need to have seen leg_ids before
+                ctx.leg_owner.setdefault(leg.broker_order_id, owner.client_order_id)
+            _apply_one(ctx, tx, replace(obs, order=leg, event=None, execution=None))
     return changed
 
 
@@ -162,9 +170,15 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
         return None
     result = lifecycle.apply(order, obs)
     ctx.metrics.observations.labels(obs.source.value, result.outcome.value).inc()
-    tx.journal(_observation_entry(ctx, order, obs, result.outcome, result.error))
+    # every stream event, submit answer and lookup is journaled (rare, and the forensic record); a poll or
+    # reconcile read only when it changed something or was refused — re-reading 1,000 unchanged open
+    # orders every poll would bury the journal (and the disk) in copies
+    if obs.source in _ALWAYS_JOURNALED or result.outcome in (Outcome.APPLIED, Outcome.INVALID):
+        tx.journal(_observation_entry(ctx, order, obs, result.outcome, result.error))
     if not result.changed:
         return None
+    if obs.source is Source.POLL:
+        ctx.poll_news += 1  # a read found what the stream did not deliver
     tx.save_order(result.order)
     if obs.execution is not None:
         e = obs.execution

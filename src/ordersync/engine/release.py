@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ordersync.domain.errors import BrokerError
+from ordersync.domain.events import Source
 from ordersync.domain.ids import ClientOrderId, Symbol
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 from ordersync.domain.protection import (
@@ -24,10 +25,11 @@ from ordersync.domain.protection import (
     exit_decision,
     release_decision,
     target_qty,
+    unread_legs,
 )
-from ordersync.engine.context import Context
+from ordersync.engine.context import Context, apply_observation
 from ordersync.engine.retry import backoff_s
-from ordersync.engine.sender import start_cancel, start_send
+from ordersync.engine.sender import observed, start_cancel, start_send
 from ordersync.ports import PlanState, Transaction
 
 UNLIMITED = Decimal(10) ** 12  # buy-to-cover children are not limited by a long position's availability
@@ -48,6 +50,7 @@ async def release(ctx: Context, parent_ids: Iterable[ClientOrderId]) -> None:
 
 
 async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderId]) -> None:
+    await _read_unseen_legs(ctx, parent_ids)
     available = await _available(ctx, symbol, parent_ids) if _needs_more(ctx, parent_ids) else None
     to_send: list[ClientOrderId] = []
     to_cancel: list[CancelChild] = []
@@ -64,6 +67,27 @@ async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientO
         start_send(ctx, coid)
     for cancel in to_cancel:
         start_cancel(ctx, cancel.client_order_id, cancel.reason)
+
+
+async def _read_unseen_legs(ctx: Context, parent_ids: list[ClientOrderId]) -> None:
+    # an OCO that ended unfilled with a stop leg we never saw still counts as cover (it may be live):
+    # read it with its legs now, so the rule can decide on facts rather than wait for a reconciliation
+    with ctx.store.transaction() as tx:
+        children = tx.children_of_many(parent_ids)
+    unseen = [
+        c.broker_order_id
+        for kids in children.values()
+        for c in kids
+        if c.broker_order_id and unread_legs(c, [k for k in kids if k.group_id == c.client_order_id])
+    ]
+    for broker_id in unseen:
+        try:
+            view = await ctx.broker.get_order(broker_id, nested=True)
+        except BrokerError:
+            continue
+        if view is not None:
+            with ctx.store.transaction() as tx:
+                apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))
 
 
 def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:

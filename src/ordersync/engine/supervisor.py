@@ -102,6 +102,7 @@ class Engine:
         self.watch = Watch(self._ctx)
         self.stream_connected = False
         self._last_stream_at: datetime = clock.now()
+        self._news_mark = 0
         self._running = False
 
     # -- library API ---------------------------------------------------------------------------------
@@ -185,10 +186,10 @@ class Engine:
         """Take the lease (if any), catch up with the broker, resume unfinished work, start the loops."""
         await self.wait_for_lease()
         self._running = True
-        await self.catch_up("startup")
-        await self._drain_queue()
-        self._resume()
+        # one read of the broker serves both the catch-up and the start-up reconciliation (it applies
+        # every open order and every order closed since our oldest open one, legs included)
         await self.watch.reconcile(dry_run=False)
+        self._resume()
         for name, loop in (
             ("writer", self._writer),
             ("poller", self._poller),
@@ -308,13 +309,6 @@ class Engine:
                 self._last_stream_at = self._ctx.clock.now()
         return not any(isinstance(item, _Stop) for item in batch)
 
-    async def _drain_queue(self) -> None:
-        batch: list[OrderObserved | StreamStatus | _Stop] = []
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        if batch:
-            await self._apply_batch(batch)
-
     def _on_stream_status(self, status: StreamStatus) -> None:
         self.stream_connected = status.state is StreamState.CONNECTED
         self.metrics.stream_up.set(1 if self.stream_connected else 0)
@@ -347,9 +341,13 @@ class Engine:
         await self._every(self._ctx.options.poll_interval_s, self._poll_once)
 
     async def _poll_once(self) -> None:
-        if self.stream_trusted() or not self._has_open():
+        # a connected stream whose last catch-up found changes it never delivered is losing events:
+        # keep reading every poll interval until a read finds nothing new
+        lossy = self.stream_connected and self._ctx.poll_news > self._news_mark
+        self._news_mark = self._ctx.poll_news
+        if not self._has_open() or (self.stream_trusted() and not lossy):
             return
-        await self.catch_up("poll" if not self.stream_connected else "silence")
+        await self.catch_up("poll" if not self.stream_connected else ("lossy" if lossy else "silence"))
 
     def _has_open(self) -> bool:
         with self._ctx.store.transaction() as tx:

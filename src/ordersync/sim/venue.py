@@ -28,6 +28,14 @@ from .wire import JsonDict, new_id
 __all__ = ["EventSink", "Latency", "Venue"]
 
 
+_STAMPS = {
+    "canceled": "canceled_at",
+    "expired": "expired_at",
+    "rejected": "failed_at",
+    "replaced": "replaced_at",
+}
+
+
 class EventSink(Protocol):
     """Receives trade_updates messages; must not block (it is called under the books lock)."""
 
@@ -113,9 +121,10 @@ class Venue:
             self.execute(order, order.remaining, self.book.price(order.symbol))
 
     def release_stop_leg(self, order: SimOrder) -> None:
-        # A held stop-loss that triggers cancels its take-profit sibling and goes to the venue.
+        # A held stop-loss that triggers ends its take-profit sibling and goes to the venue. Alpaca marks
+        # that take-profit "replaced", not "canceled" (alpaca/semantics.md §6.2, forum and alpaca-py #198).
         for sibling in self.book.siblings(order):
-            self.end(sibling, "canceled")
+            self.end(sibling, "replaced")
         self.touch(order, "new")
         self.emit("new", order)
 
@@ -167,12 +176,11 @@ class Venue:
     # -- ending orders ---------------------------------------------------------------------------------------
 
     def end(self, order: SimOrder, status: str) -> None:
-        """Cancel, expire or reject one open order, emitting its event (named as the status)."""
+        """End one open order (cancel, expire, reject; replace a triggered stop's sibling), with its event."""
         if not order.is_open:
             return
         self.touch(order, status)
-        stamp = {"canceled": "canceled_at", "expired": "expired_at", "rejected": "failed_at"}[status]
-        setattr(order, stamp, self.clock.now())
+        setattr(order, _STAMPS[status], self.clock.now())
         self.emit(status, order)
 
     def terminate(self, order: SimOrder, status: str) -> None:

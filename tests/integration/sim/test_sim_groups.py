@@ -72,7 +72,7 @@ def test_oco_reserves_the_shares_once_and_cancels_the_stop_when_the_take_profit_
     assert excinfo.value.status_code == 404
 
 
-def test_oco_stop_trigger_cancels_the_take_profit_and_sells_at_market(
+def test_oco_stop_trigger_replaces_the_take_profit_and_sells_at_market(
     sim: SimServer, client: TradingClient, fresh_symbol: Callable[..., str]
 ) -> None:
     symbol = fresh_symbol("50.00")
@@ -85,7 +85,8 @@ def test_oco_stop_trigger_cancels_the_take_profit_and_sells_at_market(
 
     nested = client.get_order_by_id(oco.id, GetOrderByIdRequest(nested=True))
     (stop_leg,) = nested.legs or []
-    assert (nested.status, stop_leg.status) == (OrderStatus.CANCELED, OrderStatus.FILLED)
+    # Alpaca ends the take-profit 'replaced' when the stop triggers (alpaca/semantics.md §6.2)
+    assert (nested.status, stop_leg.status) == (OrderStatus.REPLACED, OrderStatus.FILLED)
     assert stop_leg.filled_avg_price == "44.9"
 
 

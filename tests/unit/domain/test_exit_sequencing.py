@@ -44,6 +44,12 @@ def oco(status: OrderStatus = S.NEW, qty: int = 10, filled: int = 0, made_at_s: 
     )
 
 
+def stop_leg(status: OrderStatus) -> Order:
+    """The OCO's stop leg, read from the broker (its client id is the broker's)."""
+    leg = oco(status)
+    return replace(leg, client_order_id="leg-1", broker_order_id="leg-1", group_id="p~oco1")
+
+
 def test_closing_cancels_protection_first_and_sells_nothing_yet() -> None:
     decision = exit_decision(parent(), [oco()], D(0), T0)
     assert [c for c in decision.commands if isinstance(c, SubmitChild)] == []
@@ -58,7 +64,7 @@ def test_closing_waits_while_the_cancel_is_pending() -> None:
 
 
 def test_closing_sells_the_remaining_shares_once_the_cancel_is_confirmed() -> None:
-    decision = exit_decision(parent(), [oco(S.CANCELED)], D(10), T0)
+    decision = exit_decision(parent(), [oco(S.CANCELED), stop_leg(S.CANCELED)], D(10), T0)
     [command] = decision.commands
     assert isinstance(command, SubmitChild)
     exit_order = command.order
@@ -74,7 +80,7 @@ def test_closing_sells_the_remaining_shares_once_the_cancel_is_confirmed() -> No
 def test_a_fill_that_races_the_cancel_shrinks_the_exit() -> None:
     """The cancel is refused because the take-profit filled 4: only the other 6 are sold."""
     raced = oco(S.CANCELED, filled=4)
-    [command] = exit_decision(parent(), [raced], D(6), T0).commands
+    [command] = exit_decision(parent(), [raced, stop_leg(S.CANCELED)], D(6), T0).commands
     assert isinstance(command, SubmitChild)
     assert command.order.qty == D(6)
 
@@ -86,10 +92,10 @@ def test_nothing_is_sold_when_protection_already_sold_everything() -> None:
 
 
 def test_closing_never_sells_beyond_qty_available() -> None:
-    [command] = exit_decision(parent(), [oco(S.CANCELED)], D(7), T0).commands
+    [command] = exit_decision(parent(), [oco(S.CANCELED), stop_leg(S.CANCELED)], D(7), T0).commands
     assert isinstance(command, SubmitChild)
     assert command.order.qty == D(7)
-    assert exit_decision(parent(), [oco(S.CANCELED)], D(0), T0).commands == ()
+    assert exit_decision(parent(), [oco(S.CANCELED), stop_leg(S.CANCELED)], D(0), T0).commands == ()
 
 
 def test_closing_a_working_entry_cancels_it_and_waits_for_it() -> None:
@@ -109,7 +115,9 @@ def test_an_open_exit_is_not_doubled() -> None:
         parent_id="p",
         status=S.NEW,
     )
-    assert exit_decision(parent(), [oco(S.CANCELED), exit_child], D(10), T0).commands == ()
+    assert (
+        exit_decision(parent(), [oco(S.CANCELED), stop_leg(S.CANCELED), exit_child], D(10), T0).commands == ()
+    )
 
 
 def test_a_changed_plan_cancels_old_children_before_replacing_them() -> None:
@@ -122,8 +130,14 @@ def test_a_changed_plan_cancels_old_children_before_replacing_them() -> None:
         release_decision(parent(), PLAN, [pending], D(0), changed_at, replaced_at=changed_at).commands == ()
     )
     confirmed = replace(old, status=S.CANCELED)
-    [command] = release_decision(
-        parent(), PLAN, [confirmed], D(10), changed_at, replaced_at=changed_at
-    ).commands
+    children = [confirmed, stop_leg(S.CANCELED)]  # both legs read as cancelled: nothing holds the shares
+    [command] = release_decision(parent(), PLAN, children, D(10), changed_at, replaced_at=changed_at).commands
     assert isinstance(command, SubmitChild)
     assert command.order.qty == D(10)
+
+
+def test_closing_waits_for_an_oco_whose_stop_leg_has_not_been_read() -> None:
+    """The take-profit ended unfilled but the stop leg was never seen: it may hold the shares."""
+    decision = exit_decision(parent(), [oco(S.CANCELED)], D(10), T0)
+    assert not any(isinstance(c, SubmitChild) for c in decision.commands)
+    assert decision.holds

@@ -468,15 +468,21 @@ def test_finished_oco_counts_what_its_legs_sold() -> None:
     assert coverage([primary, stop_leg]) == 4
 
 
-def test_oco_ended_unfilled_with_unread_legs_is_counted_until_the_legs_are_read() -> None:
-    """The take-profit leg ended ``replaced`` (Alpaca's mark of a triggered stop): the stop leg may be
-    live and holding the shares until we have read it."""
-    assert coverage([oco_child("p~oco1", "4", S.REPLACED)]) == 4
+@pytest.mark.parametrize("ended", [S.REPLACED, S.CANCELED])
+def test_oco_ended_unfilled_with_unread_legs_is_counted_until_the_legs_are_read(ended: OrderStatus) -> None:
+    """The take-profit leg ended unfilled (``replaced`` is Alpaca's mark of a triggered stop; a venue may
+    say ``canceled``): the stop leg may be live and holding the shares until we have read it."""
+    assert coverage([oco_child("p~oco1", "4", ended)]) == 4
 
 
-def test_a_cancelled_oco_covers_nothing() -> None:
-    """Cancelling any order of a group cancels the rest (semantics.md §6.1): nothing holds the shares."""
-    assert coverage([oco_child("p~oco1", "4", S.CANCELED)]) == 0
+def test_a_cancelled_oco_whose_stop_leg_ended_covers_nothing() -> None:
+    """Cancelling any order of a group cancels the rest (semantics.md §6.1): once the stop leg is read as
+    ended, nothing holds the shares."""
+    primary = oco_child("p~oco1", "4", S.CANCELED)
+    stop_leg = replace(
+        oco_child("p~oco1-stop", "4", S.CANCELED), group_id=primary.client_order_id, broker_order_id="b2"
+    )
+    assert coverage([primary, stop_leg]) == 0
 
 
 def test_oco_intent_dropped_before_it_was_sent_covers_nothing() -> None:
