@@ -52,6 +52,9 @@ def demo(
         chosen = load_scenario(scenario) if scenario else default_scenario()
     except ScenarioError as e:
         _fail(e)
+    from ordersync.logging import configure
+
+    configure(json=False, level="warning")  # engine warnings go to stderr; stdout stays the summary / JSON
     options = DemoOptions(mode=mode, db_url=db, log_path=log)
     if as_json:
         summary = asyncio.run(run_demo(chosen, options))

@@ -28,6 +28,7 @@ from ordersync.engine.context import Context, Notification, apply_observation, l
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
 from ordersync.engine.release import release
+from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, start_cancel, start_send, start_settle
 from ordersync.engine.watch import Watch
 from ordersync.ports import (
@@ -188,7 +189,7 @@ class Engine:
         self._running = True
         # one read of the broker serves both the catch-up and the start-up reconciliation (it applies
         # every open order and every order closed since our oldest open one, legs included)
-        await self.watch.reconcile(dry_run=False)
+        await self._first_read()
         self._resume()
         for name, loop in (
             ("writer", self._writer),
@@ -199,6 +200,21 @@ class Engine:
             self._loops.append(asyncio.create_task(loop(), name=name))
         if self._stream is not None:
             self._loops.append(asyncio.create_task(self._intake(self._stream), name="intake"))
+
+    async def _first_read(self) -> None:
+        # a 429 or a 5xx at start-up is weather, not a reason to exit: retry with capped backoff
+        attempt = 0
+        while True:
+            try:
+                await self.watch.reconcile(dry_run=False)
+                return
+            except BrokerError as e:
+                attempt += 1
+                wait = backoff_s(
+                    attempt, self._ctx.options.lookup_backoff_base_s, self._ctx.options.lookup_backoff_cap_s
+                )
+                log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
+                await self._ctx.clock.sleep(wait)
 
     async def run_until_stopped(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set or the lease is lost, then stop cleanly."""
@@ -258,8 +274,14 @@ class Engine:
         return [t for t in [*self._ctx.tasks, *loops, *release_task] if not t.done()]
 
     def has_queued_work(self) -> bool:
-        """True while observations wait to be applied or parents wait for the release gate."""
-        return not self._queue.empty() or bool(self._ctx.dirty) or bool(self._ctx.dirty_symbols)
+        """True while observations wait to be applied, or parents wait with no release pass to take them.
+
+        Parents marked while a release pass runs (or waits, e.g. on the request budget) are that pass's
+        work: counting them too would make a driver wait for a pass that is itself waiting for time.
+        """
+        release_idle = self._release_task is None or self._release_task.done()
+        waiting = bool(self._ctx.dirty) or bool(self._ctx.dirty_symbols)
+        return not self._queue.empty() or (waiting and release_idle)
 
     def _resume(self) -> None:
         # after a crash: intents were journaled but not sent, submits were sent but not settled

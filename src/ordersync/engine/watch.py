@@ -120,7 +120,10 @@ class Watch:
                 self.discrepancies_alerted += 1
         for key in [k for k in self._seen if k not in current]:
             del self._seen[key]
-            self.resolve_alert(tx, key[0], key[1])
+        # resolve from the store, not from memory: an alert raised before a restart must clear too
+        for alert in tx.open_alerts():
+            if alert.kind in ("position_drift", "foreign_order") and (alert.kind, alert.key) not in current:
+                self.resolve_alert(tx, alert.kind, alert.key)
         return raised
 
     def tick(self, stream_connected: bool, last_stream_at: datetime) -> None:
@@ -169,8 +172,13 @@ class Watch:
                 if age >= self._ctx.options.unprotected_alert_s:
                     msg = f"{parent.symbol}: {short} of {parent.client_order_id} unprotected for {age:.0f}s"
                     self.raise_alert(tx, "unprotected_position", state.parent_id, msg)
-            elif self._unprotected_since.pop(state.parent_id, None) is not None:
-                self.resolve_alert(tx, "unprotected_position", state.parent_id)
+            else:
+                self._unprotected_since.pop(state.parent_id, None)
+        # resolve from the store, not from memory: an alert raised before a restart must clear too
+        still_short = set(short_of)
+        for alert in tx.open_alerts():
+            if alert.kind == "unprotected_position" and alert.key not in still_short:
+                self.resolve_alert(tx, "unprotected_position", alert.key)
         self._ctx.metrics.unprotected_age.set(oldest)
         return short_of
 
