@@ -143,22 +143,13 @@ def sqlite_url(tmp: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def postgres_url() -> Iterator[str | None]:
     """A URL whose connections see only a fresh schema (dropped afterwards); None if PostgreSQL is down."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
+    from ordersync.store.isolation import isolated_schema
+    from ordersync.testing import postgres_unreachable
 
-    schema = f"ordersync_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as e:
-        log(f"PostgreSQL unreachable at {PG_URL}: {e.orig}")
-        admin.dispose()
+    reason = postgres_unreachable(PG_URL)
+    if reason is not None:
+        log(reason)
         yield None
         return
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with isolated_schema(PG_URL, "ordersync_bench") as url:
+        yield url

@@ -14,7 +14,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -583,21 +583,11 @@ def postgres_unreachable(url: str) -> str | None:
     return None
 
 
-@contextmanager
-def fresh_postgres_schema(url: str, prefix: str = "ordersync_test") -> Iterator[str]:
+def fresh_postgres_schema(url: str, prefix: str = "ordersync_test") -> AbstractContextManager[str]:
     """Create an empty schema, yield a URL whose connections see only it, drop it (and its tables) after."""
-    from sqlalchemy import create_engine, text
+    from ordersync.store.isolation import isolated_schema
 
-    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return isolated_schema(url, prefix)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.05) -> None:

@@ -199,7 +199,7 @@ def _last_json_object(stdout: str) -> dict[str, Any]:
     return found
 
 
-# -- reductions of what the chaos runs found (engine bugs: these fail until it is fixed) ------------------
+# -- reductions of engine bugs the chaos runs found (fixed; these keep them fixed) --------------------------
 
 
 def test_engine_start_survives_a_transient_broker_error() -> None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ordersync.demo.summary import TERMINAL, _coverage, _is_root, _owner, fill_to_protect
+from ordersync.demo.summary import TERMINAL, books_coverage, fill_to_protect, is_group_root, owner_of
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 from ordersync.ports import Alert
 
@@ -114,7 +114,7 @@ class _Books:
                 self.parent[coid] = o
                 self.parent_copies[coid] += 1
                 continue
-            pid = _owner(o, by_id, set(parent_ids))
+            pid = owner_of(o, by_id, set(parent_ids))
             if pid is None:
                 continue
             self.owner[o["id"]] = pid
@@ -122,7 +122,7 @@ class _Books:
             members[pid].setdefault(group, []).append(o)
         # each group: its root first, then its legs
         self.groups: dict[str, list[list[Book]]] = {
-            pid: [sorted(g, key=lambda m: not _is_root(m)) for g in groups.values()]
+            pid: [sorted(g, key=lambda m: not is_group_root(m)) for g in groups.values()]
             for pid, groups in members.items()
         }
 
@@ -180,7 +180,7 @@ def _premature(pid: str, parent: Book | None, groups: Sequence[Sequence[Book]]) 
 def _coverage_exact(pid: str, parent: Book | None, groups: Sequence[Sequence[Book]]) -> list[str]:
     """(2) At quiescence coverage equals the parent's filled quantity."""
     filled = Decimal(0) if parent is None else Decimal(parent["filled_qty"])
-    covered = _coverage([m for g in groups for m in g])
+    covered = books_coverage([m for g in groups for m in g])
     if covered != filled:
         state = "none" if parent is None else parent["status"]
         return [f"{pid}: covered {covered} != filled {filled} (parent {state}, {len(groups)} child groups)"]
@@ -232,7 +232,7 @@ def _store_matches(books: _Books, store: Mapping[str, Order]) -> list[str]:
         local = store.get(o["client_order_id"])
         filled = Decimal(o["filled_qty"])
         if local is None:
-            is_leg = not _is_root(o)
+            is_leg = not is_group_root(o)
             if is_leg and filled == 0 and (o["status"] == "held" or o["status"] in TERMINAL):
                 continue  # an OCO stop leg that never traded: nothing to learn from it
             found.append(
@@ -284,7 +284,7 @@ def _alert_holds(alert: Alert, books: _Books, store: Mapping[str, Order]) -> boo
     if alert.kind == "unprotected_position":
         parent = books.parent.get(alert.key)
         filled = Decimal(0) if parent is None else Decimal(parent["filled_qty"])
-        return _coverage([m for g in books.groups.get(alert.key, []) for m in g]) < filled
+        return books_coverage([m for g in books.groups.get(alert.key, []) for m in g]) < filled
     if alert.kind == "position_drift":
         return any(v.startswith(f"{alert.key}:") for v in _positions(books.state, store.values()))
     if alert.kind == "stuck_unknown":

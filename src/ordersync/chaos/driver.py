@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -38,17 +37,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from ordersync.chaos.checks import INVARIANTS, Evidence, Verdict, _Books, check_all
 from ordersync.chaos.generate import ChaosSpec, generate, schedule_end_s, write_scenario
 from ordersync.chaos.worker import CRASH_MARK, START_FAILED, CrashPlan
-from ordersync.demo.summary import _coverage
+from ordersync.demo.summary import books_coverage
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import coverage
 from ordersync.store import open_store
 from ordersync.store import tables as t
+from ordersync.store.isolation import isolated_schema
 
 __all__ = ["ChaosOptions", "ChaosResult", "KillReport", "main", "render", "run_chaos"]
 
@@ -247,17 +247,8 @@ def _fresh_store(db_url: str | None, workdir: Path, seed: int) -> Iterator[str]:
     if not db_url.startswith("postgresql"):
         yield db_url
         return
-    schema = f"chaos_{seed}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in db_url else "?"
-    try:
-        yield f"{db_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with isolated_schema(db_url, f"chaos_{seed}") as url:
+        yield url
 
 
 class _StoreProbe:
@@ -343,7 +334,7 @@ def _signature(state: Mapping[str, Any], parent_ids: frozenset[str]) -> tuple[tu
     rows = []
     for pid in sorted(parent_ids):
         parent = books.parent.get(pid)
-        covered = _coverage([m for g in books.groups.get(pid, []) for m in g])
+        covered = books_coverage([m for g in books.groups.get(pid, []) for m in g])
         rows.append((pid, "-" if parent is None else str(parent["filled_qty"]), str(covered)))
     return tuple(rows)
 

@@ -78,14 +78,14 @@ def summarize_books(
     summary.parents = len(parents)
     children: dict[str, list[dict[str, Any]]] = {}
     for o in orders:
-        pid = _owner(o, by_id, parent_ids)
+        pid = owner_of(o, by_id, parent_ids)
         if pid is not None:
             children.setdefault(pid, []).append(o)
-    summary.children_submitted = sum(1 for kids in children.values() for o in kids if _is_root(o))
+    summary.children_submitted = sum(1 for kids in children.values() for o in kids if is_group_root(o))
     under, over = Decimal(0), Decimal(0)
     for parent in parents:
         filled = Decimal(parent["filled_qty"])
-        covered = _coverage(children.get(parent["client_order_id"], []))
+        covered = books_coverage(children.get(parent["client_order_id"], []))
         under += max(Decimal(0), filled - covered)
         over += max(Decimal(0), covered - filled)
     summary.unprotected_qty, summary.overprotected_qty = str(under), str(over)
@@ -94,19 +94,22 @@ def summarize_books(
     return summary
 
 
-def _owner(order: Mapping[str, Any], by_id: Mapping[str, Any], parent_ids: set[str]) -> str | None:
+def owner_of(order: Mapping[str, Any], by_id: Mapping[str, Any], parent_ids: set[str]) -> str | None:
+    """Return the parent a broker order (or a leg, through its group) belongs to."""
     group = order["sim"].get("group_id")
     if group and group in by_id and group != order["id"]:
         return parent_of(by_id[group]["client_order_id"], parent_ids)
     return parent_of(order["client_order_id"], parent_ids)
 
 
-def _is_root(order: Mapping[str, Any]) -> bool:
+def is_group_root(order: Mapping[str, Any]) -> bool:
+    """True for a simple order or the root of a group (not a leg)."""
     group = order["sim"].get("group_id")
     return group is None or group == order["id"]
 
 
-def _coverage(children: Sequence[Mapping[str, Any]]) -> Decimal:
+def books_coverage(children: Sequence[Mapping[str, Any]]) -> Decimal:
+    """Return what broker-side children cover (open groups in full, ended ones by their fills)."""
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for child in children:
         groups.setdefault(child["sim"].get("group_id") or child["id"], []).append(child)
@@ -136,7 +139,7 @@ def fill_to_protect(
     """
     samples: list[float] = []
     for parent in parents:
-        kids = [k for k in children.get(parent["client_order_id"], []) if _is_root(k)]
+        kids = [k for k in children.get(parent["client_order_id"], []) if is_group_root(k)]
         accepted = sorted((_ts(k["submitted_at"]), Decimal(k["qty"])) for k in kids)
         cumulative = Decimal(0)
         for execution in parent["sim"].get("executions", []):
