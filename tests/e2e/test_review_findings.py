@@ -239,10 +239,10 @@ async def test_a_stop_leg_filled_unseen_before_a_restart_is_adopted_after_it(
     first: Engine = await make_engine(options=quiet)
     await _protected(first, sim, "r1")
     sim.set_faults({"drop_event_p": 1.0})  # the stream loses the events of what follows
-    sim.set_price("OKE", "68.00")  # the stop triggers: the take-profit is canceled, the stop leg sells 10
+    sim.set_price("OKE", "68.00")  # the stop triggers: the take-profit ends replaced, the stop leg sells 10
     assert await _until(lambda: _position(sim) == 0, "the stop leg to sell", 5), "setup: stop did not trigger"
     await first.watch.reconcile(dry_run=False)  # reconcile learns the primary ended (it never adopts legs)
-    assert await _until(lambda: _status(first, "r1~oco1") is OrderStatus.CANCELED, "the primary", 3)
+    assert await _until(lambda: _status(first, "r1~oco1") is OrderStatus.REPLACED, "the primary", 3)
     await first.stop()  # stopped (or crashed) before any catch-up read the leg
     sim.set_faults({})
     second: Engine = await make_engine()  # catch-up at start, then polls (2 s silence) and reconciles
