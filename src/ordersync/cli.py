@@ -8,13 +8,16 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.live import Live
 
 from ordersync import __version__
+
+if TYPE_CHECKING:
+    from ordersync.config import Credentials, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Order-lifecycle sync for Alpaca.")
 sim_app = typer.Typer(no_args_is_help=True, help="The Alpaca-compatible simulator.")
@@ -27,6 +30,28 @@ def _fail(error: Exception, code: int = 2) -> NoReturn:
     # one line, whatever the terminal width: scripts grep it, and DESIGN §3 promises a one-line reason
     err.print(f"{type(error).__name__}: {error}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _settings_and_keys(config: Path | None) -> tuple[Settings, Credentials]:
+    # the config file and the keys (environment only), or exit 2 naming what is wrong
+    from ordersync.config import credentials_from_env, load_settings
+    from ordersync.domain.errors import OrderSyncError
+
+    try:
+        return load_settings(config), credentials_from_env()
+    except OrderSyncError as e:
+        _fail(e)
+
+
+def _store_url(db: str | None, config: Path | None) -> str:
+    # --db wins; otherwise the store named in the config file (or the default one)
+    from ordersync.config import load_settings
+    from ordersync.domain.errors import OrderSyncError
+
+    try:
+        return db or load_settings(config).store.url
+    except OrderSyncError as e:
+        _fail(e)
 
 
 @app.command()
@@ -92,15 +117,10 @@ def run(
 ) -> None:
     """Run the engine against Alpaca or any compatible URL; keys from APCA_API_KEY_ID/APCA_API_SECRET_KEY."""
     from ordersync.bootstrap import build_engine
-    from ordersync.config import credentials_from_env, load_settings, secret_values
-    from ordersync.domain.errors import OrderSyncError
+    from ordersync.config import secret_values
     from ordersync.logging import configure
 
-    try:
-        settings = load_settings(config)
-        credentials = credentials_from_env()
-    except OrderSyncError as e:
-        _fail(e)
+    settings, credentials = _settings_and_keys(config)
     configure(json=True, secrets=secret_values())
     engine, store, _ = build_engine(settings, credentials)
 
@@ -154,7 +174,6 @@ def submit(
     from decimal import Decimal
 
     from ordersync.clocks import SystemClock
-    from ordersync.config import load_settings
     from ordersync.domain.errors import OrderSyncError
     from ordersync.domain.order import new_order, to_decimal
     from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
@@ -169,8 +188,8 @@ def submit(
             offset=None if offset is None else Decimal(offset),
         )
 
+    url = _store_url(db, config)
     try:
-        url = db or load_settings(config).store.url
         order = new_order(
             client_order_id=client_order_id or f"os-{uuid.uuid4().hex[:20]}",
             symbol=symbol,
@@ -200,16 +219,10 @@ def status(
     config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
 ) -> None:
     """Show orders, their children and protection, and open alerts."""
-    from ordersync.config import load_settings
-    from ordersync.domain.errors import OrderSyncError
     from ordersync.reports import status_tables
     from ordersync.store import open_store
 
-    try:
-        url = db or load_settings(config).store.url
-    except OrderSyncError as e:
-        _fail(e)
-    store = open_store(url)
+    store = open_store(_store_url(db, config))
     try:
         with store.transaction() as tx:
             tables = status_tables(tx.all_orders(), tx.active_plans(), tx.open_alerts())
@@ -228,14 +241,8 @@ def reconcile(
 ) -> None:
     """Compare local orders and positions with the broker's; fix what can be fixed."""
     from ordersync.bootstrap import build_engine
-    from ordersync.config import credentials_from_env, load_settings
-    from ordersync.domain.errors import OrderSyncError
 
-    try:
-        settings = load_settings(config)
-        credentials = credentials_from_env()
-    except OrderSyncError as e:
-        _fail(e)
+    settings, credentials = _settings_and_keys(config)
     engine, store, _ = build_engine(settings, credentials, with_lease=False)
     try:
         report = asyncio.run(engine.watch.reconcile(dry_run=dry_run))

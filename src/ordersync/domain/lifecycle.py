@@ -23,7 +23,6 @@ from types import MappingProxyType
 
 from ordersync.domain.errors import DomainError, InvalidTransition, MalformedObservation, Overfill
 from ordersync.domain.events import OrderObserved
-from ordersync.domain.ids import BrokerOrderId
 from ordersync.domain.order import BROKER_STATUSES, Order, OrderStatus
 
 S = OrderStatus
@@ -237,8 +236,3 @@ def cancel_intent(order: Order) -> Order:
     if order.status is not S.INTENT:
         raise InvalidTransition(order.client_order_id, order.status, S.CANCELED, "only an unsent intent")
     return replace(order, status=S.CANCELED)
-
-
-def with_broker_id(order: Order, broker_order_id: BrokerOrderId, leg_ids: tuple[BrokerOrderId, ...]) -> Order:
-    """Attach the broker's ids learned from a submit response."""
-    return replace(order, broker_order_id=broker_order_id, leg_ids=leg_ids or order.leg_ids)

@@ -109,13 +109,6 @@ class AlpacaBroker:
         result = await self._call_or_none(self._client.get_order_by_id, broker_order_id, request)
         return None if result is None else order_view(_as_order(result))
 
-    async def get_legs(self, broker_order_id: BrokerOrderId) -> list[BrokerOrderView]:
-        """Return the legs of a multi-leg order (read with nested=true)."""
-        result = await self._call_or_none(
-            self._client.get_order_by_id, broker_order_id, GetOrderByIdRequest(nested=True)
-        )
-        return [] if result is None else [order_view(leg) for leg in _as_order(result).legs or ()]
-
     async def list_orders(
         self, status: str, after: datetime | None = None, limit: int = 500, direction: str = "asc"
     ) -> Sequence[BrokerOrderView]:
