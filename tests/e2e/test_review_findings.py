@@ -16,35 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from inprocess import FAST, PLAN, start_simulator, wire_engine
 
-from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
 from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.order import Order, OrderStatus, new_order
-from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
-from ordersync.sim.clock import RealClock
-from ordersync.sim.scenarios import parse_scenario
 from ordersync.sim.server import SimServer
-from ordersync.store import SqlAlchemyStore, open_store
-
-KEY, SECRET = "review-key", "review-secret"
-FAST = EngineOptions(
-    poll_interval_s=0.2,
-    tick_s=0.1,
-    stream_silence_s=2.0,
-    reconcile_interval_s=1.0,
-    release_backoff_base_s=0.2,
-    release_backoff_cap_s=1.0,
-    lookup_backoff_base_s=0.1,
-    lookup_backoff_cap_s=0.5,
-    unprotected_alert_s=0.5,
-    unknown_alert_s=0.5,
-    drift_alert_runs=2,
-)
-PLAN = ProtectionPlan(
-    take_profit=PriceRule(price=Decimal("76.00")), stop_loss=PriceRule(price=Decimal("68.50"))
-)
+from ordersync.store import SqlAlchemyStore
 
 
 class ShiftedClock(SystemClock):
@@ -59,15 +38,7 @@ class ShiftedClock(SystemClock):
 
 @pytest.fixture
 def sim() -> Iterator[SimServer]:
-    scenario = parse_scenario(
-        {
-            "name": "review",
-            "symbols": {"OKE": {"price": "72.10", "exchange": "NYSE"}},
-            "latency": {"ack_s": 0.02, "cancel_s": 0.05},
-        }
-    )
-    server = SimServer(scenario, RealClock(), api_key=KEY, secret_key=SECRET)
-    server.start()
+    server = start_simulator("review", cancel_s=0.05)
     yield server
     server.stop()
 
@@ -77,11 +48,7 @@ async def make_engine(sim: SimServer, tmp_path: Path) -> AsyncIterator[Callable[
     engines: list[tuple[Engine, SqlAlchemyStore]] = []
 
     async def make(*, clock: SystemClock | None = None, options: EngineOptions = FAST) -> Engine:
-        clock = clock or SystemClock()
-        store = open_store(f"sqlite:///{tmp_path / 'review.db'}")
-        broker = AlpacaBroker(KEY, SECRET, clock=clock, base_url=sim.base_url, timeout_s=5)
-        events = AlpacaStream(KEY, SECRET, clock=clock, url=sim.stream_url)
-        engine = Engine(broker=broker, store=store, clock=clock, stream=events, options=options)
+        engine, store = wire_engine(sim, tmp_path / "review.db", clock=clock, options=options)
         await engine.start()
         engines.append((engine, store))
         return engine
