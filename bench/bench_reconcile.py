@@ -27,18 +27,16 @@ import argparse
 import asyncio
 import shutil
 import tempfile
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from common import Row, log, median, num, print_rows, quiet_logs, ratio, timed
+from common import Row, log, median, num, print_rows, quiet_logs, ratio, seed_store, timed
 from ordersync.brokers.alpaca import AlpacaBroker
 from ordersync.clocks import SystemClock
-from ordersync.domain.ids import BrokerOrderId
-from ordersync.domain.order import OrderStatus, new_order
+from ordersync.domain.order import OrderStatus
 from ordersync.engine import Engine
 from ordersync.engine.catchup import read_changed
 from ordersync.sim.clock import SteppedClock
@@ -86,33 +84,6 @@ def build_sim(n: int) -> tuple[SimServer, list[dict[str, Any]]]:
     server.advance(1)
     server.start()
     return server, answered
-
-
-def seed_store(url: str, answered: list[dict[str, Any]]) -> None:
-    """The engine's view before the gap: every order acknowledged (``new``), nothing filled yet."""
-    store = open_store(url)
-    with store.transaction() as tx:
-        for o in answered:
-            created = datetime.fromisoformat(o["created_at"].replace("Z", "+00:00"))
-            order = new_order(
-                client_order_id=o["client_order_id"],
-                symbol=o["symbol"],
-                side="buy",
-                type="limit",
-                qty=o["qty"],
-                limit_price=o["limit_price"],
-                time_in_force="gtc",
-                created_at=created,
-            )
-            tx.add_order(
-                replace(
-                    order,
-                    status=OrderStatus.NEW,
-                    broker_order_id=BrokerOrderId(o["id"]),
-                    broker_updated_at=created,
-                )
-            )
-    store.close()
 
 
 def broker(server: SimServer) -> AlpacaBroker:
@@ -180,7 +151,7 @@ def collect(quick: bool = False, orders: int | None = None) -> list[Row]:
     try:
         with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
             first, second = Path(tmp) / "a.db", Path(tmp) / "b.db"
-            seed_store(f"sqlite:///{first}", answered)
+            seed_store(f"sqlite:///{first}", answered, OrderStatus.NEW, time_in_force="gtc")
             shutil.copy(first, second)
             floors = []
             floor_s, listed = asyncio.run(list_floor(server, oldest))

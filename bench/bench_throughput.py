@@ -27,18 +27,29 @@ import random
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from common import Row, log, median, num, postgres_url, print_rows, quiet_logs, ratio, sqlite_url, timed
+from common import (
+    Row,
+    log,
+    median,
+    num,
+    postgres_url,
+    print_rows,
+    quiet_logs,
+    ratio,
+    seed_store,
+    sqlite_url,
+    timed,
+)
 from ordersync.brokers.alpaca import AlpacaStream
 from ordersync.clocks import SystemClock
 from ordersync.domain.events import OrderObserved
-from ordersync.domain.ids import BrokerOrderId
-from ordersync.domain.order import OrderStatus, new_order
+from ordersync.domain.order import OrderStatus
 from ordersync.engine import Engine
 from ordersync.sim.clock import SteppedClock
 from ordersync.sim.exchange import Exchange
@@ -127,31 +138,6 @@ def parse_all(stream: AlpacaStream, frames: Sequence[bytes]) -> list[OrderObserv
     return [p for p in parsed if isinstance(p, OrderObserved)]
 
 
-def seed_store(url: str, orders: Sequence[dict[str, Any]]) -> None:
-    """Put the orders in the store as the engine holds them once their POST was answered."""
-    store = open_store(url)
-    with store.transaction() as tx:
-        for o in orders:
-            order = new_order(
-                client_order_id=o["client_order_id"],
-                symbol=o["symbol"],
-                side="buy",
-                type="limit",
-                qty=o["qty"],
-                limit_price=o["limit_price"],
-                created_at=START,
-            )
-            tx.add_order(
-                replace(
-                    order,
-                    status=OrderStatus.ACCEPTED,
-                    broker_order_id=BrokerOrderId(o["id"]),
-                    broker_updated_at=START,
-                )
-            )
-    store.close()
-
-
 class _NoBroker:
     """The apply path never calls the broker (the release gate is switched off for this figure)."""
 
@@ -201,7 +187,7 @@ def backend_rates(backend: str, work: Workload, repeats: int, tmp: Path) -> list
         with sqlite_url(tmp) if backend == "sqlite" else postgres_url() as url:
             if url is None:
                 return None
-            seed_store(url, work.orders)
+            seed_store(url, work.orders, OrderStatus.ACCEPTED, created_at=START)
             seconds, journaled = asyncio.run(apply_all(url, work.frames))
         rates.append(len(work.frames) / seconds)
         if journaled != len(work.frames):
@@ -256,7 +242,7 @@ def profile(events: int, out: Path) -> None:
 
     work = generate(events)
     with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp, sqlite_url(Path(tmp)) as url:
-        seed_store(url, work.orders)
+        seed_store(url, work.orders, OrderStatus.ACCEPTED, created_at=START)
         profiler = Profiler(interval=0.0005)
         profiler.start()
         asyncio.run(apply_all(url, work.frames))

@@ -16,10 +16,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from ordersync.domain.ids import BrokerOrderId
+from ordersync.domain.order import OrderStatus, new_order
+from ordersync.store import open_store
 
 PG_URL = os.environ.get("ORDERSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 HEADERS = ("#", "measure", "ordersync", "against", "ratio", "target")
@@ -153,3 +157,33 @@ def postgres_url() -> Iterator[str | None]:
         return
     with isolated_schema(PG_URL, "ordersync_bench") as url:
         yield url
+
+
+def seed_store(
+    url: str,
+    orders: Sequence[dict[str, Any]],
+    status: OrderStatus,
+    created_at: datetime | None = None,
+    time_in_force: str = "day",
+) -> None:
+    """Put simulator orders (``/sim/state`` shapes: limit buys) in the store as the engine would hold them
+    once their POST was answered, in ``status``; ``created_at`` None takes each order's own time."""
+    store = open_store(url)
+    with store.transaction() as tx:
+        for o in orders:
+            created = created_at or datetime.fromisoformat(o["created_at"].replace("Z", "+00:00"))
+            order = new_order(
+                client_order_id=o["client_order_id"],
+                symbol=o["symbol"],
+                side="buy",
+                type="limit",
+                qty=o["qty"],
+                limit_price=o["limit_price"],
+                time_in_force=time_in_force,
+                created_at=created,
+            )
+            acknowledged = replace(
+                order, status=status, broker_order_id=BrokerOrderId(o["id"]), broker_updated_at=created
+            )
+            tx.add_order(acknowledged)
+    store.close()
