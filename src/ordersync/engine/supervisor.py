@@ -392,10 +392,10 @@ class Engine:
         self.watch.tick(self.stream_connected, self._last_stream_at)
 
     def _send_new_intents(self) -> None:
-        # parents recorded by another process (``ordersync submit`` writes to the store): the store is
-        # the intake, so a platform needs no connection to this process to hand it work
+        # every unsent intent: parents recorded by another process (``ordersync submit`` writes to the
+        # store, which is the intake) and children a fenced or crashed instance wrote but never sent
         with self._ctx.store.transaction() as tx:
-            intents = [o for o in tx.open_orders() if o.status is OrderStatus.INTENT and o.parent_id is None]
+            intents = [o for o in tx.open_orders() if o.status is OrderStatus.INTENT]
         for order in intents:
             if order.client_order_id not in self._ctx.sending:
                 start_send(self._ctx, order.client_order_id)
