@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inprocess import FAST, PLAN, start_simulator, wire_engine
+from alpaca.trading.client import TradingClient
+from alpaca.trading.requests import LimitOrderRequest
+from inprocess import FAST, KEY, PLAN, SECRET, start_simulator, wire_engine
 
 from ordersync.clocks import SystemClock
 from ordersync.domain.ids import ClientOrderId
@@ -224,3 +226,59 @@ async def test_a_stop_leg_filled_unseen_before_a_restart_is_adopted_after_it(
         "leg that sold the position is never adopted, so the engine believes 10 shares are unprotected "
         "and reports a position drift forever (an uninterrupted run adopts it at its next catch-up)"
     )
+
+
+# -- 5. a lookup that misses an order still ours alone (chaos seed 33) -------------------------------------
+
+
+async def test_a_lookup_missing_an_order_whose_resend_is_on_the_wire_raises_no_false_alarm(
+    make_engine: Any, sim: SimServer
+) -> None:
+    # The race chaos seed 33 hit: the reconciler lists the order as submitting and decides to look it up;
+    # meanwhile a 429 turns it back into an intent and the resend goes out; the lookup's 404 arrives while
+    # that resend is on the wire. Here the lookup answers while a slow first POST is on the wire.
+    engine: Engine = await make_engine(options=replace(FAST, reconcile_interval_s=3600.0))
+    sim.set_faults({"latency_ms": 1500, "routes": ["POST /v2/orders"]})
+    await engine.submit(_parent("m1"), None)
+    assert await _until(lambda: _status(engine, "m1") is OrderStatus.SUBMITTING, "the POST on the wire", 2)
+    await engine.watch.look_up(ClientOrderId("m1"))  # 404: the POST has not landed yet
+    assert await _until(lambda: _status(engine, "m1") is OrderStatus.NEW, "the POST to land", 5)
+    await engine.watch.reconcile(dry_run=False)
+    await asyncio.sleep(0.3)
+    alerts = _open_alerts(engine)
+    assert ("missing_at_broker", "m1") not in alerts, (
+        f"m1 is new here and at the broker, yet alert {alerts} is open: a lookup's 404 for an order the "
+        "broker never acknowledged was taken for a lost order, and nothing ever clears that alarm"
+    )
+
+
+async def test_missing_at_broker_is_raised_for_an_acknowledged_order_and_clears_when_it_turns_up(
+    make_engine: Any, sim: SimServer
+) -> None:
+    engine: Engine = await make_engine(options=replace(FAST, reconcile_interval_s=3600.0))
+    # the store says m2 was acknowledged (new, with a broker id), but the broker has no such order
+    acknowledged = replace(
+        _parent("m2"), status=OrderStatus.NEW, broker_order_id="00000000-0000-4000-8000-000000000002"
+    )
+    with engine._ctx.store.transaction() as tx:
+        tx.add_order(acknowledged)
+    await engine.watch.reconcile(dry_run=False)
+    raised = await _until(lambda: ("missing_at_broker", "m2") in _open_alerts(engine), "the alert", 3)
+    assert raised, f"no missing_at_broker alert for m2 (open: {_open_alerts(engine)})"
+    # the order turns up at the broker (as when the broker's lists lagged behind its acknowledgement)
+    other = TradingClient(KEY, SECRET, url_override=sim.base_url)
+    other.submit_order(
+        LimitOrderRequest(
+            symbol="OKE", qty=10, side="buy", time_in_force="gtc", limit_price=70, client_order_id="m2"
+        )
+    )
+    await engine.watch.reconcile(dry_run=False)
+    assert ("missing_at_broker", "m2") not in _open_alerts(engine), (
+        "m2 is in the broker's open orders now, but its missing_at_broker alert stays open: an alert "
+        "whose condition cleared must resolve itself"
+    )
+
+
+def _open_alerts(engine: Engine) -> set[tuple[str, str]]:
+    with engine._ctx.store.transaction() as tx:
+        return {(a.kind, a.key) for a in tx.open_alerts()}

@@ -290,7 +290,11 @@ def _alert_holds(alert: Alert, books: _Books, store: Mapping[str, Order]) -> boo
     if alert.kind == "stuck_unknown":
         order = store.get(alert.key)
         return order is not None and order.status is OrderStatus.SUBMITTING
-    return True  # foreign or missing orders: no such order exists in a chaos run, so any is real
+    if alert.kind == "missing_at_broker":
+        order = store.get(alert.key)
+        at_broker = any(o["client_order_id"] == alert.key for o in books.orders)
+        return order is not None and order.is_open and not at_broker
+    return True  # foreign orders: no such order exists in a chaos run, so any is real
 
 
 def _hot_loops(refusals: Mapping[str, int], parent_ids: frozenset[str]) -> list[str]:

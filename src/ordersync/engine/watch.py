@@ -2,13 +2,15 @@
 
 Alerts (each a structlog event, a Prometheus metric and an ``alerts`` row, shown by ``ordersync
 status``): an unprotected fill older than ``unprotected_alert_s``; a submit unknown for longer than
-``unknown_alert_s``; a stream down or silent with open orders; a reconciliation discrepancy that
-persists ``drift_alert_runs`` runs. Each resolves itself when the condition clears.
+``unknown_alert_s``; a stream down or silent with open orders; an acknowledged order that no broker read
+knows; a reconciliation discrepancy that persists ``drift_alert_runs`` runs. Each resolves itself when the
+condition clears (an alert nothing clears is a false alarm an operator must clear by hand).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +25,7 @@ from ordersync.domain.reconcile import Discrepancy, Lookup, Observe, expected_po
 from ordersync.engine.catchup import read_changed
 from ordersync.engine.context import Context, apply_observation
 from ordersync.engine.sender import observed, start_settle
-from ordersync.ports import Transaction
+from ordersync.ports import Alert, Transaction
 
 BASELINE = "position_baseline"
 
@@ -74,7 +76,8 @@ class Watch:
             for c in corrections:
                 if isinstance(c, Observe) and apply_observation(ctx, tx, c.observation) is not None:
                     report.corrections += 1
-            report.alerts_raised = self._track(tx, report.discrepancies)
+            looked_up = {c.client_order_id for c in corrections if isinstance(c, Lookup)}
+            report.alerts_raised = self._track(tx, report.discrepancies, looked_up)
             tx.journal(
                 ctx.entry(
                     "reconciled",
@@ -89,26 +92,42 @@ class Watch:
                 if _inflight(ctx, c.client_order_id):
                     start_settle(ctx, c.client_order_id)  # skips an order whose POST is on the wire
                 else:
-                    ctx.spawn(self._lookup(c.client_order_id), f"lookup:{c.client_order_id}")
+                    ctx.spawn(self.look_up(c.client_order_id), f"lookup:{c.client_order_id}")
         return report
 
-    async def _lookup(self, coid: ClientOrderId) -> None:
+    async def look_up(self, coid: ClientOrderId) -> None:
+        """Look up one order that no broker list showed, by its client id.
 
+        Found: adopt the broker's view (and clear a ``missing_at_broker`` raised before). Not found: only an
+        order the broker had *acknowledged* is missing. One that is still ours alone by the time the answer
+        comes (an intent, or a submit whose answer is unknown: a 429 turned it back into an intent and the
+        resend is on the wire) belongs to the settle path, whose same-id resend may be about to land; an
+        alert there would be a false alarm that nothing ever clears.
+        """
+        ctx = self._ctx
         try:
-            view = await self._ctx.broker.get_by_client_id(coid)
+            view = await ctx.broker.get_by_client_id(coid)
         except BrokerError:
-            return
-        with self._ctx.store.transaction() as tx:
+            return  # the next reconciliation asks again
+        settle = False
+        with ctx.store.transaction() as tx:
             if view is not None:
-                apply_observation(self._ctx, tx, observed(self._ctx, view, Source.RECONCILE))
+                apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))
+                self.resolve_alert(tx, "missing_at_broker", coid)
+                return
+            order = tx.get_order(coid)
+            if order is None or order.is_terminal:
+                return
+            if order.status.is_local:
+                settle = order.is_inflight
             else:
-                order = tx.get_order(coid)
-                if order is not None and order.status is not OrderStatus.INTENT:
-                    self.raise_alert(
-                        tx, "missing_at_broker", coid, f"{coid} is open here but unknown to the broker"
-                    )
+                self.raise_alert(
+                    tx, "missing_at_broker", coid, f"{coid} is open here but unknown to the broker"
+                )
+        if settle:
+            start_settle(ctx, coid)  # a no-op while its POST is on the wire or a settle already runs
 
-    def _track(self, tx: Transaction, discrepancies: list[Discrepancy]) -> int:
+    def _track(self, tx: Transaction, discrepancies: list[Discrepancy], looked_up: set[ClientOrderId]) -> int:
         raised = 0
         current = {(d.kind, d.key): d for d in discrepancies}
         for key, d in current.items():
@@ -122,7 +141,7 @@ class Watch:
             del self._seen[key]
         # resolve from the store, not from memory: an alert raised before a restart must clear too
         for alert in tx.open_alerts():
-            if alert.kind in ("position_drift", "foreign_order") and (alert.kind, alert.key) not in current:
+            if _cleared(alert, current, looked_up):
                 self.resolve_alert(tx, alert.kind, alert.key)
         return raised
 
@@ -205,6 +224,14 @@ class Watch:
     def resolve_alert(self, tx: Transaction, kind: str, key: str) -> None:
         """Close an alert through the engine context."""
         self._ctx.resolve_alert(tx, kind, key)
+
+
+def _cleared(alert: Alert, current: Collection[tuple[str, str]], looked_up: set[ClientOrderId]) -> bool:
+    """True when a reconciliation alert's condition no longer holds after this run."""
+    if alert.kind in ("position_drift", "foreign_order"):
+        return (alert.kind, alert.key) not in current
+    # an order no longer looked up is in a broker list again, or no longer open here
+    return alert.kind == "missing_at_broker" and alert.key not in looked_up
 
 
 def _inflight(ctx: Context, coid: ClientOrderId) -> bool:
