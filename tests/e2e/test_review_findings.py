@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from alpaca.trading.client import TradingClient
+from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import LimitOrderRequest
 from inprocess import FAST, KEY, PLAN, SECRET, start_simulator, wire_engine
 
@@ -282,3 +283,39 @@ async def test_missing_at_broker_is_raised_for_an_acknowledged_order_and_clears_
 def _open_alerts(engine: Engine) -> set[tuple[str, str]]:
     with engine._ctx.store.transaction() as tx:
         return {(a.kind, a.key) for a in tx.open_alerts()}
+
+
+# -- 6. a foreign holder's alert outlives the holder ---------------------------------------------------------
+
+
+async def test_a_foreign_holder_alert_clears_once_the_holder_has_ended(
+    make_engine: Any, sim: SimServer
+) -> None:
+    engine: Engine = await make_engine(options=replace(FAST, reconcile_interval_s=3600.0))
+    other = TradingClient(KEY, SECRET, url_override=sim.base_url)  # someone else trades on the account
+
+    def foreign_buy(coid: str) -> str:
+        request = LimitOrderRequest(
+            symbol="OKE", qty=5, side="buy", time_in_force="gtc", limit_price=60, client_order_id=coid
+        )
+        order = other.submit_order(request)
+        assert isinstance(order, AlpacaOrder)
+        return str(order.id)
+
+    working, gone = foreign_buy("foreign-working"), foreign_buy("foreign-gone")
+    other.cancel_order_by_id(gone)
+    ended = await _until(
+        lambda: (_broker(sim, "foreign-gone") or {}).get("status") == "canceled", "cancel", 3
+    )
+    assert ended, "setup: the foreign order's cancel never landed"
+    # as a 40310000 naming them would have left it: both flagged as foreign orders holding our shares
+    with engine._ctx.store.transaction() as tx:
+        for broker_id in (working, gone):
+            engine._ctx.raise_alert(tx, "foreign_order_holds_shares", broker_id, f"{broker_id} holds shares")
+    await engine.watch.reconcile(dry_run=False)
+    alerts = _open_alerts(engine)
+    assert ("foreign_order_holds_shares", gone) not in alerts, (
+        "the foreign order that held the shares was canceled, yet its alert stays open: an alert whose "
+        "condition cleared must resolve itself"
+    )
+    assert ("foreign_order_holds_shares", working) in alerts, "a foreign order still working is still alerted"

@@ -198,10 +198,10 @@ async def _resolve_holders(ctx: Context, refused: Order, related: list[str]) -> 
                 and apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE)) is not None
             ):
                 continue
-            known = view is not None and (
-                tx.get_order(view.client_order_id) is not None or tx.find_by_broker_id(view.broker_order_id)
-            )
-            if not known:
+            if view is None:
+                continue  # the holder is gone: it holds nothing now
+            known = tx.get_order(view.client_order_id) or tx.find_by_broker_id(view.broker_order_id)
+            if known is None and not view.status.is_terminal:
                 detail = (
                     f"{refused.symbol}: {broker_id} (not ours) holds shares {refused.client_order_id} needs"
                 )

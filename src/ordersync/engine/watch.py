@@ -18,7 +18,7 @@ from typing import Any
 
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import Source
-from ordersync.domain.ids import ClientOrderId, Symbol
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
 from ordersync.domain.order import OrderStatus
 from ordersync.domain.protection import coverage, target_qty
 from ordersync.domain.reconcile import Discrepancy, Lookup, Observe, expected_positions, reconcile
@@ -76,8 +76,11 @@ class Watch:
             for c in corrections:
                 if isinstance(c, Observe) and apply_observation(ctx, tx, c.observation) is not None:
                     report.corrections += 1
-            looked_up = {c.client_order_id for c in corrections if isinstance(c, Lookup)}
-            report.alerts_raised = self._track(tx, report.discrepancies, looked_up)
+            seen = _RunSeen(
+                looked_up={c.client_order_id for c in corrections if isinstance(c, Lookup)},
+                open_at_broker={v.broker_order_id for v in views if not v.status.is_terminal},
+            )
+            report.alerts_raised = self._track(tx, report.discrepancies, seen)
             tx.journal(
                 ctx.entry(
                     "reconciled",
@@ -127,7 +130,7 @@ class Watch:
         if settle:
             start_settle(ctx, coid)  # a no-op while its POST is on the wire or a settle already runs
 
-    def _track(self, tx: Transaction, discrepancies: list[Discrepancy], looked_up: set[ClientOrderId]) -> int:
+    def _track(self, tx: Transaction, discrepancies: list[Discrepancy], seen: _RunSeen) -> int:
         raised = 0
         current = {(d.kind, d.key): d for d in discrepancies}
         for key, d in current.items():
@@ -141,7 +144,7 @@ class Watch:
             del self._seen[key]
         # resolve from the store, not from memory: an alert raised before a restart must clear too
         for alert in tx.open_alerts():
-            if _cleared(alert, current, looked_up):
+            if _cleared(alert, current, seen):
                 self.resolve_alert(tx, alert.kind, alert.key)
         return raised
 
@@ -226,12 +229,23 @@ class Watch:
         self._ctx.resolve_alert(tx, kind, key)
 
 
-def _cleared(alert: Alert, current: Collection[tuple[str, str]], looked_up: set[ClientOrderId]) -> bool:
-    """True when a reconciliation alert's condition no longer holds after this run."""
+@dataclass(frozen=True)
+class _RunSeen:
+    """What one reconciliation read, for clearing the alerts of conditions that no longer hold."""
+
+    looked_up: set[ClientOrderId]  # ours, open here, in no broker list
+    open_at_broker: set[BrokerOrderId]  # every open order the broker listed, ours or not
+
+
+def _cleared(alert: Alert, current: Collection[tuple[str, str]], seen: _RunSeen) -> bool:
+    """True when a reconciliation-checked alert's condition no longer holds after this run."""
     if alert.kind in ("position_drift", "foreign_order"):
         return (alert.kind, alert.key) not in current
-    # an order no longer looked up is in a broker list again, or no longer open here
-    return alert.kind == "missing_at_broker" and alert.key not in looked_up
+    if alert.kind == "missing_at_broker":  # in a broker list again, or no longer open here
+        return alert.key not in seen.looked_up
+    if alert.kind == "foreign_order_holds_shares":  # the holder has ended: it holds nothing now
+        return alert.key not in seen.open_at_broker
+    return False
 
 
 def _inflight(ctx: Context, coid: ClientOrderId) -> bool:
