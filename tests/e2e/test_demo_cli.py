@@ -2,8 +2,10 @@
 
 Both runs replay the packaged default scenario on the embedded simulator and summarize from the simulator's
 own books. Safe mode (ordersync) must show none of the incident's symptoms and exit 0; naive mode (the seed's
-platform) must reproduce the incident and exit 1. Each run takes about half a minute, so the two selected
-modes are started together, as separate processes, when the first test needs one.
+platform) must reproduce the incident and exit 1. Forensics runs against the same two runs: the naive run's
+own log (``--log``) reproduces its refusal count exactly, and the safe run's journal (``--db``, read by
+``ordersync analyze --db``) shows no insufficient-qty issue. Each run takes about half a minute, so the
+selected modes are started together, as separate processes, when the first test needs one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from ordersync.cli import app
+from ordersync.forensics import analyze_paths
 from ordersync.sim import default_scenario
 
 pytestmark = pytest.mark.slow
@@ -45,6 +50,7 @@ class DemoRun:
 
     mode: str
     process: subprocess.Popen[str]
+    artifact: Path  # the naive run's platform log, or the safe run's SQLite store
     returncode: int | None = None
     stdout: str = ""
     stderr: str = ""
@@ -88,25 +94,26 @@ def demos(
     modes = [m for m in MODES if any(name.startswith(f"test_demo_{m}_") for name in selected)]
     workdir = tmp_path_factory.mktemp("demo")
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    runs = {
-        mode: DemoRun(
-            mode,
-            subprocess.Popen(
-                [*_command(), "demo", "--json", "--mode", mode],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=workdir,  # a fresh directory: nothing but the installed package is used
-                env=env,
-            ),
-        )
-        for mode in modes
-    }
+    runs = {mode: _start(mode, workdir, env) for mode in modes}
     yield runs
     for run in runs.values():
         if run.process.poll() is None:
             run.process.kill()
             run.process.communicate()
+
+
+def _start(mode: str, workdir: Path, env: dict[str, str]) -> DemoRun:
+    artifact = workdir / ("naive.log" if mode == "naive" else "safe.db")
+    keep = ["--log", str(artifact)] if mode == "naive" else ["--db", f"sqlite:///{artifact}"]
+    process = subprocess.Popen(
+        [*_command(), "demo", "--json", "--mode", mode, *keep],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=workdir,  # a fresh directory: nothing but the installed package is used
+        env=env,
+    )
+    return DemoRun(mode, process, artifact)
 
 
 def test_demo_safe_mode_shows_none_of_the_incidents_symptoms_and_exits_0(demos: dict[str, DemoRun]) -> None:
@@ -136,3 +143,26 @@ def test_demo_naive_mode_reproduces_the_incident_and_exits_1(demos: dict[str, De
     assert Decimal(summary["unprotected_qty"]) > 0, run.explain()
     assert summary["parents"] == len(default_scenario().parents)
     assert run.returncode == 1, run.explain()
+
+
+def test_demo_naive_log_analyzed_reproduces_its_rejection_count(demos: dict[str, DemoRun]) -> None:
+    run = demos["naive"].finish()
+    summary = run.summary()
+    report = analyze_paths([run.artifact])
+
+    assert summary["insufficient_qty_rejections"] > 0, run.explain()
+    assert report.summary.issues == summary["insufficient_qty_rejections"]
+    assert report.summary.rejections == summary["broker_rejections"]
+    assert report.summary.symbols == len({p.symbol for p in default_scenario().parents})
+
+
+def test_demo_safe_journal_analyzed_has_no_insufficient_qty_issue(demos: dict[str, DemoRun]) -> None:
+    run = demos["safe"].finish()
+    summary = run.summary()
+    db = f"sqlite:///{run.artifact}"
+    result = CliRunner().invoke(app, ["analyze", "--db", db, "--format", "json"])
+
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["summary"]["issues"] == 0
+    assert report["summary"]["submissions"] >= summary["parents"] + summary["children_submitted"]
