@@ -19,13 +19,13 @@ from typing import Any
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
-from ordersync.domain.order import OrderStatus
+from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import coverage, target_qty
 from ordersync.domain.reconcile import Discrepancy, Lookup, Observe, expected_positions, reconcile
 from ordersync.engine.catchup import read_changed
 from ordersync.engine.context import Context, apply_observation
 from ordersync.engine.sender import observed, start_settle
-from ordersync.ports import Alert, Transaction
+from ordersync.ports import Alert, PlanState, Transaction
 
 BASELINE = "position_baseline"
 
@@ -148,22 +148,23 @@ class Watch:
                 self.resolve_alert(tx, alert.kind, alert.key)
         return raised
 
-    def tick(self, stream_connected: bool, last_stream_at: datetime) -> None:
-        """Age-based alerts: unprotected fills, unknown submits, a silent stream."""
+    def tick(self, open_orders: list[Order], stream_connected: bool, last_stream_at: datetime) -> None:
+        """Age-based alerts: unprotected fills, unknown submits, a silent stream.
+
+        ``open_orders`` is the caller's read of this tick (no await since): each plan and each open order
+        is read once per tick, because a tick runs every second against possibly thousands of orders.
+        """
         ctx = self._ctx
         now = ctx.clock.now()
         with ctx.store.transaction() as tx:
-            due = [
-                s.parent_id
-                for s in tx.active_plans()
-                if s.next_release_at is not None and s.next_release_at <= now
-            ]
-            due += self._check_unprotected(tx, now)  # held releases are looked at again every tick
+            plans = tx.active_plans()
+            due = [s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at <= now]
+            due += self._check_unprotected(tx, plans, open_orders, now)  # held releases: looked at each tick
             # exit sequencing in progress: re-ask a cancel whose confirmation never came
-            due += [s.parent_id for s in tx.active_plans() if s.closing or s.replaced_at is not None]
-            self._check_unknown(tx, now)
+            due += [s.parent_id for s in plans if s.closing or s.replaced_at is not None]
+            self._check_unknown(tx, open_orders, now)
             silent = (now - last_stream_at).total_seconds()
-            if not stream_connected and tx.open_orders():
+            if not stream_connected and open_orders:
                 self.raise_alert(
                     tx, "stream_down", "trade_updates", f"stream down for {silent:.0f}s with open orders"
                 )
@@ -172,12 +173,15 @@ class Watch:
         for pid in due:
             ctx.mark_dirty(pid)
 
-    def _check_unprotected(self, tx: Transaction, now: datetime) -> list[ClientOrderId]:
+    def _check_unprotected(
+        self, tx: Transaction, plans: list[PlanState], open_orders: list[Order], now: datetime
+    ) -> list[ClientOrderId]:
         oldest = 0.0
         short_of: list[ClientOrderId] = []
-        plans = tx.active_plans()
         ids = [state.parent_id for state in plans]
-        parents, children = tx.orders_by_id(ids), tx.children_of_many(ids)
+        parents = {o.client_order_id: o for o in open_orders}
+        parents.update(tx.orders_by_id([i for i in ids if i not in parents]))  # ended parents: read here
+        children = tx.children_of_many(ids)
         for state in plans:
             parent = parents.get(state.parent_id)
             if parent is None:
@@ -204,8 +208,8 @@ class Watch:
         self._ctx.metrics.unprotected_age.set(oldest)
         return short_of
 
-    def _check_unknown(self, tx: Transaction, now: datetime) -> None:
-        unknown = [o for o in tx.open_orders() if o.status is OrderStatus.SUBMITTING]
+    def _check_unknown(self, tx: Transaction, open_orders: list[Order], now: datetime) -> None:
+        unknown = [o for o in open_orders if o.status is OrderStatus.SUBMITTING]
         self._ctx.metrics.unknown_orders.set(len(unknown))
         still = {o.client_order_id for o in unknown}
         for alert in tx.open_alerts():
