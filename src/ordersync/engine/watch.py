@@ -157,24 +157,29 @@ class Watch:
         ctx = self._ctx
         now = ctx.clock.now()
         with ctx.store.transaction() as tx:
+            alerts = _TickAlerts(self._ctx, tx)
             plans = tx.active_plans()
             due = [s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at <= now]
-            due += self._check_unprotected(tx, plans, open_orders, now)  # held releases: looked at each tick
+            due += self._check_unprotected(tx, alerts, plans, open_orders, now)  # held releases: every tick
             # exit sequencing in progress: re-ask a cancel whose confirmation never came
             due += [s.parent_id for s in plans if s.closing or s.replaced_at is not None]
-            self._check_unknown(tx, open_orders, now)
+            self._check_unknown(alerts, open_orders, now)
             silent = (now - last_stream_at).total_seconds()
             if not stream_connected and open_orders:
-                self.raise_alert(
-                    tx, "stream_down", "trade_updates", f"stream down for {silent:.0f}s with open orders"
-                )
+                message = f"stream down for {silent:.0f}s with open orders"
+                alerts.raise_("stream_down", "trade_updates", message)
             elif stream_connected:
-                self.resolve_alert(tx, "stream_down", "trade_updates")
+                alerts.resolve_all_but("stream_down", set())
         for pid in due:
             ctx.mark_dirty(pid)
 
     def _check_unprotected(
-        self, tx: Transaction, plans: list[PlanState], open_orders: list[Order], now: datetime
+        self,
+        tx: Transaction,
+        alerts: _TickAlerts,
+        plans: list[PlanState],
+        open_orders: list[Order],
+        now: datetime,
     ) -> list[ClientOrderId]:
         oldest = 0.0
         short_of: list[ClientOrderId] = []
@@ -197,32 +202,23 @@ class Watch:
                 oldest = max(oldest, age)
                 if age >= self._ctx.options.unprotected_alert_s:
                     msg = f"{parent.symbol}: {short} of {parent.client_order_id} unprotected for {age:.0f}s"
-                    self.raise_alert(tx, "unprotected_position", state.parent_id, msg)
+                    alerts.raise_("unprotected_position", state.parent_id, msg)
             else:
                 self._unprotected_since.pop(state.parent_id, None)
         # resolve from the store, not from memory: an alert raised before a restart must clear too
-        still_short = set(short_of)
-        for alert in tx.open_alerts():
-            if alert.kind == "unprotected_position" and alert.key not in still_short:
-                self.resolve_alert(tx, "unprotected_position", alert.key)
+        alerts.resolve_all_but("unprotected_position", set(short_of))
         self._ctx.metrics.unprotected_age.set(oldest)
         return short_of
 
-    def _check_unknown(self, tx: Transaction, open_orders: list[Order], now: datetime) -> None:
+    def _check_unknown(self, alerts: _TickAlerts, open_orders: list[Order], now: datetime) -> None:
         unknown = [o for o in open_orders if o.status is OrderStatus.SUBMITTING]
         self._ctx.metrics.unknown_orders.set(len(unknown))
-        still = {o.client_order_id for o in unknown}
-        for alert in tx.open_alerts():
-            if alert.kind == "stuck_unknown" and alert.key not in still:
-                self.resolve_alert(tx, "stuck_unknown", alert.key)  # settled: found, or resent and accepted
+        # settled (found, or resent and accepted): resolved
+        alerts.resolve_all_but("stuck_unknown", {o.client_order_id for o in unknown})
         for order in unknown:
             if (now - order.created_at).total_seconds() >= self._ctx.options.unknown_alert_s:
-                self.raise_alert(
-                    tx,
-                    "stuck_unknown",
-                    order.client_order_id,
-                    f"{order.client_order_id} submit outcome unknown",
-                )
+                coid = order.client_order_id
+                alerts.raise_("stuck_unknown", coid, f"{coid} submit outcome unknown")
 
     def raise_alert(self, tx: Transaction, kind: str, key: str, message: str) -> bool:
         """Open an alert through the engine context."""
@@ -231,6 +227,25 @@ class Watch:
     def resolve_alert(self, tx: Transaction, kind: str, key: str) -> None:
         """Close an alert through the engine context."""
         self._ctx.resolve_alert(tx, kind, key)
+
+
+class _TickAlerts:
+    """The open alerts, read once per tick. Re-raising an alert that is already open is then free (it was
+    a query per unprotected parent per tick: hundreds of PostgreSQL round trips a second under load), and
+    resolving walks this set instead of re-reading the table for each kind."""
+
+    def __init__(self, ctx: Context, tx: Transaction) -> None:
+        self._ctx, self._tx = ctx, tx
+        self._open = {(a.kind, a.key) for a in tx.open_alerts()}
+
+    def raise_(self, kind: str, key: str, message: str) -> None:
+        if (kind, key) not in self._open and self._ctx.raise_alert(self._tx, kind, key, message):
+            self._open.add((kind, key))
+
+    def resolve_all_but(self, kind: str, keep: Collection[str]) -> None:
+        for alert_kind, key in [a for a in self._open if a[0] == kind and a[1] not in keep]:
+            self._ctx.resolve_alert(self._tx, alert_kind, key)
+            self._open.discard((alert_kind, key))
 
 
 @dataclass(frozen=True)
