@@ -15,10 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -37,6 +34,7 @@ from ordersync.clocks import SystemClock
 from ordersync.domain.order import Order
 from ordersync.engine import Engine, EngineOptions
 from ordersync.ports import Alert, Store
+from ordersync.sim.process import end_process, start_simulator_process
 from ordersync.store import open_store
 
 KEY, SECRET = "e2e-key", "e2e-secret"
@@ -47,7 +45,6 @@ TAKE_PROFIT = Decimal("110.00")
 STOP_LOSS = Decimal("80.00")
 INSUFFICIENT_QTY = "40310000"
 TERMINAL = {"filled", "canceled", "expired", "replaced", "rejected"}
-STARTUP_TIMEOUT_S = 30.0
 
 FAST = EngineOptions(
     poll_interval_s=0.2,
@@ -73,22 +70,6 @@ def scenario_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _sim_command() -> list[str]:
-    # the console script of this interpreter's environment (DESIGN.md §3); `python -m ordersync` otherwise
-    script = Path(sys.executable).with_name("ordersync")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("ordersync")
-    return [found] if found else [sys.executable, "-m", "ordersync"]
 
 
 # -- reading the simulator's books --------------------------------------------------------------------
@@ -265,43 +246,16 @@ class Sim:
 
 
 def _start_sim(workdir: Path, overrides: dict[str, Any]) -> Sim:
-    scenario = workdir / f"scenario-{uuid.uuid4().hex[:8]}.yaml"
+    name = f"{uuid.uuid4().hex[:8]}"
+    scenario = workdir / f"scenario-{name}.yaml"
     scenario.write_text(yaml.safe_dump(scenario_data(**overrides), sort_keys=False))
     env = {**os.environ, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET, "NO_PROXY": "127.0.0.1"}
-    for _attempt in range(3):  # the free port may be taken between probing and binding: try another
-        port = _free_port()
-        log_path = workdir / f"sim-{port}.log"
-        command = [*_sim_command(), "sim", "serve", "--port", str(port), "--scenario", str(scenario)]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [*command, "--clock", "real"], stdout=log, stderr=subprocess.STDOUT, env=env
-            )
-        if _wait_serving(process, port):
-            return Sim(process, port, log_path)
-        _terminate(process)
-    raise AssertionError(f"`ordersync sim serve` did not start; its log:\n{log_path.read_text()[-3000:]}")
-
-
-def _wait_serving(process: subprocess.Popen[bytes], port: int) -> bool:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/sim/clock", timeout=1).status_code == 200:
-                return True
-        time.sleep(0.05)
-    return False
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    log_path = workdir / f"sim-{name}.log"
+    try:
+        process, port = start_simulator_process(scenario, clock="real", log_path=log_path, env=env)
+    except RuntimeError as e:
+        raise AssertionError(f"{e}; its log:\n{log_path.read_text()[-3000:]}") from e
+    return Sim(process, port, log_path)
 
 
 @pytest.fixture
@@ -316,7 +270,7 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
 
     yield start
     for sim in started:
-        _terminate(sim.process)
+        end_process(sim.process)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +25,7 @@ from typer.testing import CliRunner
 from ordersync.cli import app
 from ordersync.forensics import analyze_paths
 from ordersync.sim import default_scenario
+from ordersync.sim.process import ordersync_command
 
 pytestmark = pytest.mark.slow
 
@@ -78,11 +78,6 @@ class DemoRun:
         return f"exit {self.returncode}\nstdout:\n{self.stdout[-3000:]}\nstderr:\n{self.stderr[-3000:]}"
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("ordersync")  # the console script of this environment
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ordersync"]
-
-
 @pytest.fixture(scope="module")
 def demos(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -106,7 +101,7 @@ def _start(mode: str, workdir: Path, env: dict[str, str]) -> DemoRun:
     artifact = workdir / ("naive.log" if mode == "naive" else "safe.db")
     keep = ["--log", str(artifact)] if mode == "naive" else ["--db", f"sqlite:///{artifact}"]
     process = subprocess.Popen(
-        [*_command(), "demo", "--json", "--mode", mode, *keep],
+        [*ordersync_command(), "demo", "--json", "--mode", mode, *keep],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,23 +20,18 @@ from typing import Any
 
 import pytest
 
+from ordersync.sim.process import end_process, free_port, ordersync_command, start_simulator_process
 from ordersync.testing import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ORDERSYNC = [sys.executable, "-m", "ordersync"]
+ORDERSYNC = ordersync_command()
 KEYS = {"APCA_API_KEY_ID": "ha-test-key", "APCA_API_SECRET_KEY": "ha-test-secret-value"}
 SCENARIO = """
 name: ha
 start: "2025-10-10T15:59:00Z"
 symbols: {OKE: {price: "72.10", exchange: NYSE}}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> Any:
@@ -58,28 +51,12 @@ def _post(url: str, body: dict[str, Any]) -> Any:
 def simulator(tmp_path: Path) -> Iterator[str]:
     scenario = tmp_path / "ha.yaml"
     scenario.write_text(SCENARIO)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*ORDERSYNC, "sim", "serve", "--port", str(port), "--scenario", str(scenario), "--clock", "real"],
-        env={**os.environ, **KEYS},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **KEYS}
+    proc, port = start_simulator_process(scenario, clock="real", log_path=tmp_path / "sim.log", env=env)
     try:
-        wait_until(lambda: _alive(f"{base}/sim/clock"), 20, "the simulator")
-        yield base
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _alive(url: str) -> bool:
-    try:
-        _get(url)
-    except OSError:
-        return False
-    return True
+        end_process(proc)
 
 
 def _config(tmp_path: Path, base: str, store_url: str, metrics_port: int) -> Path:
@@ -123,7 +100,7 @@ def _active(logs: list[Path]) -> int:
 def test_one_instance_is_active_and_the_standby_takes_over_after_sigkill(
     tmp_path: Path, simulator: str, postgres_url: str
 ) -> None:
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     configs = [_config(tmp_path, simulator, postgres_url, port) for port in ports]
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [_run(configs[0], logs[0])]

@@ -25,7 +25,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from ordersync.chaos.worker import CRASH_MARK, START_FAILED, CrashPlan
 from ordersync.demo.summary import books_coverage
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import coverage
+from ordersync.sim.process import end_process, start_simulator_process
 from ordersync.store import open_store
 from ordersync.store import tables as t
 from ordersync.store.isolation import isolated_schema
@@ -53,7 +53,6 @@ from ordersync.store.isolation import isolated_schema
 __all__ = ["ChaosOptions", "ChaosResult", "KillReport", "main", "render", "run_chaos"]
 
 KEY, SECRET = "chaos-key", "chaos-secret"  # the simulator's own test keys, never real ones
-STARTUP_TIMEOUT_S = 30.0
 SAMPLE_S = 1.5
 STABLE_SAMPLES = 3  # quiescence: this many equal samples with everything covered
 GIVE_UP_SAMPLES = 10  # ... or this many equal samples with something still short (then the checks say what)
@@ -128,35 +127,13 @@ def _env() -> dict[str, str]:
     return {**os.environ, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET, "NO_PROXY": no_proxy}
 
 
-def _ordersync_command() -> list[str]:
-    script = Path(sys.executable).with_name("ordersync")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("ordersync")
-    return [found] if found else [sys.executable, "-m", "ordersync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class _Sim:
     def __init__(self, scenario: Path, factor: float, log_path: Path) -> None:
         self.log_path = log_path
-        for _attempt in range(3):  # the probed port may be taken before the simulator binds it
-            self.port = _free_port()
-            command = [*_ordersync_command(), "sim", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-            command += ["--scenario", str(scenario), "--clock", f"fast:{factor:.4f}"]
-            with log_path.open("ab") as log:
-                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env())
-            self.http = httpx.Client(base_url=self.base_url, timeout=30)
-            if self._wait_serving():
-                return
-            self.stop()
-        raise RuntimeError(f"`ordersync sim serve` did not start; see {log_path}")
+        self.process, self.port = start_simulator_process(
+            scenario, clock=f"fast:{factor:.4f}", log_path=log_path, env=_env()
+        )
+        self.http = httpx.Client(base_url=self.base_url, timeout=30)
 
     @property
     def base_url(self) -> str:
@@ -166,15 +143,6 @@ class _Sim:
     def stream_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/stream"
 
-    def _wait_serving(self) -> bool:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline and self.process.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                if self.http.get("/sim/clock", timeout=1).status_code == 200:
-                    return True
-            time.sleep(0.05)
-        return False
-
     def state(self) -> dict[str, Any]:
         response = self.http.get("/sim/state")
         response.raise_for_status()
@@ -183,18 +151,7 @@ class _Sim:
 
     def stop(self) -> None:
         self.http.close()
-        _end(self.process, signal.SIGTERM, 10)
-
-
-def _end(process: subprocess.Popen[bytes], sig: signal.Signals, wait_s: float) -> int:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    return process.returncode
+        end_process(self.process, signal.SIGTERM, 10)
 
 
 class _Worker:
@@ -416,7 +373,7 @@ def run_chaos(options: ChaosOptions) -> ChaosResult:
             quiescent = _quiesce(sim, probe, parent_ids, options.quiesce_timeout_s, watch_worker)
             timings["quiescence"] = round(time.monotonic() - t0 - timings["schedule"], 1)
             assert worker.process is not None
-            code = _end(worker.process, signal.SIGTERM, 30)
+            code = end_process(worker.process, signal.SIGTERM, 30)
             if code != 0:
                 failures.append(
                     f"worker did not stop cleanly on SIGTERM (code {code}): {worker.tail()[-600:]}"
