@@ -4,11 +4,15 @@ SQLite). Fixtures stay in the test modules (their lifecycles differ); the wiring
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
+from ordersync.domain.order import Order, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
 from ordersync.sim.clock import RealClock
@@ -61,3 +65,33 @@ def wire_engine(
     broker = AlpacaBroker(KEY, SECRET, clock=clock, base_url=sim.base_url, timeout_s=5)
     events = AlpacaStream(KEY, SECRET, clock=clock, url=sim.stream_url) if stream else None
     return Engine(broker=broker, store=store, clock=clock, stream=events, options=options), store
+
+
+def parent_order(pid: str, time_in_force: str = "gtc") -> Order:
+    """A buy of 10 OKE at a 70.00 limit: below the 72.10 market, it rests until a test fills it."""
+    return new_order(
+        client_order_id=pid,
+        symbol="OKE",
+        side="buy",
+        type="limit",
+        qty=10,
+        limit_price="70.00",
+        created_at=SystemClock().now(),
+        time_in_force=time_in_force,
+    )
+
+
+def position(sim: SimServer, symbol: str = "OKE") -> Decimal:
+    """The simulator's position in ``symbol`` (0 when flat)."""
+    return sum((Decimal(p["qty"]) for p in sim.snapshot()["positions"] if p["symbol"] == symbol), Decimal(0))
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0) -> bool:
+    """Poll ``predicate`` (real time) until it holds; return False after ``timeout_s`` (``what`` names it
+    for the caller's own assertion message)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False

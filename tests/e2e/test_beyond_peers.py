@@ -3,19 +3,15 @@ exit sequencing under broker-held quantity, and alerts that matter (store, struc
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from inprocess import PLAN, start_simulator, wire_engine
+from inprocess import PLAN, parent_order, position, start_simulator, until, wire_engine
 
-from ordersync.clocks import SystemClock
 from ordersync.domain.ids import ClientOrderId
-from ordersync.domain.order import new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine
 from ordersync.sim.server import SimServer
@@ -46,20 +42,11 @@ async def make_engine(sim: SimServer, tmp_path: Path) -> AsyncIterator[Callable[
 
 
 async def _until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    assert await until(predicate, what, timeout_s), f"timed out waiting for {what}"
 
 
 def _orders(sim: SimServer, prefix: str) -> list[dict[str, Any]]:
     return [o for o in sim.snapshot()["orders"] if o["client_order_id"].startswith(prefix)]
-
-
-def _position(sim: SimServer, symbol: str) -> Decimal:
-    return sum((Decimal(p["qty"]) for p in sim.snapshot()["positions"] if p["symbol"] == symbol), Decimal(0))
 
 
 def _refusals(sim: SimServer) -> int:
@@ -68,17 +55,7 @@ def _refusals(sim: SimServer) -> int:
 
 async def _protected_parent(make_engine: Callable[..., Any], sim: SimServer, pid: str) -> Engine:
     engine: Engine = await make_engine()
-    order = new_order(
-        client_order_id=pid,
-        symbol="OKE",
-        side="buy",
-        type="limit",
-        qty=10,
-        limit_price="70.00",
-        created_at=SystemClock().now(),
-        time_in_force="gtc",
-    )
-    await engine.submit(order, PLAN)
+    await engine.submit(parent_order(pid), PLAN)
     await _until(lambda: bool(_orders(sim, pid)), "the parent at the broker")
     sim.fill(client_order_id=pid, qty=Decimal(10))
     await _until(lambda: any(o["client_order_id"] == f"{pid}~oco1" for o in _orders(sim, pid)), "the OCO")
@@ -88,7 +65,7 @@ async def _protected_parent(make_engine: Callable[..., Any], sim: SimServer, pid
 async def test_close_position_cancels_protection_before_selling(make_engine: Any, sim: SimServer) -> None:
     engine = await _protected_parent(make_engine, sim, "x1")
     await engine.close_position(ClientOrderId("x1"))
-    await _until(lambda: _position(sim, "OKE") == 0, "the position to be flat")
+    await _until(lambda: position(sim) == 0, "the position to be flat")
     exits = _orders(sim, "x1~exit")
     assert [(o["type"], o["qty"], o["status"]) for o in exits] == [("market", "10", "filled")]
     oco = next(o for o in _orders(sim, "x1~oco1") if o["client_order_id"] == "x1~oco1")
@@ -103,7 +80,7 @@ async def test_a_fill_racing_the_cancel_shrinks_the_exit(make_engine: Any, sim: 
         lambda: any(o["sim"]["cancel_requested"] for o in _orders(sim, "x2~oco1")), "the cancel request"
     )
     sim.fill(client_order_id="x2~oco1", qty=Decimal(4))  # the take-profit fills 4 before the cancel lands
-    await _until(lambda: _position(sim, "OKE") == 0, "the position to be flat")
+    await _until(lambda: position(sim) == 0, "the position to be flat")
     exits = _orders(sim, "x2~exit")
     assert [o["qty"] for o in exits] == ["6"], "the exit sells only what the racing fill left"
     assert _refusals(sim) == 0
@@ -130,16 +107,7 @@ async def test_a_changed_plan_is_replaced_only_after_the_broker_confirms(
 
 async def test_alerts_for_a_dead_stream_and_unprotected_shares(make_engine: Any, sim: SimServer) -> None:
     engine: Engine = await make_engine(stream=False)  # no stream at all: polling only
-    order = new_order(
-        client_order_id="a1",
-        symbol="OKE",
-        side="buy",
-        type="limit",
-        qty=10,
-        limit_price="70.00",
-        created_at=SystemClock().now(),
-    )
-    await engine.submit(order, PLAN)
+    await engine.submit(parent_order("a1", time_in_force="day"), PLAN)
     await _until(lambda: bool(_orders(sim, "a1")), "the parent")
     sim.set_faults({"routes": ["POST /v2/orders"], "http_5xx_p": 1.0, "http_5xx_statuses": [503]})
     sim.fill(client_order_id="a1", qty=Decimal(10))  # protection cannot be placed: the broker answers 503

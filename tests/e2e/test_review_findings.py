@@ -7,7 +7,6 @@ They run against the in-process simulator (real clock) through alpaca-py, like t
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -19,11 +18,11 @@ import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import LimitOrderRequest
-from inprocess import FAST, KEY, PLAN, SECRET, start_simulator, wire_engine
+from inprocess import FAST, KEY, PLAN, SECRET, parent_order, position, start_simulator, until, wire_engine
 
 from ordersync.clocks import SystemClock
 from ordersync.domain.ids import ClientOrderId
-from ordersync.domain.order import Order, OrderStatus, new_order
+from ordersync.domain.order import Order, OrderStatus
 from ordersync.engine import Engine, EngineOptions
 from ordersync.sim.server import SimServer
 from ordersync.store import SqlAlchemyStore
@@ -71,21 +70,8 @@ async def make_engine(sim: SimServer, tmp_path: Path) -> AsyncIterator[Callable[
 _ENGINE_TASKS = {"send", "settle", "resend", "cancel", "holders", "lookup", "catch_up", "release"}
 
 
-async def _until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
 def _broker(sim: SimServer, coid: str) -> dict[str, Any] | None:
     return next((o for o in sim.snapshot()["orders"] if o["client_order_id"] == coid), None)
-
-
-def _position(sim: SimServer, symbol: str = "OKE") -> Decimal:
-    return sum((Decimal(p["qty"]) for p in sim.snapshot()["positions"] if p["symbol"] == symbol), Decimal(0))
 
 
 def _local(engine: Engine, coid: str) -> Order | None:
@@ -93,29 +79,16 @@ def _local(engine: Engine, coid: str) -> Order | None:
         return tx.get_order(ClientOrderId(coid))
 
 
-def _parent(pid: str) -> Order:
-    return new_order(
-        client_order_id=pid,
-        symbol="OKE",
-        side="buy",
-        type="limit",
-        qty=10,
-        limit_price="70.00",
-        created_at=SystemClock().now(),
-        time_in_force="gtc",
-    )
-
-
 async def _protected(engine: Engine, sim: SimServer, pid: str) -> None:
-    await engine.submit(_parent(pid), PLAN)
-    assert await _until(lambda: _broker(sim, pid) is not None, "the parent at the broker")
+    await engine.submit(parent_order(pid), PLAN)
+    assert await until(lambda: _broker(sim, pid) is not None, "the parent at the broker")
     sim.fill(client_order_id=pid, qty=Decimal(10))
 
     def oco_live() -> bool:
         local = _local(engine, f"{pid}~oco1")
         return local is not None and bool(local.leg_ids) and local.status is OrderStatus.NEW
 
-    assert await _until(oco_live, "the OCO acknowledged locally"), "setup: the OCO was never placed"
+    assert await until(oco_live, "the OCO acknowledged locally"), "setup: the OCO was never placed"
 
 
 # -- 1. a failed cancel request is never retried ----------------------------------------------------------
@@ -133,14 +106,14 @@ async def test_a_failed_cancel_request_is_retried_so_close_position_completes(
         {"on_request": [{"nth": 1, "fault": "503", "method": "DELETE", "path": "/v2/orders/{order_id}"}]}
     )
     await engine.close_position(ClientOrderId("c1"))
-    assert await _until(lambda: sim.snapshot()["counters"]["faults"].get("http_503", 0) >= 1, "the 503", 5)
+    assert await until(lambda: sim.snapshot()["counters"]["faults"].get("http_503", 0) >= 1, "the 503", 5)
     await asyncio.sleep(0.5)
     clock.offset += timedelta(seconds=31)  # even past start_cancel's de-duplication window
-    flat = await _until(lambda: _position(sim) == 0, "the position to be flat", 10)
+    flat = await until(lambda: position(sim) == 0, "the position to be flat", 10)
     oco = _broker(sim, "c1~oco1")
     assert flat, (
         f"close_position never completed: the OCO is still {oco and oco['status']} at the broker and the "
-        f"position is {_position(sim)}; the one cancel request that failed with 503 was never retried"
+        f"position is {position(sim)}; the one cancel request that failed with 503 was never retried"
     )
 
 
@@ -152,12 +125,12 @@ async def test_a_reconcile_during_a_slow_submit_never_makes_it_a_droppable_inten
 ) -> None:
     engine: Engine = await make_engine(options=replace(FAST, reconcile_interval_s=60.0))
     sim.set_faults({"latency_ms": 1500, "routes": ["POST /v2/orders"]})  # a slow submit, nothing lost
-    await engine.submit(_parent("s1"), None)
-    assert await _until(lambda: _status(engine, "s1") is OrderStatus.SUBMITTING, "the POST on the wire", 2)
+    await engine.submit(parent_order("s1"), None)
+    assert await until(lambda: _status(engine, "s1") is OrderStatus.SUBMITTING, "the POST on the wire", 2)
     await engine.watch.reconcile(dry_run=False)  # the periodic reconciler runs while the POST is in flight
-    await _until(lambda: _status(engine, "s1") is OrderStatus.INTENT, "the lookup to settle it", 1.2)
+    await until(lambda: _status(engine, "s1") is OrderStatus.INTENT, "the lookup to settle it", 1.2)
     await engine.cancel(ClientOrderId("s1"))  # the platform cancels its entry
-    await _until(lambda: _broker(sim, "s1") is not None, "the POST to land", 3)
+    await until(lambda: _broker(sim, "s1") is not None, "the POST to land", 3)
     await asyncio.sleep(1.5)  # the submit response, events, one more reconcile
     await engine.watch.reconcile(dry_run=False)
     await asyncio.sleep(0.5)
@@ -182,7 +155,7 @@ async def test_stop_leaves_no_engine_task_running(make_engine: Any, sim: SimServ
     engine: Engine = await make_engine()
     # a slow submit whose response is lost (it takes effect, the client gets 504)
     sim.set_faults({"latency_ms": 800, "routes": ["POST /v2/orders"], "lost_response_p": 1.0})
-    await engine.submit(_parent("t1"), None)
+    await engine.submit(parent_order("t1"), None)
     await asyncio.sleep(0.2)
     await engine.stop()
     requests_at_stop = sum(sim.snapshot()["counters"]["requests"].values())
@@ -210,9 +183,9 @@ async def test_a_stop_leg_filled_unseen_before_a_restart_is_adopted_after_it(
     await _protected(first, sim, "r1")
     sim.set_faults({"drop_event_p": 1.0})  # the stream loses the events of what follows
     sim.set_price("OKE", "68.00")  # the stop triggers: the take-profit ends replaced, the stop leg sells 10
-    assert await _until(lambda: _position(sim) == 0, "the stop leg to sell", 5), "setup: stop did not trigger"
+    assert await until(lambda: position(sim) == 0, "the stop leg to sell", 5), "setup: stop did not trigger"
     await first.watch.reconcile(dry_run=False)  # reconcile learns the primary ended (it never adopts legs)
-    assert await _until(lambda: _status(first, "r1~oco1") is OrderStatus.REPLACED, "the primary", 3)
+    assert await until(lambda: _status(first, "r1~oco1") is OrderStatus.REPLACED, "the primary", 3)
     await first.stop()  # stopped (or crashed) before any catch-up read the leg
     sim.set_faults({})
     second: Engine = await make_engine()  # catch-up at start, then polls (2 s silence) and reconciles
@@ -240,10 +213,10 @@ async def test_a_lookup_missing_an_order_whose_resend_is_on_the_wire_raises_no_f
     # that resend is on the wire. Here the lookup answers while a slow first POST is on the wire.
     engine: Engine = await make_engine(options=replace(FAST, reconcile_interval_s=3600.0))
     sim.set_faults({"latency_ms": 1500, "routes": ["POST /v2/orders"]})
-    await engine.submit(_parent("m1"), None)
-    assert await _until(lambda: _status(engine, "m1") is OrderStatus.SUBMITTING, "the POST on the wire", 2)
+    await engine.submit(parent_order("m1"), None)
+    assert await until(lambda: _status(engine, "m1") is OrderStatus.SUBMITTING, "the POST on the wire", 2)
     await engine.watch.look_up(ClientOrderId("m1"))  # 404: the POST has not landed yet
-    assert await _until(lambda: _status(engine, "m1") is OrderStatus.NEW, "the POST to land", 5)
+    assert await until(lambda: _status(engine, "m1") is OrderStatus.NEW, "the POST to land", 5)
     await engine.watch.reconcile(dry_run=False)
     await asyncio.sleep(0.3)
     alerts = _open_alerts(engine)
@@ -259,12 +232,12 @@ async def test_missing_at_broker_is_raised_for_an_acknowledged_order_and_clears_
     engine: Engine = await make_engine(options=replace(FAST, reconcile_interval_s=3600.0))
     # the store says m2 was acknowledged (new, with a broker id), but the broker has no such order
     acknowledged = replace(
-        _parent("m2"), status=OrderStatus.NEW, broker_order_id="00000000-0000-4000-8000-000000000002"
+        parent_order("m2"), status=OrderStatus.NEW, broker_order_id="00000000-0000-4000-8000-000000000002"
     )
     with engine._ctx.store.transaction() as tx:
         tx.add_order(acknowledged)
     await engine.watch.reconcile(dry_run=False)
-    raised = await _until(lambda: ("missing_at_broker", "m2") in _open_alerts(engine), "the alert", 3)
+    raised = await until(lambda: ("missing_at_broker", "m2") in _open_alerts(engine), "the alert", 3)
     assert raised, f"no missing_at_broker alert for m2 (open: {_open_alerts(engine)})"
     # the order turns up at the broker (as when the broker's lists lagged behind its acknowledgement)
     other = TradingClient(KEY, SECRET, url_override=sim.base_url)
@@ -304,9 +277,7 @@ async def test_a_foreign_holder_alert_clears_once_the_holder_has_ended(
 
     working, gone = foreign_buy("foreign-working"), foreign_buy("foreign-gone")
     other.cancel_order_by_id(gone)
-    ended = await _until(
-        lambda: (_broker(sim, "foreign-gone") or {}).get("status") == "canceled", "cancel", 3
-    )
+    ended = await until(lambda: (_broker(sim, "foreign-gone") or {}).get("status") == "canceled", "cancel", 3)
     assert ended, "setup: the foreign order's cancel never landed"
     # as a 40310000 naming them would have left it: both flagged as foreign orders holding our shares
     with engine._ctx.store.transaction() as tx:
