@@ -18,6 +18,7 @@ from ordersync import __version__
 
 if TYPE_CHECKING:
     from ordersync.config import Credentials, Settings
+    from ordersync.store import SqlAlchemyStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Order-lifecycle sync for Alpaca.")
 sim_app = typer.Typer(no_args_is_help=True, help="The Alpaca-compatible simulator.")
@@ -26,10 +27,36 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _fail(error: Exception, code: int = 2) -> NoReturn:
-    # one line, whatever the terminal width: scripts grep it, and DESIGN §3 promises a one-line reason
-    err.print(f"{type(error).__name__}: {error}", markup=False, highlight=False, soft_wrap=True)
+def _fail(error: Exception | str, code: int = 2) -> NoReturn:
+    # one line in plain words, whatever the terminal width: scripts grep it (docs/operations.md, exit codes)
+    message = " ".join(str(error).split()) or type(error).__name__
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Order-lifecycle sync for Alpaca."""
+
+
+def _open_store(url: str, *, must_exist: bool = False, migrate: bool = True) -> SqlAlchemyStore:
+    # a store URL the user typed: one line for a bad scheme, a missing folder or a store that will not open
+    from ordersync.store import StoreUrlError, open_checked_store
+
+    try:
+        return open_checked_store(url, must_exist=must_exist, migrate=migrate)
+    except StoreUrlError as e:
+        _fail(e)
 
 
 def _settings_and_keys(config: Path | None) -> tuple[Settings, Credentials]:
@@ -40,6 +67,15 @@ def _settings_and_keys(config: Path | None) -> tuple[Settings, Credentials]:
     try:
         return load_settings(config), credentials_from_env()
     except OrderSyncError as e:
+        _fail(e)
+
+
+def _check_store(url: str) -> None:
+    from ordersync.store import StoreUrlError, check_store_url
+
+    try:
+        check_store_url(url)
+    except StoreUrlError as e:
         _fail(e)
 
 
@@ -105,6 +141,8 @@ def sim_serve(
     from ordersync.sim.scenarios import ScenarioError
     from ordersync.sim.server import serve
 
+    if not 0 <= port <= 65535:
+        _fail(f"--port must be between 0 and 65535, was {port}")
     try:
         serve(host, port, scenario, clock)
     except (ScenarioError, ClockSpecError) as e:
@@ -121,6 +159,7 @@ def run(
     from ordersync.logging import configure
 
     settings, credentials = _settings_and_keys(config)
+    _check_store(settings.store.url)
     configure(json=True, secrets=secret_values())
     engine, store, _ = build_engine(settings, credentials)
 
@@ -176,9 +215,8 @@ def submit(
     from ordersync.clocks import SystemClock
     from ordersync.domain.errors import OrderSyncError
     from ordersync.domain.order import new_order, to_decimal
-    from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
+    from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, validate_plan
     from ordersync.engine import record_parent
-    from ordersync.store import open_store
 
     def rule(price: str | None, offset: str | None) -> PriceRule | None:
         if price is None and offset is None:
@@ -189,6 +227,7 @@ def submit(
         )
 
     url = _store_url(db, config)
+    _check_submit_input(symbol, qty, client_order_id)
     try:
         order = new_order(
             client_order_id=client_order_id or f"os-{uuid.uuid4().hex[:20]}",
@@ -203,7 +242,9 @@ def submit(
         )
         tp, sl = rule(take_profit, tp_offset), rule(stop_loss, sl_offset)
         plan = ProtectionPlan(tp, sl, PartialFillPolicy(policy)) if tp or sl else None
-        store = open_store(url)
+        if plan is not None:
+            validate_plan(plan, order)  # before the store is opened: a refused submit writes nothing
+        store = _open_store(url)
         try:
             record_parent(store, order, plan, SystemClock().now())
         finally:
@@ -220,9 +261,8 @@ def status(
 ) -> None:
     """Show orders, their children and protection, and open alerts."""
     from ordersync.reports import status_tables
-    from ordersync.store import open_store
 
-    store = open_store(_store_url(db, config))
+    store = _open_store(_store_url(db, config), must_exist=True)
     try:
         with store.transaction() as tx:
             tables = status_tables(tx.all_orders(), tx.active_plans(), tx.open_alerts())
@@ -236,13 +276,19 @@ def status(
 
 @app.command()
 def reconcile(
-    config: Annotated[Path | None, typer.Option(help="YAML config")] = None,
+    config: Annotated[Path, typer.Option(help="YAML config naming the broker and the store")],
+    db: Annotated[str | None, typer.Option(help="store URL (overrides the config's)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report only; change nothing")] = False,
 ) -> None:
-    """Compare local orders and positions with the broker's; fix what can be fixed."""
+    """Compare local orders and positions with the broker's; fix what can be fixed.
+
+    The broker is the one the config file names: without a config nothing is read or written."""
     from ordersync.bootstrap import build_engine
 
     settings, credentials = _settings_and_keys(config)
+    if db is not None:
+        settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": db})})
+    _check_store(settings.store.url)
     engine, store, _ = build_engine(settings, credentials, with_lease=False)
     try:
         report = asyncio.run(engine.watch.reconcile(dry_run=dry_run))
@@ -298,6 +344,27 @@ def analyze(
     text = render_json(report) if fmt == "json" else render_markdown(report)
     out.print(text, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1 if report.summary.issues else 0)
+
+
+def _check_submit_input(symbol: str, qty: str, client_order_id: str | None) -> None:
+    # what Alpaca would refuse anyway, refused here before anything is written (docs/operations.md)
+    import re
+    from decimal import Decimal, InvalidOperation
+
+    if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,15}(/[A-Z]{2,6})?", symbol):
+        _fail(f"--symbol must be an upper-case ticker such as AAPL or BRK.B, was {symbol[:40]!r}")
+    try:
+        amount = Decimal(qty)
+    except InvalidOperation:
+        _fail(f"--qty must be a number, was {qty[:40]!r}")
+    if not amount.is_finite() or amount <= 0 or amount > Decimal(10) ** 9:
+        _fail(f"--qty must be positive and at most 1000000000, was {qty[:40]}")
+    if -amount.as_tuple().exponent > 9:  # type: ignore[operator]
+        _fail(f"--qty has more than 9 decimals: {qty[:40]}")
+    if client_order_id is not None and (
+        "~" in client_order_id or not client_order_id.isascii() or not client_order_id.isprintable()
+    ):
+        _fail("--client-order-id must be printable ASCII without '~' (reserved for protective children)")
 
 
 @app.command()
