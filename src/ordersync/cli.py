@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -149,31 +151,61 @@ def sim_serve(
         _fail(e)
 
 
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_options(log_format: str, log_level: str) -> None:
+    if log_format not in LOG_FORMATS:
+        _fail(f"--log-format must be json or console, was {log_format!r}")
+    if log_level.lower() not in LOG_LEVELS:
+        _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, was {log_level!r}")
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Option(help="YAML config (broker URLs, store, engine, metrics)")],
+    log_format: Annotated[str, typer.Option(help="json (for log shippers) or console")] = "json",
+    log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
 ) -> None:
     """Run the engine against Alpaca or any compatible URL; keys from APCA_API_KEY_ID/APCA_API_SECRET_KEY."""
     from ordersync.bootstrap import build_engine
     from ordersync.config import secret_values
     from ordersync.logging import configure
 
+    _log_options(log_format, log_level)
     settings, credentials = _settings_and_keys(config)
     _check_store(settings.store.url)
-    configure(json=True, secrets=secret_values())
+    configure(json=log_format == "json", level=log_level.lower(), secrets=secret_values())
     engine, store, _ = build_engine(settings, credentials)
 
     async def main() -> None:
-        if settings.metrics.enabled:
-            from prometheus_client import start_http_server
-
-            start_http_server(settings.metrics.port, settings.metrics.host, registry=engine.metrics.registry)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         err.print("waiting for the lease (another instance may be active) ...")
-        await engine.start()
+        # standing by and starting up can each take minutes (a held lease, a broker answering 429/5xx):
+        # a signal must end either phase at once, not after it
+        if not await _until_stopped(engine.wait_for_lease(), stop):
+            await engine.stop()
+            return
+        if settings.metrics.enabled:
+            # bound only once active, so a standby on the same host does not fight for the port
+            from prometheus_client import start_http_server
+
+            try:
+                start_http_server(
+                    settings.metrics.port, settings.metrics.host, registry=engine.metrics.registry
+                )
+            except OSError as e:
+                await engine.stop()
+                _fail(
+                    f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}"
+                )
+        if not await _until_stopped(engine.start(), stop):
+            await engine.stop()
+            return
         err.print("active: syncing orders")
         await engine.run_until_stopped(stop)
 
@@ -186,6 +218,21 @@ def run(
             "lease lost: another instance is active; exiting so a supervisor restarts this one as standby"
         )
         raise typer.Exit(1)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first (then cancel it); True when ``work`` finished."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 @app.command()
@@ -258,20 +305,101 @@ def submit(
 def status(
     db: Annotated[str | None, typer.Option(help="store URL")] = None,
     config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="redraw every --interval seconds until Ctrl-C")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="seconds between redraws with --watch")] = 2.0,
 ) -> None:
-    """Show orders, their children and protection, and open alerts."""
+    """Show orders, their children and protection, and open alerts (exit 1 while any alert is open)."""
+    import math
+    import time
+
+    from rich.console import Group
+
     from ordersync.reports import status_tables
+
+    if not math.isfinite(interval) or not 0.1 <= interval <= 3600:
+        _fail(f"--interval must be between 0.1 and 3600 seconds, was {interval}")
+    store = _open_store(_store_url(db, config), must_exist=True)
+
+    def snapshot() -> tuple[Group, bool]:
+        with store.transaction() as tx:
+            alerts = tx.open_alerts()
+            tables = status_tables(tx.all_orders(), tx.active_plans(), alerts)
+        return Group(*tables), bool(alerts)
+
+    try:
+        view, alerting = snapshot()
+        if not watch:
+            out.print(view)
+            raise typer.Exit(1 if alerting else 0)
+        with Live(view, console=out, refresh_per_second=1) as live, contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(interval)
+                view, alerting = snapshot()
+                live.update(view)
+    finally:
+        store.close()
+    raise typer.Exit(1 if alerting else 0)
+
+
+alerts_app = typer.Typer(help="Open alerts, and acknowledging them.", invoke_without_command=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback()
+def alerts_list(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option(help="store URL")] = None,
+    config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+) -> None:
+    """List the open alerts with their ids (exit 1 while any is open)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+    from rich.text import Text
 
     store = _open_store(_store_url(db, config), must_exist=True)
     try:
         with store.transaction() as tx:
-            tables = status_tables(tx.all_orders(), tx.active_plans(), tx.open_alerts())
             alerts = tx.open_alerts()
     finally:
         store.close()
-    for table in tables:
-        out.print(table)
+    table = Table(title=f"Open alerts: {len(alerts)}")
+    for column in ("id", "since", "message"):
+        table.add_column(column)
+    for alert in alerts:
+        since = alert.raised_at.isoformat(timespec="seconds")
+        table.add_row(Text(f"{alert.kind}:{alert.key}"), Text(since), Text(alert.message))
+    out.print(table)
     raise typer.Exit(1 if alerts else 0)
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    alert_id: Annotated[str, typer.Argument(help="KIND:KEY as `ordersync alerts` lists it")],
+    note: Annotated[str, typer.Option(help="why it is acknowledged (journaled)")] = "",
+    db: Annotated[str | None, typer.Option(help="store URL")] = None,
+    config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+) -> None:
+    """Acknowledge (close) an open alert; the engine raises it again if its condition still holds."""
+    from ordersync.clocks import SystemClock
+    from ordersync.ports import JournalEntry
+
+    kind, sep, key = alert_id.partition(":")
+    if not sep or not kind or not key:
+        _fail(f"an alert id is KIND:KEY as `ordersync alerts` lists it, was {alert_id!r}")
+    store = _open_store(_store_url(db, config), must_exist=True)
+    try:
+        now = SystemClock().now()
+        with store.transaction() as tx:
+            if not tx.resolve_alert(kind, key, now):
+                _fail(f"no open alert {alert_id}")
+            payload = {"alert": kind, "key": key, "note": note[:500]}
+            tx.journal(JournalEntry(now, "alert_acknowledged", None, payload))
+    finally:
+        store.close()
+    out.print(f"acknowledged {alert_id}")
 
 
 @app.command()

@@ -229,3 +229,40 @@ def test_flags_take_no_value_placeholder_in_help() -> None:
     result = CliRunner().invoke(app, ["reconcile", "--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0
     assert "<bool>" not in result.stdout
+
+
+def _store_with_alert(tmp_path: Path) -> str:
+    from datetime import UTC, datetime
+
+    from ordersync.ports import Alert
+    from ordersync.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    store = open_store(url)
+    try:
+        with store.transaction() as tx:
+            tx.raise_alert(
+                Alert("order_refused", "p01", "refused: wash trade", datetime(2025, 1, 2, tzinfo=UTC))
+            )
+    finally:
+        store.close()
+    return url
+
+
+def test_alerts_lists_and_acknowledges_an_open_alert(tmp_path: Path) -> None:
+    url = _store_with_alert(tmp_path)
+    result = CliRunner().invoke(app, ["alerts", "--db", url], env={"COLUMNS": "160"})
+    assert result.exit_code == 1
+    assert "order_refused:p01" in result.stdout
+    result = CliRunner().invoke(app, ["alerts", "ack", "order_refused:p01", "--db", url, "--note", "seen"])
+    assert result.exit_code == 0, result.stderr
+    assert CliRunner().invoke(app, ["status", "--db", url]).exit_code == 0, "no open alert is left"
+    code, err = _run(["alerts", "ack", "order_refused:p01", "--db", url])
+    assert code == 2
+    assert "no open alert order_refused:p01" in err
+
+
+def test_alerts_ack_refuses_a_malformed_id(tmp_path: Path) -> None:
+    code, err = _run(["alerts", "ack", "nocolon", "--db", _store_with_alert(tmp_path)])
+    assert code == 2
+    assert "KIND:KEY" in err

@@ -27,7 +27,13 @@ def _render(*tables: object) -> str:
 
 def test_children_and_protection_render_literally() -> None:
     parent = new_order(
-        client_order_id="p01", symbol="OKE", side="buy", type="limit", qty=9, limit_price="72.11", created_at=T0
+        client_order_id="p01",
+        symbol="OKE",
+        side="buy",
+        type="limit",
+        qty=9,
+        limit_price="72.11",
+        created_at=T0,
     )
     parent = dataclasses.replace(parent, status=OrderStatus.FILLED, filled_qty=Decimal(9))
     child = new_order(
