@@ -8,7 +8,6 @@ metrics port, which it binds only once it is active.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,36 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import KEYS, run_config, start_run
 
-from ordersync.sim.process import end_process, free_port, ordersync_command
+from ordersync.sim.process import end_process, free_port
 from ordersync.testing import wait_until
 
 pytestmark = [pytest.mark.slow]
 
-ORDERSYNC = ordersync_command()
-KEYS = {"APCA_API_KEY_ID": "ops-test-key", "APCA_API_SECRET_KEY": "ops-test-secret-value"}
 SIGNAL_BOUND_S = 5.0
-
-
-def _config(tmp_path: Path, name: str, base: str, store_url: str, metrics_port: int) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    config = {
-        "broker": {"base_url": base, "stream_url": base.replace("http", "ws") + "/stream"},
-        "store": {"url": store_url},
-        "engine": {"poll_interval_s": 0.5, "tick_s": 0.2, "stream_silence_s": 5, "reconcile_interval_s": 5},
-        "metrics": {"enabled": True, "port": metrics_port},
-    }
-    path.write_text(json.dumps(config))  # JSON is YAML
-    return path
-
-
-def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as handle:
-        return subprocess.Popen(
-            [*ORDERSYNC, "run", "--config", str(config), "--log-format", "console"],
-            env={**os.environ, **KEYS},
-            stderr=handle,
-        )
 
 
 def _ended_within(proc: subprocess.Popen[bytes], seconds: float) -> int | None:
@@ -69,9 +46,9 @@ def test_a_signal_ends_start_up_while_the_broker_is_unreachable(
     tmp_path: Path, processes: list[subprocess.Popen[bytes]], sig: signal.Signals
 ) -> None:
     dead_broker = f"http://127.0.0.1:{free_port()}"  # nothing listens: every start-up read fails
-    config = _config(tmp_path, "run", dead_broker, f"sqlite:///{tmp_path / 'o.db'}", free_port())
+    config = run_config(tmp_path, "run", dead_broker, f"sqlite:///{tmp_path / 'o.db'}", free_port())
     log = tmp_path / "run.log"
-    proc = _start(config, log)
+    proc = start_run(config, log, "--log-format", "console")
     processes.append(proc)
     wait_until(lambda: "startup_read_failed" in log.read_text(), timeout_s=30, what="a failed start-up read")
     proc.send_signal(sig)
@@ -94,10 +71,17 @@ def test_a_standby_on_the_same_host_waits_and_ends_on_sigterm(
         base = f"http://127.0.0.1:{port}"
         metrics_port = free_port()  # both instances are configured with the same metrics port
         active_log, standby_log = tmp_path / "active.log", tmp_path / "standby.log"
-        active = _start(_config(tmp_path, "a", base, postgres_url, metrics_port), active_log)
+        active = start_run(
+            run_config(tmp_path, "a", base, postgres_url, metrics_port), active_log, "--log-format", "console"
+        )
         processes.append(active)
         wait_until(lambda: "active: syncing" in active_log.read_text(), timeout_s=60, what="active")
-        standby = _start(_config(tmp_path, "b", base, postgres_url, metrics_port), standby_log)
+        standby = start_run(
+            run_config(tmp_path, "b", base, postgres_url, metrics_port),
+            standby_log,
+            "--log-format",
+            "console",
+        )
         processes.append(standby)
         wait_until(lambda: "waiting for the lease" in standby_log.read_text(), timeout_s=30, what="standby")
         time.sleep(2)  # long enough for a standby that binds the port early to crash on it
