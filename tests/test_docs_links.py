@@ -5,8 +5,9 @@ at a missing file, a missing section or material kept elsewhere is a dead end. C
 
 * every relative Markdown link in the README, the changelog, bench/README.md and docs/*.md names an existing
   file, and its `#anchor` (if any) a heading of that file;
-* every `docs/<file>.md §N` or `docs/<file>.md#anchor` citation in those files and in src/, tests/ and
-  bench/ names an existing file and a heading numbered N (or with that anchor);
+* every `docs/<file>.md §N`, `docs/<file>.md#anchor` or `docs/<file>.md, "Title"` citation in those files and
+  in src/, tests/ and bench/ names an existing file and a heading numbered N (with that anchor, containing
+  that title);
 * no file cites design material kept outside the repository (`../shared`, `shared/...`, "DESIGN §N", or a
   Markdown file the repository does not hold).
 """
@@ -39,7 +40,9 @@ _FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _LINK = re.compile(r"(?<!!)\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
-_CITATION = re.compile(r"(?<![\w./:-])docs/([\w.-]+\.md)(?:\s*§\s*(\d+(?:\.\d+)*)|#([\w-]+))?")
+_CITATION = re.compile(
+    r"(?<![\w./:-])docs/([\w.-]+\.md)(?:\s*§\s*(\d+(?:\.\d+)*)|#([\w-]+)|,\s*(['\"])([^'\"\n]{1,80})\4)?"
+)
 _SHARED = re.compile(r"(?:\.\./)+shared\b|(?<![\w.-])shared/|\b(?:DESIGN|STYLE)\s*(?:§|section\b)")
 _MD_NAME = re.compile(r"(?<![\w./:-])((?:\.\./|\./)?(?:[\w-]+/)*[\w.-]+\.md)\b")
 
@@ -53,11 +56,13 @@ class Ref:
     target: Path
     section: str | None = None  # "6.2" for `§6.2`
     anchor: str | None = None
+    title: str | None = None  # "Sibling cancel" for `docs/alpaca.md, "Sibling cancel"`
 
     def __str__(self) -> str:
         where = f"{self.source.relative_to(ROOT)}:{self.line}"
         what = self.target.relative_to(ROOT) if self.target.is_relative_to(ROOT) else self.target
         suffix = f" §{self.section}" if self.section else (f"#{self.anchor}" if self.anchor else "")
+        suffix = f", {self.title!r}" if self.title else suffix
         return f"{where} -> {what}{suffix}"
 
 
@@ -117,6 +122,12 @@ def has_section(path: Path, number: str) -> bool:
     return any(pattern.match(m.group(1)) for m in _HEADING.finditer(text))
 
 
+def has_title(path: Path, title: str) -> bool:
+    """True when a heading of ``path`` contains ``title`` (case-insensitive), for `, "Title"` citations."""
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    return any(title.lower() in m.group(1).lower() for m in _HEADING.finditer(text))
+
+
 def markdown_links() -> Iterator[Ref]:
     """Yield every relative link of the Markdown files (web and mail links are not ours to check)."""
     for source in _markdown_files():
@@ -136,7 +147,8 @@ def citations() -> Iterator[Ref]:
         text = source.read_text(encoding="utf-8")
         for match in _CITATION.finditer(text):
             target = (ROOT / "docs" / match.group(1)).resolve()
-            yield Ref(source, _line_of(text, match.start()), target, match.group(2), match.group(3))
+            section, anchor, title = match.group(2), match.group(3), match.group(5)
+            yield Ref(source, _line_of(text, match.start()), target, section, anchor, title)
 
 
 def _case(ref: Ref) -> object:
@@ -155,6 +167,8 @@ def problem(ref: Ref) -> str | None:
         return f"{ref}: no heading numbered {ref.section}"
     if ref.anchor is not None and ref.target.suffix == ".md" and ref.anchor not in anchors(ref.target):
         return f"{ref}: no heading with anchor #{ref.anchor}"
+    if ref.title is not None and not has_title(ref.target, ref.title):
+        return f"{ref}: no heading containing {ref.title!r}"
     return None
 
 
@@ -177,6 +191,8 @@ def test_the_checks_catch_a_broken_link_a_missing_section_and_a_missing_anchor()
     assert problem(Ref(readme, 1, alpaca, anchor="no-such-heading")) is not None
     assert problem(Ref(readme, 1, alpaca, section="6.2")) is None
     assert problem(Ref(readme, 1, alpaca, anchor="62-legs-and-held")) is None
+    assert problem(Ref(readme, 1, alpaca, title="No such title")) is not None
+    assert problem(Ref(readme, 1, alpaca, title="sibling cancel")) is None
     assert has_section(alpaca, "6")
     assert not has_section(alpaca, "6.9")
 
