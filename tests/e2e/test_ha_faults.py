@@ -168,3 +168,29 @@ def test_a_partitioned_active_loses_to_the_standby_and_its_late_writes_are_refus
         assert takeover_s < TAKEOVER_BOUND_S + SLACK_S, f"takeover took {takeover_s:.1f} s"
     finally:
         proxy.close()
+
+
+def test_a_post_in_flight_when_the_active_freezes_lands_once(
+    tmp_path: Path, simulator: str, postgres_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    configs = [run_config(tmp_path, f"r{i}", simulator, postgres_url, free_port()) for i in range(2)]
+    processes.append(start_run(configs[0], logs[0]))
+    wait_until(lambda: "active: syncing" in text_of(logs[0]), 30, "the first instance to become active")
+    processes.append(start_run(configs[1], logs[1]))
+    wait_until(lambda: "waiting for the lease" in text_of(logs[1]), 30, "the standby")
+    _protected_parent(simulator, postgres_url, "sl-p1")
+
+    # the next child POST takes 4 s to reach the broker's books; the active freezes while it is on the wire
+    post_json(f"{simulator}/sim/faults", {"latency_ms": 4000, "routes": ["POST /v2/orders"]})
+    post_json(f"{simulator}/sim/fill", {"client_order_id": "sl-p1", "qty": "6"})
+    time.sleep(0.5)
+    processes[0].send_signal(signal.SIGSTOP)
+    wait_until(lambda: "active: syncing" in text_of(logs[1]), 30, "the standby to take over")
+    post_json(f"{simulator}/sim/faults", {})
+    wait_until(lambda: coverage(simulator, "sl-p1") == 10, 30, "every share protected once")
+    processes[0].send_signal(signal.SIGCONT)  # it now learns the answer to its POST: too late to record it
+    assert processes[0].wait(timeout=15) == 1, text_of(logs[0])
+    time.sleep(1)
+    assert coverage(simulator, "sl-p1") == 10, "the late POST and the new active's work never overlap"
+    _books_are_clean(simulator)
