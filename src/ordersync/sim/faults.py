@@ -19,11 +19,19 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .counters import Counters
 
-__all__ = ["FaultConfig", "FaultInjector", "HttpFault", "NthRequestFault", "StreamFault"]
+__all__ = [
+    "FaultConfig",
+    "FaultInjector",
+    "FaultRates",
+    "FaultWindow",
+    "HttpFault",
+    "NthRequestFault",
+    "StreamFault",
+]
 
 Probability = float
 FaultKind = Literal["500", "502", "503", "504", "429", "lost_response"]
@@ -42,25 +50,63 @@ class NthRequestFault(BaseModel):
     path: str | None = None
 
 
-class FaultConfig(BaseModel):
-    """The fault section of a scenario, also accepted by `POST /sim/faults`."""
+class FaultRates(BaseModel):
+    """The probabilistic faults, shared by the whole-run config and its time windows."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int | None = None
-    stream_drop_at_s: list[float] = Field(default_factory=list)
-    stream_drop_p: Probability = Field(default=0.0, ge=0, le=1)
     drop_event_p: Probability = Field(default=0.0, ge=0, le=1)
     duplicate_event_p: Probability = Field(default=0.0, ge=0, le=1)
     reorder_event_p: Probability = Field(default=0.0, ge=0, le=1)
     http_5xx_p: Probability = Field(default=0.0, ge=0, le=1)
     http_5xx_statuses: list[int] = Field(default_factory=lambda: [500, 503, 504])
     http_429_p: Probability = Field(default=0.0, ge=0, le=1)
-    http_429_burst: int = Field(default=1, ge=1)
     lost_response_p: Probability = Field(default=0.0, ge=0, le=1)
+    # Real Alpaca sometimes sends no `canceled` event for the sibling of an OCO/bracket leg that filled
+    # (docs/alpaca.md, "Sibling cancel"); the books still cancel it, only the event is withheld.
+    omit_sibling_cancel_event_p: Probability = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("http_5xx_statuses")
+    @classmethod
+    def _server_errors(cls, value: list[int]) -> list[int]:
+        if any(not 500 <= status <= 599 for status in value):
+            raise ValueError("every status must be a 5xx code")
+        return value
+
+
+class FaultWindow(FaultRates):
+    """Faults active only from `from_s` to `to_s` virtual seconds after the scenario start, optionally only
+    for some symbols and/or routes. `stream_silent` drops every trade_updates event in the window (the
+    connection stays up); `http_429_storm` answers every selected request 429 with
+    `X-Ratelimit-Remaining: 0` and `X-Ratelimit-Reset` at the window's end; `latency_s` delays each selected
+    request by that much virtual time."""
+
+    from_s: float = Field(ge=0, allow_inf_nan=False)
+    to_s: float = Field(gt=0, allow_inf_nan=False)
+    symbols: list[str] = Field(default_factory=list)
+    routes: list[str] = Field(default_factory=list)
+    stream_silent: bool = False
+    http_429_storm: bool = False
+    latency_s: float = Field(default=0.0, ge=0, le=3600, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FaultWindow:
+        if self.to_s <= self.from_s:
+            raise ValueError("to_s must be after from_s")
+        return self
+
+
+class FaultConfig(FaultRates):
+    """The fault section of a scenario, also accepted by `POST /sim/faults`."""
+
+    seed: int | None = None
+    stream_drop_at_s: list[float] = Field(default_factory=list)
+    stream_drop_p: Probability = Field(default=0.0, ge=0, le=1)
+    http_429_burst: int = Field(default=1, ge=1, le=10_000)
     latency_ms: float = Field(default=0.0, ge=0, le=5000)
     routes: list[str] = Field(default_factory=list)
     on_request: list[NthRequestFault] = Field(default_factory=list)
+    windows: list[FaultWindow] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

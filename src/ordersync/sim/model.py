@@ -55,6 +55,7 @@ class SymbolInfo:
     price: Decimal
     exchange: str
     asset_id: str
+    fractionable: bool = True
 
 
 @dataclass

@@ -49,6 +49,7 @@ class Latency:
     ack_s: float = 0.0
     fill_s: float = 0.0
     cancel_s: float = 0.0
+    replace_s: float = 0.0
     pending_new_event: bool = False
     pending_cancel_event: bool = False
 
