@@ -110,7 +110,7 @@ class _Control:
 async def _body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError.bad_body() from None
     if not isinstance(body, dict):
         raise ApiError.bad_body()

@@ -23,7 +23,7 @@ from .book import Book
 from .checks import Policy, check_new_order
 from .clock import SimClock, SteppedClock
 from .groups import create_group, new_order, replacement_spec, swap_into_group
-from .model import SimOrder, SymbolInfo
+from .model import Position, SimOrder, SymbolInfo
 from .order_request import OrderSpec, ReplaceSpec
 from .queries import OrderQuery, select_orders
 from .scheduler import Scheduler
@@ -66,6 +66,10 @@ class ExchangeConfig:
     latency: Latency = field(default_factory=Latency)
     plans: Mapping[str, FillPlan] = field(default_factory=dict)
     prices: Sequence[PricePoint] = ()
+    positions: Sequence[tuple[str, Decimal, Decimal]] = ()  # (symbol, signed qty, avg entry price)
+    margin_multiplier: int = 1
+    foreign_orders: Sequence[OrderSpec] = ()  # other applications' open orders at the start
+    calendar: bool = False  # market sessions on the NYSE calendar (False: always open)
 
 
 class Exchange:
@@ -76,15 +80,38 @@ class Exchange:
         self.clock = clock
         self.config = config
         self.scheduler = Scheduler()
-        self.book = Book(config.cash, config.symbols)
+        self.book = Book(
+            config.cash,
+            config.symbols,
+            [Position(symbol, qty, avg) for symbol, qty, avg in config.positions],
+            config.margin_multiplier,
+        )
         self.venue = Venue(self.book, clock, self.scheduler, sink, config.latency)
         self.started_at = clock.now()
         for point in config.prices:
             self.schedule_at(
                 point.at_s, f"price {point.symbol}", self._price_setter(point.symbol, point.price)
             )
+        for index, spec in enumerate(config.foreign_orders):
+            self._place_foreign(index, spec)
         if isinstance(clock, SteppedClock):
             clock.bind(self.advance_to)
+
+    def _place_foreign(self, index: int, spec: OrderSpec) -> None:
+        """Put another application's order in the books as already working (no events: it predates us).
+
+        Raises:
+            ValueError: the account refuses it (one line naming the order).
+        """
+        assert spec.qty is not None
+        try:
+            coid = self._unique_client_order_id(spec.client_order_id)
+            check_new_order(self.book, self.config.policy, spec, spec.qty)
+        except ApiError as e:
+            raise ValueError(f"foreign_orders.{index}: refused by the account: {e.body['message']}") from None
+        root = create_group(self.book, self.clock.now(), spec, spec.qty, coid)
+        self.venue.touch(root, "new")
+        self.venue.later(0, f"match {root.id}", lambda: self.venue.match(root))
 
     # -- time ------------------------------------------------------------------------------------------
 
@@ -128,6 +155,12 @@ class Exchange:
             order = self.book.get(order_id)
             return order_with_legs(self.book, order) if nested else order_json(order)
 
+    def order_symbol(self, order_id: str) -> str | None:
+        """The symbol of an order, or None when unknown (for symbol-limited faults)."""
+        with self.lock:
+            order = self.book.orders.get(order_id)
+            return None if order is None else order.symbol
+
     def get_by_client_id(self, client_order_id: str) -> JsonDict:
         with self.lock:
             return order_json(self.book.get_by_client_id(client_order_id))
@@ -165,14 +198,21 @@ class Exchange:
             return results
 
     def replace(self, order_id: str, spec: ReplaceSpec) -> JsonDict:
-        """Replace a working order: a new order id; the old one goes `replaced` with `replaced_by`.
+        """Request an asynchronous replace (PATCH): answer with the new order, confirm it later.
+
+        The old order goes `pending_replace` (event `pending_replace`) and keeps working; after the venue's
+        replace latency it ends `replaced` (event `replaced`) and the new order goes live. If the old order
+        filled (or otherwise ended) first, the replace fails: event `order_replace_rejected` on the old
+        order, and the new order, which never lived, ends `rejected` without an event of its own
+        (docs/alpaca.md, "Replace"). Held exit legs of a bracket/OTO/OCO can be replaced and stay in
+        their group; a bracket's entry cannot.
 
         Raises:
             ApiError: 404, 422 (state or fields), 403 (unchanged parameters, or the new qty is not available).
         """
         with self.lock:
             old = self.book.get(order_id)
-            if not old.is_live or old.cancel_requested or old.leg_ids:
+            if not self._replaceable(old):
                 raise ApiError.unprocessable(
                     "unable to replace order in current state", code=CODE_UNPROCESSABLE
                 )
@@ -182,13 +222,48 @@ class Exchange:
             if old.order_class == "simple":
                 check_new_order(self.book, self.config.policy, new_spec, qty, exclude=[old.id])
             new = new_order(self.book, self.clock.now(), new_spec, qty, coid, role=old.role)
-            swap_into_group(self.book, old, new)
+            new.replaces, new.order_class, new.replacing = old.id, old.order_class, True
             self.book.add(new)
-            old.replaced_by, old.replaced_at = new.id, self.clock.now()
-            self.venue.touch(old, "replaced")
-            self.venue.emit("replaced", old)
-            self._start(new)
+            old.status_before_replace = old.status
+            self.venue.touch(old, "pending_replace")
+            self.venue.emit("pending_replace", old)
+            self.venue.later(
+                self.config.latency.replace_s,
+                f"replace {old.id}",
+                lambda: self._confirm_replace(old, new, derive_qty=spec.qty is None),
+            )
             return order_json(new)
+
+    def _replaceable(self, order: SimOrder) -> bool:
+        if not order.is_open or order.cancel_requested or order.replacing:
+            return False
+        if order.status in ("pending_replace", "accepted", "pending_new", "pending_cancel"):
+            return False
+        if order.role == "entry" and order.leg_ids:
+            return False  # a bracket/OTO entry: only its legs can be replaced
+        return order.status != "held" or order.role != "entry"
+
+    def _confirm_replace(self, old: SimOrder, new: SimOrder, derive_qty: bool) -> None:
+        """The venue's answer to a PATCH: replaced, or rejected because the old order ended first."""
+        new.replacing = False
+        if old.status != "pending_replace":
+            self.venue.emit("order_replace_rejected", old)
+            self.venue.end(new, "rejected", emit=False)
+            return
+        was = old.status_before_replace or "new"
+        old.status = was
+        if derive_qty:
+            new.qty = old.remaining
+        swap_into_group(self.book, old, new)
+        old.replaced_by, old.replaced_at = new.id, self.clock.now()
+        self.venue.touch(old, "replaced")
+        self.venue.emit("replaced", old)
+        new.planned = old.planned
+        if was == "held":
+            self.venue.touch(new, "held")  # a held leg stays held; its group activates it as before
+            self.venue.match(new)
+        else:
+            self._start(new)
 
     def manual_fill(
         self, order_id: str | None, client_order_id: str | None, qty: Decimal | None, price: Decimal | None
@@ -270,6 +345,7 @@ class Exchange:
                 sum((v for v in values if v > 0), Decimal(0)),
                 sum((v for v in values if v < 0), Decimal(0)),
                 self.started_at,
+                self.book.margin_multiplier,
             )
             body["shorting_enabled"] = self.config.policy.shorting_enabled
             return body
@@ -303,7 +379,7 @@ class Exchange:
 
     def _start(self, root: SimOrder) -> None:
         plan = self.config.plans.get(root.client_order_id)
-        root.planned = plan is not None
+        root.planned = root.planned or plan is not None
         self.venue.later(self.config.latency.ack_s, f"ack {root.id}", lambda: self.venue.ack(root))
         if plan is not None:
             self._schedule_plan(root, plan)
@@ -323,10 +399,22 @@ class Exchange:
                 )
 
     def _plan_fill(self, order: SimOrder, step: FillStep) -> Callable[[], None]:
-        return lambda: self.venue.execute(order, step.qty, step.price or self.book.price(order.symbol))
+        def fill() -> None:
+            live = self.live_successor(order)  # a replaced parent's plan goes on with its replacement
+            self.venue.execute(live, step.qty, step.price or self.book.price(live.symbol))
+
+        return fill
 
     def _plan_end(self, order: SimOrder, status: str) -> Callable[[], None]:
-        return lambda: self.venue.terminate(order, status)
+        return lambda: self.venue.terminate(self.live_successor(order), status)
+
+    def live_successor(self, order: SimOrder) -> SimOrder:
+        """`order`, or the order that replaced it (through the whole `replaced_by` chain)."""
+        seen = {order.id}
+        while order.replaced_by is not None and order.replaced_by not in seen:
+            order = self.book.orders[order.replaced_by]
+            seen.add(order.id)
+        return order
 
     def _price_setter(self, symbol: str, price: Decimal) -> Callable[[], None]:
         return lambda: self.set_price(symbol, price)
@@ -348,6 +436,7 @@ class Exchange:
             "planned": order.planned,
             "cancel_requested": order.cancel_requested,
             "triggered": order.triggered,
+            "replacing": order.replacing,
             "reserves_shares": self.book.reserves_shares(order),
             # every execution with its venue time: the demo measures fill-to-protect latency from these
             "executions": [

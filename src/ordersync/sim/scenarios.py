@@ -401,6 +401,13 @@ class Scenario(_Strict):
             latency=self.latency.venue(),
             plans={p.id: p.plan() for p in self.parents},
             prices=[PricePoint(p.at_s, p.symbol, p.price) for p in self.prices],
+            positions=[
+                (p.symbol, p.qty, p.avg_entry_price or self.symbols[p.symbol].price)
+                for p in self.account.positions
+            ],
+            margin_multiplier=self.account.margin_multiplier,
+            foreign_orders=[o.spec() for o in self.foreign_orders],
+            calendar=self.market.calendar,
         )
 
 

@@ -65,6 +65,8 @@ class Venue:
         self.scheduler = scheduler
         self.sink = sink
         self.latency = latency
+        # Whether to withhold a sibling's `canceled` event (a fault; set by the simulator from its faults).
+        self.omit_sibling_event: Callable[[str], bool] = lambda symbol: False
 
     def later(self, seconds: float, label: str, callback: Callable[[], None]) -> None:
         self.scheduler.schedule(self.clock.now() + timedelta(seconds=seconds), label, callback)
@@ -101,11 +103,12 @@ class Venue:
     # -- matching and executions -------------------------------------------------------------------------
 
     def matchable(self, order: SimOrder) -> bool:
-        if not order.is_open or order.planned:
+        if not order.is_open or order.planned or order.replacing:
             return False
-        if order.status == "held":
+        status = order.working_status
+        if status == "held":
             return order.role == "stop_loss" and self.book.exits_active(order)
-        return order.status not in ("accepted", "pending_new")
+        return status not in ("accepted", "pending_new")
 
     def match_symbol(self, symbol: str) -> None:
         for order in self.book.open_orders(symbol):
@@ -116,7 +119,7 @@ class Venue:
             return
         was_triggered = order.triggered
         marketable = is_marketable(order, self.book.price(order.symbol))
-        if order.status == "held" and order.triggered and not was_triggered:
+        if order.working_status == "held" and order.triggered and not was_triggered:
             self.release_stop_leg(order)
         if marketable:
             self.execute(order, order.remaining, self.book.price(order.symbol))
@@ -139,7 +142,11 @@ class Venue:
         order.filled_cost += qty * price
         order.executions.append((self.clock.now(), qty, price))
         full = order.remaining == 0
-        self.touch(order, "filled" if full else "partially_filled")
+        if order.status == "pending_replace" and not full:
+            order.status_before_replace = "partially_filled"  # the replace still waits for the venue
+            self.touch(order)
+        else:
+            self.touch(order, "filled" if full else "partially_filled")
         if full:
             order.filled_at = self.clock.now()
         self.book.apply_fill(order, qty, price)
@@ -159,6 +166,9 @@ class Venue:
         has_take_profit = any(leg.role == "take_profit" for leg in legs)
         for leg in legs:
             if leg.is_open and (leg.role == "take_profit" or not has_take_profit):
+                if leg.status == "pending_replace":
+                    leg.status_before_replace = "new"
+                    continue
                 self.touch(leg, "new")
                 self.emit("new", leg)
         for leg in legs:
@@ -169,20 +179,23 @@ class Venue:
             if not sibling.is_open:
                 continue
             if full:
-                self.end(sibling, "canceled")
+                # Real Alpaca sometimes sends no event for this cancel (docs/alpaca.md, "Sibling cancel"):
+                # the books end the sibling all the same, readable by GET.
+                self.end(sibling, "canceled", emit=not self.omit_sibling_event(sibling.symbol))
             else:
                 sibling.qty = sibling.filled_qty + order.remaining
                 self.touch(sibling)
 
     # -- ending orders ---------------------------------------------------------------------------------------
 
-    def end(self, order: SimOrder, status: str) -> None:
+    def end(self, order: SimOrder, status: str, emit: bool = True) -> None:
         """End one open order (cancel, expire, reject; replace a triggered stop's sibling), with its event."""
         if not order.is_open:
             return
         self.touch(order, status)
         setattr(order, _STAMPS[status], self.clock.now())
-        self.emit(status, order)
+        if emit:
+            self.emit(status, order)
 
     def terminate(self, order: SimOrder, status: str) -> None:
         """End `order` and the rest of its group (canceling any order of a group cancels the rest)."""
