@@ -24,11 +24,11 @@ from .checks import Policy, check_new_order
 from .clock import SimClock, SteppedClock
 from .groups import create_group, new_order, replacement_spec, swap_into_group
 from .model import Position, SimOrder, SymbolInfo
-from .order_request import OrderSpec, ReplaceSpec
+from .order_request import OrderSpec, ReplaceSpec, is_fractional
 from .queries import OrderQuery, select_orders
 from .scheduler import Scheduler
 from .serialize import account_json, order_json, position_json
-from .venue import EventSink, Latency, Venue, order_with_legs
+from .venue import EventSink, Latency, Venue, notional_qty, order_with_legs
 from .wire import CODE_UNPROCESSABLE, ApiError, JsonDict, asset_id_for, fmt_decimal, fmt_time, new_id
 
 __all__ = ["Exchange", "ExchangeConfig", "FillPlan", "FillStep", "PricePoint"]
@@ -103,7 +103,7 @@ class Exchange:
         Raises:
             ValueError: the account refuses it (one line naming the order).
         """
-        assert spec.qty is not None
+        assert spec.qty is not None  # scenario foreign orders always give qty
         try:
             coid = self._unique_client_order_id(spec.client_order_id)
             check_new_order(self.book, self.config.policy, spec, spec.qty)
@@ -141,12 +141,17 @@ class Exchange:
         Raises:
             ApiError: 403/422 with Alpaca's body.
         """
-        assert spec.qty is not None  # notional orders are refused by the request parser
         with self.lock:
-            self.book.symbol(spec.symbol)
+            info = self.book.symbol(spec.symbol)
+            if is_fractional(spec) and not info.fractionable:
+                raise ApiError.unprocessable(
+                    f"asset {spec.symbol} is not fractionable", code=CODE_UNPROCESSABLE
+                )
+            qty = spec.qty if spec.qty is not None else notional_qty(spec.notional, info.price)
             coid = self._unique_client_order_id(spec.client_order_id)
-            check_new_order(self.book, self.config.policy, spec, spec.qty)
-            root = create_group(self.book, self.clock.now(), spec, spec.qty, coid)
+            check_new_order(self.book, self.config.policy, spec, qty)
+            root = create_group(self.book, self.clock.now(), spec, qty, coid)
+            root.notional = spec.notional
             self._start(root)
             return order_with_legs(self.book, root)
 

@@ -71,6 +71,7 @@ class SimOrder:
     time_in_force: str
     qty: Decimal
     created_at: datetime
+    notional: Decimal | None = None  # a notional order: `qty` is derived from it at the fill
     order_class: str = "simple"
     status: str = "accepted"
     limit_price: Decimal | None = None

@@ -40,8 +40,9 @@ def order_json(order: SimOrder, legs: Callable[[SimOrder], list[SimOrder]] | Non
         "asset_id": order.asset_id,
         "symbol": order.symbol,
         "asset_class": "us_equity",
-        "notional": None,
-        "qty": fmt_decimal(order.qty),
+        "notional": fmt_opt_decimal(order.notional),
+        # a notional order has no quantity until it fills
+        "qty": None if order.notional is not None and order.filled_qty == 0 else fmt_decimal(order.qty),
         "filled_qty": fmt_decimal(order.filled_qty),
         "filled_avg_price": None
         if order.filled_avg_price is None

@@ -14,18 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
 from .book import Book
 from .clock import SimClock
 from .matching import is_marketable
 from .model import SimOrder
+from .order_request import QTY_STEP
 from .scheduler import Scheduler
 from .serialize import order_json, trade_update
 from .wire import JsonDict, new_id
 
-__all__ = ["EventSink", "Latency", "Venue"]
+__all__ = ["EventSink", "Latency", "Venue", "notional_qty", "order_with_legs"]
 
 
 _STAMPS = {
@@ -118,7 +119,10 @@ class Venue:
         if not self.matchable(order):
             return
         was_triggered = order.triggered
-        marketable = is_marketable(order, self.book.price(order.symbol))
+        price = self.book.price(order.symbol)
+        if order.notional is not None and order.filled_qty == 0:
+            order.qty = notional_qty(order.notional, price)  # the quantity of a notional order is set now
+        marketable = is_marketable(order, price)
         if order.working_status == "held" and order.triggered and not was_triggered:
             self.release_stop_leg(order)
         if marketable:
@@ -217,6 +221,12 @@ class Venue:
             self.emit("order_cancel_rejected", order)  # the fill won the race
         else:
             self.terminate(order, "canceled")
+
+
+def notional_qty(notional: Decimal | None, price: Decimal) -> Decimal:
+    """Shares a dollar amount buys at `price`, rounded down to Alpaca's 9 decimals."""
+    assert notional is not None
+    return (notional / price).quantize(QTY_STEP, rounding=ROUND_DOWN)
 
 
 def order_with_legs(book: Book, order: SimOrder) -> JsonDict:
