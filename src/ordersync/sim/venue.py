@@ -98,6 +98,9 @@ class Venue:
 
     def match_at_ack(self, order: SimOrder) -> None:
         self.match(order)
+        # An OCO's held stop leg is watched from the start: a stop already through the market triggers now.
+        for leg_id in order.leg_ids:
+            self.match(self.book.orders[leg_id])
         if order.is_open and order.time_in_force in ("ioc", "fok") and order.status != "held":
             self.terminate(order, "canceled")
 
