@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from .account_routes import account_routes
 from .control import control_routes
 from .order_request import parse_order_request, parse_replace_request
 from .queries import parse_bool, parse_order_query
@@ -84,6 +85,7 @@ class _Api:
             ("/v2/positions/{symbol}", "DELETE", self.close_position),
             ("/v2/account", "GET", self.account),
             ("/v2/clock", "GET", self.market_clock),
+            *account_routes(self.sim),
         ]
         return [
             Route(path, self._guarded(path, method, handler), methods=[method])
