@@ -28,6 +28,7 @@ from .order_request import OrderSpec, ReplaceSpec, is_fractional
 from .queries import OrderQuery, select_orders
 from .scheduler import Scheduler
 from .serialize import account_json, order_json, position_json
+from .sessions import MarketSessions
 from .venue import EventSink, Latency, Venue, notional_qty, order_with_legs
 from .wire import CODE_UNPROCESSABLE, ApiError, JsonDict, asset_id_for, fmt_decimal, fmt_time, new_id
 
@@ -92,6 +93,11 @@ class Exchange:
             self.schedule_at(
                 point.at_s, f"price {point.symbol}", self._price_setter(point.symbol, point.price)
             )
+        self.sessions: MarketSessions | None = None
+        if config.calendar:
+            self.sessions = MarketSessions(self)
+            self.venue.can_trade = self.sessions.can_trade
+            self.sessions.start()
         for index, spec in enumerate(config.foreign_orders):
             self._place_foreign(index, spec)
         if isinstance(clock, SteppedClock):
@@ -329,8 +335,10 @@ class Exchange:
             )
 
     def market_clock(self) -> JsonDict:
-        """The market clock; the simulated market never closes ([sim limitation])."""
+        """The market clock: the NYSE calendar's with `market.calendar`, else a market that never closes."""
         now = self.clock.now()
+        if self.sessions is not None:
+            return self.sessions.calendar.clock_json(now)
         close = now.replace(hour=20, minute=0, second=0, microsecond=0)
         if close <= now:
             close += timedelta(days=1)
@@ -406,6 +414,12 @@ class Exchange:
     def _plan_fill(self, order: SimOrder, step: FillStep) -> Callable[[], None]:
         def fill() -> None:
             live = self.live_successor(order)  # a replaced parent's plan goes on with its replacement
+            sessions = self.sessions
+            if sessions is not None and live.is_open and not sessions.can_trade(live):
+                # the market is closed for it: the planned fill happens when it can trade again
+                due = sessions.next_trading_time(live, self.clock.now())
+                self.scheduler.schedule(due, f"plan fill {order.client_order_id} (deferred)", fill)
+                return
             self.venue.execute(live, step.qty, step.price or self.book.price(live.symbol))
 
         return fill

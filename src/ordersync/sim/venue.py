@@ -68,6 +68,8 @@ class Venue:
         self.latency = latency
         # Whether to withhold a sibling's `canceled` event (a fault; set by the simulator from its faults).
         self.omit_sibling_event: Callable[[str], bool] = lambda symbol: False
+        # Whether the market lets this order trade now (market sessions; always, without a calendar).
+        self.can_trade: Callable[[SimOrder], bool] = lambda order: True
 
     def later(self, seconds: float, label: str, callback: Callable[[], None]) -> None:
         self.scheduler.schedule(self.clock.now() + timedelta(seconds=seconds), label, callback)
@@ -107,7 +109,7 @@ class Venue:
     # -- matching and executions -------------------------------------------------------------------------
 
     def matchable(self, order: SimOrder) -> bool:
-        if not order.is_open or order.planned or order.replacing:
+        if not order.is_open or order.planned or order.replacing or not self.can_trade(order):
             return False
         status = order.working_status
         if status == "held":
