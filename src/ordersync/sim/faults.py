@@ -19,7 +19,7 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 Probability = float
+MAX_OFFSET_S = 10 * 366 * 86_400  # ten years of virtual time: further is a typo, not a scenario
 FaultKind = Literal["500", "502", "503", "504", "429", "lost_response"]
 StreamFault = Literal["disconnect", "drop", "duplicate", "reorder", "silent"]
 
@@ -84,8 +85,8 @@ class FaultWindow(FaultRates):
     `X-Ratelimit-Remaining: 0` and `X-Ratelimit-Reset` at the window's end; `latency_s` delays each selected
     request by that much virtual time."""
 
-    from_s: float = Field(ge=0, allow_inf_nan=False)
-    to_s: float = Field(gt=0, allow_inf_nan=False)
+    from_s: float = Field(ge=0, le=MAX_OFFSET_S, allow_inf_nan=False)
+    to_s: float = Field(gt=0, le=MAX_OFFSET_S, allow_inf_nan=False)
     symbols: list[str] = Field(default_factory=list)
     routes: list[str] = Field(default_factory=list)
     stream_silent: bool = False
@@ -103,7 +104,9 @@ class FaultConfig(FaultRates):
     """The fault section of a scenario, also accepted by `POST /sim/faults`."""
 
     seed: int | None = None
-    stream_drop_at_s: list[float] = Field(default_factory=list)
+    stream_drop_at_s: list[Annotated[float, Field(ge=0, le=MAX_OFFSET_S, allow_inf_nan=False)]] = Field(
+        default_factory=list
+    )
     stream_drop_p: Probability = Field(default=0.0, ge=0, le=1)
     http_429_burst: int = Field(default=1, ge=1, le=10_000)
     latency_ms: float = Field(default=0.0, ge=0, le=5000)

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 MAX_CLIENT_ORDER_ID = 128
+MAX_SYMBOL_LEN = 32
 QTY_DECIMALS = 9
 QTY_STEP = Decimal(1).scaleb(-QTY_DECIMALS)
 
@@ -144,13 +145,16 @@ def _enum(value: Any, allowed: tuple[str, ...], field: str) -> str:
     if value is None:
         raise ApiError.unprocessable(f"{field} is required")
     if not isinstance(value, str) or value not in allowed:
-        raise ApiError.unprocessable(f"invalid {field}: {value!r}")
+        shown = repr(value)
+        raise ApiError.unprocessable(f"invalid {field}: {shown if len(shown) <= 40 else shown[:37] + '...'}")
     return value
 
 
 def _symbol(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ApiError.unprocessable("symbol is required")
+    if len(value) > MAX_SYMBOL_LEN:
+        raise ApiError.unprocessable("invalid symbol")
     return value.strip().upper()
 
 
