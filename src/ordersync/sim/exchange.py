@@ -215,8 +215,8 @@ class Exchange:
         replace latency it ends `replaced` (event `replaced`) and the new order goes live. If the old order
         filled (or otherwise ended) first, the replace fails: event `order_replace_rejected` on the old
         order, and the new order, which never lived, ends `rejected` without an event of its own
-        (docs/alpaca.md, "Replace"). Held exit legs of a bracket/OTO/OCO can be replaced and stay in
-        their group; a bracket's entry cannot.
+        (docs/alpaca.md, "Replace is asynchronous"). Held exit legs of a bracket/OTO/OCO can be replaced
+        and stay in their group; a bracket's entry cannot.
 
         Raises:
             ApiError: 404, 422 (state or fields), 403 (unchanged parameters, or the new qty is not available).

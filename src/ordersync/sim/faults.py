@@ -67,7 +67,7 @@ class FaultRates(BaseModel):
     http_429_p: Probability = Field(default=0.0, ge=0, le=1)
     lost_response_p: Probability = Field(default=0.0, ge=0, le=1)
     # Real Alpaca sometimes sends no `canceled` event for the sibling of an OCO/bracket leg that filled
-    # (docs/alpaca.md, "Sibling cancel"); the books still cancel it, only the event is withheld.
+    # (docs/alpaca.md, "The omitted sibling cancel"); the books still cancel it, the event is withheld.
     omit_sibling_cancel_event_p: Probability = Field(default=0.0, ge=0, le=1)
 
     @field_validator("http_5xx_statuses")

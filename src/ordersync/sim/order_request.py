@@ -225,8 +225,8 @@ def is_fractional(spec: OrderSpec) -> bool:
 
 
 def _check_quantity(spec: OrderSpec) -> None:
-    # Fractional and notional orders (docs/alpaca.md, "Fractional and notional"): DAY only, simple only,
-    # notional only on market orders; a quantity has at most 9 decimals, a notional at most 2.
+    # Fractional and notional orders (docs/alpaca.md, "Fractional and notional orders"): DAY only, simple
+    # only, notional only on market orders; a quantity has at most 9 decimals, a notional at most 2.
     if (spec.qty is None) == (spec.notional is None):
         raise ApiError.unprocessable("exactly one of qty or notional is required")
     if spec.qty is not None and spec.qty != spec.qty.quantize(QTY_STEP):

@@ -188,8 +188,8 @@ class Venue:
             if not sibling.is_open:
                 continue
             if full:
-                # Real Alpaca sometimes sends no event for this cancel (docs/alpaca.md, "Sibling cancel"):
-                # the books end the sibling all the same, readable by GET.
+                # Real Alpaca sometimes omits this cancel's event; the books end the sibling all the same,
+                # readable by GET (docs/alpaca.md, "The omitted sibling cancel").
                 self.end(sibling, "canceled", emit=not self.omit_sibling_event(sibling.symbol))
             else:
                 sibling.qty = sibling.filled_qty + order.remaining
