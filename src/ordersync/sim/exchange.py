@@ -9,7 +9,13 @@ return JSON-ready dicts (Alpaca's shapes) rather than live records, so nothing o
 Fill plans: a buy (or any order) whose client_order_id names a scenario parent is filled by that parent's
 plan (virtual seconds after its submission) instead of by price; a plan that sums below the quantity leaves
 the order partially filled; `cancel_after_s` / `expire_after_s` make the venue end the remainder, and
-`reject_after_s` rejects the order after its POST was answered 200 (Alpaca rejects asynchronously too)."""
+`reject_after_s` rejects the order after its POST was answered 200 (Alpaca rejects asynchronously too); a
+plan follows its order through replacements.
+
+Scenario format v2 adds starting positions and a margin multiplier to the books, other applications' orders
+already working at the start (`foreign_orders`, no events: they predate every client), asynchronous replaces
+(`pending_replace`, then `replaced` or `order_replace_rejected`) and, with `market.calendar`, the market
+sessions of `sessions.py`."""
 
 from __future__ import annotations
 
@@ -250,9 +256,7 @@ class Exchange:
             return False
         if order.status in ("pending_replace", "accepted", "pending_new", "pending_cancel"):
             return False
-        if order.role == "entry" and order.leg_ids:
-            return False  # a bracket/OTO entry: only its legs can be replaced
-        return order.status != "held" or order.role != "entry"
+        return not (order.role == "entry" and order.leg_ids)  # a bracket/OTO entry: only its legs
 
     def _confirm_replace(self, old: SimOrder, new: SimOrder, derive_qty: bool) -> None:
         """The venue's answer to a PATCH: replaced, or rejected because the old order ended first."""
