@@ -77,6 +77,7 @@ class ExchangeConfig:
     margin_multiplier: int = 1
     foreign_orders: Sequence[OrderSpec] = ()  # other applications' open orders at the start
     calendar: bool = False  # market sessions on the NYSE calendar (False: always open)
+    done_for_day: bool = False  # partially filled GTC orders go `done_for_day` at the close
 
 
 class Exchange:
@@ -101,7 +102,7 @@ class Exchange:
             )
         self.sessions: MarketSessions | None = None
         if config.calendar:
-            self.sessions = MarketSessions(self)
+            self.sessions = MarketSessions(self, config.done_for_day)
             self.venue.can_trade = self.sessions.can_trade
             self.sessions.start()
         for index, spec in enumerate(config.foreign_orders):
