@@ -327,6 +327,10 @@ class Exchange:
         Raises:
             ApiError: 404 "position does not exist", or the refusals of a new order (shares held by orders).
         """
+        if qty is not None and qty <= 0:
+            raise ApiError.unprocessable("qty must be > 0")
+        if percentage is not None and not 0 < percentage <= 100:
+            raise ApiError.unprocessable("percentage must be between 0 and 100")
         with self.lock:
             held = self.book.position_qty(symbol)
             if held == 0:
