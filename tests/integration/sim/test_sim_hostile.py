@@ -84,6 +84,7 @@ _NESTED = "json.loads raises RecursionError on deep nesting, only ValueError is 
 _SUB_PENNY = "order_request.check_sub_penny: Decimal.quantize raises InvalidOperation on a huge exponent"
 _ADVANCE = "control.advance: timedelta(seconds=float(...)) raises OverflowError"
 _QTY_STEP = "order_request._check_quantity (branch sim): qty.quantize raises InvalidOperation at 1e308"
+_ABS_OVERFLOW = "wire.parse_decimal (branch sim): abs() of a million-digit number raises decimal.Overflow"
 _HUGE_PRICE = "control.price accepts 1e999999; the market value overflows and GET /v2/account answers 500"
 KNOWN_500: dict[tuple[str, str, str], str] = {
     **{(m, p, kind): _NESTED for m, p in BODY_ROUTES if p.startswith(("/v2/orders", "/sim/")) and
@@ -95,6 +96,9 @@ KNOWN_500: dict[tuple[str, str, str], str] = {
     ("POST", "/sim/clock/advance", "big_values"): _ADVANCE,
     ("POST", "/sim/price", "huge_exponent"): _HUGE_PRICE,
     ("POST", "/v2/orders", "huge_float"): _QTY_STEP,
+    ("PATCH", "/v2/orders/{order_id}", "big_values"): _ABS_OVERFLOW,
+    ("POST", "/sim/price", "big_values"): _ABS_OVERFLOW,
+    ("POST", "/sim/fill", "big_values"): _ABS_OVERFLOW,
 }  # fmt: skip
 
 QUERY_VALUES = {
