@@ -122,6 +122,24 @@ def test_fill_activities_list_every_execution_of_every_order_legs_included(
     assert fills(sim, "/v2/account/activities") == rows
 
 
+def test_a_new_execution_appears_on_the_next_read_and_older_rows_stay_as_they_were(
+    make_sim: Callable[..., SimServer], client_for: Callable[..., TradingClient]
+) -> None:
+    sim = make_sim()
+    resting = LimitOrderRequest(symbol="OKE", qty=10, side="buy", time_in_force="gtc", limit_price=1)
+    order_id = str(client_for(sim).submit_order(resting).id)
+    sim.advance(1)
+    sim.fill(order_id=order_id, qty="4", price="1")
+    before = fills(sim)
+    sim.advance(1)
+    sim.fill(order_id=order_id, qty="6", price="1")
+
+    newest, *older = fills(sim)
+    assert older == before
+    assert (newest["type"], newest["cum_qty"], newest["leaves_qty"]) == ("fill", "10", "0")
+    assert fills(sim, page_token=newest["id"]) == before  # the page after the newest row: the older ones
+
+
 def test_activity_id_carries_the_eastern_time_of_the_execution(
     make_sim: Callable[..., SimServer], client_for: Callable[..., TradingClient]
 ) -> None:
