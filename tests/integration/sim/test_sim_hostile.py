@@ -2,9 +2,7 @@
 
 Each body-taking route gets absurdly deep JSON, 1e309 and NaN, negative numbers, 10 MB strings, wrong types,
 numbers with huge exponents, and bodies that are not a JSON object; each query-taking route gets the same
-spirit in its query string and path. A refusal (4xx) is the right answer; a 500 is a defect. Known 500s on
-routes this file does not own are marked `xfail(strict=False)` with the failing cause, so the test turns
-green by itself once the route is fixed (docs/simulator.md, "Known differences")."""
+spirit in its query string and path. A refusal (4xx) is the right answer; a 500 is a defect."""
 
 from __future__ import annotations
 
@@ -80,26 +78,6 @@ BODY_ROUTES = [
     ("POST", "/sim/stream/disconnect"),
 ]
 
-_NESTED = "json.loads raises RecursionError on deep nesting, only ValueError is caught (fixed on branch sim)"
-_SUB_PENNY = "order_request.check_sub_penny: Decimal.quantize raises InvalidOperation on a huge exponent"
-_ADVANCE = "control.advance: timedelta(seconds=float(...)) raises OverflowError"
-_QTY_STEP = "order_request._check_quantity (branch sim): qty.quantize raises InvalidOperation at 1e308"
-_ABS_OVERFLOW = "wire.parse_decimal (branch sim): abs() of a million-digit number raises decimal.Overflow"
-_HUGE_PRICE = "control.price accepts 1e999999; the market value overflows and GET /v2/account answers 500"
-KNOWN_500: dict[tuple[str, str, str], str] = {
-    **{(m, p, kind): _NESTED for m, p in BODY_ROUTES if p.startswith(("/v2/orders", "/sim/")) and
-       not p.endswith("disconnect") for kind in ("nested_list", "nested_object")},
-    ("POST", "/v2/orders", "huge_exponent"): _SUB_PENNY,
-    ("PATCH", "/v2/orders/{order_id}", "huge_exponent"): _SUB_PENNY,
-    ("POST", "/sim/clock/advance", "huge_exponent"): _ADVANCE,
-    ("POST", "/sim/clock/advance", "huge_float"): _ADVANCE,
-    ("POST", "/sim/clock/advance", "big_values"): _ADVANCE,
-    ("POST", "/sim/price", "huge_exponent"): _HUGE_PRICE,
-    ("POST", "/v2/orders", "huge_float"): _QTY_STEP,
-    ("PATCH", "/v2/orders/{order_id}", "big_values"): _ABS_OVERFLOW,
-    ("POST", "/sim/price", "big_values"): _ABS_OVERFLOW,
-    ("POST", "/sim/fill", "big_values"): _ABS_OVERFLOW,
-}  # fmt: skip
 
 QUERY_VALUES = {
     "nan": "NaN",
@@ -135,11 +113,6 @@ QUERY_ROUTES = [
     ("GET", "/v2/assets/{v}"),
     ("GET", "/v2/calendar?start={v}&end={v}"),
 ]
-_PERCENTAGE = "exchange.close_position: Decimal.quantize raises InvalidOperation for a huge percentage"
-KNOWN_QUERY_500 = {
-    ("DELETE", "/v2/positions/OKE?percentage={v}", kind): _PERCENTAGE
-    for kind in ("inf", "long_digits", "huge_exponent")
-}
 
 
 @pytest.fixture(scope="module")
@@ -169,15 +142,13 @@ def _call(sim: SimServer, method: str, path: str, body: str | None = None) -> ht
     return httpx.request(method, f"{sim.base_url}{path}", content=body, headers=HEADERS, timeout=60)
 
 
-def _cases(known: dict[tuple[str, str, str], str], routes: list[tuple[str, str]], kinds: list[str]) -> Any:
+def _cases(routes: list[tuple[str, str]], kinds: list[str]) -> Any:
     for method, path in routes:
         for kind in kinds:
-            reason = known.get((method, path, kind))
-            marks = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
-            yield pytest.param(method, path, kind, marks=marks, id=f"{method} {path} {kind}")
+            yield pytest.param(method, path, kind, id=f"{method} {path} {kind}")
 
 
-@pytest.mark.parametrize(("method", "path", "kind"), list(_cases(KNOWN_500, BODY_ROUTES, list(BODIES))))
+@pytest.mark.parametrize(("method", "path", "kind"), list(_cases(BODY_ROUTES, list(BODIES))))
 def test_hostile_bodies_never_get_a_500(
     sim: SimServer, resting_order_id: str, method: str, path: str, kind: str
 ) -> None:
@@ -188,9 +159,7 @@ def test_hostile_bodies_never_get_a_500(
     assert account.status_code == 200, account.text[:300]
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "kind"), list(_cases(KNOWN_QUERY_500, QUERY_ROUTES, list(QUERY_VALUES)))
-)
+@pytest.mark.parametrize(("method", "path", "kind"), list(_cases(QUERY_ROUTES, list(QUERY_VALUES))))
 def test_hostile_query_strings_never_get_a_500(
     sim: SimServer, resting_order_id: str, method: str, path: str, kind: str
 ) -> None:
@@ -225,10 +194,6 @@ def test_sim_state_never_shows_the_secret(sim: SimServer, resting_order_id: str)
     assert SECRET not in limits
 
 
-@pytest.mark.xfail(
-    reason="/sim/state lists the rate limiter's per-key counts keyed by the API key id (fixed on branch sim)",
-    strict=False,
-)
 def test_no_control_answer_shows_the_key_id() -> None:
     with SimServer(scenario(), SteppedClock(START), api_key=KEY, secret_key=SECRET) as own:
         assert _call(own, "GET", "/v2/account").status_code == 200
