@@ -17,35 +17,49 @@ from datetime import timedelta
 from typing import Final
 
 from ordersync.forensics.correlate import Correlation, GroupTally
+from ordersync.forensics.enrich import Context, cause_shares, enrich, next_steps, symbol_exposures, timeline
+from ordersync.forensics.exports import BrokerBook
 from ordersync.forensics.records import Submission
 from ordersync.forensics.report import (
     CodeCount,
     DelayBuckets,
     Evidence,
     IncidentReport,
+    MergeNote,
     ParentIssue,
     Summary,
     SymbolCount,
 )
 from ordersync.forensics.stats import ParseStats
 from ordersync.forensics.timeutil import from_us, to_us
-from ordersync.forensics.verdict import EvidenceTally, decide, overall_verdict
+from ordersync.forensics.verdict import EvidenceTally, decide, parents_verdict
 
 SHORT_US: Final = 5 * 60 * 1_000_000
 MEDIUM_US: Final = 20 * 60 * 1_000_000
 
 
 def build_report(
-    correlation: Correlation, *, stats: ParseStats | None, source: str, still_failing_hours: float
+    correlation: Correlation,
+    *,
+    stats: ParseStats | None,
+    source: str,
+    still_failing_hours: float,
+    book: BrokerBook | None = None,
 ) -> IncidentReport:
-    """Assemble the `IncidentReport` from a finished correlation."""
+    """Assemble the `IncidentReport` from a finished correlation and the broker's exports, if any."""
     subs = correlation.submissions
-    pairs = sorted(((_parent(g, subs), g) for g in correlation.groups), key=lambda pg: _row_order(pg[0]))
+    book = book or BrokerBook()
+    ctx = Context(subs, book, _last_us(correlation, book))
+    pairs = sorted(
+        ((enrich(_parent(g, subs), g, ctx), g) for g in correlation.groups), key=lambda pg: _row_order(pg[0])
+    )
     parents = tuple(p for p, _ in pairs)
     delays, unknown = _delays(pairs)
     evidence = _total_evidence(parents)
     threshold = timedelta(hours=still_failing_hours)
     failing = [p for p in parents if (f := p.failing_for) is not None and f >= threshold]
+    causes = cause_shares(parents)
+    exposures = symbol_exposures(parents)
     return IncidentReport(
         source=source,
         summary=_summary(correlation, parents, delays),
@@ -56,9 +70,48 @@ def build_report(
         symbols=_symbols(parents),
         by_code=_by_code(correlation),
         evidence=evidence,
-        verdict=overall_verdict(evidence, listed_sides_unknown=_listed_sides_unknown(parents)),
+        verdict=parents_verdict(causes, evidence, listed_sides_unknown=_listed_sides_unknown(parents)),
         stats=stats,
+        causes=causes,
+        exposures=exposures,
+        timeline=timeline(parents),
+        next_steps=next_steps(parents, exposures, has_export=bool(book)),
+        merges=_merges(correlation, stats),
+        notes=_notes(stats),
+        broker_export=bool(book),
     )
+
+
+def _last_us(correlation: Correlation, book: BrokerBook) -> int | None:
+    stamps = [max(g.times) for g in correlation.groups if g.times]
+    stamps += [to_us(s.at) for s in correlation.submissions.values() if s.at is not None]
+    stamps += [to_us(t) for t in book.times()]
+    return max(stamps) if stamps else None
+
+
+def _merges(correlation: Correlation, stats: ParseStats | None) -> tuple[MergeNote, ...]:
+    same_time = correlation.merged - correlation.merged_adjacent
+    notes = [
+        MergeNote(
+            "a DB-log row within 2 s of an Alpaca error line with the same body (same time)", same_time
+        ),
+        MergeNote(
+            "a DB-log row without a timestamp a few lines below an Alpaca error line with the same body "
+            "(adjacent lines of one handler)",
+            correlation.merged_adjacent,
+        ),
+    ]
+    if stats is not None:
+        notes.append(
+            MergeNote("an input given twice (same file or same content): read once", stats.duplicate_inputs)
+        )
+    return tuple(n for n in notes if n.count)
+
+
+def _notes(stats: ParseStats | None) -> tuple[str, ...]:
+    if stats is None:
+        return ()
+    return tuple(f"{f.path}: {n}" for f in stats.files for n in f.notes)
 
 
 def _parent(group: GroupTally, submissions: Mapping[str, Submission]) -> ParentIssue:

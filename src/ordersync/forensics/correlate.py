@@ -23,6 +23,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 
 from ordersync.forensics.dedupe import BodyEvents, Events, distinct_events
@@ -38,11 +39,16 @@ class GroupTally:
     """The refusals filed under one parent order (or one unlinked symbol); containers made on first use."""
 
     __slots__ = (
+        "child_ids",
         "child_kinds",
         "evidence",
+        "first_held_us",
         "linked_by_symbol",
         "order_id",
         "platform_orders",
+        "quotes",
+        "related",
+        "requested",
         "symbols",
         "times",
         "untimed",
@@ -57,6 +63,11 @@ class GroupTally:
         self.symbols: dict[str, int] | None = None
         self.child_kinds: dict[str, int] | None = None
         self.platform_orders: set[int] | None = None
+        self.child_ids: set[str] | None = None
+        self.quotes: dict[BodyClass, str] | None = None  # the first body as written, per class
+        self.related: dict[str, int] | None = None  # order ids `related_orders` named, with counts
+        self.requested: Decimal | None = None  # the largest quantity a refused child asked for
+        self.first_held_us: int | None = None  # first refusal showing the shares existed
 
     def add(self, times: Iterable[int], untimed: int, body_class: BodyClass, relation: Relation) -> int:
         before = len(self.times)
@@ -64,7 +75,23 @@ class GroupTally:
         n = len(self.times) - before + untimed
         self.untimed += untimed
         self.evidence.add(body_class, relation, n)
+        if body_class in (BodyClass.ALL_RESERVED, BodyClass.PARTLY_RESERVED) and len(self.times) > before:
+            first = min(self.times[before:])
+            self.first_held_us = first if self.first_held_us is None else min(first, self.first_held_us)
         return n
+
+    def add_body(
+        self, body: ErrorBody, body_class: BodyClass, raw: str | None, related: str | None, n: int
+    ) -> None:
+        quotes = self.quotes = self.quotes or {}
+        if body_class not in quotes and raw:
+            quotes[body_class] = raw
+        if related:
+            rel = self.related = self.related or {}
+            rel[related] = rel.get(related, 0) + n
+        asked = requested_qty(body)
+        if asked is not None and (self.requested is None or asked > self.requested):
+            self.requested = asked
 
     def add_context(self, symbol: str | None, n: int, events: BodyEvents) -> None:
         if symbol:
@@ -76,6 +103,8 @@ class GroupTally:
                 kinds[kind] = kinds.get(kind, 0) + count
         if events.platform_orders:
             self.platform_orders = (self.platform_orders or set()) | events.platform_orders
+        if events.child_ids:
+            self.child_ids = (self.child_ids or set()) | events.child_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +117,7 @@ class Correlation:
     issues_by_kind: Counter[str]
     rejections: int
     merged: int
+    merged_adjacent: int = 0
 
 
 class Correlator:
@@ -125,7 +155,7 @@ class Correlator:
         groups: dict[GroupKey, GroupTally] = {}
         by_code: Counter[tuple[int | None, str]] = Counter()
         kinds: Counter[str] = Counter()
-        rejections = merged = 0
+        rejections = merged = adjacent = 0
         for body, variants in self._variants_by_body():
             for symbol, body_events in variants.items():
                 siblings = [v for s, v in variants.items() if s != symbol] if len(variants) > 1 else []
@@ -135,11 +165,14 @@ class Correlator:
                     merged += events.merged
                     continue
                 rejections, merged = rejections + n, merged + events.merged
+                adjacent += events.merged_adjacent
                 by_code[body.code, message_pattern(body.message)] += n
                 if body.is_40310000:
                     kinds[issue_kind(body)] += n
                     _link(body, symbol, body_events, events, index, groups)
-        return Correlation(self._submissions, tuple(groups.values()), by_code, kinds, rejections, merged)
+        return Correlation(
+            self._submissions, tuple(groups.values()), by_code, kinds, rejections, merged, adjacent
+        )
 
     def _variants_by_body(self) -> Iterator[tuple[ErrorBody, dict[str | None, BodyEvents]]]:
         # consumes the accumulated state so it is freed while parent state is built
@@ -205,7 +238,9 @@ def _link(
         parent = index.parent_of(related, symbol)
         relation = Relation.LISTED if parent == related else Relation.OTHER
         group = _group(groups, (parent, None))
-        group.add_context(symbol, group.add(events.times, events.untimed, body_class, relation), body_events)
+        n = group.add(events.times, events.untimed, body_class, relation)
+        group.add_context(symbol, n, body_events)
+        group.add_body(body, body_class, body_events.first_raw, related, n)
         return
     by_parent: dict[str | None, list[int]] = {}
     for t in events.times:
@@ -218,6 +253,7 @@ def _link(
         n = group.add(times, events.untimed if order_id is None else 0, body_class, Relation.ABSENT)
         group.linked_by_symbol += n if order_id else 0
         group.add_context(symbol, n, body_events)
+        group.add_body(body, body_class, body_events.first_raw, None, n)
 
 
 def _group(groups: dict[GroupKey, GroupTally], key: GroupKey) -> GroupTally:
@@ -225,6 +261,15 @@ def _group(groups: dict[GroupKey, GroupTally], key: GroupKey) -> GroupTally:
     if group is None:
         group = groups[key] = GroupTally(order_id=key[0])
     return group
+
+
+_REQUESTED_RE = re.compile(r"requested:\s*([0-9]+(?:\.[0-9]+)?)")
+
+
+def requested_qty(body: ErrorBody) -> Decimal | None:
+    """The quantity the refused order asked for, from Alpaca's message ("requested: 9, available: 0")."""
+    m = _REQUESTED_RE.search(body.message)
+    return Decimal(m.group(1)) if m else None
 
 
 @lru_cache(maxsize=4096)
