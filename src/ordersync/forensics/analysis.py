@@ -49,7 +49,7 @@ def build_report(
     """Assemble the `IncidentReport` from a finished correlation and the broker's exports, if any."""
     subs = correlation.submissions
     book = book or BrokerBook()
-    ctx = Context(subs, book, _last_us(correlation, book))
+    ctx = Context(subs, book)
     pairs = sorted(
         ((enrich(_parent(g, subs), g, ctx), g) for g in correlation.groups), key=lambda pg: _row_order(pg[0])
     )
@@ -80,13 +80,6 @@ def build_report(
         notes=_notes(stats),
         broker_export=bool(book),
     )
-
-
-def _last_us(correlation: Correlation, book: BrokerBook) -> int | None:
-    stamps = [max(g.times) for g in correlation.groups if g.times]
-    stamps += [to_us(s.at) for s in correlation.submissions.values() if s.at is not None]
-    stamps += [to_us(t) for t in book.times()]
-    return max(stamps) if stamps else None
 
 
 def _merges(correlation: Correlation, stats: ParseStats | None) -> tuple[MergeNote, ...]:

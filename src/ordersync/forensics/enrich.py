@@ -10,8 +10,9 @@ Per parent row (docs/forensics.md, "Reading the report"):
 - the competing orders, with side, quantity and status from the export, else the log, else inferred;
 - the exposure: the refused child's quantity (Alpaca's "requested: N", else the parent's filled quantity)
   from the parent's fill (else the first refusal that shows the shares existed) until the first sell of
-  the symbol accepted after the last refusal, else until the last record of the evidence (then it is a
-  lower bound, marked open);
+  the symbol accepted after the last refusal. Without such a sell it ends, marked open, at the latest time
+  the broker export covers (the export lists every order, so none was placed before then) or, with no
+  export, at the parent's last refusal: what the refusals prove, a lower bound;
 - a timeline, the cause distribution across parents, and next steps that follow from the causes found.
 
 Stdlib only.
@@ -48,9 +49,9 @@ _FAILED: Final = frozenset({"rejected", "canceled", "expired"})
 class Context:
     """The evidence beside the refusals: log submissions, the export, sells by symbol, the last time."""
 
-    def __init__(self, submissions: Mapping[str, Submission], book: BrokerBook, last_us: int | None) -> None:
+    def __init__(self, submissions: Mapping[str, Submission], book: BrokerBook) -> None:
         self.submissions, self.book = submissions, book
-        self.last = from_us(last_us) if last_us is not None else None
+        self.export_end = max(book.times(), default=None)
         sells: dict[str, list[tuple[int, str]]] = {}
         for s in submissions.values():
             if s.side == "sell" and s.symbol and s.at is not None:
@@ -186,7 +187,7 @@ def _exposure(p: ParentIssue, group: GroupTally, ctx: Context) -> Exposure | Non
     sell = ctx.first_sell_after(p.symbol, after)
     if sell is not None:
         return Exposure(qty, start, sell[0], open_at_end=False, ended_by=sell[1])
-    end = max(ctx.last or after, after)
+    end = max(ctx.export_end or after, after)
     return Exposure(qty, start, end, open_at_end=True, ended_by=None)
 
 
@@ -262,7 +263,15 @@ def timeline(parents: Sequence[ParentIssue]) -> tuple[TimelineEvent, ...]:
                 else f"protected by sell {e.ended_by}"
             )
             events.append(TimelineEvent(e.end, sym, "exposure_end", order, end))
-    return tuple(sorted(events, key=lambda ev: (ev.at, ev.symbol, ev.kind)))
+    return tuple(sorted(events, key=lambda ev: (ev.at, ev.symbol, _KIND_ORDER.get(ev.kind, 9))))
+
+
+_KIND_ORDER: Final = {
+    k: i
+    for i, k in enumerate(
+        ("submitted", "filled", "competing", "refused", "exposure_start", "refusals_end", "exposure_end")
+    )
+}
 
 
 def _submitted(p: ParentIssue) -> str:
