@@ -255,26 +255,31 @@ def reconcile(
     raise typer.Exit(1 if report.discrepancies else 0)
 
 
+ANALYZE_FORMATS = ("md", "json", "html")
+
+
 @app.command()
 def analyze(
-    logs: Annotated[list[Path] | None, typer.Argument(help="platform log files (plain or gzip)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="md or json")] = "md",
+    logs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="logs (any format, plain or gzip; - for stdin) and broker exports (orders, fills)"
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md, json or html")] = "md",
     db: Annotated[str | None, typer.Option(help="analyze ordersync's own journal at this store URL")] = None,
     still_failing_hours: Annotated[
-        float, typer.Option(help="report parents still failing after N hours")
-    ] = 1.0,
+        str, typer.Option(help="report parents still failing after N hours")
+    ] = "1",
 ) -> None:
-    """Write the incident report (the seed's analysis) from logs or from ordersync's journal."""
-    from ordersync.forensics import (
-        LogInputError,
-        analyze_paths,
-        analyze_records,
-        render_json,
-        render_markdown,
-    )
+    """Write the incident report from logs and broker exports, or from ordersync's journal.
 
-    if fmt not in ("md", "json"):
-        _fail(ValueError(f"--format must be md or json, was {fmt!r}"))
+    Exit codes (docs/forensics.md): 0 no `40310000` refusal, 1 refusals found, 2 bad input."""
+    from ordersync.forensics import LogInputError, analyze_paths, analyze_records
+
+    if fmt not in ANALYZE_FORMATS:
+        _fail(ValueError(f"--format must be md or json or html, was {fmt!r}"))
+    hours = _analyze_hours(still_failing_hours)
     if not logs and not db:
         _fail(ValueError("give log files, or --db URL for ordersync's own journal"))
     try:
@@ -284,20 +289,49 @@ def analyze(
 
             store = open_store(db, migrate=False)
             try:
-                report = analyze_records(
-                    journal_records(store), source=db, still_failing_hours=still_failing_hours
-                )
+                report = analyze_records(journal_records(store), source=db, still_failing_hours=hours)
             finally:
                 store.close()
         else:
+            from datetime import UTC, datetime
+
             report = analyze_paths(
-                logs or [], progress=sys.stderr.isatty(), still_failing_hours=still_failing_hours
+                logs or [],
+                progress=sys.stderr.isatty(),
+                still_failing_hours=hours,
+                today=datetime.now(UTC),  # the edge's clock: only for syslog years read from stdin
             )
     except LogInputError as e:
         _fail(e)
-    text = render_json(report) if fmt == "json" else render_markdown(report)
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
+    _write_report(report, fmt)
     raise typer.Exit(1 if report.summary.issues else 0)
+
+
+def _analyze_hours(text: str) -> float:
+    # a finite number >= 0, or exit 2 with one line (typer's own float parsing accepts nan and inf)
+    import math
+
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = math.nan
+    if not math.isfinite(hours) or hours < 0:
+        _fail(ValueError(f"--still-failing-hours must be a finite number of hours >= 0, was {text!r}"))
+    return hours
+
+
+def _write_report(report: object, fmt: str) -> None:
+    # streamed piece by piece: the JSON of a huge log is never held whole in memory
+    from ordersync.forensics import IncidentReport, render_markdown
+    from ordersync.forensics.render_html import iter_html
+    from ordersync.forensics.render_json import iter_json
+
+    assert isinstance(report, IncidentReport)
+    pieces = iter_json(report) if fmt == "json" else iter_html(report) if fmt == "html" else None
+    write = sys.stdout.write
+    for piece in pieces if pieces is not None else (render_markdown(report),):
+        write(piece)
+    sys.stdout.flush()
 
 
 @app.command()
