@@ -131,12 +131,16 @@ def _peek(raw: BinaryIO | _Peekable, n: int) -> bytes:
 
 
 def _read_some(read: Read, path: Path) -> bytes:
+    # a pipe or a gzip member may return less than asked: fill the sniffing window (or reach the end)
+    parts: list[bytes] = []
+    size = 0
     try:
-        return read(SNIFF_BYTES)
-    except (OSError, EOFError) as e:
+        while size < SNIFF_BYTES and (part := read(SNIFF_BYTES - size)):
+            parts.append(part)
+            size += len(part)
+    except Exception as e:  # OSError, EOFError, zlib.error and friends on a corrupt gzip header
         raise LogInputError(path, f"cannot read: {e}") from e
-    except Exception as e:  # zlib.error and friends on a corrupt gzip header
-        raise LogInputError(path, f"cannot read: {e}") from e
+    return b"".join(parts)
 
 
 def _decoded(read: Read, first: bytes) -> tuple[Read, bytes, str]:

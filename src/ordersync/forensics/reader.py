@@ -70,37 +70,39 @@ def scan_inputs(
         LogInputError: an input is missing, not a regular file, unreadable, or has nothing readable in it.
     """
     with ExitStack() as stack:
-        logs: list[Opened] = []
+        logs: list[tuple[int, Opened]] = []
+        files: list[FileStats | None] = []  # in input order, whatever is read first
         seen: dict[object, str] = {}
         for path in paths:
             inp = open_input(path)
             stack.callback(inp.close)
-            if _duplicate(inp, seen, stats):
-                continue
-            if looks_like_export(inp.head):
-                stats.files.append(_load_export(inp, book))
+            if (dup := _duplicate(inp, seen, stats)) is not None:
+                files.append(dup)
+            elif looks_like_export(inp.head):
+                files.append(_load_export(inp, book))
             else:
-                logs.append(inp)
-        evidence = _dated_evidence(logs, book)
-        with _progress_bar(sum(i.size for i in logs), enabled=progress) as advance:
+                logs.append((len(files), inp))
+                files.append(None)
+        evidence = _dated_evidence([inp for _, inp in logs], book)
+        with _progress_bar(sum(i.size for _, i in logs), enabled=progress) as advance:
             offset = 0
-            for inp in logs:
+            for index, inp in logs:
                 years = YearGuess(_own_evidence(inp) or evidence, inp.mtime, today)
                 handler = _LineHandler(inp.name, sink, stats, years)
-                stats.files.append(_scan_log(inp, handler, _shifted(advance, offset)))
+                files[index] = _scan_log(inp, handler, _shifted(advance, offset))
                 offset += inp.size
+        stats.files.extend(f for f in files if f is not None)
 
 
-def _duplicate(inp: Opened, seen: dict[object, str], stats: StatsCounter) -> bool:
+def _duplicate(inp: Opened, seen: dict[object, str], stats: StatsCounter) -> FileStats | None:
     content = ("content", hash(inp.head), len(inp.head), inp.size)
     first = seen.get(inp.fingerprint) or (seen.get(content) if inp.head else None)
     if first is None:
         seen[inp.fingerprint] = seen[content] = inp.name
-        return False
+        return None
     stats.duplicate_inputs += 1
     note = f"same content as {first}: counted once"
-    stats.files.append(FileStats(inp.name, inp.gzip, inp.size, 0, kind="duplicate", notes=(note,)))
-    return True
+    return FileStats(inp.name, inp.gzip, inp.size, 0, kind="duplicate", notes=(note,))
 
 
 def _load_export(inp: Opened, book: BrokerBook) -> FileStats:
