@@ -117,20 +117,41 @@ def distinct_events(events: BodyEvents, siblings: Sequence[BodyEvents] = ()) -> 
     `siblings` hold Alpaca lines with the same body but another context (the `symbol=` token an error
     line may carry when the body has no symbol): DB rows carry no context, so they may copy any of them.
     """
-    alpaca = sorted(events.times(Origin.ALPACA_LOG))
-    pool = (
-        sorted([*alpaca, *(t for s in siblings for t in s.times(Origin.ALPACA_LOG))]) if siblings else alpaca
+    return merge_events(
+        alpaca=events.times(Origin.ALPACA_LOG),
+        pool_extra=[t for s in siblings for t in s.times(Origin.ALPACA_LOG)],
+        db=events.times(Origin.DB_LOG),
+        anchored=events.anchored or (),
+        journal=events.times(Origin.JOURNAL),
+        untimed=tuple(events.untimed_count(o) for o in _ORIGINS),
     )
-    db = sorted(events.times(Origin.DB_LOG))
-    unpaired_pool, unpaired_db, paired = pair_within(pool, db, WINDOW_US)
-    untimed_db = events.untimed_count(Origin.DB_LOG)
-    untimed_alpaca = events.untimed_count(Origin.ALPACA_LOG)
-    anchored = sorted(events.anchored or ())
-    _, lone, adjacent = pair_within(unpaired_pool, anchored, WINDOW_US) if anchored else ([], [], 0)
-    journal = events.times(Origin.JOURNAL)
+
+
+def merge_events(
+    *,
+    alpaca: Sequence[int],
+    pool_extra: Sequence[int],
+    db: Sequence[int],
+    anchored: Sequence[int],
+    journal: Sequence[int],
+    untimed: Sequence[int],
+) -> Events:
+    """The merging rule on plain time lists: (Alpaca, DB, journal) times, DB anchors, untimed counts."""
+    alpaca = sorted(alpaca)
+    pool = sorted([*alpaca, *pool_extra]) if pool_extra else alpaca
+    unpaired_pool, unpaired_db, paired = pair_within(pool, sorted(db), WINDOW_US)
+    lone: Sequence[int] = ()
+    adjacent = 0
+    if anchored:
+        _, lone, adjacent = pair_within(unpaired_pool, sorted(anchored), WINDOW_US)
     times = array("q", sorted((*alpaca, *unpaired_db, *journal)))
-    untimed = untimed_alpaca + untimed_db + len(lone) + events.untimed_count(Origin.JOURNAL)
-    return Events(times=times, untimed=untimed, merged=paired + adjacent, merged_adjacent=adjacent)
+    untimed_alpaca, untimed_db, untimed_journal = untimed
+    return Events(
+        times=times,
+        untimed=untimed_alpaca + untimed_db + len(lone) + untimed_journal,
+        merged=paired + adjacent,
+        merged_adjacent=adjacent,
+    )
 
 
 def pair_within(a: Sequence[int], b: Sequence[int], window: int) -> tuple[list[int], list[int], int]:

@@ -23,12 +23,11 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
-from ordersync.forensics.correlate import GroupTally
 from ordersync.forensics.exports import BrokerBook, BrokerOrder
 from ordersync.forensics.records import Submission
 from ordersync.forensics.report import (
@@ -41,9 +40,21 @@ from ordersync.forensics.report import (
     TimelineEvent,
 )
 from ordersync.forensics.timeutil import from_us, to_us
+from ordersync.forensics.verdict import BodyClass
 
 MAX_COMPETING: Final = 5
 _FAILED: Final = frozenset({"rejected", "canceled", "expired"})
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFacts:
+    """What the correlation knows about one parent beyond its counts (built per row, never stored)."""
+
+    quotes: dict[BodyClass, str]
+    related: dict[str, int]
+    requested: Decimal | None
+    child_ids: tuple[str, ...]
+    first_held_us: int | None
 
 
 class Context:
@@ -93,7 +104,7 @@ def _from_export(o: BrokerOrder, refusals: int) -> OrderRef:
     )
 
 
-def enrich(p: ParentIssue, group: GroupTally, ctx: Context) -> ParentIssue:
+def enrich(p: ParentIssue, group: GroupFacts, ctx: Context) -> ParentIssue:
     """Complete one parent row with its role, competing orders, quantities, fills and exposure."""
     role, note, parent_id, competing = _role(p, group, ctx)
     quotes = tuple(sorted((k.value, v) for k, v in (group.quotes or {}).items()))
@@ -113,14 +124,14 @@ def enrich(p: ParentIssue, group: GroupTally, ctx: Context) -> ParentIssue:
         qty=qty,
         filled_qty=filled_qty,
         filled_at=filled_at,
-        child_ids=tuple(sorted(group.child_ids or ())),
+        child_ids=tuple(sorted(group.child_ids)),
         side=p.side or (ctx.side_of(p.broker_order_id) if p.broker_order_id else None),
     )
     return replace(enriched, exposure=_exposure(enriched, group, ctx))
 
 
 def _role(
-    p: ParentIssue, group: GroupTally, ctx: Context
+    p: ParentIssue, group: GroupFacts, ctx: Context
 ) -> tuple[str, str | None, str | None, tuple[OrderRef, ...]]:
     listed = p.broker_order_id
     related = dict(sorted((group.related or {}).items(), key=lambda kv: -kv[1])[:MAX_COMPETING])
@@ -176,7 +187,7 @@ def _quantities(
     return qty, filled_qty, first_fill
 
 
-def _exposure(p: ParentIssue, group: GroupTally, ctx: Context) -> Exposure | None:
+def _exposure(p: ParentIssue, group: GroupFacts, ctx: Context) -> Exposure | None:
     if p.symbol is None or p.last_error_at is None:
         return None
     qty = p.requested_qty or p.filled_qty or p.qty
@@ -290,10 +301,14 @@ def _num(value: Decimal) -> str:
 
 
 def next_steps(
-    parents: Sequence[ParentIssue], exposures: Sequence[SymbolExposure], *, has_export: bool
+    causes: set[Cause],
+    exposures: Sequence[SymbolExposure],
+    *,
+    unknown_parents: int,
+    unlinked: bool,
+    has_export: bool,
 ) -> tuple[str, ...]:
     """What to do next, from the causes and the exposure found (never a generic checklist)."""
-    causes = {p.cause for p in parents}
     steps = []
     open_symbols = [e.symbol for e in exposures if e.open_at_end]
     if open_symbols:
@@ -316,14 +331,13 @@ def next_steps(
         )
     if Cause.OVERSIZED_SELL in causes:
         steps.append("Size children to the filled quantity and resize them on each partial fill.")
-    unknown_parent = [p for p in parents if p.listed_role == "competing order" and p.parent_order_id is None]
-    if unknown_parent and not has_export:
+    if unknown_parents and not has_export:
         steps.append(
-            f"{len(unknown_parent)} row(s) name the competing order, not the parent: give the broker's "
+            f"{unknown_parents} row(s) name the competing order, not the parent: give the broker's "
             "orders export (`GET /v2/orders?status=all&nested=true`) and FILL activities as inputs to name "
             "the parents, their fills and the exposure exactly."
         )
-    if any(p.broker_order_id is None for p in parents):
+    if unlinked:
         steps.append(
             "Some refusals could not be linked to an order: log the parent's broker order id with each child."
         )

@@ -16,7 +16,7 @@ from decimal import Decimal
 from html import escape
 from typing import Final
 
-from ordersync.forensics.render_markdown import DEFAULT_MAX_ROWS, minutes
+from ordersync.forensics.render_markdown import DEFAULT_MAX_ROWS, minutes, most_refused
 from ordersync.forensics.report import IncidentReport, ParentIssue
 from ordersync.forensics.verdict import CAUSE_LABELS
 
@@ -84,8 +84,7 @@ def _distribution(report: IncidentReport) -> Iterator[str]:
 def _shown(parents: Sequence[ParentIssue], max_rows: int | None) -> list[ParentIssue]:
     if max_rows is None or len(parents) <= max_rows:
         return list(parents)
-    ranked = sorted(range(len(parents)), key=lambda i: (-parents[i].errors, i))[:max_rows]
-    return [parents[i] for i in sorted(ranked)]
+    return most_refused(parents, max_rows)
 
 
 def _parents(shown: Sequence[ParentIssue], total: int) -> Iterator[str]:

@@ -74,9 +74,18 @@ class _Shown:
 
 def _shown(parents: Sequence[ParentIssue], max_rows: int | None) -> _Shown:
     if max_rows is None or len(parents) <= max_rows:
-        return _Shown(parents, 0)
-    ranked = sorted(range(len(parents)), key=lambda i: (-parents[i].errors, i))[:max_rows]
-    return _Shown([parents[i] for i in sorted(ranked)], len(parents) - max_rows)
+        return _Shown(list(parents), 0)
+    return _Shown(most_refused(parents, max_rows), len(parents) - max_rows)
+
+
+def most_refused(parents: Sequence[ParentIssue], n: int) -> list[ParentIssue]:
+    """The `n` rows with the most refusals, in table order (read from the columns when they are lazy)."""
+    pick = getattr(parents, "most_refused", None)
+    if pick is not None:
+        return [parents[i] for i in pick(n)]
+    errors = [p.errors for p in parents]
+    ranked = sorted(range(len(errors)), key=lambda i: (-errors[i], i))[:n]
+    return [parents[i] for i in sorted(ranked)]
 
 
 class _Clock:

@@ -8,6 +8,7 @@ Frozen dataclasses over stdlib types (`Decimal`, aware UTC `datetime`, `timedelt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -253,7 +254,7 @@ class IncidentReport:
 
     source: str
     summary: Summary
-    parents: tuple[ParentIssue, ...]
+    parents: Sequence[ParentIssue]  # built row by row from compact columns when read (analysis.py)
     buckets: DelayBuckets
     still_failing_hours: float
     still_failing: tuple[ParentIssue, ...]

@@ -79,7 +79,7 @@ def test_competing_order_is_named_with_side_qty_and_the_refused_children(tmp_pat
     )
     assert oke.listed_role == "parent"
     assert oke.child_ids == ("p-oke-sl-1", "p-oke-sl-2", "p-oke-sl-3")
-    assert '"held_for_orders": "9"' in dict(oke.quotes)["all_reserved"]
+    assert '"held_for_orders":"9"' in dict(oke.quotes)["all_reserved"]
 
 
 def test_related_orders_naming_the_parent_itself_is_explained(tmp_path: Path) -> None:
