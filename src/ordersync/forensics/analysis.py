@@ -108,7 +108,7 @@ class ParentRows(Sequence[ParentIssue]):
             errors=groups.timed[g] + groups.untimed[g],
             untimed_errors=groups.untimed[g],
             linked_by_symbol=groups.linked_by_symbol[g],
-            child_kinds=tuple(sorted(groups.child_kinds.get(g, {}).items())),
+            child_kinds=tuple(sorted(groups.child_kinds.get(g, ()))),
             platform_orders=tuple(sorted(groups.platform_orders.get(g, ()))),
             evidence=evidence,
             cause=decide(evidence),

@@ -29,13 +29,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Final
+from typing import Final, TypeVar
 
 from ordersync.forensics.dedupe import Events, merge_events
 from ordersync.forensics.records import ErrorBody, LogRecord, Origin, Rejection, Submission
 from ordersync.forensics.timeutil import to_us
 from ordersync.forensics.verdict import BodyClass, Relation, classify
 
+T = TypeVar("T", str, int)
 GroupKey = tuple[str | None, str | None]  # (broker order id, symbol of an unlinked row)
 BodyKey = tuple[ErrorBody, str | None]  # (body, `symbol=` token of its line when the body names none)
 
@@ -101,22 +102,22 @@ class GroupTable:
         self.first_us: array[int] = array("q")
         self.last_us: array[int] = array("q")
         self.first_held_us: array[int] = array("q")
-        self.timed: array[int] = array("q")
-        self.untimed: array[int] = array("q")
-        self.linked_by_symbol: array[int] = array("q")
-        self.evidence: array[int] = array("q")  # len(_EVIDENCE) per group
-        self.quote: array[int] = array("q")  # body index of the first body, or -1
+        self.timed: array[int] = array("i")
+        self.untimed: array[int] = array("i")
+        self.linked_by_symbol: array[int] = array("i")
+        self.evidence: array[int] = array("i")  # len(_EVIDENCE) per group
+        self.quote: array[int] = array("i")  # body index of the first body, or -1
         self.related: list[str | None] = []  # the order `related_orders` named most (first seen)
-        self.related_n: array[int] = array("q")
+        self.related_n: array[int] = array("i")
         self.requested: list[Decimal | None] = []
         # rare: a second related order, a second body class, other symbols, DB-log context
         self.more_related: dict[int, dict[str, int]] = {}
         self.more_quotes: dict[int, dict[BodyClass, int]] = {}
         self.more_symbols: dict[int, Counter[str]] = {}
-        self.child_kinds: dict[int, Counter[str]] = {}
-        self.platform_orders: dict[int, set[int]] = {}
-        self.child_ids: dict[int, set[str]] = {}
-        self.quote_class: array[int] = array("q")
+        self.child_kinds: dict[int, tuple[tuple[str, int], ...]] = {}
+        self.platform_orders: dict[int, tuple[int, ...]] = {}
+        self.child_ids: dict[int, tuple[str, ...]] = {}
+        self.quote_class: array[int] = array("i")
 
     def __len__(self) -> int:
         return len(self.order_ids)
@@ -251,14 +252,15 @@ class Correlator:
         self._body_index: dict[BodyKey, int] = {}
         self._keys: list[BodyKey] = []
         self._raw: dict[int, str] = {}  # the body as logged, kept for malformed (repaired) bodies only
-        self._timed_b = [array("l") for _ in _ORIGINS]
+        self._timed_b = [array("i") for _ in _ORIGINS]
         self._timed_t = [array("q") for _ in _ORIGINS]
-        self._anchored_b: array[int] = array("l")
+        self._anchored_b: array[int] = array("i")
         self._anchored_t: array[int] = array("q")
         self._untimed: Counter[tuple[int, int]] = Counter()
-        self._child_kinds: dict[int, Counter[str]] = {}
-        self._platform_orders: dict[int, set[int]] = {}
-        self._child_ids: dict[int, set[str]] = {}
+        # DB-log and line context per body, as small tuples (most bodies have one value or none)
+        self._child_kinds: dict[int, tuple[tuple[str, int], ...]] = {}
+        self._platform_orders: dict[int, tuple[int, ...]] = {}
+        self._child_ids: dict[int, tuple[str, ...]] = {}
 
     def add(self, record: LogRecord) -> None:
         """Take one record; the order of records does not matter."""
@@ -287,17 +289,11 @@ class Correlator:
         else:
             self._untimed[b, slot] += 1
         if r.child_kind is not None:
-            kinds = self._child_kinds.setdefault(b, Counter())
-            if r.child_kind in kinds or len(kinds) < MAX_REFS:
-                kinds[r.child_kind] += 1
+            self._child_kinds[b] = _counted(self._child_kinds.get(b, ()), r.child_kind)
         if r.platform_order is not None:
-            orders = self._platform_orders.setdefault(b, set())
-            if len(orders) < MAX_REFS:
-                orders.add(r.platform_order)
+            self._platform_orders[b] = _added(self._platform_orders.get(b, ()), r.platform_order)
         if r.client_order_id is not None:
-            ids = self._child_ids.setdefault(b, set())
-            if len(ids) < MAX_REFS:
-                ids.add(r.client_order_id)
+            self._child_ids[b] = _added(self._child_ids.get(b, ()), r.client_order_id)
 
     def finish(self) -> Correlation:
         """Merge duplicates, link `40310000` refusals to parents, count everything else. Call it once."""
@@ -307,6 +303,7 @@ class Correlator:
         self._timed_b = self._timed_t = []  # freed: the sorted copies above replace them
         self._anchored_b = self._anchored_t = array("q")
         variants = _variants(self._keys)
+        self._body_index = {}  # not needed any more: free it before the parent columns grow
         index = SubmissionIndex(self._submissions)
         groups = GroupTable()
         delays = DelayStats()
@@ -333,11 +330,17 @@ class Correlator:
             if body.is_40310000:
                 kinds[issue_kind(body)] += n
                 self._link(b, body, line_symbol, events, index, groups, delays)
+        groups.index = {}  # rows are addressed by number from here on
+        bodies = [k[0] for k in self._keys]
+        raw = self._raw
+        # the correlator may outlive this call (a caller's local): drop everything the report does not use
+        self._keys, self._raw, self._untimed = [], {}, Counter()
+        self._child_kinds, self._platform_orders, self._child_ids = {}, {}, {}
         return Correlation(
             submissions=self._submissions,
             groups=groups,
-            bodies=[k[0] for k in self._keys],
-            raw=self._raw,
+            bodies=bodies,
+            raw=raw,
             by_code=by_code,
             issues_by_kind=kinds,
             rejections=rejections,
@@ -411,14 +414,24 @@ class Correlator:
         order_id = groups.order_ids[g]
         sub = index.submission(order_id)
         delays.add(times, untimed, to_us(sub.at) if sub is not None and sub.at is not None else None)
-        if b in self._child_kinds:
-            groups.child_kinds.setdefault(g, Counter()).update(self._child_kinds[b])
-        if b in self._platform_orders:
-            groups.platform_orders.setdefault(g, set()).update(self._platform_orders[b])
-        if b in self._child_ids:
-            ids = groups.child_ids.setdefault(g, set())
-            ids.update(list(self._child_ids[b])[: max(0, MAX_REFS - len(ids))])
+        for kind, count in self._child_kinds.get(b, ()):
+            groups.child_kinds[g] = _counted(groups.child_kinds.get(g, ()), kind, count)
+        for order in self._platform_orders.get(b, ()):
+            groups.platform_orders[g] = _added(groups.platform_orders.get(g, ()), order)
+        for child in self._child_ids.get(b, ()):
+            groups.child_ids[g] = _added(groups.child_ids.get(g, ()), child)
         return n
+
+
+def _counted(pairs: tuple[tuple[str, int], ...], key: str, n: int = 1) -> tuple[tuple[str, int], ...]:
+    for i, (k, count) in enumerate(pairs):
+        if k == key:
+            return (*pairs[:i], (k, count + n), *pairs[i + 1 :])
+    return (*pairs, (key, n)) if len(pairs) < MAX_REFS else pairs
+
+
+def _added(values: tuple[T, ...], value: T) -> tuple[T, ...]:
+    return values if value in values or len(values) >= MAX_REFS else values + (value,)  # noqa: RUF005 (mypy)
 
 
 class _ByBody:
@@ -511,10 +524,17 @@ _REQUESTED_RE = re.compile(r"requested:\s*([0-9]+(?:\.[0-9]+)?)")
 
 
 @lru_cache(maxsize=4096)
-def requested_qty(body: ErrorBody) -> Decimal | None:
-    """The quantity the refused order asked for, from Alpaca's message ("requested: 9, available: 0")."""
-    m = _REQUESTED_RE.search(body.message)
+def _requested(message: str) -> Decimal | None:
+    m = _REQUESTED_RE.search(message)
     return Decimal(m.group(1)) if m else None
+
+
+def requested_qty(body: ErrorBody) -> Decimal | None:
+    """The quantity the refused order asked for, from Alpaca's message ("requested: 9, available: 0").
+
+    Cached by message: equal quantities share one `Decimal` across every parent.
+    """
+    return _requested(body.message)
 
 
 @lru_cache(maxsize=4096)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Final
 
 from ordersync.forensics.body import parse_error_body
@@ -167,7 +168,7 @@ def _raw(text: str, start: int) -> str | None:
         return None
     end = text.rfind("}", start)
     raw = text[start : end + 1] if end > 0 else text[start:]
-    return sys.intern(raw if len(raw) <= RAW_BODY_CHARS else raw[:RAW_BODY_CHARS] + "…")
+    return raw if len(raw) <= RAW_BODY_CHARS else raw[:RAW_BODY_CHARS] + "…"
 
 
 def _child_ref(head: str) -> tuple[str | None, int | None]:
@@ -199,7 +200,9 @@ def _text(value: str | None) -> str | None:
     return sys.intern(value) if value else None
 
 
+@lru_cache(maxsize=4096)
 def _decimal(value: str | None) -> Decimal | None:
+    # cached: quantities repeat, and equal Decimals then share memory
     if not value or len(value) > 40:
         return None
     try:
