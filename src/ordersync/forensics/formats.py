@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any, Final
 
 _CRI_RE: Final = re.compile(
@@ -44,6 +46,7 @@ _MONTHS: Final = {
     )
 }
 _FRACTION_RE: Final = re.compile(r"([.,]\d{6})\d+")
+NO_CONTEXT: Final[Mapping[str, str]] = MappingProxyType({})
 MESSAGE_KEYS: Final = ("message", "msg", "event", "text", "log")
 TIME_KEYS: Final = ("timestamp", "time", "ts", "@timestamp", "asctime", "datetime", "created")
 BODY_KEYS: Final = ("error", "body", "response", "error_body", "alpaca_error", "detail")
@@ -75,7 +78,7 @@ class Envelope:
     fmt: str
     at: datetime | None = None
     yearless: YearlessTime | None = None
-    context: dict[str, str] = field(default_factory=dict)
+    context: Mapping[str, str] = field(default_factory=lambda: NO_CONTEXT)  # shared: never mutated
     body: str | None = None  # an error body given as an object beside the message, as JSON text
     partial: bool = False  # a Kubernetes CRI `P` line: the next line continues it
 
@@ -83,6 +86,8 @@ class Envelope:
 def unwrap(line: str) -> Envelope:
     """Take the message out of one decoded line; plain text when no envelope is recognised."""
     head = line.lstrip()
+    if head[10:11] == " " and head[4:5] == "-" and head[:1].isdigit():  # plain text: the common case
+        return Envelope(message=line, fmt="text")
     if head.startswith("{"):
         env = _json_line(head)
         if env is not None:

@@ -92,6 +92,11 @@ def parse_shape(shape: Shape, line: str) -> LogRecord | Unparseable:
 def leading_timestamp(line: str) -> datetime | None:
     """Read the timestamp a line starts with (naive means UTC), or `None` if it has none."""
     if line[19:20] == "," and line[23:24] == " " and line[4:5] == "-":  # the seed's format: skip the regex
+        minute = _minute(line[:16])
+        if minute is not None and line[16:17] == ":" and (rest := line[17:19] + line[20:23]).isdigit():
+            seconds, millis = int(rest[:2]), int(rest[2:])
+            if seconds < 60:
+                return minute.replace(second=seconds, microsecond=millis * 1000)
         text = line[:23]
     elif (m := _TS_RE.match(line)) is not None:
         text = m.group(1)
@@ -101,6 +106,15 @@ def leading_timestamp(line: str) -> datetime | None:
         ts = datetime.fromisoformat(text)
         return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: an offset that pushes year 1 out of range
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _minute(text: str) -> datetime | None:
+    # `2025-10-10 15:59`: the part of the seed's timestamps that repeats from line to line
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
         return None
 
 
@@ -139,7 +153,7 @@ def _alpaca_error(line: str) -> Rejection | Unparseable:
         client_order_id=context.get("client_order_id") or None,
         side=_side(context.get("side")),
         repaired=repaired,
-        raw_body=_raw(tail, start),
+        raw_body=_raw(tail, start) if repaired else None,
     )
 
 
@@ -158,7 +172,7 @@ def _db_error(line: str) -> Rejection | Unparseable:
         child_kind=kind,
         platform_order=number,
         repaired=repaired,
-        raw_body=_raw(tail, tail.find("{")),
+        raw_body=_raw(tail, tail.find("{")) if repaired else None,
     )
 
 
@@ -250,7 +264,8 @@ def _structured_refusal(env: Envelope) -> Rejection | Unparseable | None:
     if parsed is None:
         return Unparseable("structured line without a readable error body") if env.body else None
     body, repaired = parsed
-    return Rejection(body=body, at=None, repaired=repaired, raw_body=_raw(text, text.find("{")))
+    raw = _raw(text, text.find("{")) if repaired else None
+    return Rejection(body=body, at=None, repaired=repaired, raw_body=raw)
 
 
 def _structured_submission(env: Envelope) -> Submission | Unparseable:

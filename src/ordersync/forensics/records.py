@@ -66,7 +66,8 @@ class Rejection:
     `child_kind` and `platform_order` come from DB-log rows (`TP for order 131 | Error: ...`);
     `symbol`, `client_order_id` and `side` from `key=value` tokens before the body, or from a journal row.
     `repaired` marks a body that was not valid JSON and was read by the tolerant field extractor.
-    `raw_body` is the body as the line wrote it (clipped), to quote in the report. `anchor_us` is set on a
+    `raw_body` is the body as the line wrote it (clipped), kept for a repaired body only (a well-formed one
+    is quoted from its fields), to quote in the report. `anchor_us` is set on a
     record without a time of its own: the time of the record on the nearest line before it in the same
     input, when that line is at most a few lines up (one handler writing both; see `dedupe.py`).
     """
