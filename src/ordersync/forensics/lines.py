@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -92,11 +92,12 @@ def parse_shape(shape: Shape, line: str) -> LogRecord | Unparseable:
 def leading_timestamp(line: str) -> datetime | None:
     """Read the timestamp a line starts with (naive means UTC), or `None` if it has none."""
     if line[19:20] == "," and line[23:24] == " " and line[4:5] == "-":  # the seed's format: skip the regex
-        minute = _minute(line[:16])
-        if minute is not None and line[16:17] == ":" and (rest := line[17:19] + line[20:23]).isdigit():
-            seconds, millis = int(rest[:2]), int(rest[2:])
-            if seconds < 60:
-                return minute.replace(second=seconds, microsecond=millis * 1000)
+        second = _SECONDS.get(line[:19])
+        if second is None:
+            second = _second(line[:19])
+        millis = line[20:23]
+        if second is not None and millis.isdigit():
+            return second + _MILLIS[int(millis)]
         text = line[:23]
     elif (m := _TS_RE.match(line)) is not None:
         text = m.group(1)
@@ -109,13 +110,20 @@ def leading_timestamp(line: str) -> datetime | None:
         return None
 
 
-@lru_cache(maxsize=1024)
-def _minute(text: str) -> datetime | None:
-    # `2025-10-10 15:59`: the part of the seed's timestamps that repeats from line to line
+_SECONDS: dict[str, datetime] = {}
+_MILLIS: Final = tuple(timedelta(milliseconds=i) for i in range(1000))
+
+
+def _second(text: str) -> datetime | None:
+    # `2025-10-10 15:59:16` repeats on every line logged within that second: parse it once
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        at = datetime.fromisoformat(text).replace(tzinfo=UTC)
     except ValueError:
         return None
+    if len(_SECONDS) >= 65536:
+        _SECONDS.clear()
+    _SECONDS[text] = at
+    return at
 
 
 def _submission(line: str) -> Submission | Unparseable:

@@ -2,8 +2,10 @@
 
 These are the only types the analysis consumes, so anything that can produce them can be analyzed: the
 log parser (`lines.py`), or the CLI converting ordersync's own journal rows (forensics must not import the
-store). A `Submission` is an order the broker accepted; a `Rejection` is an Alpaca error body with where
-it came from. Quantities are `Decimal`; times are timezone-aware UTC or `None` when the source gave no
+store). Submissions and refusals are plain (not frozen) slotted dataclasses on purpose: a frozen
+dataclass sets each field through `object.__setattr__`, which tripled the cost of building one per log
+line; treat them as immutable all the same. A `Submission` is an order the broker accepted; a
+`Rejection` is an Alpaca error body with where it came from. Quantities are `Decimal`; times are timezone-aware UTC or `None` when the source gave no
 time (a DB-log row without a timestamp prefix): no time is ever invented. Stdlib only.
 """
 
@@ -26,7 +28,7 @@ class Origin(StrEnum):
     JOURNAL = "journal"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=True)
 class Submission:
     """An order the broker accepted (`Successfully submitted order to Alpaca: broker_order_id=...`)."""
 
@@ -59,7 +61,7 @@ class ErrorBody:
         return self.code == INSUFFICIENT_QTY_CODE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=True)
 class Rejection:
     """A broker refusal: an error body, when it was logged, and the context the line carried.
 
