@@ -2,11 +2,12 @@
 
 These are the only types the analysis consumes, so anything that can produce them can be analyzed: the
 log parser (`lines.py`), or the CLI converting ordersync's own journal rows (forensics must not import the
-store). Submissions and refusals are plain (not frozen) slotted dataclasses on purpose: a frozen
-dataclass sets each field through `object.__setattr__`, which tripled the cost of building one per log
-line; treat them as immutable all the same. A `Submission` is an order the broker accepted; a
-`Rejection` is an Alpaca error body with where it came from. Quantities are `Decimal`; times are timezone-aware UTC or `None` when the source gave no
-time (a DB-log row without a timestamp prefix): no time is ever invented. Stdlib only.
+store). A `Submission` is an order the broker accepted; a `Rejection` is an Alpaca error body with where
+it came from. Quantities are `Decimal`; times are timezone-aware UTC or `None` when the source gave no
+time (a DB-log row without a timestamp prefix): no time is ever invented. Submissions and refusals are
+plain (not frozen) slotted dataclasses on purpose: a frozen dataclass sets each field through
+`object.__setattr__`, which tripled the cost of building one per log line; treat them as immutable all
+the same. Stdlib only.
 """
 
 from __future__ import annotations
