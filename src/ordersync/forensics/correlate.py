@@ -43,6 +43,7 @@ BodyKey = tuple[ErrorBody, str | None]  # (body, `symbol=` token of its line whe
 SHORT_US: Final = 5 * 60 * 1_000_000
 MEDIUM_US: Final = 20 * 60 * 1_000_000
 MAX_REFS: Final = 32
+MAX_RAW_QUOTES: Final = 2000  # malformed bodies quoted as logged; beyond, quoted from their fields
 _ORIGINS: Final = (Origin.ALPACA_LOG, Origin.DB_LOG, Origin.JOURNAL)
 _EVIDENCE: Final = (
     "bodies",
@@ -277,7 +278,7 @@ class Correlator:
         if b is None:
             b = self._body_index[key] = len(self._keys)
             self._keys.append(key)
-            if r.repaired and r.raw_body:
+            if r.repaired and r.raw_body and len(self._raw) < MAX_RAW_QUOTES:
                 self._raw[b] = r.raw_body
         slot = _ORIGINS.index(r.origin)
         if r.at is not None:

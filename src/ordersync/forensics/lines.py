@@ -120,7 +120,7 @@ def _second(text: str) -> datetime | None:
         at = datetime.fromisoformat(text).replace(tzinfo=UTC)
     except ValueError:
         return None
-    if len(_SECONDS) >= 65536:
+    if len(_SECONDS) >= 4096:  # a small window: lines come roughly in time order
         _SECONDS.clear()
     _SECONDS[text] = at
     return at
