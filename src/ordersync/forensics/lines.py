@@ -92,12 +92,12 @@ def parse_shape(shape: Shape, line: str) -> LogRecord | Unparseable:
 def leading_timestamp(line: str) -> datetime | None:
     """Read the timestamp a line starts with (naive means UTC), or `None` if it has none."""
     if line[19:20] == "," and line[23:24] == " " and line[4:5] == "-":  # the seed's format: skip the regex
-        second = _SECONDS.get(line[:19])
-        if second is None:
-            second = _second(line[:19])
-        millis = line[20:23]
-        if second is not None and millis.isdigit():
-            return second + _MILLIS[int(millis)]
+        minute = _MINUTES.get(line[:16])
+        if minute is None:
+            minute = _minute(line[:16])
+        rest = line[17:19] + line[20:23]
+        if minute is not None and line[16:17] == ":" and rest.isdigit() and rest < "60":
+            return minute + _SECONDS[int(rest[:2])] + _MILLIS[int(rest[2:])]
         text = line[:23]
     elif (m := _TS_RE.match(line)) is not None:
         text = m.group(1)
@@ -110,19 +110,20 @@ def leading_timestamp(line: str) -> datetime | None:
         return None
 
 
-_SECONDS: dict[str, datetime] = {}
+_MINUTES: dict[str, datetime] = {}
+_SECONDS: Final = tuple(timedelta(seconds=i) for i in range(60))
 _MILLIS: Final = tuple(timedelta(milliseconds=i) for i in range(1000))
 
 
-def _second(text: str) -> datetime | None:
-    # `2025-10-10 15:59:16` repeats on every line logged within that second: parse it once
+def _minute(text: str) -> datetime | None:
+    # `2025-10-10 15:59` repeats on every line logged within that minute: parse it once
     try:
         at = datetime.fromisoformat(text).replace(tzinfo=UTC)
     except ValueError:
         return None
-    if len(_SECONDS) >= 4096:  # a small window: lines come roughly in time order
-        _SECONDS.clear()
-    _SECONDS[text] = at
+    if len(_MINUTES) >= 4096:  # a small window: lines come roughly in time order
+        _MINUTES.clear()
+    _MINUTES[text] = at
     return at
 
 
