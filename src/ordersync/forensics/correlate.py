@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from ordersync.forensics.dedupe import Events, merge_events
 from ordersync.forensics.records import ErrorBody, LogRecord, Origin, Rejection, Submission
@@ -97,7 +97,8 @@ class GroupTable:
     """Per parent (or unlinked symbol) counters, one slot per group in flat arrays; rare data in dicts."""
 
     def __init__(self) -> None:
-        self.index: dict[GroupKey, int] = {}
+        self.index: dict[str, int] = {}  # by parent order id
+        self.unlinked: dict[str | None, int] = {}  # rows of refusals linked to no order, by symbol
         self.order_ids: list[str | None] = []
         self.symbols: list[str | None] = []
         self.first_us: array[int] = array("q")
@@ -124,9 +125,12 @@ class GroupTable:
         return len(self.order_ids)
 
     def group(self, key: GroupKey) -> int:
-        g = self.index.get(key)
+        order_id, symbol = key
+        table: dict[Any, int] = self.index if order_id is not None else self.unlinked
+        slot = order_id if order_id is not None else symbol
+        g = table.get(slot)
         if g is None:
-            g = self.index[key] = len(self.order_ids)
+            g = table[slot] = len(self.order_ids)
             self.order_ids.append(key[0])
             self.symbols.append(None)
             for arr, init in (
@@ -250,8 +254,8 @@ class Correlator:
 
     def __init__(self) -> None:
         self._submissions: dict[str, Submission] = {}
-        self._body_index: dict[BodyKey, int] = {}
-        self._keys: list[BodyKey] = []
+        self._body_index: dict[ErrorBody | BodyKey, int] = {}
+        self._keys: list[ErrorBody | BodyKey] = []
         self._raw: dict[int, str] = {}  # the body as logged, kept for malformed (repaired) bodies only
         self._timed_b = [array("i") for _ in _ORIGINS]
         self._timed_t = [array("q") for _ in _ORIGINS]
@@ -273,7 +277,8 @@ class Correlator:
             self._add_rejection(record)
 
     def _add_rejection(self, r: Rejection) -> None:
-        key = (r.body, None if r.body.symbol else r.symbol)
+        # the body alone is the key when it names its symbol (nearly always): no tuple per distinct body
+        key: ErrorBody | BodyKey = r.body if r.body.symbol else (r.body, r.symbol)
         b = self._body_index.get(key)
         if b is None:
             b = self._body_index[key] = len(self._keys)
@@ -311,7 +316,8 @@ class Correlator:
         by_code: Counter[tuple[int | None, str]] = Counter()
         kinds: Counter[str] = Counter()
         rejections = merged = adjacent = 0
-        for b, (body, line_symbol) in enumerate(self._keys):
+        for b, key in enumerate(self._keys):
+            body, line_symbol = key if isinstance(key, tuple) else (key, None)
             siblings = [s for s in variants.get(body, ()) if s != b]
             events = merge_events(
                 alpaca=timed[0].slice(b),
@@ -331,8 +337,8 @@ class Correlator:
             if body.is_40310000:
                 kinds[issue_kind(body)] += n
                 self._link(b, body, line_symbol, events, index, groups, delays)
-        groups.index = {}  # rows are addressed by number from here on
-        bodies = [k[0] for k in self._keys]
+        groups.index, groups.unlinked = {}, {}  # rows are addressed by number from here on
+        bodies = [k[0] if isinstance(k, tuple) else k for k in self._keys]
         raw = self._raw
         # the correlator may outlive this call (a caller's local): drop everything the report does not use
         self._keys, self._raw, self._untimed = [], {}, Counter()
@@ -468,12 +474,12 @@ def _by_body(bodies: array[int], times: array[int], n: int) -> _ByBody:
     return _ByBody(starts, out)
 
 
-def _variants(keys: Sequence[BodyKey]) -> dict[ErrorBody, list[int]]:
+def _variants(keys: Sequence[ErrorBody | BodyKey]) -> dict[ErrorBody, list[int]]:
     # a body without a symbol is kept apart per `symbol=` token of its line; its DB rows may copy any
     out: dict[ErrorBody, list[int]] = {}
-    for b, (body, _line_symbol) in enumerate(keys):
-        if body.symbol is None:
-            out.setdefault(body, []).append(b)
+    for b, key in enumerate(keys):
+        if isinstance(key, tuple):
+            out.setdefault(key[0], []).append(b)
     return {k: v for k, v in out.items() if len(v) > 1}
 
 
