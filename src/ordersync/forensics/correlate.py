@@ -421,12 +421,15 @@ class Correlator:
         order_id = groups.order_ids[g]
         sub = index.submission(order_id)
         delays.add(times, untimed, to_us(sub.at) if sub is not None and sub.at is not None else None)
-        for kind, count in self._child_kinds.get(b, ()):
-            groups.child_kinds[g] = _counted(groups.child_kinds.get(g, ()), kind, count)
-        for order in self._platform_orders.get(b, ()):
-            groups.platform_orders[g] = _added(groups.platform_orders.get(g, ()), order)
-        for child in self._child_ids.get(b, ()):
-            groups.child_ids[g] = _added(groups.child_ids.get(g, ()), child)
+        # the first body's tuples are shared, not copied: most parents have one body
+        if (kinds := self._child_kinds.get(b)) is not None:
+            if g not in groups.child_kinds:
+                groups.child_kinds[g] = kinds
+            else:
+                for kind, count in kinds:
+                    groups.child_kinds[g] = _counted(groups.child_kinds[g], kind, count)
+        _share(self._platform_orders, groups.platform_orders, b, g)
+        _share(self._child_ids, groups.child_ids, b, g)
         return n
 
 
@@ -435,6 +438,19 @@ def _counted(pairs: tuple[tuple[str, int], ...], key: str, n: int = 1) -> tuple[
         if k == key:
             return (*pairs[:i], (k, count + n), *pairs[i + 1 :])
     return (*pairs, (key, n)) if len(pairs) < MAX_REFS else pairs
+
+
+def _share(source: dict[int, tuple[T, ...]], target: dict[int, tuple[T, ...]], b: int, g: int) -> None:
+    values = source.get(b)
+    if values is None:
+        return
+    if g not in target:
+        target[g] = values
+        return
+    merged = target[g]
+    for value in values:
+        merged = _added(merged, value)
+    target[g] = merged
 
 
 def _added(values: tuple[T, ...], value: T) -> tuple[T, ...]:
