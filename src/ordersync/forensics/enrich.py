@@ -145,9 +145,10 @@ def _role(
         return "parent", None, listed, competing
     n_self = related.get(listed, 0)
     if side == "buy":
+        # Alpaca names the open buy itself when a sell would go short against it: the child came first
         what = (
             "the buy was still open, not filled, when the child was sent: the child came before the fill"
-            if p.cause is Cause.SELL_BEFORE_FILL
+            if e.sell_before_fill >= n_self
             else "the buy was still open (partly filled at most) when the child was sent, so its own "
             "remaining quantity blocked the sell"
         )

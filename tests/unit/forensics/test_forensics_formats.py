@@ -312,3 +312,25 @@ def test_an_unreadable_export_is_an_input_error(tmp_path: Path) -> None:
 def test_every_format_report_is_valid_json(tmp_path: Path) -> None:
     for fmt in GEN.FORMATS:
         json.loads(render_json(analyze_paths([write(tmp_path, fmt)])))
+
+
+def test_naive_demo_log_names_the_competing_take_profit_of_each_parent() -> None:
+    # the simulator's naive run: the stop-loss is refused while the retried take-profit holds the shares
+    report = analyze_paths([LOGS / "naive_demo.log"])
+    oke = next(p for p in report.parents if p.symbol == "OKE")
+    assert (oke.broker_order_id, oke.side, oke.qty, oke.cause) == (
+        "73293176-01b8-438f-830d-7fbb8fca1429",
+        "buy",
+        Decimal(9),
+        Cause.RESERVED_BY_OPEN_ORDER,
+    )
+    (tp,) = oke.competing
+    assert (tp.broker_order_id, tp.client_order_id, tp.side, tp.qty) == (
+        "c0d6d009-30d0-4ac2-8cf0-a1f230a0f050",
+        "naive-p02-tp-2",
+        "sell",
+        Decimal(9),
+    )
+    assert oke.listed_note is not None
+    assert "the child came before the fill" in oke.listed_note  # its first take-profit: a short sell
+    assert sum(c.parents for c in report.causes) == len(report.parents)
