@@ -1,0 +1,208 @@
+"""Check an incident report against the broker, read-only: the first part of `analyze --verify` (issue 19).
+
+The report says what the logs and exports showed; the on-call engineer's next question is what the broker
+shows *now*. `check_at_broker` reads, through the `Broker` port and never writing anything:
+
+- every order the report names (each parent row, its parent from the export, its competing orders), first
+  from pages of `GET /v2/orders?status=all&after=...` (one request per 500 orders, from the earliest time
+  the report mentions) and only then one by one for ids the pages did not hold;
+- every position (one request), and, from the orders read, the open sells of each affected symbol: the
+  shares they hold and the shares left unprotected now (position qty minus the open sells' remaining qty);
+- a verdict per parent that confirms or corrects the log-based cause.
+
+Reads are counted against `max_requests` (a stated share of the 200/min budget); an order the broker does
+not know is reported, not an error. Kept outside `forensics` (which never imports a broker adapter) and
+outside `brokers` (which knows nothing of reports); the CLI flag and the report section are still to come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from ordersync.domain.events import BrokerOrderView
+from ordersync.domain.ids import BrokerOrderId, Symbol
+from ordersync.forensics import IncidentReport
+from ordersync.forensics.report import Cause
+from ordersync.ports import Broker, PositionView
+
+OPEN_STATUSES = frozenset(
+    {"new", "accepted", "pending_new", "partially_filled", "held", "pending_replace", "pending_cancel"}
+)
+PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolAtBroker:
+    """One affected symbol now: the position, the open sells holding shares, the shares left unprotected."""
+
+    symbol: str
+    qty: Decimal
+    qty_available: Decimal | None
+    holders: tuple[BrokerOrderView, ...]
+    unprotected: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ParentCheck:
+    """A parent row of the report, as the broker shows it now, with a verdict on the log's cause."""
+
+    order_id: str
+    symbol: str | None
+    log_cause: Cause
+    order: BrokerOrderView | None
+    verdict: str
+
+
+@dataclass(slots=True)
+class ReadBudget:
+    """At most `max_requests` reads; `spent` counts them."""
+
+    max_requests: int
+    spent: int = 0
+
+    def take(self) -> bool:
+        if self.spent >= self.max_requests:
+            return False
+        self.spent += 1
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerCheck:
+    """The validation at the broker: per parent, per symbol, what was unknown, what it cost."""
+
+    parents: tuple[ParentCheck, ...]
+    symbols: tuple[SymbolAtBroker, ...]
+    unknown_orders: tuple[str, ...]
+    unread_orders: tuple[str, ...]  # not read: the request budget ran out first
+    requests: int
+    orders: dict[str, BrokerOrderView] = field(default_factory=dict)
+
+    @property
+    def unprotected_now(self) -> bool:
+        """True while any affected symbol holds shares no open sell covers: `--verify` exits 1."""
+        return any(s.unprotected > 0 for s in self.symbols)
+
+
+async def check_at_broker(report: IncidentReport, broker: Broker, *, max_requests: int = 50) -> BrokerCheck:
+    """Read the broker's view of every order and symbol the report names; never place, cancel or edit."""
+    budget = ReadBudget(max_requests)
+    wanted = _named_orders(report)
+    symbols = sorted({p.symbol for p in report.parents if p.symbol})
+    orders = await _read_pages(broker, _earliest(report), budget)
+    unknown: list[str] = []
+    unread: list[str] = []
+    for order_id in wanted:
+        if order_id in orders:
+            continue
+        if not _is_uuid(order_id):  # not an id Alpaca issues: unknown without asking
+            unknown.append(order_id)
+            continue
+        if not budget.take():
+            unread.append(order_id)
+            continue
+        found = await broker.get_order(BrokerOrderId(order_id))
+        if found is None:
+            unknown.append(order_id)
+        else:
+            orders[order_id] = found
+    positions = await broker.positions() if budget.take() else {}
+    return BrokerCheck(
+        parents=tuple(_parent_checks(report, orders)),
+        symbols=tuple(_symbol(s, positions.get(Symbol(s)), orders.values()) for s in symbols),
+        unknown_orders=tuple(unknown),
+        unread_orders=tuple(unread),
+        requests=budget.spent,
+        orders=orders,
+    )
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _named_orders(report: IncidentReport) -> list[str]:
+    ids: dict[str, None] = {}
+    for p in report.parents:
+        for order_id in (p.broker_order_id, p.parent_order_id, *(c.broker_order_id for c in p.competing)):
+            if order_id:
+                ids[order_id] = None
+    return list(ids)
+
+
+def _earliest(report: IncidentReport) -> datetime | None:
+    stamps = [t for p in report.parents for t in (p.submitted_at, p.first_error_at) if t is not None]
+    return min(stamps) - timedelta(minutes=1) if stamps else None
+
+
+async def _read_pages(
+    broker: Broker, after: datetime | None, budget: ReadBudget
+) -> dict[str, BrokerOrderView]:
+    orders: dict[str, BrokerOrderView] = {}
+    if after is None:
+        return orders
+    while budget.take():
+        page: Sequence[BrokerOrderView] = await broker.list_orders("all", after=after, limit=PAGE)
+        for order in page:
+            orders[order.broker_order_id] = order
+        stamps = [o.submitted_at for o in page if o.submitted_at is not None]
+        if len(page) < PAGE or not stamps or max(stamps) <= after:
+            break
+        after = max(stamps)
+    return orders
+
+
+def _symbol(symbol: str, position: PositionView | None, orders: Iterable[BrokerOrderView]) -> SymbolAtBroker:
+    holders = tuple(
+        o for o in orders if o.symbol == symbol and o.side == "sell" and str(o.status) in OPEN_STATUSES
+    )
+    qty = position.qty if position is not None else Decimal(0)
+    held = sum(((o.qty or Decimal(0)) - o.filled_qty for o in holders), Decimal(0))
+    unprotected = max(Decimal(0), qty - held) if qty > 0 else Decimal(0)
+    return SymbolAtBroker(symbol, qty, position.qty_available if position else None, holders, unprotected)
+
+
+def _parent_checks(report: IncidentReport, orders: dict[str, BrokerOrderView]) -> list[ParentCheck]:
+    checks = []
+    for p in report.parents:
+        if p.broker_order_id is None:
+            continue
+        target = p.parent_order_id or p.broker_order_id
+        order = orders.get(target)
+        checks.append(ParentCheck(target, p.symbol, p.cause, order, _verdict(p.cause, order, orders)))
+    return checks
+
+
+def _verdict(cause: Cause, order: BrokerOrderView | None, orders: dict[str, BrokerOrderView]) -> str:
+    if order is None:
+        return "the broker does not know this order (or it was not read): the log's reading stands unchecked"
+    status = str(order.status)
+    holders = [
+        o
+        for o in orders.values()
+        if o.symbol == order.symbol and o.side == "sell" and str(o.status) in OPEN_STATUSES
+    ]
+    held = ", ".join(
+        f"{o.broker_order_id} ({o.client_order_id}, {o.qty} {o.order_type or ''})" for o in holders
+    )
+    now = f"holding the shares now: {held}" if held else "nothing holds the shares now"
+    if order.side == "sell":
+        return f"this order is a {status} sell at the broker (the competing order); {now}"
+    if cause is Cause.SELL_BEFORE_FILL and status == "filled":
+        return (
+            f"the log says the sell came before the fill; the broker shows the parent filled "
+            f"({order.filled_qty} shares, last update {order.updated_at:%Y-%m-%d %H:%M:%S}) since; {now}"
+        )
+    if cause is Cause.SELL_BEFORE_FILL and status in OPEN_STATUSES:
+        return f"confirmed: the parent is still {status} at the broker ({order.filled_qty} filled); {now}"
+    if cause is Cause.RESERVED_BY_OPEN_ORDER:
+        return f"the parent is {status} ({order.filled_qty} filled); {now}"
+    return f"the parent is {status} at the broker ({order.filled_qty} filled); {now}"

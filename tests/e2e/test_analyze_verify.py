@@ -1,0 +1,100 @@
+"""`check_at_broker` (issue 19's first part) against the in-process simulator through alpaca-py.
+
+The simulator holds a filled buy of 10 OKE and one open take-profit selling 4 of them; the report (built
+from records, as a log would give them) names the buy, the take-profit and an order the broker never saw.
+The check must read them without changing anything, find 6 shares unprotected now, and report the
+unknown order instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
+from inprocess import KEY, SECRET, position, start_simulator, until
+
+from ordersync.brokers.alpaca import AlpacaBroker
+from ordersync.clocks import SystemClock
+from ordersync.forensics import ErrorBody, Rejection, Submission, analyze_records
+from ordersync.incident_check import check_at_broker
+from ordersync.sim.server import SimServer
+
+UNKNOWN = "6f1c2d3e-0000-4000-8000-000000000042"  # a well-formed id the broker never issued
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    server = start_simulator("verify", cancel_s=0.05)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def reserved(symbol: str, qty: int, related: str) -> ErrorBody:
+    q = Decimal(qty)
+    return ErrorBody(
+        code=40310000,
+        message=f"insufficient qty available for order (requested: {qty}, available: 0)",
+        symbol=symbol,
+        available=Decimal(0),
+        existing_qty=q,
+        held_for_orders=q,
+        related_orders=(related,),
+    )
+
+
+async def test_check_reads_orders_and_positions_and_finds_the_unprotected_shares(sim: SimServer) -> None:
+    client = TradingClient(KEY, SECRET, url_override=sim.base_url)
+    buy = client.submit_order(
+        MarketOrderRequest(symbol="OKE", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    assert await until(lambda: position(sim) == 10, "the buy filled")
+    tp = client.submit_order(
+        LimitOrderRequest(
+            symbol="OKE", qty=4, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, limit_price=90
+        )
+    )
+    now = datetime.now(UTC)
+    records = [
+        Submission(str(buy.id), now, symbol="OKE", side="buy", qty=Decimal(10)),
+        Submission(str(tp.id), now, symbol="OKE", side="sell", qty=Decimal(4)),
+        Rejection(reserved("OKE", 10, str(tp.id)), now),
+        Rejection(reserved("OKE", 10, UNKNOWN), now),
+        Rejection(reserved("OKE", 10, "not-an-alpaca-id"), now),
+    ]
+    report = analyze_records(records)
+    before = sim.snapshot()
+    broker = AlpacaBroker(KEY, SECRET, clock=SystemClock(), base_url=sim.base_url, timeout_s=5)
+
+    check = await check_at_broker(report, broker, max_requests=10)
+
+    assert sim.snapshot()["orders"] == before["orders"]  # read-only
+    (oke,) = check.symbols
+    assert (oke.qty, oke.unprotected, [o.broker_order_id for o in oke.holders]) == (
+        Decimal(10),
+        Decimal(6),
+        [str(tp.id)],
+    )
+    assert check.unprotected_now
+    assert set(check.unknown_orders) == {UNKNOWN, "not-an-alpaca-id"}
+    parent = next(c for c in check.parents if c.order_id == str(buy.id))
+    assert parent.order is not None
+    assert str(parent.order.status) == "filled"
+    assert str(tp.id) in parent.verdict
+    assert check.requests <= 10
+
+
+async def test_the_request_budget_is_never_exceeded(sim: SimServer) -> None:
+    ids = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(8)]
+    report = analyze_records([Rejection(reserved("OKE", 9, i), datetime.now(UTC)) for i in ids])
+    broker = AlpacaBroker(KEY, SECRET, clock=SystemClock(), base_url=sim.base_url, timeout_s=5)
+    check = await check_at_broker(report, broker, max_requests=3)
+    assert check.requests == 3
+    assert len(check.unknown_orders) + len(check.unread_orders) == 8
+    assert check.unread_orders  # said, not silently dropped
