@@ -304,10 +304,11 @@ class Correlator:
     def finish(self) -> Correlation:
         """Merge duplicates, link `40310000` refusals to parents, count everything else. Call it once."""
         n_bodies = len(self._keys)
-        timed = [_by_body(bs, ts, n_bodies) for bs, ts in zip(self._timed_b, self._timed_t, strict=True)]
+        timed = []
+        for _ in _ORIGINS:  # one origin at a time, each unsorted pair freed once its sorted copy exists
+            timed.append(_by_body(self._timed_b.pop(0), self._timed_t.pop(0), n_bodies))
         anchored = _by_body(self._anchored_b, self._anchored_t, n_bodies)
-        self._timed_b = self._timed_t = []  # freed: the sorted copies above replace them
-        self._anchored_b = self._anchored_t = array("q")
+        self._anchored_b, self._anchored_t = array("i"), array("q")
         variants = _variants(self._keys)
         self._body_index = {}  # not needed any more: free it before the parent columns grow
         index = SubmissionIndex(self._submissions)
@@ -433,11 +434,21 @@ class Correlator:
         return n
 
 
+_SHARED_KINDS: dict[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]] = {}
+
+
 def _counted(pairs: tuple[tuple[str, int], ...], key: str, n: int = 1) -> tuple[tuple[str, int], ...]:
     for i, (k, count) in enumerate(pairs):
         if k == key:
-            return (*pairs[:i], (k, count + n), *pairs[i + 1 :])
-    return (*pairs, (key, n)) if len(pairs) < MAX_REFS else pairs
+            return _shared((*pairs[:i], (k, count + n), *pairs[i + 1 :]))
+    return _shared((*pairs, (key, n))) if len(pairs) < MAX_REFS else pairs
+
+
+def _shared(pairs: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    # (("TP", 1),) is what nearly every body with a DB-log row has: keep one copy of each such tuple
+    if len(_SHARED_KINDS) >= 4096:
+        return pairs
+    return _SHARED_KINDS.setdefault(pairs, pairs)
 
 
 def _share(source: dict[int, tuple[T, ...]], target: dict[int, tuple[T, ...]], b: int, g: int) -> None:
