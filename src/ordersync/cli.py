@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -271,10 +271,19 @@ def analyze(
     still_failing_hours: Annotated[
         str, typer.Option(help="report parents still failing after N hours")
     ] = "1",
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="also read the named orders and positions at the broker (read-only)"),
+    ] = False,
+    config: Annotated[Path | None, typer.Option(help="config file (broker URL) for --verify")] = None,
+    verify_requests: Annotated[
+        int, typer.Option(help="at most this many broker reads for --verify (of the 200/min budget)")
+    ] = 50,
 ) -> None:
     """Write the incident report from logs and broker exports, or from ordersync's journal.
 
-    Exit codes (docs/forensics.md): 0 no `40310000` refusal, 1 refusals found, 2 bad input."""
+    Exit codes (docs/forensics.md): 0 no `40310000` refusal, 1 refusals found, 2 bad input. With
+    --verify: 1 while anything is unprotected at the broker now, else 0."""
     from ordersync.forensics import LogInputError, analyze_paths, analyze_records
 
     if fmt not in ANALYZE_FORMATS:
@@ -303,8 +312,40 @@ def analyze(
             )
     except LogInputError as e:
         _fail(e)
-    _write_report(report, fmt)
+    check = _verify_at_broker(report, config, verify_requests) if verify else None
+    _write_report(report, fmt, check)
+    if check is not None:
+        raise typer.Exit(1 if check.unprotected_now else 0)
     raise typer.Exit(1 if report.summary.issues else 0)
+
+
+def _verify_at_broker(report: object, config: Path | None, max_requests: int) -> Any:
+    # issue 19: read-only reads through the same adapter `run` uses; keys from the environment
+    import asyncio
+
+    from ordersync.brokers.alpaca import AlpacaBroker
+    from ordersync.clocks import SystemClock
+    from ordersync.domain.errors import OrderSyncError
+    from ordersync.forensics import IncidentReport
+    from ordersync.incident_check import check_at_broker
+
+    assert isinstance(report, IncidentReport)
+    if max_requests < 2:
+        _fail(ValueError(f"--verify-requests must be 2 or more, was {max_requests}"))
+    settings, keys = _settings_and_keys(config)
+    broker = AlpacaBroker(
+        keys.key_id.get_secret_value(),
+        keys.secret_key.get_secret_value(),
+        clock=SystemClock(),
+        base_url=settings.broker.base_url,
+        paper=settings.broker.paper,
+        timeout_s=settings.broker.timeout_s,
+        requests_per_minute=settings.broker.requests_per_minute,
+    )
+    try:
+        return asyncio.run(check_at_broker(report, broker, max_requests=max_requests))
+    except OrderSyncError as e:
+        _fail(e)
 
 
 def _analyze_hours(text: str) -> float:
@@ -320,16 +361,39 @@ def _analyze_hours(text: str) -> float:
     return hours
 
 
-def _write_report(report: object, fmt: str) -> None:
+def _write_report(report: object, fmt: str, check: Any = None) -> None:
     # streamed piece by piece: the JSON of a huge log is never held whole in memory
     from ordersync.forensics import IncidentReport, render_markdown
     from ordersync.forensics.render_html import iter_html
     from ordersync.forensics.render_json import iter_json
 
     assert isinstance(report, IncidentReport)
-    pieces = iter_json(report) if fmt == "json" else iter_html(report) if fmt == "html" else None
     write = sys.stdout.write
-    for piece in pieces if pieces is not None else (render_markdown(report),):
+    if fmt == "json":
+        pieces = iter_json(report)
+        if check is not None:  # the validation goes in as one more key before the closing brace
+            from ordersync.incident_check import check_to_dict
+
+            body = "".join(pieces).rstrip().removesuffix("}")
+            pieces = iter((body, ',\n  "validation": ', json.dumps(check_to_dict(check), indent=2), "\n}\n"))
+    elif fmt == "html":
+        pieces = iter_html(report)
+        if check is not None:
+            from html import escape
+
+            from ordersync.incident_check import render_check_markdown
+
+            section = f"<h2>Validation at the broker</h2><pre>{escape(render_check_markdown(check))}</pre>"
+            page = "".join(pieces).replace("</body></html>", section + "</body></html>")
+            pieces = iter((page,))
+    else:
+        text = render_markdown(report)
+        if check is not None:
+            from ordersync.incident_check import render_check_markdown
+
+            text += "\n" + render_check_markdown(check)
+        pieces = iter((text,))
+    for piece in pieces:
         write(piece)
     sys.stdout.flush()
 

@@ -206,3 +206,69 @@ def _verdict(cause: Cause, order: BrokerOrderView | None, orders: dict[str, Brok
     if cause is Cause.RESERVED_BY_OPEN_ORDER:
         return f"the parent is {status} ({order.filled_qty} filled); {now}"
     return f"the parent is {status} at the broker ({order.filled_qty} filled); {now}"
+
+
+def check_to_dict(check: BrokerCheck) -> dict[str, object]:
+    """The validation as JSON-ready data (the report's `validation` key under `--verify`)."""
+    return {
+        "requests": check.requests,
+        "unprotected_now": check.unprotected_now,
+        "parents": [
+            {
+                "order_id": c.order_id,
+                "symbol": c.symbol,
+                "log_cause": c.log_cause.value,
+                "status": str(c.order.status) if c.order else None,
+                "filled_qty": str(c.order.filled_qty) if c.order else None,
+                "updated_at": c.order.updated_at.isoformat() if c.order else None,
+                "verdict": c.verdict,
+            }
+            for c in check.parents
+        ],
+        "symbols": [
+            {
+                "symbol": s.symbol,
+                "qty": str(s.qty),
+                "qty_available": None if s.qty_available is None else str(s.qty_available),
+                "held_by": [
+                    {"order_id": o.broker_order_id, "client_order_id": o.client_order_id, "qty": str(o.qty)}
+                    for o in s.holders
+                ],
+                "unprotected": str(s.unprotected),
+            }
+            for s in check.symbols
+        ],
+        "unknown_orders": list(check.unknown_orders),
+        "unread_orders": list(check.unread_orders),
+    }
+
+
+def render_check_markdown(check: BrokerCheck) -> str:
+    """The "Validation at the broker" section."""
+    lines = [
+        "## Validation at the broker",
+        f"_Read-only: {check.requests} requests. Anything unprotected now: "
+        f"{'**yes**' if check.unprotected_now else 'no'}._",
+        "",
+        "| Parent | Symbol | Status now | Filled | Verdict |",
+        "|--------|--------|------------|--------|---------|",
+    ]
+    for c in check.parents:
+        status = str(c.order.status) if c.order else "unknown"
+        filled = str(c.order.filled_qty) if c.order else "—"
+        lines.append(f"| {c.order_id} | {c.symbol or '?'} | {status} | {filled} | {_cell(c.verdict)} |")
+    lines += ["", "| Symbol | Shares held | Available | Held by open sells | Unprotected now |"]
+    lines.append("|--------|-------------|-----------|--------------------|-----------------|")
+    for s in check.symbols:
+        holders = ", ".join(f"{o.broker_order_id} ({o.qty})" for o in s.holders) or "none"
+        available = "—" if s.qty_available is None else str(s.qty_available)
+        lines.append(f"| {s.symbol} | {s.qty} | {available} | {holders} | {s.unprotected} |")
+    if check.unknown_orders:
+        lines.append(f"\nOrders the broker does not know: {', '.join(check.unknown_orders)}.")
+    if check.unread_orders:
+        lines.append(f"\nNot read (request budget spent): {', '.join(check.unread_orders)}.")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")

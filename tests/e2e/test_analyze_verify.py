@@ -8,17 +8,22 @@ unknown order instead of failing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from inprocess import KEY, SECRET, position, start_simulator, until
+from typer.testing import CliRunner
 
 from ordersync.brokers.alpaca import AlpacaBroker
+from ordersync.cli import app
 from ordersync.clocks import SystemClock
 from ordersync.forensics import ErrorBody, Rejection, Submission, analyze_records
 from ordersync.incident_check import check_at_broker
@@ -34,6 +39,13 @@ def sim() -> Iterator[SimServer]:
         yield server
     finally:
         server.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "the simulator did not get there"
+        time.sleep(0.05)
 
 
 def reserved(symbol: str, qty: int, related: str) -> ErrorBody:
@@ -98,3 +110,53 @@ async def test_the_request_budget_is_never_exceeded(sim: SimServer) -> None:
     assert check.requests == 3
     assert len(check.unknown_orders) + len(check.unread_orders) == 8
     assert check.unread_orders  # said, not silently dropped
+
+
+def seed_log(path: Path, buy_id: str, tp_id: str) -> Path:
+    body = (
+        '{"available":"0","code":40310000,"existing_qty":"10","held_for_orders":"10",'
+        '"message":"insufficient qty available for order (requested: 10, available: 0)",'
+        f'"related_orders":["{tp_id}"],"symbol":"OKE"}}'
+    )
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,000")
+    path.write_text(
+        f"{stamp} - AlpacaAccount - INFO - Successfully submitted order to Alpaca: broker_order_id={buy_id} "
+        "symbol=OKE side=buy qty=10\n"
+        f"{stamp} - AlpacaAccount - INFO - Successfully submitted order to Alpaca: broker_order_id={tp_id} "
+        "symbol=OKE side=sell qty=4\n"
+        f"{stamp} - AlpacaAccount - ERROR - Error submitting order to Alpaca: {body}\n"
+    )
+    return path
+
+
+def test_cli_verify_exits_1_while_shares_are_unprotected_then_0(sim: SimServer, tmp_path: Path) -> None:
+    client = TradingClient(KEY, SECRET, url_override=sim.base_url)
+    buy = client.submit_order(
+        MarketOrderRequest(symbol="OKE", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    wait_for(lambda: position(sim) == 10)
+    tp = client.submit_order(
+        LimitOrderRequest(
+            symbol="OKE", qty=4, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, limit_price=90
+        )
+    )
+    log = seed_log(tmp_path / "platform.log", str(buy.id), str(tp.id))
+    config = tmp_path / "config.yaml"
+    config.write_text(f"broker: {{base_url: '{sim.base_url}', paper: true}}\n")
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET}
+    args = ["analyze", str(log), "--verify", "--config", str(config), "--format", "json"]
+
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 1, result.stderr
+    validation = json.loads(result.stdout)["validation"]
+    assert validation["symbols"][0]["unprotected"] == "6"
+    assert validation["parents"][0]["status"] == "filled"
+
+    client.submit_order(
+        LimitOrderRequest(
+            symbol="OKE", qty=6, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, limit_price=91
+        )
+    )
+    result = CliRunner().invoke(app, [*args[:-2], "--format", "md"], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "## Validation at the broker" in result.stdout
