@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import json
 import subprocess
 import sys
@@ -81,3 +82,18 @@ def test_exit_2_with_one_line(args: list[str], stdin: bytes | None, expected: st
     assert expected in err
     assert len(err.strip().splitlines()) == 1
     assert result.stdout == b""
+
+
+def test_verify_without_keys_is_exit_2_naming_the_variables() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APCA_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "ordersync", "analyze", str(LOGS / "seed_sample.log"), "--verify"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 2
+    assert "APCA_API_KEY_ID" in err
+    assert len(err.strip().splitlines()) == 1
