@@ -343,7 +343,20 @@ def _verify_at_broker(report: object, config: Path | None, max_requests: int) ->
         requests_per_minute=settings.broker.requests_per_minute,
     )
     try:
-        return asyncio.run(check_at_broker(report, broker, max_requests=max_requests))
+        if not sys.stderr.isatty():
+            return asyncio.run(check_at_broker(report, broker, max_requests=max_requests))
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("reading at the broker", total=max_requests)
+            return asyncio.run(
+                check_at_broker(
+                    report,
+                    broker,
+                    max_requests=max_requests,
+                    on_read=lambda spent, _most: bar.update(task, completed=spent),
+                )
+            )
     except OrderSyncError as e:
         _fail(e)
 

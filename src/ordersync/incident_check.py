@@ -17,7 +17,7 @@ outside `brokers` (which knows nothing of reports); the CLI flag and the report 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -59,15 +59,18 @@ class ParentCheck:
 
 @dataclass(slots=True)
 class ReadBudget:
-    """At most `max_requests` reads; `spent` counts them."""
+    """At most `max_requests` reads; `spent` counts them; `on_read(spent, max_requests)` follows them."""
 
     max_requests: int
     spent: int = 0
+    on_read: Callable[[int, int], None] | None = None
 
     def take(self) -> bool:
         if self.spent >= self.max_requests:
             return False
         self.spent += 1
+        if self.on_read is not None:
+            self.on_read(self.spent, self.max_requests)
         return True
 
 
@@ -88,9 +91,18 @@ class BrokerCheck:
         return any(s.unprotected > 0 for s in self.symbols)
 
 
-async def check_at_broker(report: IncidentReport, broker: Broker, *, max_requests: int = 50) -> BrokerCheck:
-    """Read the broker's view of every order and symbol the report names; never place, cancel or edit."""
-    budget = ReadBudget(max_requests)
+async def check_at_broker(
+    report: IncidentReport,
+    broker: Broker,
+    *,
+    max_requests: int = 50,
+    on_read: Callable[[int, int], None] | None = None,
+) -> BrokerCheck:
+    """Read the broker's view of every order and symbol the report names; never place, cancel or edit.
+
+    `on_read(spent, max_requests)` is called before each read (the CLI draws a progress bar with it).
+    """
+    budget = ReadBudget(max_requests, on_read=on_read)
     wanted = _named_orders(report)
     symbols = sorted({p.symbol for p in report.parents if p.symbol})
     orders = await _read_pages(broker, _earliest(report), budget)

@@ -106,8 +106,10 @@ async def test_the_request_budget_is_never_exceeded(sim: SimServer) -> None:
     ids = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(8)]
     report = analyze_records([Rejection(reserved("OKE", 9, i), datetime.now(UTC)) for i in ids])
     broker = AlpacaBroker(KEY, SECRET, clock=SystemClock(), base_url=sim.base_url, timeout_s=5)
-    check = await check_at_broker(report, broker, max_requests=3)
+    seen: list[tuple[int, int]] = []
+    check = await check_at_broker(report, broker, max_requests=3, on_read=lambda *a: seen.append(a))
     assert check.requests == 3
+    assert seen == [(1, 3), (2, 3), (3, 3)]  # what the progress bar is drawn from
     assert len(check.unknown_orders) + len(check.unread_orders) == 8
     assert check.unread_orders  # said, not silently dropped
 
