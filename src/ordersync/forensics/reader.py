@@ -276,7 +276,7 @@ class _LineHandler:
             if len(line) > MAX_LINE_BYTES:
                 self.stats.oversized_lines += 1
                 line = line[:MAX_LINE_BYTES]
-            elif line[:1].isdigit() and (tag := _CRI_TAG_RE.match(line)) is not None:
+            elif line[10:11] == b"T" and (tag := _CRI_TAG_RE.match(line)) is not None:
                 line = _cri_joined(chunk, start, end, tag.group(1))
             self.line(line, no)
         lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
