@@ -429,26 +429,40 @@ def reconcile(
     raise typer.Exit(1 if report.discrepancies else 0)
 
 
+ANALYZE_FORMATS = ("md", "json", "html")
+
+
 @app.command()
 def analyze(
-    logs: Annotated[list[Path] | None, typer.Argument(help="platform log files (plain or gzip)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="md or json")] = "md",
+    logs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="logs (any format, plain or gzip; - for stdin) and broker exports (orders, fills)"
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md, json or html")] = "md",
     db: Annotated[str | None, typer.Option(help="analyze ordersync's own journal at this store URL")] = None,
     still_failing_hours: Annotated[
-        float, typer.Option(help="report parents still failing after N hours")
-    ] = 1.0,
+        str, typer.Option(help="report parents still failing after N hours")
+    ] = "1",
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="also read the named orders and positions at the broker (read-only)"),
+    ] = False,
+    config: Annotated[Path | None, typer.Option(help="config file (broker URL) for --verify")] = None,
+    verify_requests: Annotated[
+        int, typer.Option(help="at most this many broker reads for --verify (of the 200/min budget)")
+    ] = 50,
 ) -> None:
-    """Write the incident report (the seed's analysis) from logs or from ordersync's journal."""
-    from ordersync.forensics import (
-        LogInputError,
-        analyze_paths,
-        analyze_records,
-        render_json,
-        render_markdown,
-    )
+    """Write the incident report from logs and broker exports, or from ordersync's journal.
 
-    if fmt not in ("md", "json"):
-        _fail(ValueError(f"--format must be md or json, was {fmt!r}"))
+    Exit codes (docs/forensics.md): 0 no `40310000` refusal, 1 refusals found, 2 bad input. With
+    --verify: 1 while anything is unprotected at the broker now, else 0."""
+    from ordersync.forensics import LogInputError, analyze_paths, analyze_records
+
+    if fmt not in ANALYZE_FORMATS:
+        _fail(ValueError(f"--format must be md or json or html, was {fmt!r}"))
+    hours = _analyze_hours(still_failing_hours)
     if not logs and not db:
         _fail(ValueError("give log files, or --db URL for ordersync's own journal"))
     try:
@@ -458,19 +472,24 @@ def analyze(
 
             store = open_store(db, migrate=False)
             try:
-                report = analyze_records(
-                    journal_records(store), source=db, still_failing_hours=still_failing_hours
-                )
+                report = analyze_records(journal_records(store), source=db, still_failing_hours=hours)
             finally:
                 store.close()
         else:
+            from datetime import UTC, datetime
+
             report = analyze_paths(
-                logs or [], progress=sys.stderr.isatty(), still_failing_hours=still_failing_hours
+                logs or [],
+                progress=sys.stderr.isatty(),
+                still_failing_hours=hours,
+                today=datetime.now(UTC),  # the edge's clock: only for syslog years read from stdin
             )
     except LogInputError as e:
         _fail(e)
-    text = render_json(report) if fmt == "json" else render_markdown(report)
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
+    check = _verify_at_broker(report, config, verify_requests) if verify else None
+    _write_report(report, fmt, check)
+    if check is not None:
+        raise typer.Exit(1 if check.unprotected_now else 0)
     raise typer.Exit(1 if report.summary.issues else 0)
 
 
@@ -493,6 +512,98 @@ def _check_submit_input(symbol: str, qty: str, client_order_id: str | None) -> N
         "~" in client_order_id or not client_order_id.isascii() or not client_order_id.isprintable()
     ):
         _fail("--client-order-id must be printable ASCII without '~' (reserved for protective children)")
+
+
+def _verify_at_broker(report: object, config: Path | None, max_requests: int) -> Any:
+    # issue 19: read-only reads through the same adapter `run` uses; keys from the environment
+    import asyncio
+
+    from ordersync.brokers.alpaca import AlpacaBroker
+    from ordersync.clocks import SystemClock
+    from ordersync.domain.errors import OrderSyncError
+    from ordersync.forensics import IncidentReport
+    from ordersync.incident_check import check_at_broker
+
+    assert isinstance(report, IncidentReport)
+    if max_requests < 2:
+        _fail(ValueError(f"--verify-requests must be 2 or more, was {max_requests}"))
+    settings, keys = _settings_and_keys(config)
+    broker = AlpacaBroker(
+        keys.key_id.get_secret_value(),
+        keys.secret_key.get_secret_value(),
+        clock=SystemClock(),
+        base_url=settings.broker.base_url,
+        paper=settings.broker.paper,
+        timeout_s=settings.broker.timeout_s,
+        requests_per_minute=settings.broker.requests_per_minute,
+    )
+    try:
+        if not sys.stderr.isatty():
+            return asyncio.run(check_at_broker(report, broker, max_requests=max_requests))
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("reading at the broker", total=max_requests)
+            return asyncio.run(
+                check_at_broker(
+                    report,
+                    broker,
+                    max_requests=max_requests,
+                    on_read=lambda spent, _most: bar.update(task, completed=spent),
+                )
+            )
+    except OrderSyncError as e:
+        _fail(e)
+
+
+def _analyze_hours(text: str) -> float:
+    # a finite number >= 0, or exit 2 with one line (typer's own float parsing accepts nan and inf)
+    import math
+
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = math.nan
+    if not math.isfinite(hours) or hours < 0:
+        _fail(ValueError(f"--still-failing-hours must be a finite number of hours >= 0, was {text!r}"))
+    return hours
+
+
+def _write_report(report: object, fmt: str, check: Any = None) -> None:
+    # streamed piece by piece: the JSON of a huge log is never held whole in memory
+    from ordersync.forensics import IncidentReport, render_markdown
+    from ordersync.forensics.render_html import iter_html
+    from ordersync.forensics.render_json import iter_json
+
+    assert isinstance(report, IncidentReport)
+    write = sys.stdout.write
+    if fmt == "json":
+        pieces = iter_json(report)
+        if check is not None:  # the validation goes in as one more key before the closing brace
+            from ordersync.incident_check import check_to_dict
+
+            body = "".join(pieces).rstrip().removesuffix("}")
+            pieces = iter((body, ',\n  "validation": ', json.dumps(check_to_dict(check), indent=2), "\n}\n"))
+    elif fmt == "html":
+        pieces = iter_html(report)
+        if check is not None:
+            from html import escape
+
+            from ordersync.incident_check import render_check_markdown
+
+            section = f"<h2>Validation at the broker</h2><pre>{escape(render_check_markdown(check))}</pre>"
+            page = "".join(pieces).replace("</body></html>", section + "</body></html>")
+            pieces = iter((page,))
+    else:
+        text = render_markdown(report)
+        if check is not None:
+            from ordersync.incident_check import render_check_markdown
+
+            text += "\n" + render_check_markdown(check)
+        pieces = iter((text,))
+    for piece in pieces:
+        write(piece)
+    sys.stdout.flush()
 
 
 @app.command()
