@@ -1,12 +1,18 @@
 """The demo's summary, computed from the simulator's own books: the broker is the judge, not the client.
 
-Children are tied to their parent by client_order_id (``<parent>~...`` for ordersync, ``naive-<parent>-``
-for the baseline, and an OCO leg through its group). Coverage of a parent = open children in full plus
-what finished children filled, exactly as DESIGN.md invariant 2 counts it.
+Children are tied to their parent by client_order_id (``<parent>~...`` for ordersync and the poller,
+``naive-<parent>-`` for the naive baseline, an OCO leg through its group, a bracket's legs through their
+entry, which is the parent itself). Coverage of a parent = live exits in full plus what ended exits sold,
+as DESIGN.md invariant 2 counts it. An exit is live from its acceptance (a bracket's legs: from the moment the
+entry completely filled and the broker released them) until it ends.
+
+Exposure, one figure for every mode: unprotected share-seconds, the integral over virtual time of each
+parent's filled shares not covered by a live exit (from its first fill to the end of the run).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -26,15 +32,18 @@ class Summary:
     children_submitted: int = 0
     broker_rejections: int = 0
     insufficient_qty_rejections: int = 0
+    wash_trade_rejections: int = 0
     unprotected_qty: str = "0"
     overprotected_qty: str = "0"
     duplicate_submissions: int = 0
     discrepancies: int = 0
+    unprotected_share_s: str = "0"  # exposure: sum over time of filled shares without a live exit
     fill_to_protect_ms: dict[str, float | None] = field(default_factory=dict)
     broker_requests: int = 0
     alerts: dict[str, int] = field(default_factory=dict)  # raised during the run, by kind
     virtual_duration_s: float = 0.0
     real_duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)  # what the demo could not do (e.g. a final read)
 
     @property
     def problems(self) -> bool:
@@ -45,6 +54,7 @@ class Summary:
             or Decimal(self.overprotected_qty)
             or self.duplicate_submissions
             or self.discrepancies
+            or self.errors
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,34 +81,131 @@ def summarize_books(
     by_id = {o["id"]: o for o in orders}
     counters = state["counters"]
     by_code: dict[str, int] = counters["rejections"]["by_code"]
+    by_message: dict[str, int] = counters["rejections"]["by_message"]
     summary.broker_rejections = sum(by_code.values())
-    summary.insufficient_qty_rejections = by_code.get("40310000", 0)
+    summary.wash_trade_rejections = sum(n for m, n in by_message.items() if "wash trade" in m)
+    summary.insufficient_qty_rejections = by_code.get("40310000", 0) - sum(
+        n for m, n in by_message.items() if m.startswith("40310000") and "wash trade" in m
+    )
     summary.broker_requests = sum(counters["requests"].values())
     parents = [o for o in orders if o["client_order_id"] in parent_ids]
     summary.parents = len(parents)
     children: dict[str, list[dict[str, Any]]] = {}
     for o in orders:
+        if o["client_order_id"] in parent_ids:
+            continue
         pid = owner_of(o, by_id, parent_ids)
         if pid is not None:
             children.setdefault(pid, []).append(o)
-    summary.children_submitted = sum(1 for kids in children.values() for o in kids if is_group_root(o))
-    under, over = Decimal(0), Decimal(0)
+    groups = {p["client_order_id"]: exit_groups(p, children.get(p["client_order_id"], [])) for p in parents}
+    summary.children_submitted = sum(len(g) for g in groups.values())  # an OCO pair or bracket legs: one
+    under, over, exposure = Decimal(0), Decimal(0), Decimal(0)
     for parent in parents:
         filled = Decimal(parent["filled_qty"])
-        covered = books_coverage(children.get(parent["client_order_id"], []))
+        covered = sum((g.cover_at(end) for g in groups[parent["client_order_id"]]), Decimal(0))
         under += max(Decimal(0), filled - covered)
         over += max(Decimal(0), covered - filled)
+        exposure += unprotected_share_seconds(parent, groups[parent["client_order_id"]], end)
     summary.unprotected_qty, summary.overprotected_qty = str(under), str(over)
+    summary.unprotected_share_s = str(exposure.quantize(Decimal("0.1")))
     summary.duplicate_submissions = _duplicates(parents, parent_ids)
     summary.fill_to_protect_ms = fill_to_protect(parents, children, end)
     return summary
+
+
+@dataclass(frozen=True)
+class ExitGroup:
+    """One exit at the broker (a simple order, an OCO pair, a bracket's legs) and when it was live."""
+
+    members: tuple[Mapping[str, Any], ...]
+    live_from: datetime | None  # accepted (a bracket's legs: released when the entry completely filled)
+    live_until: datetime | None  # every member ended
+
+    @property
+    def qty(self) -> Decimal:
+        return max(Decimal(m["qty"]) for m in self.members)
+
+    def sold_by(self, at: datetime) -> Decimal:
+        return sum((_filled_by(m, at) for m in self.members), Decimal(0))
+
+    def cover_at(self, at: datetime) -> Decimal:
+        """Shares this exit protects at ``at``: its quantity while live, what it sold otherwise."""
+        if (
+            self.live_from is not None
+            and self.live_from <= at
+            and (self.live_until is None or at < self.live_until)
+        ):
+            return self.qty
+        return min(self.qty, self.sold_by(at))
+
+    def moments(self) -> list[datetime]:
+        """Every moment its cover may change."""
+        points = [t for t in (self.live_from, self.live_until) if t is not None]
+        return points + [_ts(e["at"]) for m in self.members for e in m["sim"].get("executions", [])]
+
+
+def exit_groups(parent: Mapping[str, Any], children: Sequence[Mapping[str, Any]]) -> list[ExitGroup]:
+    """Return the parent's exits at the broker, one group per OCO pair / bracket legs / simple order."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for child in children:
+        grouped.setdefault(child["sim"].get("group_id") or child["id"], []).append(child)
+    found = []
+    for key, members in grouped.items():
+        ends = [_ended_at(m) for m in members]
+        live_until = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        if key == parent["id"]:  # a bracket's or OTO's legs: released once the entry completely filled
+            live_from = (
+                _ts(parent["filled_at"]) if parent["status"] == "filled" and parent.get("filled_at") else None
+            )
+            if live_from is not None and live_until is not None and live_until <= live_from:
+                live_from = None  # ended with a partly filled entry: never live
+        else:
+            roots = [m for m in members if is_group_root(m)] or members
+            live_from = _ts(roots[0].get("submitted_at") or roots[0]["created_at"])
+        found.append(ExitGroup(tuple(members), live_from, live_until))
+    return found
+
+
+def unprotected_share_seconds(
+    parent: Mapping[str, Any], groups: Sequence[ExitGroup], end: datetime
+) -> Decimal:
+    """Return the sum over time of the parent's filled shares not covered by a live exit (share-seconds)."""
+    executions = parent["sim"].get("executions", [])
+    if not executions:
+        return Decimal(0)
+    first = _ts(executions[0]["at"])
+    points = {first, end, *(_ts(e["at"]) for e in executions)}
+    points.update(t for g in groups for t in g.moments())
+    timeline = sorted(t for t in points if first <= t <= end)
+    total = Decimal(0)
+    for at, following in itertools.pairwise(timeline):
+        short = _filled_by(parent, at) - sum((g.cover_at(at) for g in groups), Decimal(0))
+        if short > 0:
+            total += short * Decimal(str((following - at).total_seconds()))
+    return total
+
+
+_ENDS = ("filled_at", "canceled_at", "expired_at", "failed_at", "replaced_at")
+
+
+def _ended_at(order: Mapping[str, Any]) -> datetime | None:
+    if order["status"] not in TERMINAL:
+        return None
+    ends = [_ts(order[k]) for k in _ENDS if order.get(k)]
+    return min(ends) if ends else _ts(order["updated_at"])
+
+
+def _filled_by(order: Mapping[str, Any], at: datetime) -> Decimal:
+    executions = order["sim"].get("executions", [])
+    return sum((Decimal(e["qty"]) for e in executions if _ts(e["at"]) <= at), Decimal(0))
 
 
 def owner_of(order: Mapping[str, Any], by_id: Mapping[str, Any], parent_ids: set[str]) -> str | None:
     """Return the parent a broker order (or a leg, through its group) belongs to."""
     group = order["sim"].get("group_id")
     if group and group in by_id and group != order["id"]:
-        return parent_of(by_id[group]["client_order_id"], parent_ids)
+        root = by_id[group]["client_order_id"]
+        return root if root in parent_ids else parent_of(root, parent_ids)
     return parent_of(order["client_order_id"], parent_ids)
 
 
@@ -133,14 +240,14 @@ def _duplicates(parents: Sequence[Mapping[str, Any]], parent_ids: set[str]) -> i
 def fill_to_protect(
     parents: Sequence[Mapping[str, Any]], children: Mapping[str, Sequence[Mapping[str, Any]]], end: datetime
 ) -> dict[str, float | None]:
-    """Return p50/p99/max of the time from each fill to the moment accepted children covered it (ms).
+    """Return p50/p99/max of the time from each fill to the moment live exits covered it (ms).
 
     A fill never covered counts until ``end`` (the position stayed unprotected for the whole run).
     """
     samples: list[float] = []
     for parent in parents:
-        kids = [k for k in children.get(parent["client_order_id"], []) if is_group_root(k)]
-        accepted = sorted((_ts(k["submitted_at"]), Decimal(k["qty"])) for k in kids)
+        groups = exit_groups(parent, children.get(parent["client_order_id"], []))
+        accepted = sorted((g.live_from, g.qty) for g in groups if g.live_from is not None)
         cumulative = Decimal(0)
         for execution in parent["sim"].get("executions", []):
             cumulative += Decimal(execution["qty"])
