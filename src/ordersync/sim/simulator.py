@@ -8,14 +8,16 @@ timed events for real and fast clocks (and zero-latency events for a stepped clo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 
+from .actions import ActionRunner
 from .clock import SimClock
 from .counters import Counters
 from .exchange import Exchange
 from .faults import FaultConfig, FaultInjector
 from .ratelimit import RateLimiter
-from .scenarios import Scenario
+from .scenarios import Scenario, ScenarioError
 from .stream import StreamHub
 from .wire import JsonDict
 
@@ -36,7 +38,13 @@ class Simulator:
         self.counters = Counters()
         self.faults = FaultInjector(scenario.faults, self.counters, default_seed=scenario.seed)
         self.hub = StreamHub(self.faults, self.counters, self.check_credentials)
-        self.exchange = Exchange(scenario.exchange_config(), clock, self.hub)
+        try:
+            self.exchange = Exchange(scenario.exchange_config(), clock, self.hub)
+        except ValueError as e:
+            raise ScenarioError(f"scenario {scenario.name!r}: {e}") from None
+        self.faults.bind_clock(clock, self.exchange.started_at)
+        self.exchange.venue.omit_sibling_event = self.faults.omit_sibling_event
+        self.actions = ActionRunner(self.exchange, scenario.parents, scenario.actions)
         self.limiter = RateLimiter(scenario.rate_limit_per_min, clock)
         self._schedule_stream_drops(scenario.faults, elapsed_s=0.0)
 
@@ -58,9 +66,11 @@ class Simulator:
         state = self.exchange.snapshot()
         state["counters"] = self.counters.snapshot()
         state["faults"] = self.faults.config.model_dump(mode="json")
-        state["rate_limit"] = self.limiter.snapshot()
+        state["rate_limit"] = _without_keys(self.limiter.snapshot())
         state["stream"] = {"listening": self.hub.listening_count()}
         state["scenario"] = self.scenario.name
+        state["actions"] = self.actions.log()
+        state["counters"]["actions"] = self.actions.counts()
         return state
 
     async def run_ticker(self) -> None:
@@ -70,9 +80,28 @@ class Simulator:
             self.hub.flush_stale()
             await asyncio.sleep(TICK_INTERVAL_S)
 
+    def http_latency_s(self, method: str, route: str, symbol: str | None) -> float:
+        """Virtual seconds before a /v2 answer: the scenario's `latency.routes` (else `http_s`) plus the
+        latency of the active fault windows."""
+        latency = self.scenario.latency
+        base = latency.routes.get(f"{method} {route}", latency.routes.get(route, latency.http_s))
+        return base + self.faults.window_latency_s(method, route, symbol)
+
     def _schedule_stream_drops(self, config: FaultConfig, elapsed_s: float) -> None:
         for at_s in config.stream_drop_at_s:
             self.exchange.schedule_at(elapsed_s + at_s, "stream drop", self._drop_streams)
 
     def _drop_streams(self) -> None:
         self.hub.disconnect_all()
+
+
+def _without_keys(snapshot: dict[str, object]) -> dict[str, object]:
+    """The rate-limit snapshot, each API key replaced by a short fingerprint: /sim/state never shows a key."""
+    counts = snapshot.get("window_counts")
+    if isinstance(counts, dict):
+        snapshot = snapshot | {"window_counts": {_fingerprint(str(k)): v for k, v in counts.items()}}
+    return snapshot
+
+
+def _fingerprint(key: str) -> str:
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]

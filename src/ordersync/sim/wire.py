@@ -31,6 +31,10 @@ CODE_FORBIDDEN = 40310000
 CODE_NOT_FOUND = 40410000
 CODE_UNPROCESSABLE = 42210000
 
+# No price, quantity or duration the simulator takes comes near this; beyond it Decimal rounding to cents or
+# to 9 decimals would leave its 28-digit context, so such input is refused as invalid.
+MAX_NUMBER = Decimal("1e15")
+
 
 class ApiError(Exception):
     """An Alpaca error response: HTTP status plus the JSON body exactly as Alpaca sends it."""
@@ -76,7 +80,7 @@ def parse_decimal(value: object, field: str) -> Decimal:
         result = Decimal(str(value).strip())
     except InvalidOperation:
         raise ApiError.unprocessable(f"invalid {field}") from None
-    if not result.is_finite():
+    if not result.is_finite() or abs(result) > MAX_NUMBER:
         raise ApiError.unprocessable(f"invalid {field}")
     return result
 
