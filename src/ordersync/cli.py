@@ -93,6 +93,12 @@ def demo(
             ValueError(f"--log writes one platform's seed-format log; {where} has none (safe mode: use --db)")
         )
     chosen = _demo_scenario(scenario)
+    from ordersync.demo.run import UnsupportedScenario, check_supported
+
+    try:
+        check_supported(chosen, "safe" if compare else mode)
+    except UnsupportedScenario as e:
+        _fail(e)
     from ordersync.logging import configure
 
     configure(json=False, level="warning")  # engine warnings go to stderr; stdout stays the summary / JSON
@@ -120,10 +126,12 @@ def _demo_progress(mode: str) -> Callable[[dict[str, Any]], None]:
 
 def _demo_run(chosen: Scenario, options: DemoOptions, progress: Callable[[dict[str, Any]], None]) -> Summary:
     from ordersync.demo.conductor import DemoStalled
-    from ordersync.demo.run import run_demo
+    from ordersync.demo.run import UnsupportedScenario, run_demo
 
     try:
         return asyncio.run(run_demo(chosen, options, progress))
+    except UnsupportedScenario as e:
+        _fail(e)
     except DemoStalled as e:
         _fail(e, code=1)
 

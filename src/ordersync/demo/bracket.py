@@ -13,6 +13,8 @@ client_order_id after ``retry_s``; a 422 "client_order_id must be unique" then m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from alpaca.trading.client import TradingClient
@@ -31,12 +33,20 @@ class BracketPlatform:
     """Sends each parent as one bracket/OTO order."""
 
     def __init__(
-        self, client: TradingClient, clock: DemoClock, log: PlatformLog, *, retry_s: float = 5.0
+        self,
+        client: TradingClient,
+        clock: DemoClock,
+        log: PlatformLog,
+        price_of: Callable[[str], Decimal],
+        *,
+        retry_s: float = 5.0,
     ) -> None:
         self._api = PlatformClient(client, clock, log)
         self._clock = clock
         self._log = log
         self._retry_s = retry_s
+        self._price_of = price_of
+        self.notes: list[str] = []
         self._numbers: dict[str, int] = {}
         self.refusals = 0
         self.sent = 0
@@ -48,7 +58,9 @@ class BracketPlatform:
 
     async def submit_parent(self, parent: Any) -> None:
         """Send the parent with its exits attached; retry weather, log a refusal and move on."""
-        request = bracket_request(parent)
+        request, note = bracket_request(parent, self._price_of(parent.symbol))
+        if note is not None:
+            self.notes.append(note)
         number = self._numbers.setdefault(parent.id, len(self._numbers) + 101)
         for _ in range(MAX_ATTEMPTS):
             order = await self._api.attempt("submitting order", self._api.client.submit_order, request)

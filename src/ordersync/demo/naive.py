@@ -25,11 +25,17 @@ from typing import Any
 
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import TimeInForce
-from alpaca.trading.requests import LimitOrderRequest, OrderRequest, StopOrderRequest
+from alpaca.trading.requests import (
+    LimitOrderRequest,
+    OrderRequest,
+    StopLimitOrderRequest,
+    StopOrderRequest,
+    TrailingStopOrderRequest,
+)
 
 from ordersync.demo.client import PlatformClient
 from ordersync.demo.conductor import DemoClock
-from ordersync.demo.orders import entry_request, exit_side, parents_of
+from ordersync.demo.orders import entry_base, entry_request, exit_side, parents_of, resolve_exits
 from ordersync.demo.platform_log import PlatformLog
 
 __all__ = ["NaivePlatform", "NaiveStats", "parents_of"]
@@ -64,6 +70,7 @@ class NaivePlatform:
         client: TradingClient,
         clock: DemoClock,
         log: PlatformLog,
+        price_of: Callable[[str], Decimal],
         *,
         poll_interval_s: float = 30.0,
         max_child_attempts: int = 3,
@@ -72,6 +79,7 @@ class NaivePlatform:
         self._clock = clock
         self._log = log
         self._poll_interval_s = poll_interval_s
+        self._price_of = price_of
         self._max_attempts = max_child_attempts
         self._children: list[_Child] = []
         self._numbers: dict[str, int] = {}
@@ -109,7 +117,9 @@ class NaivePlatform:
         await self._stops_beside_live_take_profits()
 
     def _children_of(self, parent: Any) -> list[_Child]:
-        # each exit a separate simple sell of the parent's whole quantity: the seed platform's shape
+        # each exit a separate simple sell of the parent's whole quantity: the seed platform's shape (an
+        # offset is taken from the entry's limit: the platform sends its exits before any fill)
+        exits = resolve_exits(parent, entry_base(parent, self._price_of(parent.symbol)))
         common = {
             "symbol": parent.symbol,
             "qty": float(parent.qty),
@@ -117,14 +127,25 @@ class NaivePlatform:
             "time_in_force": TimeInForce.GTC,
         }
         children: list[_Child] = []
-        if parent.take_profit is not None:
-            tp = {"limit_price": float(parent.take_profit.limit_price)}
+        if exits.take_profit is not None:
+            tp = {"limit_price": float(exits.take_profit)}
             request = partial(_request, LimitOrderRequest, {**common, **tp})
             children.append(_Child(parent.id, parent.symbol, "TP", request))
-        if parent.stop_loss is not None:
-            sl = {"stop_price": float(parent.stop_loss.stop_price)}
+        stop: tuple[type[OrderRequest], dict[str, float]] | None = None
+        if exits.trail_percent is not None:
+            stop = TrailingStopOrderRequest, {"trail_percent": float(exits.trail_percent)}
+        elif exits.trail_price is not None:
+            stop = TrailingStopOrderRequest, {"trail_price": float(exits.trail_price)}
+        elif exits.stop_price is not None and exits.stop_limit is not None:
+            stop = (
+                StopLimitOrderRequest,
+                {"stop_price": float(exits.stop_price), "limit_price": float(exits.stop_limit)},
+            )
+        elif exits.stop_price is not None:
+            stop = StopOrderRequest, {"stop_price": float(exits.stop_price)}
+        if stop is not None:
             children.append(
-                _Child(parent.id, parent.symbol, "SL", partial(_request, StopOrderRequest, {**common, **sl}))
+                _Child(parent.id, parent.symbol, "SL", partial(_request, stop[0], {**common, **stop[1]}))
             )
         return children
 

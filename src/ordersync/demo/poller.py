@@ -17,6 +17,7 @@ and the cycle skipped. Protection therefore lags a fill by up to one poll interv
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,11 +33,12 @@ from alpaca.trading.requests import (
     StopLossRequest,
     StopOrderRequest,
     TakeProfitRequest,
+    TrailingStopOrderRequest,
 )
 
 from ordersync.demo.client import PlatformClient
 from ordersync.demo.conductor import DemoClock
-from ordersync.demo.orders import entry_request, exit_side
+from ordersync.demo.orders import entry_base, entry_request, exit_side, resolve_exits
 from ordersync.demo.platform_log import PlatformLog
 
 __all__ = ["PollerPlatform", "exit_request"]
@@ -73,12 +75,19 @@ class PollerPlatform:
     """Submits parents, polls the order list, protects each newly polled fill."""
 
     def __init__(
-        self, client: TradingClient, clock: DemoClock, log: PlatformLog, *, poll_interval_s: float = 5.0
+        self,
+        client: TradingClient,
+        clock: DemoClock,
+        log: PlatformLog,
+        price_of: Callable[[str], Decimal],
+        *,
+        poll_interval_s: float = 5.0,
     ) -> None:
         self._api = PlatformClient(client, clock, log)
         self._clock = clock
         self._log = log
         self._interval_s = poll_interval_s
+        self._price_of = price_of
         self._parents: dict[str, _Parent] = {}
         self.refusals = 0
         self.polls = 0
@@ -150,12 +159,13 @@ class PollerPlatform:
         if new <= 0:
             return
         spec = tracked.spec
-        lone_stop = spec.take_profit is None and spec.stop_loss is not None
-        if lone_stop and tracked.status in OPEN_ENTRY:
+        plain_stop = spec.stop_loss is not None and spec.stop_loss.kind != "trailing_stop"
+        if plain_stop and spec.take_profit is None and tracked.status in OPEN_ENTRY:
             return  # a simple stop beside our own working entry is a potential wash trade: wait
         tracked.exits += 1
         coid = f"{spec.id}~poll-{tracked.exits}"
-        request = exit_request(spec, new, coid)
+        base = tracked.avg_price or entry_base(spec, self._price_of(spec.symbol))
+        request = exit_request(spec, new, coid, base)
         if request is None:
             return
         tracked.covered += new
@@ -192,8 +202,13 @@ def _exit(tracked: _Parent) -> str:
     return str(exit_side(tracked.spec).value)
 
 
-def exit_request(parent: Any, qty: Decimal, client_order_id: str) -> OrderRequest | None:
-    """Return the exit for ``qty`` shares of ``parent``: one OCO for both exits, else the single exit."""
+def exit_request(parent: Any, qty: Decimal, client_order_id: str, base: Decimal) -> OrderRequest | None:
+    """Return the exit for ``qty`` shares of ``parent`` (offsets from ``base``, the average fill price).
+
+    Both exits: one OCO. A trailing stop cannot be an OCO leg (docs/alpaca.md §6), so a parent with a
+    take-profit and a trailing stop gets the trailing stop alone: the protection, not the profit target.
+    """
+    exits = resolve_exits(parent, base)
     common: dict[str, Any] = {
         "symbol": parent.symbol,
         "qty": float(qty),
@@ -201,25 +216,26 @@ def exit_request(parent: Any, qty: Decimal, client_order_id: str) -> OrderReques
         "time_in_force": TimeInForce.GTC,
         "client_order_id": client_order_id,
     }
-    tp, sl = parent.take_profit, parent.stop_loss
-    if tp is not None and sl is not None:
-        stop = StopLossRequest(
-            stop_price=float(sl.stop_price),
-            limit_price=None if sl.limit_price is None else float(sl.limit_price),
+    if exits.trailing:
+        if exits.trail_percent is not None:
+            return TrailingStopOrderRequest(**common, trail_percent=float(exits.trail_percent))
+        return TrailingStopOrderRequest(**common, trail_price=float(exits.trail_price or 0))
+    tp, stop, stop_limit = exits.take_profit, exits.stop_price, exits.stop_limit
+    if tp is not None and stop is not None:
+        leg = StopLossRequest(
+            stop_price=float(stop), limit_price=None if stop_limit is None else float(stop_limit)
         )
         return LimitOrderRequest(
             **common,
-            limit_price=float(tp.limit_price),
+            limit_price=float(tp),
             order_class=OrderClass.OCO,
-            take_profit=TakeProfitRequest(limit_price=float(tp.limit_price)),
-            stop_loss=stop,
+            take_profit=TakeProfitRequest(limit_price=float(tp)),
+            stop_loss=leg,
         )
     if tp is not None:
-        return LimitOrderRequest(**common, limit_price=float(tp.limit_price))
-    if sl is not None and sl.limit_price is not None:
-        return StopLimitOrderRequest(
-            **common, stop_price=float(sl.stop_price), limit_price=float(sl.limit_price)
-        )
-    if sl is not None:
-        return StopOrderRequest(**common, stop_price=float(sl.stop_price))
+        return LimitOrderRequest(**common, limit_price=float(tp))
+    if stop is not None and stop_limit is not None:
+        return StopLimitOrderRequest(**common, stop_price=float(stop), limit_price=float(stop_limit))
+    if stop is not None:
+        return StopOrderRequest(**common, stop_price=float(stop))
     return None

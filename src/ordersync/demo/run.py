@@ -24,7 +24,7 @@ from ordersync.demo.poller import PollerPlatform
 from ordersync.demo.summary import Summary, summarize_books
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.order import new_order
-from ordersync.domain.protection import PriceRule, ProtectionPlan
+from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
 from ordersync.engine.retry import backoff_s
 from ordersync.sim.clock import FlowingClock
@@ -60,14 +60,42 @@ def scenario_end(scenario: Scenario, start: datetime) -> datetime:
         times = [f.after_s for f in parent.fills] + [parent.cancel_after_s or 0, parent.expire_after_s or 0]
         last = max(last, parent.submit_at_s + max(times, default=0.0))
     last = max([last, *(p.at_s for p in scenario.prices)])
+    last = max([last, *(a.at_s for a in scenario.actions), *(r.at_s for r in scenario.restarts)])
     return start + timedelta(seconds=last + SETTLE_S)
 
 
+class UnsupportedScenario(ValueError):
+    """The scenario asks safe mode for an exit the engine cannot place; the message is one line."""
+
+
 def plan_for(parent: Any) -> ProtectionPlan | None:
-    """Return the protection plan of a scenario parent."""
-    tp = PriceRule(price=parent.take_profit.limit_price) if parent.take_profit else None
-    sl = PriceRule(price=parent.stop_loss.stop_price) if parent.stop_loss else None
-    return ProtectionPlan(take_profit=tp, stop_loss=sl) if tp or sl else None
+    """Return the engine's protection plan for a scenario parent (price or offset exits, the fill policy).
+
+    Raises:
+        UnsupportedScenario: a stop-limit or trailing stop-loss (the engine's PriceRule has neither).
+    """
+    tp, sl = parent.take_profit, parent.stop_loss
+    if sl is not None and sl.kind != "stop":
+        raise UnsupportedScenario(
+            f"parent {parent.id}: a {sl.kind.replace('_', '-')} stop-loss is not supported by the engine "
+            "in safe mode (price or offset stops only)"
+        )
+    take_profit = None if tp is None else PriceRule(price=tp.limit_price, offset=tp.offset)
+    stop_loss = None if sl is None else PriceRule(price=sl.stop_price, offset=sl.offset)
+    if take_profit is None and stop_loss is None:
+        return None
+    return ProtectionPlan(take_profit, stop_loss, PartialFillPolicy(parent.policy))
+
+
+def check_supported(scenario: Scenario, mode: str) -> None:
+    """Refuse, before anything runs, a scenario the chosen mode cannot play.
+
+    Raises:
+        UnsupportedScenario: one line naming the parent and the exit.
+    """
+    if mode == "safe":
+        for parent in scenario.parents:
+            plan_for(parent)
 
 
 MODES = ("safe", "naive", "poller", "bracket")
@@ -81,6 +109,7 @@ async def run_demo(
     Raises:
         DemoStalled: virtual time made no step for ``options.stall_s`` real seconds (never a hang).
     """
+    check_supported(scenario, options.mode)
     started = time.monotonic()
     server = SimServer(
         scenario,
@@ -136,8 +165,11 @@ async def _main(
     start, end = clock.now(), scenario_end(scenario, clock.now())
     await runner.start()
     drive.append(asyncio.create_task(_submit_on_schedule(scenario, clock, start, runner.submit)))
+    drive.append(asyncio.create_task(_restart_on_schedule(scenario, clock, start, runner.restart)))
     await clock.sleep((end - clock.now()).total_seconds())
-    await drive[0]
+    while (deferred := _deferred_fills(server)) is not None:  # a closed market moved planned fills later
+        await clock.sleep((deferred - clock.now()).total_seconds() + SETTLE_S)
+    await asyncio.gather(*drive)
     summary = Summary(mode=options.mode, scenario=scenario.name)
     await runner.finish(summary)
     summarize_books(summary, server.snapshot(), {p.id for p in scenario.parents}, clock.now())
@@ -152,6 +184,27 @@ async def _submit_on_schedule(
         wait = (start + timedelta(seconds=parent.submit_at_s) - clock.now()).total_seconds()
         await clock.sleep(wait)
         await submit(parent)
+
+
+async def _restart_on_schedule(
+    scenario: Scenario, clock: DemoClock, start: datetime, restart: Callable[[], Any]
+) -> None:
+    for at_s in sorted(r.at_s for r in scenario.restarts):
+        await clock.sleep((start + timedelta(seconds=at_s) - clock.now()).total_seconds())
+        await restart()
+
+
+def _deferred_fills(server: SimServer) -> datetime | None:
+    # planned fills the market calendar pushed past the scenario's end (a fill due while closed waits for
+    # the next session): the demo runs until they happened, as the account would
+    now = server.now()
+    dues = [
+        datetime.fromisoformat(t["due"].replace("Z", "+00:00"))
+        for t in server.snapshot()["pending_timers"]
+        if t["label"].startswith("plan fill")
+    ]
+    later = [d for d in dues if d > now]
+    return max(later) if later else None
 
 
 async def _report(server: SimServer, on_progress: Callable[[dict[str, Any]], None]) -> None:
@@ -175,6 +228,8 @@ class _Runner(Protocol):
 
     async def finish(self, summary: Summary) -> None: ...
 
+    async def restart(self) -> None: ...
+
     async def abort(self) -> None: ...
 
 
@@ -193,17 +248,33 @@ class _SafeRun:
         self._tmp = tempfile.TemporaryDirectory(prefix="ordersync-demo-")
         url = options.db_url or f"sqlite:///{Path(self._tmp.name) / 'demo.db'}"
         self.store = open_store(url)
-        self.broker = AlpacaBroker(DEMO_KEY, DEMO_SECRET, clock=clock, base_url=server.base_url)
-        stream = AlpacaStream(DEMO_KEY, DEMO_SECRET, clock=clock, url=server.stream_url, seed=1)
-        options_ = EngineOptions(tick_s=30.0, poll_interval_s=30.0, reconcile_interval_s=600.0)
-        self.engine = Engine(
-            broker=self.broker, store=self.store, clock=clock, stream=stream, options=options_
-        )
+        self._server = server
         self._clock = clock
         self._closed = False
+        self._lock = asyncio.Lock()  # a submission waits while the engine restarts
+        self.restarts = 0
+        self.broker, self.engine = self._new_engine()
+
+    def _new_engine(self) -> tuple[AlpacaBroker, Engine]:
+        server, clock = self._server, self._clock
+        broker = AlpacaBroker(DEMO_KEY, DEMO_SECRET, clock=clock, base_url=server.base_url)
+        stream = AlpacaStream(
+            DEMO_KEY, DEMO_SECRET, clock=clock, url=server.stream_url, seed=1 + self.restarts
+        )
+        options_ = EngineOptions(tick_s=30.0, poll_interval_s=30.0, reconcile_interval_s=600.0)
+        engine = Engine(broker=broker, store=self.store, clock=clock, stream=stream, options=options_)
+        return broker, engine
 
     async def start(self) -> None:
         await self.engine.start()
+
+    async def restart(self) -> None:
+        """Stop the engine and start a new one on the same store (the scenario's ``restarts``)."""
+        async with self._lock:
+            await self.engine.stop()
+            self.restarts += 1
+            self.broker, self.engine = self._new_engine()
+            await self.engine.start()
 
     def busy(self) -> bool:
         if self.broker.inflight > 0 or self.engine.has_queued_work():
@@ -228,9 +299,12 @@ class _SafeRun:
             time_in_force=parent.time_in_force,
             limit_price=parent.limit_price,
         )
-        await self.engine.submit(order, plan_for(parent))
+        async with self._lock:
+            await self.engine.submit(order, plan_for(parent))
 
     async def finish(self, summary: Summary) -> None:
+        if self.restarts:
+            summary.notes.append(f"engine restarted {self.restarts} times on the same store")
         report = await self._final_reconcile(summary)
         if report is not None:
             summary.discrepancies = (
@@ -291,18 +365,24 @@ class _ClientRun:
         client = TradingClient(DEMO_KEY, DEMO_SECRET, url_override=server.base_url)
         client._retry = 0
         self._log = PlatformLog(options.log_path)
+
+        def price_of(symbol: str) -> Decimal:  # the quote a platform would read before pricing its exits
+            return Decimal(server.snapshot()["prices"][symbol])
+
         self._mode = options.mode
         self._clock = clock
         self._server = server
         self._stop = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._spawned: list[asyncio.Task[None]] = []
+        self._restarts_ignored = 0
         self.platform: _Platform
         if options.mode == "naive":
             self.naive: NaivePlatform | None = NaivePlatform(
                 client,
                 clock,
                 self._log,
+                price_of,
                 poll_interval_s=options.naive_poll_interval_s,
                 max_child_attempts=options.naive_max_child_attempts,
             )
@@ -311,10 +391,10 @@ class _ClientRun:
             self.naive = None
             if options.mode == "poller":
                 self.platform = PollerPlatform(
-                    client, clock, self._log, poll_interval_s=options.poller_interval_s
+                    client, clock, self._log, price_of, poll_interval_s=options.poller_interval_s
                 )
             else:
-                self.platform = BracketPlatform(client, clock, self._log)
+                self.platform = BracketPlatform(client, clock, self._log, price_of)
 
     async def start(self) -> None:
         polling = getattr(self.platform, "run_polling", None)
@@ -329,6 +409,9 @@ class _ClientRun:
     def describe(self) -> str:
         return f"{self._mode} mode: {self.platform.inflight} broker requests in flight"
 
+    async def restart(self) -> None:
+        self._restarts_ignored += 1  # a restart is the engine's: the baselines keep running
+
     async def submit(self, parent: Any) -> None:
         if self._mode == "bracket":  # its retries wait on the clock: never hold up the next parent
             self._spawned.append(asyncio.create_task(self.platform.submit_parent(parent)))
@@ -341,6 +424,7 @@ class _ClientRun:
             orders = self._server.snapshot()["orders"]
             actual = {o["client_order_id"]: Decimal(o["filled_qty"]) for o in orders}
             summary.discrepancies = sum(1 for pid, qty in believed.items() if actual.get(pid) != qty)
+        summary.notes.extend(getattr(self.platform, "notes", []))
         await self.abort()
 
     async def abort(self) -> None:

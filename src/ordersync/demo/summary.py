@@ -44,6 +44,7 @@ class Summary:
     virtual_duration_s: float = 0.0
     real_duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)  # what the demo could not do (e.g. a final read)
+    notes: list[str] = field(default_factory=list)  # what the mode did differently from the scenario
 
     @property
     def problems(self) -> bool:

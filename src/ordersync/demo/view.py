@@ -61,6 +61,7 @@ def summary_table(summary: Summary) -> Table:
         ("alerts raised", ", ".join(f"{k}={v}" for k, v in sorted(summary.alerts.items())) or "none"),
         ("virtual time / real time (s)", f"{summary.virtual_duration_s:.0f} / {summary.real_duration_s:.1f}"),
         *(("error", e) for e in summary.errors),
+        *(("note", n) for n in summary.notes),
     ]
     for name, value in rows:
         style = "red" if _bad(name, value) else ""
