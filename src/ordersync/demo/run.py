@@ -102,9 +102,12 @@ MODES = ("safe", "naive", "poller", "bracket")
 
 
 async def run_demo(
-    scenario: Scenario, options: DemoOptions, on_progress: Callable[[dict[str, Any]], None] | None = None
+    scenario: Scenario,
+    options: DemoOptions,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_books: Callable[[dict[str, Any]], None] | None = None,
 ) -> Summary:
-    """Run ``scenario`` in ``options.mode`` and return the summary.
+    """Run ``scenario`` in ``options.mode`` and return the summary (``on_books`` gets the final books).
 
     Raises:
         DemoStalled: virtual time made no step for ``options.stall_s`` real seconds (never a hang).
@@ -131,7 +134,7 @@ async def run_demo(
         )
         progress = asyncio.create_task(_report(server, on_progress)) if on_progress else None
         # the conductor runs from the first request on: the engine's start-up retries sleep on this clock
-        main = asyncio.create_task(_main(scenario, options, server, clock, runner, drive))
+        main = asyncio.create_task(_main(scenario, options, server, clock, runner, drive, on_books))
         conducting = asyncio.create_task(conductor.run())
         try:
             await asyncio.wait({main, conducting}, return_when=asyncio.FIRST_COMPLETED)
@@ -161,6 +164,7 @@ async def _main(
     clock: DemoClock,
     runner: _Runner,
     drive: list[asyncio.Task[None]],
+    on_books: Callable[[dict[str, Any]], None] | None,
 ) -> Summary:
     start, end = clock.now(), scenario_end(scenario, clock.now())
     await runner.start()
@@ -172,7 +176,10 @@ async def _main(
     await asyncio.gather(*drive)
     summary = Summary(mode=options.mode, scenario=scenario.name)
     await runner.finish(summary)
-    summarize_books(summary, server.snapshot(), {p.id for p in scenario.parents}, clock.now())
+    books = server.snapshot()
+    summarize_books(summary, books, {p.id for p in scenario.parents}, clock.now())
+    if on_books is not None:
+        on_books(books)
     summary.virtual_duration_s = (clock.now() - start).total_seconds()
     return summary
 
@@ -209,8 +216,8 @@ def _deferred_fills(server: SimServer) -> datetime | None:
 
 async def _report(server: SimServer, on_progress: Callable[[dict[str, Any]], None]) -> None:
     while True:
-        await asyncio.sleep(0.25)
         on_progress(server.snapshot())
+        await asyncio.sleep(0.25)
 
 
 class _Runner(Protocol):

@@ -41,6 +41,7 @@ class Summary:
     fill_to_protect_ms: dict[str, float | None] = field(default_factory=dict)
     broker_requests: int = 0
     alerts: dict[str, int] = field(default_factory=dict)  # raised during the run, by kind
+    faults: dict[str, int] = field(default_factory=dict)  # injected by the simulator, by kind
     virtual_duration_s: float = 0.0
     real_duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)  # what the demo could not do (e.g. a final read)
@@ -89,6 +90,7 @@ def summarize_books(
         n for m, n in by_message.items() if m.startswith("40310000") and "wash trade" in m
     )
     summary.broker_requests = sum(counters["requests"].values())
+    summary.faults = dict(counters.get("faults", {}))
     parents = [o for o in orders if o["client_order_id"] in parent_ids]
     summary.parents = len(parents)
     children: dict[str, list[dict[str, Any]]] = {}

@@ -127,11 +127,11 @@ class ProgressLines:
         self._console = console
         self._every_s = every_s
         self._started = time.monotonic()
-        self._last = self._started
+        self._last: float | None = None  # the first report prints at once
 
     def __call__(self, state: dict[str, Any]) -> None:
         now = time.monotonic()
-        if now - self._last < self._every_s:
+        if self._last is not None and now - self._last < self._every_s:
             return
         self._last = now
         by_code = state["counters"]["rejections"]["by_code"]
