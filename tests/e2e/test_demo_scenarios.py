@@ -3,7 +3,7 @@
 ``test_every_fixture_scenario_runs_in_safe_mode_with_every_figure_0`` runs each file under
 tests/fixtures/scenarios/ through the CLI (``ordersync demo --json --scenario FILE``) and asserts exit 0 with
 every incident figure 0. A failure there is an engine (or summary) gap on that account's life, reported as
-is: none is marked expected. The baselines must finish every fixture too (never hang, never crash).
+is: none is marked expected. The baselines must finish every fault fixture too (never hang, never crash).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ordersync.sim.scenarios import load_scenario, parse_scenario
 pytestmark = pytest.mark.slow
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures" / "scenarios").glob("*.yaml"))
+FAULT_FIXTURES = [p for p in FIXTURES if p.stem.startswith("fault_")]
 FIGURES = (
     "insufficient_qty_rejections",
     "unprotected_qty",
@@ -43,13 +44,14 @@ def test_every_fixture_scenario_runs_in_safe_mode_with_every_figure_0(path: Path
     summary = json.loads(result.stdout)
     figures = {k: Decimal(str(summary[k])) for k in FIGURES}
     details = {k: summary[k] for k in ("alerts", "errors", "notes", "fill_to_protect_ms")}
-    assert figures == dict.fromkeys(FIGURES, Decimal(0)), details
+    nonzero = {k: str(v) for k, v in figures.items() if v}
+    assert nonzero == {}, details
     assert result.exit_code == 0, details
 
 
 @pytest.mark.parametrize("mode", ["naive", "poller", "bracket"])
-@pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
-def test_every_fixture_scenario_finishes_in_every_baseline_mode(path: Path, mode: str) -> None:
+@pytest.mark.parametrize("path", FAULT_FIXTURES, ids=[p.stem for p in FAULT_FIXTURES])
+def test_every_fault_fixture_finishes_in_every_baseline_mode(path: Path, mode: str) -> None:
     scenario = load_scenario(path)
 
     summary = asyncio.run(run_demo(scenario, DemoOptions(mode=mode, stall_s=20)))

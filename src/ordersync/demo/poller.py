@@ -44,6 +44,7 @@ from ordersync.demo.platform_log import PlatformLog
 __all__ = ["PollerPlatform", "exit_request"]
 
 PAGE = 500
+CLOCK_EVERY = 12  # poll cycles between reads of the market clock
 OPEN_ENTRY = {"new", "accepted", "pending_new", "partially_filled", "held", "pending_replace"}
 
 
@@ -105,16 +106,30 @@ class PollerPlatform:
 
     async def run_polling(self, stop: asyncio.Event) -> None:
         """Every poll interval: one listing, then exits for what filled since the last one."""
+        cycle = 0
         while not stop.is_set():
             await self._clock.sleep(self._interval_s)
             if not any(not p.done for p in self._parents.values()):
                 continue
+            cycle += 1
+            if cycle % CLOCK_EVERY == 0 and not any(p.pending for p in self._parents.values()):
+                await self._sleep_while_closed()
             listing = await self._list()
             if listing is None:
                 continue
             for tracked in list(self._parents.values()):
                 if not tracked.done:
                     await self._settle(tracked, listing)
+
+    async def _sleep_while_closed(self) -> None:
+        # nothing fills while the market is closed: a careful poller reads the clock about once a minute and
+        # sleeps to the next open instead of listing all night (a weekend would cost ~50,000 listings)
+        clock = await self._api.attempt("fetching the market clock", self._api.client.get_clock)
+        if clock is None or getattr(clock, "is_open", True):
+            return
+        next_open = getattr(clock, "next_open", None)
+        if next_open is not None:
+            await self._clock.sleep((next_open - self._clock.now()).total_seconds())
 
     async def _list(self) -> dict[str, Any] | None:
         """Return the polled orders by client_order_id, or None when a page failed (logged)."""

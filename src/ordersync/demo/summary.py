@@ -38,6 +38,8 @@ class Summary:
     duplicate_submissions: int = 0
     discrepancies: int = 0
     unprotected_share_s: str = "0"  # exposure: sum over time of filled shares without a live exit
+    others_qty: str = "0"  # shares in the account at the end that our orders did not trade (others')
+    exits_on_others_qty: str = "0"  # our live exits beyond our own shares: they reserve others' shares
     fill_to_protect_ms: dict[str, float | None] = field(default_factory=dict)
     broker_requests: int = 0
     alerts: dict[str, int] = field(default_factory=dict)  # raised during the run, by kind
@@ -111,6 +113,7 @@ def summarize_books(
         exposure += unprotected_share_seconds(parent, groups[parent["client_order_id"]], end)
     summary.unprotected_qty, summary.overprotected_qty = str(under), str(over)
     summary.unprotected_share_s = str(exposure.quantize(Decimal("0.1")))
+    summary.others_qty, summary.exits_on_others_qty = _others(state, parents, groups, end)
     summary.duplicate_submissions = _duplicates(parents, parent_ids)
     summary.fill_to_protect_ms = fill_to_protect(parents, children, end)
     return summary
@@ -231,6 +234,37 @@ def books_coverage(children: Sequence[Mapping[str, Any]]) -> Decimal:
         else:
             total += min(qty, sum((Decimal(m["filled_qty"]) for m in members), Decimal(0)))
     return total
+
+
+def _others(
+    state: Mapping[str, Any],
+    parents: Sequence[Mapping[str, Any]],
+    groups: Mapping[str, Sequence[ExitGroup]],
+    end: datetime,
+) -> tuple[str, str]:
+    """Return the account's shares that are not ours, and how many of them our live exits reserve.
+
+    Ours, per symbol: what our parents bought less what our exits sold. The rest of the broker's position
+    belongs to others (starting positions, other applications, a person's trades), reported apart from our
+    exposure. An exit of ours live beyond our own shares reserves (and may sell) someone else's.
+    """
+    ours: dict[str, Decimal] = {}
+    live: dict[str, Decimal] = {}
+    for parent in parents:
+        sign = Decimal(1 if parent["side"] == "buy" else -1)
+        symbol = parent["symbol"]
+        ours[symbol] = ours.get(symbol, Decimal(0)) + sign * Decimal(parent["filled_qty"])
+        for group in groups.get(parent["client_order_id"], []):
+            sold = group.sold_by(end)
+            ours[symbol] -= sign * sold
+            if group.cover_at(end) > sold:  # live now: its unsold rest reserves shares
+                live[symbol] = live.get(symbol, Decimal(0)) + group.qty - sold
+    positions = {p["symbol"]: Decimal(p["qty"]) for p in state.get("positions", [])}
+    others = sum(
+        (abs(positions.get(s, Decimal(0)) - ours.get(s, Decimal(0))) for s in {*positions, *ours}), Decimal(0)
+    )
+    beyond = sum((max(Decimal(0), qty - abs(ours.get(s, Decimal(0)))) for s, qty in live.items()), Decimal(0))
+    return str(others), str(beyond)
 
 
 def _duplicates(parents: Sequence[Mapping[str, Any]], parent_ids: set[str]) -> int:

@@ -53,6 +53,10 @@ def summary_table(summary: Summary) -> Table:
         ("wash_trade_rejections", summary.wash_trade_rejections),
         ("unprotected_qty", summary.unprotected_qty),
         ("unprotected share-seconds", summary.unprotected_share_s),
+        (
+            "others' shares in the account / under our exits",
+            f"{summary.others_qty} / {summary.exits_on_others_qty}",
+        ),
         ("overprotected_qty", summary.overprotected_qty),
         ("duplicate_submissions", summary.duplicate_submissions),
         ("discrepancies", summary.discrepancies),
@@ -94,6 +98,8 @@ COMPARED: tuple[tuple[str, str], ...] = (
     ("unprotected_share_s", "unprotected share-seconds"),
     ("unprotected_qty", "unprotected qty at the end"),
     ("overprotected_qty", "overprotected qty at the end"),
+    ("others_qty", "others' shares in the account"),
+    ("exits_on_others_qty", "  of them under our exits"),
     ("duplicate_submissions", "duplicate submissions"),
     ("discrepancies", "discrepancies"),
 )
