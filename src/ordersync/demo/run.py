@@ -432,6 +432,10 @@ class _ClientRun:
             actual = {o["client_order_id"]: Decimal(o["filled_qty"]) for o in orders}
             summary.discrepancies = sum(1 for pid, qty in believed.items() if actual.get(pid) != qty)
         summary.notes.extend(getattr(self.platform, "notes", []))
+        if self._restarts_ignored:
+            summary.notes.append(
+                f"{self._restarts_ignored} engine restarts do not apply to the {self._mode} mode"
+            )
         await self.abort()
 
     async def abort(self) -> None:

@@ -264,7 +264,12 @@ def _others(
         (abs(positions.get(s, Decimal(0)) - ours.get(s, Decimal(0))) for s in {*positions, *ours}), Decimal(0)
     )
     beyond = sum((max(Decimal(0), qty - abs(ours.get(s, Decimal(0)))) for s, qty in live.items()), Decimal(0))
-    return str(others), str(beyond)
+    return _plain(others), _plain(beyond)
+
+
+def _plain(value: Decimal) -> str:
+    # "0", "40", "0.5": no exponent, no trailing zeros
+    return f"{value.normalize():f}" if value else "0"
 
 
 def _duplicates(parents: Sequence[Mapping[str, Any]], parent_ids: set[str]) -> int:
