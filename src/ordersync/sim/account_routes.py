@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .activities import list_activities, parse_activity_query
+from .activities import FillLog, parse_activity_query
 from .assets import find_asset, parse_asset_query, select_assets
 from .calendar import MarketCalendar
 from .configurations import AccountConfigurations
@@ -56,6 +56,7 @@ class _AccountHandlers:
         self.sim = sim
         self.exchange = sim.exchange
         self.market = MarketCalendar()
+        self.fills = FillLog()
         account = sim.exchange.account()
         self.configurations = AccountConfigurations(
             max_margin_multiplier=str(account.get("multiplier", "1")),
@@ -65,7 +66,8 @@ class _AccountHandlers:
     async def activities(self, request: Request) -> Response:
         query = parse_activity_query(request.query_params, request.path_params.get("activity_type"))
         with self.exchange.lock:
-            return JSONResponse(list_activities(self.exchange.book, query))
+            self.fills.refresh(self.exchange.book)
+            return JSONResponse(self.fills.select(query))
 
     async def get_configurations(self, request: Request) -> Response:
         return JSONResponse(self.configurations.get())

@@ -77,6 +77,7 @@ class ExchangeConfig:
     margin_multiplier: int = 1
     foreign_orders: Sequence[OrderSpec] = ()  # other applications' open orders at the start
     calendar: bool = False  # market sessions on the NYSE calendar (False: always open)
+    done_for_day: bool = False  # partially filled GTC orders go `done_for_day` at the close
 
 
 class Exchange:
@@ -101,7 +102,7 @@ class Exchange:
             )
         self.sessions: MarketSessions | None = None
         if config.calendar:
-            self.sessions = MarketSessions(self)
+            self.sessions = MarketSessions(self, config.done_for_day)
             self.venue.can_trade = self.sessions.can_trade
             self.sessions.start()
         for index, spec in enumerate(config.foreign_orders):
@@ -326,6 +327,10 @@ class Exchange:
         Raises:
             ApiError: 404 "position does not exist", or the refusals of a new order (shares held by orders).
         """
+        if qty is not None and qty <= 0:
+            raise ApiError.unprocessable("qty must be > 0")
+        if percentage is not None and not 0 < percentage <= 100:
+            raise ApiError.unprocessable("percentage must be between 0 and 100")
         with self.lock:
             held = self.book.position_qty(symbol)
             if held == 0:

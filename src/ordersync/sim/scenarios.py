@@ -326,9 +326,17 @@ class RestartModel(_Strict):
 
 
 class MarketModel(_Strict):
-    """`calendar: true` opens and closes the market on the NYSE calendar; false = always open."""
+    """`calendar: true` opens and closes the market on the NYSE calendar; false = always open.
+    `done_for_day: true` (with the calendar): partially filled GTC orders go `done_for_day` at the close."""
 
     calendar: bool = False
+    done_for_day: bool = False
+
+    @model_validator(mode="after")
+    def _needs_calendar(self) -> MarketModel:
+        if self.done_for_day and not self.calendar:
+            raise ValueError("done_for_day needs calendar: true")
+        return self
 
 
 class Scenario(_Strict):
@@ -408,6 +416,7 @@ class Scenario(_Strict):
             margin_multiplier=self.account.margin_multiplier,
             foreign_orders=[o.spec() for o in self.foreign_orders],
             calendar=self.market.calendar,
+            done_for_day=self.market.done_for_day,
         )
 
 

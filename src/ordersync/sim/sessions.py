@@ -8,7 +8,9 @@ Which orders may trade now (docs/scenarios.md, "market"; docs/alpaca.md, "Market
 - in the pre-market (04:00-09:30) and after-hours (16:00-20:00) only `extended_hours` orders trade (the
   request parser already limits those to DAY limit orders); nothing trades on a closed day;
 - at the close, every DAY order still open that is not an extended-hours order ends `expired` (with its
-  event); extended-hours DAY orders expire at 20:00.
+  event); extended-hours DAY orders expire at 20:00;
+- with `market.done_for_day` (opt-in, [UNCONFIRMED] when Alpaca sends it), a partially filled GTC order goes
+  `done_for_day` (with its event) at the close and back to `partially_filled` at the next session.
 
 Orders submitted while they cannot trade are accepted and rest until they can. The boundaries are chained
 timed events on the exchange's scheduler: each one schedules the next, so a stepped clock fires them in
@@ -32,8 +34,9 @@ __all__ = ["MarketSessions"]
 class MarketSessions:
     """The calendar's view of one exchange: what may trade now, and what happens at each boundary."""
 
-    def __init__(self, exchange: Exchange) -> None:
+    def __init__(self, exchange: Exchange, done_for_day: bool = False) -> None:
         self.exchange = exchange
+        self.done_for_day = done_for_day
         self.calendar = MarketCalendar()
         self._auction: str | None = None  # "open" or "close" while an auction's orders are matched
 
@@ -79,11 +82,15 @@ class MarketSessions:
         return min((c for c in candidates if c[0] > t), key=lambda c: c[0])
 
     def _boundary(self, due: datetime, kind: str) -> None:
+        if kind in ("open", "pre_market"):
+            self._resume_done_for_day()
         if kind == "open":
             self._auction_then(due, "open", "opg")
         elif kind == "close":
             self._auction_then(due, "close", "cls")
             self._expire(lambda o: o.time_in_force == "day" and not o.extended_hours)
+            if self.done_for_day:
+                self._mark_done_for_day()
         elif kind == "after_hours_end":
             self._expire(lambda o: o.time_in_force == "day" and o.extended_hours)
         else:
@@ -106,6 +113,20 @@ class MarketSessions:
         venue = self.exchange.venue
         for symbol in list(self.exchange.book.symbols):
             venue.match_symbol(symbol)
+
+    def _mark_done_for_day(self) -> None:
+        # Opt-in (`market.done_for_day`): a GTC order that traded part of its quantity today is done for the
+        # day at the close; it stays open and works again from the next session.
+        venue = self.exchange.venue
+        for order in self.exchange.book.open_orders():
+            if order.time_in_force == "gtc" and order.status == "partially_filled":
+                venue.touch(order, "done_for_day")
+                venue.emit("done_for_day", order)
+
+    def _resume_done_for_day(self) -> None:
+        for order in self.exchange.book.open_orders():
+            if order.status == "done_for_day":
+                self.exchange.venue.touch(order, "partially_filled")
 
     def _expire(self, which: Callable[[SimOrder], bool]) -> None:
         venue = self.exchange.venue

@@ -8,7 +8,6 @@ timed events for real and fast clocks (and zero-latency events for a stepped clo
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 
 from .actions import ActionRunner
@@ -66,7 +65,7 @@ class Simulator:
         state = self.exchange.snapshot()
         state["counters"] = self.counters.snapshot()
         state["faults"] = self.faults.config.model_dump(mode="json")
-        state["rate_limit"] = _without_keys(self.limiter.snapshot())
+        state["rate_limit"] = self.limiter.snapshot()
         state["stream"] = {"listening": self.hub.listening_count()}
         state["scenario"] = self.scenario.name
         state["actions"] = self.actions.log()
@@ -93,15 +92,3 @@ class Simulator:
 
     def _drop_streams(self) -> None:
         self.hub.disconnect_all()
-
-
-def _without_keys(snapshot: dict[str, object]) -> dict[str, object]:
-    """The rate-limit snapshot, each API key replaced by a short fingerprint: /sim/state never shows a key."""
-    counts = snapshot.get("window_counts")
-    if isinstance(counts, dict):
-        snapshot = snapshot | {"window_counts": {_fingerprint(str(k)): v for k, v in counts.items()}}
-    return snapshot
-
-
-def _fingerprint(key: str) -> str:
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]

@@ -4,9 +4,12 @@ alpaca-py against a running simulator."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +34,7 @@ from alpaca.trading.requests import (
 )
 from simtools import KEY, SECRET
 
-from ordersync.sim import SimServer
+from ordersync.sim import RealClock, SimServer, default_scenario
 
 HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
 
@@ -117,6 +120,24 @@ def test_fill_activities_list_every_execution_of_every_order_legs_included(
     assert fills(sim) == rows
     assert fills(sim, "/v2/account/activities", activity_types="FILL") == rows
     assert fills(sim, "/v2/account/activities") == rows
+
+
+def test_a_new_execution_appears_on_the_next_read_and_older_rows_stay_as_they_were(
+    make_sim: Callable[..., SimServer], client_for: Callable[..., TradingClient]
+) -> None:
+    sim = make_sim()
+    resting = LimitOrderRequest(symbol="OKE", qty=10, side="buy", time_in_force="gtc", limit_price=1)
+    order_id = str(client_for(sim).submit_order(resting).id)
+    sim.advance(1)
+    sim.fill(order_id=order_id, qty="4", price="1")
+    before = fills(sim)
+    sim.advance(1)
+    sim.fill(order_id=order_id, qty="6", price="1")
+
+    newest, *older = fills(sim)
+    assert older == before
+    assert (newest["type"], newest["cum_qty"], newest["leaves_qty"]) == ("fill", "10", "0")
+    assert fills(sim, page_token=newest["id"]) == before  # the page after the newest row: the older ones
 
 
 def test_activity_id_carries_the_eastern_time_of_the_execution(
@@ -384,3 +405,45 @@ def test_close_all_positions_answers_207_per_symbol_through_alpaca_py(
     assert client.get_all_positions() == []
     assert client.get_orders() == []
     assert client.close_all_positions() == []
+
+
+# -- docs/simulator.md -------------------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "simulator.md"
+DOC_URL = "http://127.0.0.1:8800"
+
+
+def doc_block(language: str) -> str:
+    """The code block of `language` that follows the 'runs this block' marker in docs/simulator.md."""
+    text = DOC.read_text(encoding="utf-8")
+    for part in text.split("runs this block against a live simulator -->\n")[1:]:
+        fence = f"```{language}\n"
+        if part.startswith(fence):
+            return part[len(fence) : part.index("\n```", len(fence))]
+    raise AssertionError(f"no tested {language} block in {DOC}")
+
+
+@pytest.fixture
+def live_sim() -> Iterator[SimServer]:
+    """The packaged scenario on a real-time clock with any key accepted: what `ordersync sim serve` runs."""
+    with SimServer(default_scenario(), RealClock()) as server:
+        yield server
+
+
+def test_the_alpaca_py_snippet_of_the_docs_runs(
+    live_sim: SimServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = doc_block("python").replace(DOC_URL, live_sim.base_url)
+    exec(compile(code, str(DOC), "exec"), {"__name__": "doc_snippet"})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("['EPD', 'ET', 'F', 'KMI', 'MPLX', 'O', 'OKE', 'PAA', 'PFE', 'STWD', 'T'")
+    assert printed[-1] == "[('buy', '5', '72.1'), ('sell', '5', '75.5')]"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl command")
+def test_the_curl_snippet_of_the_docs_runs(live_sim: SimServer) -> None:
+    script = doc_block("bash").replace(DOC_URL, live_sim.base_url)
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert '"symbol":"OKE"' in result.stdout
+    sells = [o for o in live_sim.snapshot()["orders"] if o["symbol"] == "OKE" and o["side"] == "sell"]
+    assert [(o["status"], o["filled_avg_price"]) for o in sells] == [("filled", "75.5")]

@@ -133,3 +133,29 @@ def test_sim_state_never_shows_a_key(http: httpx.Client) -> None:
 
     assert KEY not in text
     assert SECRET not in text
+
+
+def test_the_rate_limit_answer_never_shows_a_key(http: httpx.Client) -> None:
+    http.get("/v2/account")
+
+    text = http.post("/sim/ratelimit", json={"limit_per_min": 10_000}).text
+
+    assert KEY not in text
+
+
+@pytest.mark.parametrize("value", ["9" * 1_048_576, "1e999999", "1e-999999"])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/sim/clock/advance", "seconds"), ("/sim/price", "price"), ("/sim/fill", "qty"), ("/v2/orders", "qty")],
+)
+def test_numbers_with_a_million_digits_or_a_huge_exponent_are_refused(
+    http: httpx.Client, value: str, path: str, field: str
+) -> None:
+    body = {"symbol": "OKE", "side": "buy", "type": "limit", "time_in_force": "day", "limit_price": "70",
+            "qty": "1", "client_order_id": "plan-oke", field: value}  # fmt: skip
+    _refused(http.post(path, json=body))
+
+
+@pytest.mark.parametrize("params", [{"qty": "-5"}, {"qty": "0"}, {"percentage": "150"}, {"percentage": "-1"}])
+def test_a_position_close_with_a_bad_amount_is_a_422(http: httpx.Client, params: dict[str, str]) -> None:
+    _refused(http.delete("/v2/positions/OKE", params=params))

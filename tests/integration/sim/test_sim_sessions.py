@@ -38,8 +38,10 @@ def _status(client: TradingClient, order_id: object) -> OrderStatus:
     return client.get_order_by_id(str(order_id)).status
 
 
-def _limit(side: str = "buy", price: float = 70, tif: str = "day", **extra: object) -> LimitOrderRequest:
-    return LimitOrderRequest(symbol="OKE", qty=1, side=side, time_in_force=tif, limit_price=price, **extra)
+def _limit(
+    side: str = "buy", price: float = 70, tif: str = "day", qty: float = 1, **extra: object
+) -> LimitOrderRequest:
+    return LimitOrderRequest(symbol="OKE", qty=qty, side=side, time_in_force=tif, limit_price=price, **extra)
 
 
 def test_the_clock_opens_and_closes_on_the_calendar(market: SimServer) -> None:
@@ -146,3 +148,28 @@ def test_extended_hours_is_only_for_day_limit_orders(market: SimServer, request_
         client.submit_order(request_)  # type: ignore[arg-type]
 
     assert refused.value.status_code == 422
+
+
+def test_done_for_day_is_sent_for_partly_filled_gtc_orders_when_asked(recorder: Recorder) -> None:
+    server = SimServer(
+        scenario(start=FRIDAY_1559.isoformat(), market={"calendar": True, "done_for_day": True}, parents=[]),
+        SteppedClock(FRIDAY_1559),
+        api_key=KEY,
+        secret_key=SECRET,
+    ).start()
+    try:
+        client = trading_client(server)
+        events = recorder(server)
+        order = client.submit_order(_limit(tif="gtc", qty=10))
+        events.wait_for(order.id, "new")
+        server.fill(order_id=str(order.id), qty="4")
+
+        server.advance(120)
+        [done] = events.wait_for(order.id, "done_for_day")
+        overnight = _status(client, order.id)
+        server.advance_to(MONDAY_OPEN)
+
+        assert (done.order.status, overnight) == (OrderStatus.DONE_FOR_DAY, OrderStatus.DONE_FOR_DAY)
+        wait_until(lambda: _status(client, order.id) == OrderStatus.PARTIALLY_FILLED)
+    finally:
+        server.stop()
