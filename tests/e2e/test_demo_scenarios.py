@@ -45,7 +45,7 @@ def test_every_fixture_scenario_runs_in_safe_mode_with_every_figure_0(path: Path
     figures = {k: Decimal(str(summary[k])) for k in FIGURES}
     details = {k: summary[k] for k in ("alerts", "errors", "notes", "fill_to_protect_ms")}
     nonzero = {k: str(v) for k, v in figures.items() if v}
-    assert nonzero == {}, details
+    assert nonzero == {}, f"non-zero figures {nonzero}; {details}"
     assert result.exit_code == 0, details
 
 

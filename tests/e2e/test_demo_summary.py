@@ -139,3 +139,17 @@ def test_others_shares_are_reported_apart_and_exits_beyond_ours_are_counted() ->
     assert summary.others_qty == "40"
     assert summary.exits_on_others_qty == "30"
     assert summary.overprotected_qty == "30"
+
+
+def test_our_shares_a_person_sold_are_gone_not_unprotected() -> None:
+    # we bought 20; a person sold 10 by hand; our exit was re-armed for the 10 left
+    entry = order("e", "p01", 20, "filled", executions=((10, 20),))
+    first = order("c1", "p01~oco1", 20, "canceled", submitted=12, ended=900, side="sell")
+    again = order("c3", "p01~oco3", 10, "new", submitted=901, side="sell")
+    end = T0 + timedelta(seconds=1500)
+
+    summary = summarize_books(Summary("safe", "t"), books([entry, first, again], "10"), {"p01"}, end)
+
+    assert summary.unprotected_qty == "0"
+    assert summary.overprotected_qty == "0"
+    assert summary.others_qty == "10"  # the broker holds 10 fewer than our orders traded

@@ -104,13 +104,20 @@ def summarize_books(
             children.setdefault(pid, []).append(o)
     groups = {p["client_order_id"]: exit_groups(p, children.get(p["client_order_id"], [])) for p in parents}
     summary.children_submitted = sum(len(g) for g in groups.values())  # an OCO pair or bracket legs: one
-    under, over, exposure = Decimal(0), Decimal(0), Decimal(0)
+    under_by_symbol: dict[str, Decimal] = {}
+    over, exposure = Decimal(0), Decimal(0)
     for parent in parents:
         filled = Decimal(parent["filled_qty"])
         covered = sum((g.cover_at(end) for g in groups[parent["client_order_id"]]), Decimal(0))
-        under += max(Decimal(0), filled - covered)
+        symbol = parent["symbol"]
+        under_by_symbol[symbol] = under_by_symbol.get(symbol, Decimal(0)) + max(Decimal(0), filled - covered)
         over += max(Decimal(0), covered - filled)
         exposure += unprotected_share_seconds(parent, groups[parent["client_order_id"]], end)
+    # shares of ours someone else sold (a person's close, a hand sell) are gone, not unprotected
+    gone = _ours_gone(state, parents, groups, end)
+    under = sum(
+        (max(Decimal(0), q - gone.get(s, Decimal(0))) for s, q in under_by_symbol.items()), Decimal(0)
+    )
     summary.unprotected_qty, summary.overprotected_qty = str(under), str(over)
     summary.unprotected_share_s = str(exposure.quantize(Decimal("0.1")))
     summary.others_qty, summary.exits_on_others_qty = _others(state, parents, groups, end)
@@ -234,6 +241,37 @@ def books_coverage(children: Sequence[Mapping[str, Any]]) -> Decimal:
         else:
             total += min(qty, sum((Decimal(m["filled_qty"]) for m in members), Decimal(0)))
     return total
+
+
+def _ours(
+    parents: Sequence[Mapping[str, Any]], groups: Mapping[str, Sequence[ExitGroup]], end: datetime
+) -> dict[str, Decimal]:
+    """Per symbol, what our parents bought less what our exits sold (signed: a short is negative)."""
+    ours: dict[str, Decimal] = {}
+    for parent in parents:
+        sign = Decimal(1 if parent["side"] == "buy" else -1)
+        symbol = parent["symbol"]
+        ours[symbol] = ours.get(symbol, Decimal(0)) + sign * Decimal(parent["filled_qty"])
+        for group in groups.get(parent["client_order_id"], []):
+            ours[symbol] -= sign * group.sold_by(end)
+    return ours
+
+
+def _ours_gone(
+    state: Mapping[str, Any],
+    parents: Sequence[Mapping[str, Any]],
+    groups: Mapping[str, Sequence[ExitGroup]],
+    end: datetime,
+) -> dict[str, Decimal]:
+    """Per symbol, how many of our shares the account no longer holds (sold by someone other than us)."""
+    positions = {p["symbol"]: Decimal(p["qty"]) for p in state.get("positions", [])}
+    gone = {}
+    for symbol, qty in _ours(parents, groups, end).items():
+        held = positions.get(symbol, Decimal(0))
+        gone[symbol] = (
+            max(Decimal(0), qty - max(held, Decimal(0))) if qty > 0 else max(Decimal(0), held - qty)
+        )
+    return gone
 
 
 def _others(
