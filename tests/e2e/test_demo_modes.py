@@ -145,7 +145,27 @@ PARTIALS: dict[str, Any] = {
         ),
     ],
 }
-SCENARIOS = {"naive-weather": NAIVE_WEATHER, "partials": PARTIALS}
+# a DAY bracket partly filled when the venue expires its remainder (as at the close)
+EXPIRY: dict[str, Any] = {
+    "name": "expiry",
+    "start": "2025-10-10T15:59:00Z",
+    "symbols": SYMBOLS,
+    "parents": [
+        _parent(
+            "d01",
+            "WMB",
+            "50",
+            "61.91",
+            time_in_force="day",
+            submit_at_s=5,
+            fills=[{"after_s": 30, "qty": "30"}],
+            expire_after_s=200,
+            take_profit={"limit_price": "64.50"},
+            stop_loss={"stop_price": "59.00"},
+        )
+    ],
+}
+SCENARIOS = {"naive-weather": NAIVE_WEATHER, "partials": PARTIALS, "expiry": EXPIRY}
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +309,14 @@ def test_safe_mode_protects_what_brackets_leave_unprotected(demo: Callable[[str,
     assert Decimal(run.summary.unprotected_share_s) < Decimal(
         demo("partials", "bracket").summary.unprotected_share_s
     )
+
+
+def test_bracket_mode_an_expired_partial_entry_leaves_its_shares_unprotected(
+    demo: Callable[[str, str], Run],
+) -> None:
+    run = demo("expiry", "bracket")
+
+    d01 = run.one("d01")
+    assert (d01["status"], d01["filled_qty"]) == ("expired", "30")
+    assert {leg["status"] for leg in run.legs("d01")} == {"expired"}
+    assert Decimal(run.summary.unprotected_qty) == 30
