@@ -118,7 +118,7 @@ def _demo_scenario(path: Path | None) -> Scenario:
 
 
 def _demo_progress(mode: str) -> Callable[[dict[str, Any]], None]:
-    """Progress for a run: the live view on a terminal, else one line on stderr every few seconds."""
+    """Progress without the live view (no terminal, ``--json``, ``--compare``): a line on stderr every 5 s."""
     from ordersync.demo.view import ProgressLines
 
     return ProgressLines(mode, err)
