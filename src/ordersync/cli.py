@@ -95,10 +95,11 @@ def demo(
     chosen = _demo_scenario(scenario)
     from ordersync.demo.run import UnsupportedScenario, check_supported
 
-    try:
-        check_supported(chosen, "safe" if compare else mode)
-    except UnsupportedScenario as e:
-        _fail(e)
+    if not compare:  # --compare runs the other modes and shows safe mode's refusal in its column
+        try:
+            check_supported(chosen, mode)
+        except UnsupportedScenario as e:
+            _fail(e)
     from ordersync.logging import configure
 
     configure(json=False, level="warning")  # engine warnings go to stderr; stdout stays the summary / JSON
@@ -154,17 +155,26 @@ def _demo_one(chosen: Scenario, mode: str, as_json: bool, db: str | None, log: P
 
 
 def _demo_compare(chosen: Scenario, as_json: bool, db: str | None) -> None:
-    from ordersync.demo.run import MODES, DemoOptions
+    from ordersync.demo.run import MODES, DemoOptions, UnsupportedScenario, check_supported
+    from ordersync.demo.summary import Summary
     from ordersync.demo.view import compare_table
 
     summaries = []
     for mode in MODES:
+        try:
+            check_supported(chosen, mode)
+        except UnsupportedScenario as e:
+            summaries.append(Summary(mode=mode, scenario=chosen.name, refused=str(e)))
+            continue
         options = DemoOptions(mode=mode, db_url=db if mode == "safe" else None)
         summaries.append(_demo_run(chosen, options, _demo_progress(mode)))
     if as_json:
         out.print_json(json.dumps({s.mode: s.as_dict() for s in summaries}))
     else:
         out.print(compare_table(summaries))
+        for summary in summaries:
+            if summary.refused:
+                out.print(f"{summary.mode}: refused: {summary.refused}", markup=False, soft_wrap=True)
     raise typer.Exit(1 if summaries[0].problems else 0)
 
 

@@ -120,3 +120,17 @@ def test_an_unknown_mode_is_refused_naming_the_four_modes() -> None:
 
     assert result.exit_code == 2
     assert "safe, naive, poller, bracket" in result.stderr
+
+
+def test_compare_shows_safe_modes_refusal_and_runs_the_other_modes(tmp_path: Path) -> None:
+    data = {**PARTIALS, "parents": [{**PARTIALS["parents"][2], "stop_loss": {"trail_percent": "2"}}]}
+    path = tmp_path / "trailing.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["demo", "--compare", "--json", "--scenario", str(path)])
+
+    figures = json.loads(result.stdout)
+    assert "trailing-stop stop-loss is not supported" in figures["safe"]["refused"]
+    assert [figures[m]["parents"] for m in ("naive", "poller", "bracket")] == [1, 1, 1]
+    assert figures["bracket"]["notes"] == ["b03: a trailing stop cannot be a bracket leg; sent without it"]
+    assert result.exit_code == 1

@@ -48,6 +48,7 @@ class Summary:
     real_duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)  # what the demo could not do (e.g. a final read)
     notes: list[str] = field(default_factory=list)  # what the mode did differently from the scenario
+    refused: str | None = None  # the mode cannot play the scenario (nothing ran; every figure is void)
 
     @property
     def problems(self) -> bool:
@@ -59,6 +60,7 @@ class Summary:
             or self.duplicate_submissions
             or self.discrepancies
             or self.errors
+            or self.refused
         )
 
     def as_dict(self) -> dict[str, Any]:

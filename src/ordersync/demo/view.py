@@ -107,8 +107,13 @@ COMPARED: tuple[tuple[str, str], ...] = (
 
 def compare_rows(summaries: list[Summary]) -> list[tuple[str, list[str]]]:
     """Return the comparison's rows: one figure per mode, in the order of ``summaries``."""
-    rows = [(label, [str(getattr(s, key)) for s in summaries]) for key, label in COMPARED]
-    rows.append(("fill->protect p50 / p99 / max (ms)", [_latency(s.fill_to_protect_ms) for s in summaries]))
+
+    def cell(summary: Summary, value: str) -> str:
+        return "refused" if summary.refused else value
+
+    rows = [(label, [cell(s, str(getattr(s, key))) for s in summaries]) for key, label in COMPARED]
+    latency = [cell(s, _latency(s.fill_to_protect_ms)) for s in summaries]
+    rows.append(("fill->protect p50 / p99 / max (ms)", latency))
     rows.append(("real seconds", [f"{s.real_duration_s:.1f}" for s in summaries]))
     return rows
 
