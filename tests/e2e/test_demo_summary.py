@@ -146,10 +146,14 @@ def test_our_shares_a_person_sold_are_gone_not_unprotected() -> None:
     entry = order("e", "p01", 20, "filled", executions=((10, 20),))
     first = order("c1", "p01~oco1", 20, "canceled", submitted=12, ended=900, side="sell")
     again = order("c3", "p01~oco3", 10, "new", submitted=901, side="sell")
+    by_hand = order("h", "person-1", 10, "filled", executions=((900, 10),), side="sell")
     end = T0 + timedelta(seconds=1500)
 
-    summary = summarize_books(Summary("safe", "t"), books([entry, first, again], "10"), {"p01"}, end)
+    summary = summarize_books(Summary("safe", "t"), books([entry, first, by_hand, again], "10"), {"p01"}, end)
 
     assert summary.unprotected_qty == "0"
+    # 20 shares for the 2 s before the first exit, then only the 10 left for the second between the
+    # sale and the re-armed exit
+    assert Decimal(summary.unprotected_share_s) == 20 * 2 + 10 * 1
     assert summary.overprotected_qty == "0"
     assert summary.others_qty == "10"  # the broker holds 10 fewer than our orders traded

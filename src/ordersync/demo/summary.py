@@ -107,20 +107,26 @@ def summarize_books(
     groups = {p["client_order_id"]: exit_groups(p, children.get(p["client_order_id"], [])) for p in parents}
     summary.children_submitted = sum(len(g) for g in groups.values())  # an OCO pair or bracket legs: one
     under_by_symbol: dict[str, Decimal] = {}
-    over, exposure = Decimal(0), Decimal(0)
+    over = Decimal(0)
     for parent in parents:
         filled = Decimal(parent["filled_qty"])
         covered = sum((g.cover_at(end) for g in groups[parent["client_order_id"]]), Decimal(0))
         symbol = parent["symbol"]
         under_by_symbol[symbol] = under_by_symbol.get(symbol, Decimal(0)) + max(Decimal(0), filled - covered)
         over += max(Decimal(0), covered - filled)
-        exposure += unprotected_share_seconds(parent, groups[parent["client_order_id"]], end)
     # shares of ours someone else sold (a person's close, a hand sell) are gone, not unprotected
     gone = _ours_gone(state, parents, groups, end)
     under = sum(
         (max(Decimal(0), q - gone.get(s, Decimal(0))) for s, q in under_by_symbol.items()), Decimal(0)
     )
     summary.unprotected_qty, summary.overprotected_qty = str(under), str(over)
+    exposure = sum(
+        (
+            _symbol_exposure(state, symbol, [p for p in parents if p["symbol"] == symbol], groups, end)
+            for symbol in {p["symbol"] for p in parents}
+        ),
+        Decimal(0),
+    )
     summary.unprotected_share_s = str(exposure.quantize(Decimal("0.1")))
     summary.others_qty, summary.exits_on_others_qty = _others(state, parents, groups, end)
     summary.duplicate_submissions = _duplicates(parents, parent_ids)
@@ -185,16 +191,54 @@ def unprotected_share_seconds(
     parent: Mapping[str, Any], groups: Sequence[ExitGroup], end: datetime
 ) -> Decimal:
     """Return the sum over time of the parent's filled shares not covered by a live exit (share-seconds)."""
-    executions = parent["sim"].get("executions", [])
-    if not executions:
+    state = {"orders": [parent], "positions": []}
+    return _symbol_exposure(
+        state, parent["symbol"], [parent], {parent["client_order_id"]: groups}, end, False
+    )
+
+
+def _symbol_exposure(
+    state: Mapping[str, Any],
+    symbol: str,
+    parents: Sequence[Mapping[str, Any]],
+    groups: Mapping[str, Sequence[ExitGroup]],
+    end: datetime,
+    account: bool = True,
+) -> Decimal:
+    """Share-seconds of our filled shares of ``symbol`` without a live exit, from the first fill to ``end``.
+
+    Shares of ours that someone else sold (a person's close, a hand sell) leave the account at that moment:
+    from then on they are gone, not unprotected. The account's position at each moment is the final one
+    less every later execution on the symbol, whoever's order it was.
+    """
+    firsts = [_ts(p["sim"]["executions"][0]["at"]) for p in parents if p["sim"].get("executions")]
+    if not firsts:
         return Decimal(0)
-    first = _ts(executions[0]["at"])
-    points = {first, end, *(_ts(e["at"]) for e in executions)}
-    points.update(t for g in groups for t in g.moments())
+    first = min(firsts)
+    fills = [
+        (_ts(e["at"]), Decimal(e["qty"]) * (1 if o["side"] == "buy" else -1))
+        for o in state["orders"]
+        if o["symbol"] == symbol
+        for e in o["sim"].get("executions", [])
+    ]
+    final = sum((Decimal(p["qty"]) for p in state.get("positions", []) if p["symbol"] == symbol), Decimal(0))
+    points = {first, end, *(t for t, _ in fills)}
+    for parent in parents:
+        points.update(t for g in groups.get(parent["client_order_id"], []) for t in g.moments())
     timeline = sorted(t for t in points if first <= t <= end)
     total = Decimal(0)
     for at, following in itertools.pairwise(timeline):
-        short = _filled_by(parent, at) - sum((g.cover_at(at) for g in groups), Decimal(0))
+        short, ours = Decimal(0), Decimal(0)
+        for parent in parents:
+            kids = groups.get(parent["client_order_id"], [])
+            filled = _filled_by(parent, at)
+            short += max(Decimal(0), filled - sum((g.cover_at(at) for g in kids), Decimal(0)))
+            sign = 1 if parent["side"] == "buy" else -1
+            ours += sign * (filled - sum((g.sold_by(at) for g in kids), Decimal(0)))
+        if account:
+            held = final - sum((q for t, q in fills if t > at), Decimal(0))
+            gone = max(Decimal(0), ours - max(held, Decimal(0))) if ours > 0 else max(Decimal(0), held - ours)
+            short = max(Decimal(0), short - gone)
         if short > 0:
             total += short * Decimal(str((following - at).total_seconds()))
     return total
