@@ -187,23 +187,12 @@ def exit_groups(parent: Mapping[str, Any], children: Sequence[Mapping[str, Any]]
     return found
 
 
-def unprotected_share_seconds(
-    parent: Mapping[str, Any], groups: Sequence[ExitGroup], end: datetime
-) -> Decimal:
-    """Return the sum over time of the parent's filled shares not covered by a live exit (share-seconds)."""
-    state = {"orders": [parent], "positions": []}
-    return _symbol_exposure(
-        state, parent["symbol"], [parent], {parent["client_order_id"]: groups}, end, False
-    )
-
-
 def _symbol_exposure(
     state: Mapping[str, Any],
     symbol: str,
     parents: Sequence[Mapping[str, Any]],
     groups: Mapping[str, Sequence[ExitGroup]],
     end: datetime,
-    account: bool = True,
 ) -> Decimal:
     """Share-seconds of our filled shares of ``symbol`` without a live exit, from the first fill to ``end``.
 
@@ -235,10 +224,9 @@ def _symbol_exposure(
             short += max(Decimal(0), filled - sum((g.cover_at(at) for g in kids), Decimal(0)))
             sign = 1 if parent["side"] == "buy" else -1
             ours += sign * (filled - sum((g.sold_by(at) for g in kids), Decimal(0)))
-        if account:
-            held = final - sum((q for t, q in fills if t > at), Decimal(0))
-            gone = max(Decimal(0), ours - max(held, Decimal(0))) if ours > 0 else max(Decimal(0), held - ours)
-            short = max(Decimal(0), short - gone)
+        held = final - sum((q for t, q in fills if t > at), Decimal(0))
+        gone = max(Decimal(0), ours - max(held, Decimal(0))) if ours > 0 else max(Decimal(0), held - ours)
+        short = max(Decimal(0), short - gone)
         if short > 0:
             total += short * Decimal(str((following - at).total_seconds()))
     return total
