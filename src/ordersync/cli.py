@@ -19,7 +19,12 @@ from rich.live import Live
 from ordersync import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ordersync.config import Credentials, Settings
+    from ordersync.demo.run import DemoOptions
+    from ordersync.demo.summary import Summary
+    from ordersync.sim.scenarios import Scenario
     from ordersync.store import SqlAlchemyStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Order-lifecycle sync for Alpaca.")
@@ -94,41 +99,120 @@ def _store_url(db: str | None, config: Path | None) -> str:
 
 @app.command()
 def demo(
-    mode: Annotated[str, typer.Option(help="safe (ordersync) or naive (the seed's platform)")] = "safe",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="safe (ordersync), naive (the seed's platform), poller (a list poller), "
+            "bracket (Alpaca brackets)"
+        ),
+    ] = "safe",
     scenario: Annotated[Path | None, typer.Option(help="scenario YAML (default: the seed incident)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+    compare: Annotated[
+        bool, typer.Option("--compare", help="run all four modes on the scenario and print one table")
+    ] = False,
     db: Annotated[
         str | None, typer.Option(help="store URL for safe mode (default: a temporary SQLite)")
     ] = None,
     log: Annotated[
-        Path | None, typer.Option(help="write the naive platform's log here (seed format)")
+        Path | None,
+        typer.Option(help="write the platform's log here (seed format; naive, poller and bracket modes)"),
     ] = None,
 ) -> None:
     """Replay a scenario on the embedded simulator and summarize what the broker saw."""
-    from ordersync.demo.run import DemoOptions, run_demo
-    from ordersync.demo.view import live_view, summary_table
-    from ordersync.sim.scenarios import ScenarioError, default_scenario, load_scenario
+    from ordersync.demo.run import MODES
 
-    if mode not in ("safe", "naive"):
-        _fail(ValueError(f"--mode must be safe or naive, was {mode!r}"))
-    try:
-        chosen = load_scenario(scenario) if scenario else default_scenario()
-    except ScenarioError as e:
-        _fail(e)
+    if mode not in MODES:
+        _fail(ValueError(f"--mode must be one of {', '.join(MODES)}, was {mode!r}"))
+    if log is not None and (compare or mode == "safe"):
+        where = "--compare" if compare else "safe mode"
+        _fail(
+            ValueError(f"--log writes one platform's seed-format log; {where} has none (safe mode: use --db)")
+        )
+    chosen = _demo_scenario(scenario)
+    from ordersync.demo.run import UnsupportedScenario, check_supported
+
+    if not compare:  # --compare runs the other modes and shows safe mode's refusal in its column
+        try:
+            check_supported(chosen, mode)
+        except UnsupportedScenario as e:
+            _fail(e)
     from ordersync.logging import configure
 
     configure(json=False, level="warning")  # engine warnings go to stderr; stdout stays the summary / JSON
+    if compare:
+        _demo_compare(chosen, as_json, db)
+    else:
+        _demo_one(chosen, mode, as_json, db, log)
+
+
+def _demo_scenario(path: Path | None) -> Scenario:
+    from ordersync.sim.scenarios import ScenarioError, default_scenario, load_scenario
+
+    try:
+        return load_scenario(path) if path else default_scenario()
+    except ScenarioError as e:
+        _fail(e)
+
+
+def _demo_progress(mode: str) -> Callable[[dict[str, Any]], None]:
+    """Progress without the live view (no terminal, ``--json``, ``--compare``): a line on stderr every 5 s."""
+    from ordersync.demo.view import ProgressLines
+
+    return ProgressLines(mode, err)
+
+
+def _demo_run(chosen: Scenario, options: DemoOptions, progress: Callable[[dict[str, Any]], None]) -> Summary:
+    from ordersync.demo.conductor import DemoStalled
+    from ordersync.demo.run import UnsupportedScenario, run_demo
+
+    try:
+        return asyncio.run(run_demo(chosen, options, progress))
+    except UnsupportedScenario as e:
+        _fail(e)
+    except DemoStalled as e:
+        _fail(e, code=1)
+
+
+def _demo_one(chosen: Scenario, mode: str, as_json: bool, db: str | None, log: Path | None) -> None:
+    from ordersync.demo.run import DemoOptions
+    from ordersync.demo.view import live_view, summary_table
+
     options = DemoOptions(mode=mode, db_url=db, log_path=log)
-    if as_json:
-        summary = asyncio.run(run_demo(chosen, options))
-        out.print_json(json.dumps(summary.as_dict()))
+    if as_json or not err.is_terminal:
+        summary = _demo_run(chosen, options, _demo_progress(mode))
     else:
         with Live(console=err, refresh_per_second=4, transient=True) as live:
-            summary = asyncio.run(
-                run_demo(chosen, options, lambda state: live.update(live_view(mode, state)))
-            )
+            summary = _demo_run(chosen, options, lambda state: live.update(live_view(mode, state)))
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict()))
+    else:
         out.print(summary_table(summary))
     raise typer.Exit(1 if summary.problems else 0)
+
+
+def _demo_compare(chosen: Scenario, as_json: bool, db: str | None) -> None:
+    from ordersync.demo.run import MODES, DemoOptions, UnsupportedScenario, check_supported
+    from ordersync.demo.summary import Summary
+    from ordersync.demo.view import compare_table
+
+    summaries = []
+    for mode in MODES:
+        try:
+            check_supported(chosen, mode)
+        except UnsupportedScenario as e:
+            summaries.append(Summary(mode=mode, scenario=chosen.name, refused=str(e)))
+            continue
+        options = DemoOptions(mode=mode, db_url=db if mode == "safe" else None)
+        summaries.append(_demo_run(chosen, options, _demo_progress(mode)))
+    if as_json:
+        out.print_json(json.dumps({s.mode: s.as_dict() for s in summaries}))
+    else:
+        out.print(compare_table(summaries))
+        for summary in summaries:
+            if summary.refused:
+                out.print(f"{summary.mode}: refused: {summary.refused}", markup=False, soft_wrap=True)
+    raise typer.Exit(1 if summaries[0].problems else 0)
 
 
 @sim_app.command("serve")

@@ -63,7 +63,7 @@ def test_a_missing_config_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["demo", "--mode", "reckless"], "--mode must be safe or naive"),
+        (["demo", "--mode", "reckless"], "--mode must be one of safe, naive, poller, bracket"),
         (["sim", "serve", "--clock", "warp:9"], "bad clock spec"),
         (["analyze", "/nonexistent/platform.log"], "/nonexistent/platform.log"),
         (["analyze", "--format", "pdf", "x.log"], "--format must be md or json"),
