@@ -6,15 +6,16 @@ Adapters implement these without inheriting (SqlAlchemyStore, AlpacaBroker, Syst
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
-from ordersync.domain.events import BrokerOrderView, OrderObserved
+from ordersync.domain.events import BrokerOrderView, FillActivity, OrderObserved
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
 from ordersync.domain.order import Order
 from ordersync.domain.protection import ProtectionPlan
@@ -159,8 +160,37 @@ class StreamStatus:
     detail: str = ""
 
 
+class Priority(IntEnum):
+    """Who goes first when the request budget is short (lower value first; docs/architecture.md, 'Budget').
+
+    Writes that protect filled shares, and the reads they need, never wait behind reads that only look
+    for news; noticing a fill comes next, then ordinary work, then reconciliation.
+    """
+
+    PROTECT = 0  # child submits, their settling lookups, the position read that sizes them
+    DETECT = 1  # the FILL-activities poll and the order reads it triggers
+    NORMAL = 2  # parents, cancels, catch-up reads
+    BACKGROUND = 3  # reconciliation and its lookups
+
+
+REQUEST_PRIORITY: ContextVar[Priority] = ContextVar("ordersync_request_priority", default=Priority.NORMAL)
+
+
+@contextmanager
+def prioritized(priority: Priority) -> Iterator[None]:
+    """Send the broker requests made inside this block (and tasks started in it) at ``priority``."""
+    token = REQUEST_PRIORITY.set(priority)
+    try:
+        yield
+    finally:
+        REQUEST_PRIORITY.reset(token)
+
+
 class Broker(Protocol):
-    """The broker's REST side (async; the adapter keeps blocking SDK calls off the event loop)."""
+    """The broker's REST side (async; the adapter keeps blocking SDK calls off the event loop).
+
+    Every request is sent at the caller's ``REQUEST_PRIORITY``.
+    """
 
     async def submit(self, order: Order) -> BrokerOrderView: ...
     async def cancel(self, broker_order_id: BrokerOrderId) -> None: ...
@@ -173,6 +203,9 @@ class Broker(Protocol):
     ) -> Sequence[BrokerOrderView]: ...
     async def positions(self) -> dict[Symbol, PositionView]: ...
     async def position(self, symbol: Symbol) -> PositionView | None: ...
+    async def fill_activities(
+        self, after: datetime | None, page_token: str | None = None, page_size: int = 100
+    ) -> Sequence[FillActivity]: ...
 
 
 class BrokerStream(Protocol):

@@ -5,18 +5,26 @@ SQLite). Fixtures stay in the test modules (their lifecycles differ); the wiring
 from __future__ import annotations
 
 import asyncio
+import math
+import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
+from ordersync.demo.conductor import Conductor, DemoClock
 from ordersync.domain.order import Order, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
-from ordersync.sim.clock import RealClock
-from ordersync.sim.scenarios import parse_scenario
+from ordersync.engine.watch import ReconcileReport
+from ordersync.ports import JournalEntry
+from ordersync.sim.clock import FlowingClock, RealClock
+from ordersync.sim.scenarios import Scenario, parse_scenario
 from ordersync.sim.server import SimServer
 from ordersync.store import SqlAlchemyStore, open_store
 
@@ -95,3 +103,225 @@ async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+# -- virtual time: an engine and the simulator on one clock that jumps over idle stretches ----------------
+#
+# The demo's conductor (ordersync.demo.conductor) drives both: virtual time flows at real speed while a
+# request, a message or a release is in progress and jumps to the next thing due (a planned fill, a poll,
+# a backoff) when everything is quiet. Latencies measured from the simulator's books are then real
+# processing plus every wait the engine chose, with realistic intervals (a 2 s poll), in seconds of real time.
+
+
+@dataclass
+class VirtualRun:
+    """What a virtual-time run leaves behind: the broker's books, the engine's journal, its figures."""
+
+    books: dict[str, Any]
+    journal: list[JournalEntry]
+    final: ReconcileReport
+    requests: int
+    virtual_s: float
+    budget_waited_s: float
+    rate_limited: int
+    missed_fills_read: int
+
+    @property
+    def requests_per_min(self) -> float:
+        return self.requests / max(self.virtual_s / 60.0, 1e-9)
+
+    def alerts(self) -> list[str]:
+        """Every alert raised during the run (resolved ones included), by kind."""
+        return [str(e.payload.get("alert")) for e in self.journal if e.kind == "alert"]
+
+
+def virtual_scenario(
+    name: str,
+    parents: list[dict[str, Any]],
+    faults: dict[str, Any] | None = None,
+    *,
+    symbols: dict[str, str] | None = None,
+    rate_limit_per_min: int = 200,
+) -> Scenario:
+    """A scenario for a virtual-time run: ``parents`` with their fill plans, Alpaca's 200 requests/min."""
+    data: dict[str, Any] = {
+        "name": name,
+        "seed": 11,
+        "start": "2025-10-10T14:00:00Z",
+        "rate_limit_per_min": rate_limit_per_min,
+        "latency": {"ack_s": 0.05, "fill_s": 0.05, "cancel_s": 0.1},
+        "symbols": {s: {"price": p} for s, p in (symbols or {"OKE": "72.10"}).items()},
+        "parents": parents,
+    }
+    if faults:
+        data["faults"] = faults
+    return parse_scenario(data, name)
+
+
+def closed_stream_url() -> str:
+    """A websocket URL nothing listens on: the stream never connects (the stream is down all along)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"ws://127.0.0.1:{port}/stream"
+
+
+async def run_virtual(
+    scenario: Scenario,
+    db: Path,
+    *,
+    options: EngineOptions | None = None,
+    stream: str = "up",
+    tail_s: float = 60.0,
+    final_faults: dict[str, Any] | None = None,
+) -> VirtualRun:
+    """Run the engine against ``scenario`` in virtual time until ``tail_s`` after the last planned fill.
+
+    ``stream``: "up" (the simulator's stream, with whatever stream faults the scenario sets) or "down"
+    (a URL nothing listens on). ``final_faults`` are set just before the final dry-run reconciliation
+    (the one the demo prints), to prove it survives them.
+    """
+    server = SimServer(
+        scenario, FlowingClock(scenario.start or datetime.now(tz=UTC)), api_key=KEY, secret_key=SECRET
+    )
+    server.start()
+    store = open_store(f"sqlite:///{db}")
+    try:
+        clock = DemoClock(server)
+        begin = clock.now()
+        broker = AlpacaBroker(KEY, SECRET, clock=clock, base_url=server.base_url, timeout_s=10)
+        url = server.stream_url if stream == "up" else closed_stream_url()
+        events = AlpacaStream(KEY, SECRET, clock=clock, url=url, seed=1)
+        engine = Engine(
+            broker=broker, store=store, clock=clock, stream=events, options=options or EngineOptions()
+        )
+
+        def busy() -> bool:
+            if broker.inflight > 0 or engine.has_queued_work():
+                return True
+            return any(t not in clock.sleeping for t in engine.background_tasks())
+
+        last_fill = max(
+            (p.submit_at_s + max((f.after_s for f in p.fills), default=0.0) for p in scenario.parents),
+            default=0.0,
+        )
+        conductor = Conductor(server, clock, busy)
+        driving = asyncio.create_task(conductor.run_until(begin + timedelta(seconds=last_fill + tail_s)))
+        await engine.start()
+        submitting = asyncio.create_task(_submit_on_schedule(engine, clock, scenario, begin))
+        await driving
+        await submitting
+        if final_faults is not None:
+            server.set_faults(final_faults)
+        final = await engine.watch.reconcile(dry_run=True)
+        server.set_faults({})
+        books = server.snapshot()
+        await engine.stop()
+        return VirtualRun(
+            books=books,
+            journal=store.read_journal(limit=10**7),
+            final=final,
+            requests=sum(books["counters"]["requests"].values()),
+            virtual_s=(clock.now() - begin).total_seconds(),
+            budget_waited_s=broker.budget.waited_s,
+            rate_limited=broker.budget.rate_limited,
+            missed_fills_read=engine.activities.missed,
+        )
+    finally:
+        store.close()
+        server.stop()
+
+
+async def _submit_on_schedule(engine: Engine, clock: DemoClock, scenario: Scenario, begin: datetime) -> None:
+    for parent in sorted(scenario.parents, key=lambda p: p.submit_at_s):
+        await clock.sleep((begin + timedelta(seconds=parent.submit_at_s) - clock.now()).total_seconds())
+        order = new_order(
+            client_order_id=parent.id,
+            symbol=parent.symbol,
+            side=parent.side,
+            type=parent.type,
+            qty=parent.qty,
+            created_at=clock.now(),
+            time_in_force=parent.time_in_force,
+            limit_price=parent.limit_price,
+        )
+        tp = PriceRule(price=parent.take_profit.limit_price) if parent.take_profit else None
+        sl = PriceRule(price=parent.stop_loss.stop_price) if parent.stop_loss else None
+        await engine.submit(order, ProtectionPlan(take_profit=tp, stop_loss=sl))
+
+
+@dataclass(frozen=True)
+class Protected:
+    """One execution of a parent and how long its shares waited for protection (virtual seconds)."""
+
+    parent: str
+    at: datetime
+    wait_s: float | None  # None: never protected
+
+
+def fill_to_protect(books: dict[str, Any], parent_ids: set[str]) -> list[Protected]:
+    """Each execution of each parent, and when accepted children first covered its cumulative quantity.
+
+    From the broker's books only: an execution's venue time, and the ``submitted_at`` of the parent's
+    child groups (an OCO and its leg count once), in submission order.
+    """
+    orders: list[dict[str, Any]] = books["orders"]
+    samples: list[Protected] = []
+    for parent in (o for o in orders if o["client_order_id"] in parent_ids):
+        pid = parent["client_order_id"]
+        roots = sorted(
+            (_ts(o["submitted_at"]), Decimal(o["qty"]))
+            for o in orders
+            if o["client_order_id"].startswith(f"{pid}~")
+        )
+        cumulative = Decimal(0)
+        for execution in parent["sim"]["executions"]:
+            cumulative += Decimal(execution["qty"])
+            at = _ts(execution["at"])
+            covered, wait = Decimal(0), None
+            for submitted, qty in roots:
+                covered += qty
+                if covered >= cumulative:
+                    wait = max(0.0, (submitted - at).total_seconds())
+                    break
+            samples.append(Protected(pid, at, wait))
+    return samples
+
+
+def exposure(books: dict[str, Any], parent_ids: set[str]) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+    """Per parent: (filled, shares its live or finished children cover, shares its children were sent for).
+
+    Covered counts an open group once and a finished one by what it sold (DESIGN invariant 2); sent is
+    the sum of every child group's quantity, which exceeds the filled quantity only if a child was ever
+    duplicated or over-sized (nothing in these runs trims or replaces a child).
+    """
+    orders: list[dict[str, Any]] = books["orders"]
+    by_id = {o["id"]: o for o in orders}
+    result: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+    for parent in (o for o in orders if o["client_order_id"] in parent_ids):
+        pid = parent["client_order_id"]
+        roots = [o for o in orders if o["client_order_id"].startswith(f"{pid}~")]
+        covered = sent = Decimal(0)
+        for root in roots:
+            group = [root, *(by_id[i] for i in root["sim"]["leg_ids"])]
+            qty = Decimal(root["qty"])
+            sent += qty
+            if any(m["status"] not in TERMINAL for m in group):
+                covered += qty
+            else:
+                covered += min(qty, sum((Decimal(m["filled_qty"]) for m in group), Decimal(0)))
+        result[pid] = (Decimal(parent["filled_qty"]), covered, sent)
+    return result
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered)) - 1))]
+
+
+TERMINAL = {"filled", "canceled", "expired", "replaced", "rejected"}
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -93,3 +93,21 @@ class OrderObserved:
     def is_fill(self) -> bool:
         """True when this observation reports an execution."""
         return self.event in FILL_EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class FillActivity:
+    """One execution as the account's FILL activities list it (docs/alpaca.md, 'FILL activities').
+
+    One request lists the executions of every order of the account, so reading them each poll interval
+    notices a fill whatever the stream did. ``cum_qty`` (the order's filled quantity after this execution)
+    is absent from some payloads; without it the order must be read to learn whether we applied the fill.
+    """
+
+    activity_id: str
+    broker_order_id: BrokerOrderId
+    symbol: Symbol
+    qty: Decimal
+    price: Decimal
+    transaction_time: datetime
+    cum_qty: Decimal | None = None

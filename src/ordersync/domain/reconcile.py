@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
-from ordersync.domain.ids import ClientOrderId, Symbol
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
 from ordersync.domain.lifecycle import Move, next_move
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 
@@ -105,11 +105,43 @@ def _position_drift(expected: Mapping[Symbol, Decimal], actual: Mapping[Symbol, 
     return drift
 
 
-def expected_positions(orders: Sequence[Order], baseline: Mapping[Symbol, Decimal]) -> dict[Symbol, Decimal]:
-    """Return the positions our own fills imply on top of ``baseline`` (the broker's at first start)."""
+def expected_positions(
+    orders: Sequence[Order],
+    baseline: Mapping[Symbol, Decimal],
+    views: Sequence[BrokerOrderView] = (),
+) -> dict[Symbol, Decimal]:
+    """Return the positions our own fills imply on top of ``baseline`` (the broker's at first start).
+
+    ``views`` are broker reads not applied yet (a reconciliation's own reads): an order counts with the
+    larger of its stored and its read ``filled_qty``, and a filled leg of one of our groups that we have
+    not stored yet counts too, so the expectation is the one that holds once the reads are applied.
+    """
+    by_coid = {v.client_order_id: v for v in views}
+    by_id = {v.broker_order_id: v for v in views}
     positions: dict[Symbol, Decimal] = dict(baseline)
+    matched: set[BrokerOrderId] = set()
+    legs: set[BrokerOrderId] = set()
+
+    def add(symbol: Symbol, side: OrderSide, qty: Decimal) -> None:
+        if qty:
+            sign = 1 if side is OrderSide.BUY else -1
+            positions[symbol] = positions.get(symbol, Decimal(0)) + sign * qty
+
     for order in orders:
-        if order.filled_qty:
-            sign = 1 if order.side is OrderSide.BUY else -1
-            positions[order.symbol] = positions.get(order.symbol, Decimal(0)) + sign * order.filled_qty
+        view = by_coid.get(order.client_order_id) or (
+            by_id.get(order.broker_order_id) if order.broker_order_id else None
+        )
+        filled = order.filled_qty
+        if view is not None:
+            matched.add(view.broker_order_id)
+            legs.update(view.leg_ids)
+            filled = max(filled, view.filled_qty)
+        if order.broker_order_id:
+            matched.add(order.broker_order_id)
+        legs.update(order.leg_ids)
+        add(order.symbol, order.side, filled)
+    for leg_id in sorted(legs - matched):
+        leg = by_id.get(leg_id)
+        if leg is not None and leg.side in ("buy", "sell"):
+            add(leg.symbol, OrderSide(leg.side), leg.filled_qty)
     return {s: q for s, q in positions.items() if q != 0}

@@ -157,6 +157,19 @@ class Context:
             self.leg_owner[leg] = order.client_order_id
 
 
+async def pause(clock: Clock, seconds: float) -> None:
+    """Wait ``seconds`` of the engine clock, or as many real seconds, whichever ends first.
+
+    For the few waits that must end even when nobody advances a virtual clock: the start-up read and a
+    dry-run reconciliation, which a driver (the demo) may run while its clock stands still.
+    """
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait([sleeper], timeout=max(0.0, seconds))
+    finally:
+        sleeper.cancel()
+
+
 _ALWAYS_JOURNALED = frozenset({Source.STREAM, Source.SUBMIT, Source.LOOKUP})
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class EngineOptions:
     """How often and how patiently the engine does things; defaults suit Alpaca's 200 req/min."""
 
-    poll_interval_s: float = 2.0  # catch-up reads while the stream is down or silent
+    poll_interval_s: float = 2.0  # FILL activities (always) and catch-up reads (stream down, silent, lossy)
     stream_silence_s: float = 60.0  # no message for this long with open orders: stop trusting the stream
     reconcile_interval_s: float = 60.0  # full orders + positions reconciliation
     tick_s: float = 1.0  # release retries, alert ages
@@ -23,8 +23,13 @@ class EngineOptions:
     unknown_alert_s: float = 30.0
     drift_alert_runs: int = 2  # a discrepancy must persist this many reconciliations to alert
     lease_poll_s: float = 1.0  # a standby tries to take the lease this often
+    startup_read_attempts: int = 5  # then start anyway; the start-up read goes on in the background
+    read_attempts: int = 4  # a reconciliation's reads, each retried this often on a 5xx/429
 
     def __post_init__(self) -> None:
         for name in ("poll_interval_s", "stream_silence_s", "reconcile_interval_s", "tick_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, was {getattr(self, name)}")
+        for name in ("startup_read_attempts", "read_attempts", "drift_alert_runs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, was {getattr(self, name)}")

@@ -27,7 +27,12 @@ from ordersync.domain.ids import BrokerOrderId, ClientOrderId
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.engine.context import Context, apply_observation, log
 from ordersync.engine.retry import backoff_s
-from ordersync.ports import Transaction
+from ordersync.ports import REQUEST_PRIORITY, Priority, Transaction
+
+
+def _urgency(order: Order | None) -> Priority:
+    """A child protects filled shares: its POST and its lookups go before everything else."""
+    return Priority.PROTECT if order is not None and order.is_child else Priority.NORMAL
 
 
 def observed(ctx: Context, view: BrokerOrderView, source: Source) -> OrderObserved:
@@ -55,6 +60,7 @@ async def _send(ctx: Context, coid: ClientOrderId) -> None:
             tx.journal(
                 ctx.entry("submit_sent", coid, role=order.role.value, symbol=order.symbol, qty=order.qty)
             )
+        REQUEST_PRIORITY.set(_urgency(order))  # this task's own context
         ctx.metrics.submits.labels(order.role.value).inc()
         try:
             view = await ctx.broker.submit(order)
@@ -88,10 +94,9 @@ async def _on_submit_error(ctx: Context, order: Order, error: BrokerError) -> No
         with ctx.store.transaction() as tx:
             _settle_local(tx, coid, lifecycle.settle_not_found)
             tx.journal(ctx.entry("submit_rate_limited", coid, retry_after_s=error.retry_after_s))
-        ctx.spawn(
-            _resend_later(ctx, coid, error.retry_after_s or ctx.options.lookup_backoff_base_s),
-            f"resend:{coid}",
-        )
+        # the broker adapter's budget already holds every request until the 429's window allows one
+        # (X-Ratelimit-Reset and the remaining count): resend once that wait is over, never a fixed minute
+        ctx.spawn(_resend_later(ctx, coid, error.retry_after_s or 0.0), f"resend:{coid}")
         return
     if isinstance(error, BrokerUnavailable | DuplicateClientOrderId):
         with ctx.store.transaction() as tx:
@@ -147,6 +152,8 @@ def start_settle(ctx: Context, coid: ClientOrderId) -> None:
 
 
 async def _settle_once(ctx: Context, coid: ClientOrderId) -> None:
+    with ctx.store.transaction() as tx:
+        REQUEST_PRIORITY.set(_urgency(tx.get_order(coid)))  # this task's own context
     try:
         await settle(ctx, coid)
     finally:
@@ -186,6 +193,7 @@ async def settle(ctx: Context, coid: ClientOrderId) -> None:
 
 
 async def _resolve_holders(ctx: Context, refused: Order, related: list[str]) -> None:
+    REQUEST_PRIORITY.set(Priority.NORMAL)
     # 40310000 names the orders holding the shares: adopt ours (we may have lost track of one), flag others
     for broker_id in related:
         try:
@@ -243,6 +251,7 @@ def start_cancel(ctx: Context, coid: ClientOrderId, reason: str) -> None:
 
 
 async def _cancel(ctx: Context, coid: ClientOrderId, broker_id: BrokerOrderId) -> None:
+    REQUEST_PRIORITY.set(Priority.NORMAL)
     attempt = 0
     while ctx.may_write():
         ctx.canceling[coid] = ctx.clock.now()  # no second request while this one is being retried

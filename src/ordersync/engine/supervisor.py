@@ -1,8 +1,9 @@
 """The engine: one object that owns the loops, and the library API a platform embeds.
 
-Loops: *intake* (stream -> queue), *writer* (queue -> batched transactions), *poller* (catch-up reads
-while the stream is down or silent), *reconciler* (orders + positions, periodically), *ticker* (release
-retries and alert ages). Stream events and polls never write directly: they queue observations and the
+Loops: *intake* (stream -> queue), *writer* (queue -> batched transactions), *poller* (the account's
+FILL activities every poll interval, stream up or not, and catch-up reads while the stream is down,
+silent or lossy), *reconciler* (orders + positions, periodically), *ticker* (release retries and alert
+ages). Stream events and polls never write directly: they queue observations and the
 writer applies them in batches, each batch one transaction with its journal entries.
 
 Per-message error policy: a bad message is logged with context and skipped; a broken invariant is
@@ -23,8 +24,9 @@ from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import ProtectionPlan, validate_plan
+from ordersync.engine.activities import FillActivities
 from ordersync.engine.catchup import read_changed
-from ordersync.engine.context import Context, Notification, apply_observation, log
+from ordersync.engine.context import Context, Notification, apply_observation, log, pause
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
 from ordersync.engine.release import release
@@ -32,15 +34,18 @@ from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, start_cancel, start_send, start_settle
 from ordersync.engine.watch import Watch
 from ordersync.ports import (
+    REQUEST_PRIORITY,
     Broker,
     BrokerStream,
     Clock,
     JournalEntry,
     Lease,
     PlanState,
+    Priority,
     Store,
     StreamState,
     StreamStatus,
+    prioritized,
 )
 
 __all__ = ["Engine", "Notification", "record_parent"]
@@ -101,6 +106,7 @@ class Engine:
         self._loops: list[asyncio.Task[None]] = []
         self._release_task: asyncio.Task[None] | None = None
         self.watch = Watch(self._ctx)
+        self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up)
         self.stream_connected = False
         self._last_stream_at: datetime = clock.now()
         self._news_mark = 0
@@ -203,19 +209,36 @@ class Engine:
             self._loops.append(asyncio.create_task(self._intake(self._stream), name="intake"))
 
     async def _first_read(self) -> None:
-        # a 429 or a 5xx at start-up is weather, not a reason to exit: retry with capped backoff
-        attempt = 0
-        while True:
+        # a 429 or a 5xx at start-up is weather, not a reason to exit: retry with capped backoff, a bounded
+        # number of times (each wait also ends after as much real time, so a driver that advances the
+        # clock only once start() returns cannot deadlock it); then start anyway and keep trying in the
+        # background. Starting before the first read is safe: intents resend with their own ids (a
+        # duplicate is a 422 and a lookup), releases need confirmed fills and a position read.
+        options = self._ctx.options
+        for attempt in range(1, options.startup_read_attempts + 1):
             try:
                 await self.watch.reconcile(dry_run=False)
                 return
             except BrokerError as e:
-                attempt += 1
-                wait = backoff_s(
-                    attempt, self._ctx.options.lookup_backoff_base_s, self._ctx.options.lookup_backoff_cap_s
-                )
+                wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
                 log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
-                await self._ctx.clock.sleep(wait)
+                if attempt < options.startup_read_attempts:
+                    await pause(self._ctx.clock, wait)
+        with self._ctx.store.transaction() as tx:
+            tx.journal(self._ctx.entry("startup_read_deferred", None, attempts=options.startup_read_attempts))
+        self._ctx.spawn(self._first_read_later(), "catch_up:startup")
+
+    async def _first_read_later(self) -> None:
+        options, attempt = self._ctx.options, 0
+        while self._running:
+            attempt += 1
+            wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
+            await self._ctx.clock.sleep(wait)
+            try:
+                await self.watch.reconcile(dry_run=False)
+                return
+            except BrokerError as e:
+                log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
 
     async def run_until_stopped(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set or the lease is lost, then stop cleanly."""
@@ -340,7 +363,7 @@ class Engine:
         if self.stream_connected:
             # events sent while we were away are not replayed: read everything we may have missed
             self._last_stream_at = self._ctx.clock.now()
-            self._ctx.spawn(self.catch_up("reconnect"), "catch_up:reconnect")
+            self._ctx.spawn(self._catch_up_retrying("reconnect"), "catch_up:reconnect")
 
     def stream_trusted(self) -> bool:
         """True while the stream is connected and has not been silent too long."""
@@ -360,15 +383,34 @@ class Engine:
         self._last_stream_at = self._ctx.clock.now() if self.stream_connected else self._last_stream_at
         return len(views)
 
+    async def _catch_up_retrying(self, reason: str) -> None:
+        # a 5xx on the read after a reconnect must not leave the gap unread until the next reconciliation
+        options = self._ctx.options
+        for attempt in range(1, options.read_attempts + 1):
+            try:
+                await self.catch_up(reason)
+                return
+            except BrokerError as e:
+                wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
+                log.warning("engine.catch_up_failed", reason=reason, attempt=attempt, error=str(e)[:200])
+                await self._ctx.clock.sleep(wait)
+
     async def _poller(self) -> None:
         await self._every(self._ctx.options.poll_interval_s, self._poll_once)
 
     async def _poll_once(self) -> None:
+        if not self._any_open:
+            return
+        # every poll interval, stream up or not: one request tells whether any fill was missed
+        try:
+            await self.activities.poll()
+        except BrokerError as e:
+            log.warning("engine.fill_activities_failed", error=str(e)[:200])
         # a connected stream whose last catch-up found changes it never delivered is losing events:
         # keep reading every poll interval until a read finds nothing new
         lossy = self.stream_connected and self._ctx.poll_news > self._news_mark
         self._news_mark = self._ctx.poll_news
-        if not self._any_open or (self.stream_trusted() and not lossy):
+        if self.stream_trusted() and not lossy:
             return
         await self.catch_up("poll" if not self.stream_connected else ("lossy" if lossy else "silence"))
 
@@ -376,7 +418,8 @@ class Engine:
         await self._every(self._ctx.options.reconcile_interval_s, self._reconcile_once)
 
     async def _reconcile_once(self) -> None:
-        await self.watch.reconcile(dry_run=False)
+        with prioritized(Priority.BACKGROUND):
+            await self.watch.reconcile(dry_run=False)
 
     async def _ticker(self) -> None:
         await self._every(self._ctx.options.tick_s, self._tick)
@@ -429,6 +472,8 @@ class Engine:
             self._release_task = asyncio.get_running_loop().create_task(self._release_loop(), name="release")
 
     async def _release_loop(self) -> None:
+        # the position reads and leg reads of a release size the children that protect filled shares
+        REQUEST_PRIORITY.set(Priority.PROTECT)  # this task's own context: it ends with the task
         while self._ctx.dirty or self._ctx.dirty_symbols:
             batch = set(self._ctx.dirty) | self._plans_on(self._ctx.dirty_symbols)
             self._ctx.dirty.clear()

@@ -16,14 +16,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ordersync.domain.errors import BrokerError
-from ordersync.domain.events import Source
+from ordersync.domain.errors import BrokerError, BrokerUnavailable, RateLimited
+from ordersync.domain.events import BrokerOrderView, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import coverage, target_qty
 from ordersync.domain.reconcile import Discrepancy, Lookup, Observe, expected_positions, reconcile
 from ordersync.engine.catchup import read_changed
-from ordersync.engine.context import Context, apply_observation
+from ordersync.engine.context import Context, apply_observation, log, pause
+from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, start_settle
 from ordersync.ports import Alert, PlanState, Transaction
 
@@ -47,25 +48,65 @@ class Watch:
         self._ctx = ctx
         self._seen: dict[tuple[str, str], int] = {}  # discrepancy -> consecutive runs seen
         self._unprotected_since: dict[ClientOrderId, datetime] = {}
+        self._missing: dict[ClientOrderId, int] = {}  # acknowledged orders no lookup found, runs in a row
         self.discrepancies_alerted = 0
 
     async def reconcile(self, *, dry_run: bool) -> ReconcileReport:
-        """Compare local orders and positions with the broker's; apply fixes unless ``dry_run``."""
+        """Compare local orders and positions with the broker's; apply fixes unless ``dry_run``.
+
+        Positions are compared with what our orders imply *after* the corrections this same run read
+        (a fill the stream missed is no drift). A dry run reports only the discrepancies that persist
+        across ``drift_alert_runs`` reads (a fill landing between the order and position reads shows as
+        a difference once), as the periodic runs alert only on those. Reads are retried on 5xx/429 a
+        bounded number of times (``read_attempts``); then the error is raised.
+        """
+        report = await self._run(dry_run=dry_run)
+        runs = 1
+        while dry_run and (report.discrepancies or report.corrections) and runs < self._drift_runs():
+            runs += 1
+            await pause(self._ctx.clock, self._ctx.options.lookup_backoff_base_s)
+            again = await self._run(dry_run=True)
+            persisting = {(d.kind, d.key) for d in again.discrepancies}
+            report.discrepancies = [d for d in report.discrepancies if (d.kind, d.key) in persisting]
+            report.corrections, report.lookups = again.corrections, again.lookups
+        return report
+
+    def _drift_runs(self) -> int:
+        return self._ctx.options.drift_alert_runs
+
+    async def _read_broker(
+        self, oldest_open: datetime | None
+    ) -> tuple[list[BrokerOrderView], dict[Symbol, Decimal]]:
+        ctx = self._ctx
+        attempts = ctx.options.read_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                views = await read_changed(ctx.broker, oldest_open)
+                positions = {s: p.qty for s, p in (await ctx.broker.positions()).items()}
+                return views, positions
+            except (BrokerUnavailable, RateLimited) as e:
+                if attempt == attempts:
+                    raise
+                wait = backoff_s(attempt, ctx.options.lookup_backoff_base_s, ctx.options.lookup_backoff_cap_s)
+                log.warning("engine.reconcile_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
+                await pause(ctx.clock, wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run(self, *, dry_run: bool) -> ReconcileReport:
         ctx = self._ctx
         with ctx.store.transaction() as tx:
             local_open = tx.open_orders()
             everything = tx.all_orders()
             baseline = _read_baseline(tx)
-        views = await read_changed(ctx.broker, min((o.created_at for o in local_open), default=None))
-        positions = {s: p.qty for s, p in (await ctx.broker.positions()).items()}
+        views, positions = await self._read_broker(min((o.created_at for o in local_open), default=None))
         if baseline is None:
-            baseline = _baseline(positions, expected_positions(everything, {}))
+            baseline = _baseline(positions, expected_positions(everything, {}, views))
             if not dry_run:
                 with ctx.store.transaction() as tx:
                     tx.set_cursor(BASELINE, _dump(baseline))
-        corrections = reconcile(
-            local_open, views, expected_positions(everything, baseline), positions, ctx.clock.now()
-        )
+        # what our orders imply once this run's reads are applied: the corrections are not drift
+        expected = expected_positions(everything, baseline, views)
+        corrections = reconcile(local_open, views, expected, positions, ctx.clock.now())
         report = ReconcileReport()
         report.discrepancies = [c for c in corrections if isinstance(c, Discrepancy)]
         if dry_run:
@@ -116,6 +157,7 @@ class Watch:
         with ctx.store.transaction() as tx:
             if view is not None:
                 apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))
+                self._missing.pop(coid, None)
                 self.resolve_alert(tx, "missing_at_broker", coid)
                 return
             order = tx.get_order(coid)
@@ -123,10 +165,12 @@ class Watch:
                 return
             if order.status.is_local:
                 settle = order.is_inflight
-            else:
-                self.raise_alert(
-                    tx, "missing_at_broker", coid, f"{coid} is open here but unknown to the broker"
-                )
+            else:  # like every discrepancy: alerted once it persists across drift_alert_runs lookups
+                self._missing[coid] = self._missing.get(coid, 0) + 1
+                if self._missing[coid] >= self._drift_runs():
+                    self.raise_alert(
+                        tx, "missing_at_broker", coid, f"{coid} is open here but unknown to the broker"
+                    )
         if settle:
             start_settle(ctx, coid)  # a no-op while its POST is on the wire or a settle already runs
 

@@ -36,9 +36,30 @@ def _body(error: APIError) -> dict[str, Any]:
 MAX_RATE_LIMIT_WAIT_S = 60.0  # Alpaca's window is a minute; a reset further away is a broken header
 
 
+def rate_headers(headers: Any) -> tuple[int | None, float | None]:
+    """Return (``X-Ratelimit-Remaining``, ``X-Ratelimit-Reset`` as Unix seconds) from response headers.
+
+    Either is None when absent or unreadable (header names are case-insensitive on a requests response).
+    """
+    if not headers:
+        return None, None
+    remaining: int | None
+    reset: float | None
+    try:
+        remaining = int(headers["X-Ratelimit-Remaining"]) if "X-Ratelimit-Remaining" in headers else None
+    except (TypeError, ValueError):
+        remaining = None
+    try:
+        reset = float(headers["X-Ratelimit-Reset"]) if "X-Ratelimit-Reset" in headers else None
+    except (TypeError, ValueError):
+        reset = None
+    return remaining, reset
+
+
 def _retry_after(error: APIError, now_epoch_s: float) -> float | None:
     # Retry-After is a delay in seconds; X-Ratelimit-Reset is the Unix time the window resets
-    # (semantics.md §5). Both become a delay, bounded so a bogus header cannot park us for years.
+    # (docs/alpaca.md, 'Rate limit'). Both become a delay, bounded so a bogus header cannot park us for
+    # years. The broker adapter replaces it with its budget's decision, which also weighs the remaining count.
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None) or {}
     try:
