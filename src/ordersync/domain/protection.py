@@ -380,9 +380,11 @@ def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int
 def _resolve(rule: PriceRule, fill_price: Decimal, sign: int) -> Decimal:
     if rule.price is not None:
         return tick_round(rule.price)
+    # rounded away from the fill, as documented: a take-profit up to the next tick above it (for a long),
+    # a stop down to the tick below, so neither is ever nearer the fill than the offset asked for
     raw = fill_price * (1 + sign * (rule.offset or 0))
     tick = _tick(raw)
-    price = raw.quantize(tick, rounding=ROUND_HALF_UP)
+    price = raw.quantize(tick, rounding=ROUND_CEILING if sign > 0 else ROUND_FLOOR)
     if sign * (price - fill_price) <= 0:
         # a small offset rounded onto (or behind) the fill: step one tick away, so a take-profit is a
         # profit and a stop does not trigger at once

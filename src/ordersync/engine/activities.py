@@ -33,6 +33,9 @@ PAGE = 100
 MAX_PAGES = 20  # 2,000 executions per poll interval: beyond that, the next poll goes on
 DIRECT_READS = 8  # more orders behind than this: one catch-up read of the lists instead
 UNSUPPORTED_RETRY = timedelta(minutes=5)  # an endpoint the broker does not serve (404) is retried this late
+# at most one poll a second (60 of Alpaca's 200 requests a minute), however short the poll interval: the
+# poll outranks every request but protection in the budget, so more would starve cancels and catch-ups
+MIN_INTERVAL = timedelta(seconds=1)
 
 
 class FillActivities:
@@ -50,6 +53,7 @@ class FillActivities:
         self._seen: dict[str, datetime] = {}
         self._since: datetime | None = None
         self._unsupported_until: datetime | None = None
+        self._last_poll: datetime | None = None
         self.polls = 0
         self.missed = 0  # orders read because an activity showed a fill we had not applied
 
@@ -58,6 +62,9 @@ class FillActivities:
         now = self._ctx.clock.now()
         if self._unsupported_until is not None and now < self._unsupported_until:
             return 0
+        if self._last_poll is not None and now - self._last_poll < MIN_INTERVAL:
+            return 0
+        self._last_poll = now
         since = self._cursor(now)
         with prioritized(Priority.DETECT):
             try:

@@ -126,6 +126,7 @@ async def test_an_activity_is_handled_once_even_though_polls_overlap() -> None:
     h.execution(1, "p1", cum_qty=6)
     await h.poller.poll()
     h.queued.clear()
+    h.clock.advance(2.0)
 
     assert await h.poller.poll() == 0, "the overlap window lists it again; it was handled"
     after = h.broker.calls[-1][1]
@@ -141,6 +142,7 @@ async def test_a_failed_order_read_leaves_the_activity_for_the_next_poll() -> No
 
     with pytest.raises(BrokerUnavailable):
         await h.poller.poll()
+    h.clock.advance(2.0)
     assert await h.poller.poll() == 1
     assert [o.order.client_order_id for o in h.queued] == ["p1"]
 
@@ -206,3 +208,13 @@ async def test_a_leg_of_our_group_we_have_not_stored_yet_is_read() -> None:
 
     assert await h.poller.poll() == 1
     assert h.queued[0].order.broker_order_id == leg
+
+
+async def test_a_poll_interval_under_a_second_polls_at_most_once_a_second() -> None:
+    h = Harness()
+    await h.poller.poll()
+    h.clock.advance(0.5)
+    await h.poller.poll()
+    h.clock.advance(0.5)
+    await h.poller.poll()
+    assert len(h.broker.calls) == 2, "60 of the 200 requests a minute at most, whatever the interval"
