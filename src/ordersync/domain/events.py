@@ -46,6 +46,7 @@ class BrokerOrderView:
     updated_at: datetime
     leg_ids: tuple[BrokerOrderId, ...] = ()
     replaced_by: BrokerOrderId | None = None
+    replaces: BrokerOrderId | None = None  # a replacement (PATCH) names the order it replaced
     submitted_at: datetime | None = None
     side: str | None = None
     order_type: str | None = None

@@ -54,6 +54,7 @@ class FillActivities:
         self._since: datetime | None = None
         self._unsupported_until: datetime | None = None
         self._last_poll: datetime | None = None
+        self._probed: set[BrokerOrderId] = set()  # unknown orders read once (a replacement of ours?)
         self.polls = 0
         self.missed = 0  # orders read because an activity showed a fill we had not applied
 
@@ -105,13 +106,23 @@ class FillActivities:
         behind: dict[BrokerOrderId, None] = {}
         ctx = self._ctx
         with ctx.store.transaction() as tx:
+            open_symbols: set[str] | None = None
             for activity in fresh:
                 broker_id = activity.broker_order_id
                 order = tx.find_by_broker_id(broker_id)
                 if order is None:
                     if broker_id in ctx.leg_owner:  # a leg of our group we have not stored yet
                         behind.setdefault(broker_id)
-                    continue  # not ours (another application's order): none of our business
+                        continue
+                    # an order we do not know, on a symbol where we work: possibly the replacement
+                    # (PATCH) of one of ours whose events we missed; read it once (it names what it
+                    # replaced). Any other is another application's: none of our business, never read again.
+                    if open_symbols is None:
+                        open_symbols = {o.symbol for o in tx.open_orders()}
+                    if activity.symbol in open_symbols and broker_id not in self._probed:
+                        self._probed.add(broker_id)
+                        behind.setdefault(broker_id)
+                    continue
                 applied = (
                     order.filled_qty >= activity.cum_qty
                     if activity.cum_qty is not None

@@ -107,7 +107,8 @@ class Watch:
                     tx.set_cursor(BASELINE, _dump(baseline))
         # what our orders imply once this run's reads are applied: the corrections are not drift
         expected = expected_positions(everything, baseline, views)
-        corrections = reconcile(local_open, views, expected, positions, ctx.clock.now())
+        ours = {o.broker_order_id for o in everything if o.broker_order_id}
+        corrections = reconcile(local_open, views, expected, positions, ctx.clock.now(), ours)
         report = ReconcileReport()
         report.discrepancies = [c for c in corrections if isinstance(c, Discrepancy)]
         if dry_run:
