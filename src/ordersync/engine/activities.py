@@ -1,15 +1,16 @@
 """Noticing every fill within a poll interval, whatever the stream does (DESIGN invariant 9, bounded delay).
 
 The trade_updates stream can lose an event while it keeps delivering others, go silent, or drop; none of
-that is visible from the stream itself. The account's FILL activities (docs/alpaca.md, 'FILL
-activities') list every execution of every order, so one request per poll interval, at any number of open
-orders, says whether a fill happened that we have not applied. Such a fill is a missed event: the order
-is read (a few orders: one read each; many: one catch-up read of the lists) and the read is applied like
-any observation, which releases its protection.
+that is visible from the stream itself. The account's FILL activities (docs/alpaca.md, 4.8) list every
+execution of every order, so one request per poll interval, at any number of open orders, says whether
+a fill happened that we have not applied. Such a fill is a missed event: the order is read (a few orders:
+one read each; many: one catch-up read of the lists) and the read is applied like any observation, which
+releases its protection. Polls are at most one a second (``MIN_INTERVAL``), so the bound of two poll
+intervals holds for intervals of a second or more.
 
 The cursor is the newest ``transaction_time`` seen, kept in the store (it survives a restart). Each poll
 asks for activities after the cursor minus a small overlap, because executions in the same millisecond may
-be listed out of order (docs/alpaca.md); ids seen in the overlap are skipped. Replaying a window is
+be listed out of order (docs/alpaca.md, 7); ids seen in the overlap are skipped. Replaying a window is
 harmless anyway: an activity only triggers a read when the order's applied fill is behind it.
 """
 

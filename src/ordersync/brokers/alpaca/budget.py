@@ -1,4 +1,4 @@
-"""A request budget under Alpaca's 200 requests/minute per key (docs/alpaca.md, 'Rate limit').
+"""A request budget under Alpaca's 200 requests/minute per key (docs/alpaca.md, 5).
 
 A token bucket on the injected clock: callers wait for a token instead of earning a 429. Three things
 refine it:
