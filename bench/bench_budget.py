@@ -1,23 +1,29 @@
-"""API budget: broker requests per protected order with 1,000 open orders and the stream down.
+"""API budget and bounded delay: requests and fill-to-protect with 1,000 open orders, stream down or silent.
 
-The engine runs with its production defaults (``EngineOptions()``: poll every 2 s while the stream is
-down, reconcile every 60 s; ``AlpacaBroker``'s token bucket at 190 requests/min) against the simulator,
-on the demo's virtual clock (``FlowingClock`` + ``Conductor``: real speed while anything happens, jumps
-over idle stretches). Its stream URL points at a closed port for the whole run, so it never connects.
+The engine runs with its production defaults (``EngineOptions()``: the account's FILL activities every
+2 s whatever the stream does, catch-up reads every 2 s while the stream is down or silent, reconcile every
+60 s; ``AlpacaBroker``'s token bucket at 190 requests/min) against the simulator, on the demo's virtual
+clock (``FlowingClock`` + ``Conductor``: real speed while anything happens, jumps over idle stretches).
+
+Two runs, one per stream condition:
+
+* down: the stream URL points at a closed port for the whole run, so it never connects;
+* silent: the stream connects, but the simulator drops every event (``drop_event_p: 1.0``) in the window.
 
 1. Setup (not measured): 1,000 limit buys far below the market, each with a take-profit + stop-loss plan,
-   submitted through ``Engine.submit`` and paced by the broker budget.
+   submitted through ``Engine.submit`` (the rate limit is lifted for the setup only, so it takes seconds).
 2. Window (measured): the engine runs for a few virtual minutes with all 1,000 open; every ~15 s one
    parent fills completely at the venue (the simulator's in-process fill), and the engine must protect it.
 
 Figures: requests the simulator counted in the window (its ``/sim/state`` counters), per minute against
 Alpaca's 200/minute, and per protected order per minute against the naive platform's one GET per order
-per 30 s cycle (DESIGN.md section 5: 2 requests/order/minute by construction); 429s received; status
-staleness = from each venue fill to the engine applying it (its ``fill`` notification, sent inside the
-transaction that journals it), against the poll interval.
+per 30 s cycle (2 requests/order/minute by construction); 429s received; fill-to-protect from the
+simulator's books (each execution's venue time to the ``submitted_at`` of the child covering it) p50 / p99 /
+max against the poll interval (the bound is 2x); status staleness = from each venue fill to the engine
+applying it (its ``fill`` notification).
 
-    python bench/bench_budget.py                 # 1,000 orders, 10 virtual minutes
-    python bench/bench_budget.py --orders 200 --minutes 3
+    python bench/bench_budget.py                 # 1,000 orders, 3 virtual minutes, down and silent
+    python bench/bench_budget.py --orders 200 --minutes 2 --poll 1 --stream down
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 from bench_latency import closed_port_url
 from common import Row, log, num, percentile, print_rows, quiet_logs, ratio, timed
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.brokers.alpaca.budget import RequestBudget
 from ordersync.demo.conductor import Conductor, DemoClock
 from ordersync.domain.order import OrderStatus, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
@@ -62,6 +69,8 @@ class Result:
     seen: dict[str, datetime] = field(default_factory=dict)  # client_order_id -> applied (engine clock)
     protected: int = 0
     poll_interval_s: float = 0.0
+    stream: str = "down"
+    protect_s: list[float] = field(default_factory=list)  # venue fill -> covering child submitted (books)
 
     @property
     def total(self) -> int:
@@ -85,16 +94,22 @@ def scenario(symbols: int) -> Any:
 
 
 class _Run:
-    def __init__(self, orders: int, tmp: Path) -> None:
+    def __init__(self, orders: int, tmp: Path, stream_mode: str = "down", poll_s: float = 2.0) -> None:
         self.sim = scenario(symbols=max(1, orders // 10))
         self.server = SimServer(self.sim, FlowingClock(self.sim.start), api_key=KEY, secret_key=SECRET)
         self.server.start()
         self.clock = DemoClock(self.server)
-        self.db = tmp / "budget.db"
+        self.db = tmp / f"budget-{stream_mode}.db"
         self.store = open_store(f"sqlite:///{self.db}")
-        self.broker = AlpacaBroker(KEY, SECRET, clock=self.clock, base_url=self.server.base_url)
-        stream = AlpacaStream(KEY, SECRET, clock=self.clock, url=closed_port_url(), seed=1)
-        self.options = EngineOptions()
+        self.stream_mode = stream_mode
+        # the setup is not measured: no rate limit while the 1,000 parents are sent (restored after)
+        self.server.set_rate_limit(1_000_000)
+        self.broker = AlpacaBroker(
+            KEY, SECRET, clock=self.clock, base_url=self.server.base_url, requests_per_minute=1_000_000
+        )
+        url = closed_port_url() if stream_mode == "down" else self.server.stream_url
+        stream = AlpacaStream(KEY, SECRET, clock=self.clock, url=url, seed=1)
+        self.options = EngineOptions(poll_interval_s=poll_s)
         self.engine = Engine(
             broker=self.broker, store=self.store, clock=self.clock, stream=stream, options=self.options
         )
@@ -130,6 +145,8 @@ class _Run:
         # the sends are paced by the broker budget (190/min): let virtual time run until all are acked
         while self._unacknowledged() > 0:
             await self.conductor.run_until(self.clock.now() + timedelta(seconds=30))
+        self.server.set_rate_limit(ALPACA_LIMIT_PER_MIN)
+        self.broker.budget = RequestBudget(self.clock, per_minute=190.0)
         await self.engine.start()
         await self.conductor.run_until(self.clock.now() + timedelta(seconds=10))
 
@@ -162,6 +179,8 @@ class _Run:
                 fills.append((coid, self.clock.now()))
                 self.clock.touch()
 
+        if self.stream_mode == "silent":  # connected, and every event from now on is dropped
+            self.server.set_faults({"seed": 1, "drop_event_p": 1.0})
         task = asyncio.create_task(filler())
         await self.conductor.run_until(end)
         task.cancel()
@@ -184,6 +203,8 @@ class _Run:
             seen=dict(self.seen),
             protected=protected,
             poll_interval_s=self.options.poll_interval_s,
+            stream=self.stream_mode,
+            protect_s=_protect_waits(after["orders"], {c for c, _ in fills}),
         )
 
     async def close(self) -> None:
@@ -205,15 +226,33 @@ def _venue_times(
     return out
 
 
+def _protect_waits(orders: list[dict[str, Any]], filled: set[str]) -> list[float]:
+    # each filled parent (filled at once, one execution): its venue time -> its first child's submitted_at
+    def ts(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    waits = []
+    for parent in (o for o in orders if o["client_order_id"] in filled):
+        executions = parent["sim"]["executions"]
+        kids = [
+            ts(o["submitted_at"])
+            for o in orders
+            if o["client_order_id"].startswith(parent["client_order_id"] + "~")
+        ]
+        if executions and kids:
+            waits.append(max(0.0, (min(kids) - ts(executions[0]["at"])).total_seconds()))
+    return waits
+
+
 def _protected(orders: list[dict[str, Any]], filled: set[str]) -> int:
     # parents whose fill is covered by an accepted child at the venue
     covered = {o["client_order_id"].split("~", 1)[0] for o in orders if "~" in o["client_order_id"]}
     return len(filled & covered)
 
 
-async def measure(orders: int, minutes: float) -> Result:
+async def measure(orders: int, minutes: float, stream_mode: str = "down", poll_s: float = 2.0) -> Result:
     with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
-        run = _Run(orders, Path(tmp))
+        run = _Run(orders, Path(tmp), stream_mode, poll_s)
         try:
             with timed() as t:
                 await run.setup()
@@ -235,7 +274,11 @@ def rows_of(r: Result) -> list[Row]:
         f"{k} {v / r.window_min:,.0f}/min" for k, v in sorted(r.requests.items(), key=lambda kv: -kv[1])
     )
     log(f"budget: requests by endpoint: {top}; 429s: {r.rate_limited}")
-    where = f"{r.orders:,} open, stream down, {r.window_min:.0f} virtual min"
+    where = f"{r.orders:,} open, stream {r.stream}, {r.window_min:.0f} virtual min"
+    waits = r.protect_s
+    w50, w99 = percentile(waits, 0.5), percentile(waits, 0.99)
+    bound = 2 * r.poll_interval_s
+    worst = max(waits, default=None)
     return [
         Row(
             "3 budget",
@@ -255,29 +298,50 @@ def rows_of(r: Result) -> list[Row]:
         ),
         Row(
             "3 budget",
-            f"fill staleness p50 / p99 (venue fill -> applied), {len(stale)} fills, {r.protected} protected",
+            f"fill staleness p50 / p99 (venue fill -> applied), stream {r.stream}, {len(stale)} fills",
             f"{num(p50, digits=2)} / {num(p99, digits=2)} s",
             f"poll interval {r.poll_interval_s:g} s",
             f"{ratio(p50, r.poll_interval_s)} / {ratio(p99, r.poll_interval_s)}",
         ),
+        Row(
+            "3 budget",
+            f"fill->protect p50 / p99 / max (books), stream {r.stream}, {len(waits)} fills, "
+            f"{r.protected} protected",
+            f"{num(w50, digits=2)} / {num(w99, digits=2)} / {num(worst, digits=2)} s",
+            f"poll interval {r.poll_interval_s:g} s",
+            f"{ratio(w99, r.poll_interval_s)} (p99)",
+            f"max <= 2x poll ({bound:g} s): {'met' if worst is not None and worst <= bound else 'MISSED'}",
+        ),
     ]
 
 
-def collect(quick: bool = False, orders: int | None = None, minutes: float | None = None) -> list[Row]:
+def collect(
+    quick: bool = False,
+    orders: int | None = None,
+    minutes: float | None = None,
+    poll_s: float = 2.0,
+    streams: tuple[str, ...] = ("down", "silent"),
+) -> list[Row]:
     n = orders or (200 if quick else 1_000)
-    m = minutes or (3.0 if quick else 10.0)
-    log(f"budget: {n} orders, stream down, {m} virtual minutes")
-    return rows_of(asyncio.run(measure(n, m)))
+    m = minutes or (2.0 if quick else 3.0)
+    rows: list[Row] = []
+    for mode in streams:
+        log(f"budget: {n} orders, stream {mode}, poll every {poll_s:g} s, {m} virtual minutes")
+        rows += rows_of(asyncio.run(measure(n, m, mode, poll_s)))
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="200 orders, 3 virtual minutes")
+    parser.add_argument("--quick", action="store_true", help="200 orders, 2 virtual minutes")
     parser.add_argument("--orders", type=int)
     parser.add_argument("--minutes", type=float)
+    parser.add_argument("--poll", type=float, default=2.0, help="the engine's poll interval (s)")
+    parser.add_argument("--stream", choices=["down", "silent", "both"], default="both")
     args = parser.parse_args()
     quiet_logs()
-    print_rows("3. API budget", collect(args.quick, args.orders, args.minutes))
+    streams = ("down", "silent") if args.stream == "both" else (args.stream,)
+    print_rows("3. API budget", collect(args.quick, args.orders, args.minutes, args.poll, streams))
     return 0
 
 

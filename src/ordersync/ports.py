@@ -161,7 +161,7 @@ class StreamStatus:
 
 
 class Priority(IntEnum):
-    """Who goes first when the request budget is short (lower value first; docs/architecture.md, 'Budget').
+    """Who goes first when the request budget is short (lower value first; docs/architecture.md, 12).
 
     Writes that protect filled shares, and the reads they need, never wait behind reads that only look
     for news; noticing a fill comes next, then ordinary work, then reconciliation.

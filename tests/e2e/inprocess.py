@@ -174,6 +174,8 @@ async def run_virtual(
     stream: str = "up",
     tail_s: float = 60.0,
     final_faults: dict[str, Any] | None = None,
+    requests_per_minute: float = 190.0,
+    timeout_s: float = 10.0,
 ) -> VirtualRun:
     """Run the engine against ``scenario`` in virtual time until ``tail_s`` after the last planned fill.
 
@@ -189,7 +191,14 @@ async def run_virtual(
     try:
         clock = DemoClock(server)
         begin = clock.now()
-        broker = AlpacaBroker(KEY, SECRET, clock=clock, base_url=server.base_url, timeout_s=10)
+        broker = AlpacaBroker(
+            KEY,
+            SECRET,
+            clock=clock,
+            base_url=server.base_url,
+            timeout_s=timeout_s,
+            requests_per_minute=requests_per_minute,
+        )
         url = server.stream_url if stream == "up" else closed_stream_url()
         events = AlpacaStream(KEY, SECRET, clock=clock, url=url, seed=1)
         engine = Engine(
@@ -211,12 +220,15 @@ async def run_virtual(
         submitting = asyncio.create_task(_submit_on_schedule(engine, clock, scenario, begin))
         await driving
         await submitting
+        # time keeps moving while the run is wrapped up (a budget wait or a backoff sleeps on the clock)
+        wrapping = asyncio.create_task(conductor.run_until(clock.now() + timedelta(hours=1)))
         if final_faults is not None:
             server.set_faults(final_faults)
         final = await engine.watch.reconcile(dry_run=True)
         server.set_faults({})
         books = server.snapshot()
         await engine.stop()
+        wrapping.cancel()
         return VirtualRun(
             books=books,
             journal=store.read_journal(limit=10**7),

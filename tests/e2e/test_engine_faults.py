@@ -27,6 +27,7 @@ from inprocess import (
     virtual_scenario,
 )
 
+from ordersync.brokers.alpaca.budget import BURST_429_CAP_S
 from ordersync.engine import EngineOptions
 
 OPTIONS = EngineOptions()  # production defaults: poll 2 s, silence 60 s, reconcile 60 s
@@ -66,16 +67,25 @@ SYMBOLS = {p["symbol"]: "50.00" for p in PARENTS}
 
 
 async def run_case(
-    tmp_path: Path, faults: dict[str, Any] | None, *, stream: str = "up", **kw: Any
+    tmp_path: Path,
+    faults: dict[str, Any] | None,
+    *,
+    stream: str = "up",
+    count: int = len(PARENTS),
+    rate_limit_per_min: int = 200,
+    **kw: Any,
 ) -> VirtualRun:
-    scenario = virtual_scenario("faults", PARENTS, faults, symbols=SYMBOLS)
+    scenario = virtual_scenario(
+        "faults", PARENTS[:count], faults, symbols=SYMBOLS, rate_limit_per_min=rate_limit_per_min
+    )
     return await run_virtual(scenario, tmp_path / "faults.db", options=OPTIONS, stream=stream, **kw)
 
 
-def check(run: VirtualRun, case: str, extra_s: float = 0.0) -> list[float]:
+def check(run: VirtualRun, case: str, extra_s: float = 0.0, count: int = len(PARENTS)) -> list[float]:
     """Assert the bound and exact coverage from the books; print and return the waits (seconds)."""
-    samples = fill_to_protect(run.books, PARENT_IDS)
-    assert len(samples) == 3 * len(PARENTS), f"{case}: every planned fill must have happened"
+    parent_ids = {p["id"] for p in PARENTS[:count]}
+    samples = fill_to_protect(run.books, parent_ids)
+    assert len(samples) == 3 * count, f"{case}: every planned fill must have happened"
     never = [s for s in samples if s.wait_s is None]
     assert not never, f"{case}: fills never protected: {never[:3]}"
     waits = [s.wait_s for s in samples if s.wait_s is not None]
@@ -90,7 +100,7 @@ def check(run: VirtualRun, case: str, extra_s: float = 0.0) -> list[float]:
         f"{case}: {worst.parent}'s fill at {worst.at} waited {worst.wait_s:.2f} s for protection, "
         f"more than 2 x poll interval ({BOUND_S} s) + the fault's {extra_s} s"
     )
-    for pid, (filled, covered, sent) in exposure(run.books, PARENT_IDS).items():
+    for pid, (filled, covered, sent) in exposure(run.books, parent_ids).items():
         assert filled == Decimal(30), f"{case}: {pid} filled {filled}"
         assert covered == filled, f"{case}: {pid} covered {covered} of {filled}"
         assert sent == filled, f"{case}: {pid} children sent for {sent} shares, filled {filled}"
@@ -142,8 +152,18 @@ async def test_a_429_storm_on_post_orders_costs_its_own_length_not_a_minute_per_
     burst = 4
     faults = {"http_429_p": 0.15, "http_429_burst": burst, "routes": ["POST /v2/orders"], "seed": 3}
     run = await run_case(tmp_path, faults)
-    # a storm of `burst` 429s in a row lasts at most the backoffs between them (0.25, 0.5, 1, 1 s)
-    check(run, f"429 storms ({burst} in a row) on POST /v2/orders", extra_s=0.25 + 0.5 + 1.0 * (burst - 2))
+    # the storm's own length, from the journal: a child's first POST to its last 429, plus the last wait
+    first_sent: dict[str, Any] = {}
+    last_429: dict[str, Any] = {}
+    for e in run.journal:
+        if e.kind == "submit_sent" and "~" in str(e.client_order_id):
+            first_sent.setdefault(e.client_order_id, e.ts)
+        elif e.kind == "submit_rate_limited" and "~" in str(e.client_order_id):
+            last_429[e.client_order_id] = e.ts
+    storm_s = max((at - first_sent[c]).total_seconds() for c, at in last_429.items()) + BURST_429_CAP_S
+    print(f"longest 429 storm on one child POST: {storm_s:.2f} s")
+    assert storm_s < 15, "429s with budget left must cost seconds (0.25 s doubling to 1 s), never minutes"
+    check(run, f"429 storms ({burst} in a row) on POST /v2/orders", extra_s=storm_s)
     assert run.rate_limited > 0
 
 
@@ -162,3 +182,11 @@ async def test_mixed_weather(tmp_path: Path, faults: dict[str, Any]) -> None:
     run = await run_case(tmp_path, {**faults, "seed": 9})
     # a 5xx on a child POST costs the lookups that prove it never arrived (2 misses, 1 s apart)
     check(run, "mixed: 5% 5xx, 5% lost POSTs, 20% dropped events", extra_s=3.0)
+
+
+async def test_a_short_budget_spends_its_last_requests_on_protection(tmp_path: Path) -> None:
+    # 100 requests/min for an engine with its stream down: the FILL-activities poll (30/min) and the
+    # children (a position read and a POST per fill) go first; catch-up reads and reconciliations wait
+    run = await run_case(tmp_path, None, stream="down", rate_limit_per_min=100, requests_per_minute=100)
+    check(run, "stream down on a 100 requests/min budget")
+    assert run.budget_waited_s > 0, "the budget must have been short for this to prove anything"

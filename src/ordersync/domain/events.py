@@ -28,7 +28,7 @@ class Source(StrEnum):
     LOOKUP = "lookup"  # a lookup by client_order_id after an ambiguous submit
 
 
-# trade_updates events that report an execution (semantics.md §1.3)
+# trade_updates events that report an execution (docs/alpaca.md, 1.3)
 FILL_EVENTS = frozenset({"fill", "partial_fill"})
 
 
@@ -46,6 +46,7 @@ class BrokerOrderView:
     updated_at: datetime
     leg_ids: tuple[BrokerOrderId, ...] = ()
     replaced_by: BrokerOrderId | None = None
+    replaces: BrokerOrderId | None = None  # a replacement (PATCH) names the order it replaced
     submitted_at: datetime | None = None
     side: str | None = None
     order_type: str | None = None
@@ -97,7 +98,7 @@ class OrderObserved:
 
 @dataclass(frozen=True, slots=True)
 class FillActivity:
-    """One execution as the account's FILL activities list it (docs/alpaca.md, 'FILL activities').
+    """One execution as the account's FILL activities list it (docs/alpaca.md, 4.8).
 
     One request lists the executions of every order of the account, so reading them each poll interval
     notices a fill whatever the stream did. ``cum_qty`` (the order's filled quantity after this execution)

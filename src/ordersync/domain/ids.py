@@ -15,7 +15,7 @@ BrokerOrderId = NewType("BrokerOrderId", str)
 ExecutionId = NewType("ExecutionId", str)
 Symbol = NewType("Symbol", str)
 
-# Alpaca's current limit (shared/alpaca/semantics.md §4: 128 per current guidance, 48 in 2022 docs).
+# Alpaca's current limit (docs/alpaca.md, 4.1: 128 per current guidance, 48 in 2022 docs).
 MAX_CLIENT_ORDER_ID_LEN = 128
 _CHILD_SEP = "~"
 

@@ -1,7 +1,7 @@
 """The order state machine: how a broker observation changes an order, as an explicit table.
 
 Alpaca gives no formal state machine, its stream duplicates events (even after a terminal one), has no
-ordering guarantee, and polls race the stream (shared/alpaca/semantics.md §1.2, §7). So the rules are:
+ordering guarantee, and polls race the stream (docs/alpaca.md, 1.2 and 7). So the rules are:
 
 * statuses are ranked in tiers (local < acknowledged < new < working < terminal); an observation of a
   lower tier is *stale* and changes nothing, a higher tier *advances*, the same tier is *lateral*; a
@@ -58,7 +58,7 @@ def _default_move(current: OrderStatus, observed: OrderStatus) -> Move:
     if current == observed:
         return Move.SAME
     if current.is_terminal:
-        # duplicates after a terminal event are normal on Alpaca (QuantConnect logs, semantics.md §7)
+        # duplicates after a terminal event are normal on Alpaca (QuantConnect logs, docs/alpaca.md, 7)
         return Move.INVALID if observed.is_terminal else Move.STALE
     if TIER[observed] > TIER[current]:
         return Move.ADVANCE

@@ -18,7 +18,7 @@ from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symb
 
 
 class OrderStatus(StrEnum):
-    """Alpaca's order statuses (semantics.md §1.1) plus two local states before the broker knows."""
+    """Alpaca's order statuses (docs/alpaca.md, 1.1) plus two local states before the broker knows."""
 
     # local: journaled, not yet sent / sent with the outcome not yet known (never "failed" on a timeout)
     INTENT = "intent"

@@ -175,7 +175,7 @@ def _group_coverage(primary: Order, legs: Sequence[Order]) -> Decimal:
         return primary.qty
     if unread_legs(primary, legs):
         # the take-profit leg ended unfilled: Alpaca marks it "replaced" when the stop triggers
-        # (semantics.md §6.2), a venue may say "canceled"; either way, until we have read the stop leg it
+        # (docs/alpaca.md, 6.2), a venue may say "canceled"; either way, until we have read the stop leg it
         # may be live and holding the shares, so it still counts (no second sell for the same shares)
         return primary.qty
     return min(primary.qty, sum((m.filled_qty for m in members), Decimal(0)))
@@ -315,8 +315,8 @@ def _hold_reason(
         return "qty_available is 0: shares held by other orders"
     working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
     if plan.role is not OrderRole.OCO and any(_could_cross(parent, plan, o) for o in working):
-        # Alpaca refuses a simple order that could trade against our own open opposite order (semantics.md
-        # §6.3); an OCO is exempt, a lone exit is not: it waits until those orders stop working
+        # Alpaca refuses a simple order that could trade against our own open opposite order (docs/alpaca.md,
+        # 6.3); an OCO is exempt, a lone exit is not: it waits until those orders stop working
         return "a lone exit waits for our opposite orders to finish (wash-trade rule)"
     return None
 
@@ -380,9 +380,11 @@ def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int
 def _resolve(rule: PriceRule, fill_price: Decimal, sign: int) -> Decimal:
     if rule.price is not None:
         return tick_round(rule.price)
+    # rounded away from the fill, as documented: a take-profit up to the next tick above it (for a long),
+    # a stop down to the tick below, so neither is ever nearer the fill than the offset asked for
     raw = fill_price * (1 + sign * (rule.offset or 0))
     tick = _tick(raw)
-    price = raw.quantize(tick, rounding=ROUND_HALF_UP)
+    price = raw.quantize(tick, rounding=ROUND_CEILING if sign > 0 else ROUND_FLOOR)
     if sign * (price - fill_price) <= 0:
         # a small offset rounded onto (or behind) the fill: step one tick away, so a take-profit is a
         # profit and a stop does not trigger at once

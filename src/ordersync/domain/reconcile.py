@@ -8,7 +8,7 @@ same inputs after applying the corrections returns only discrepancies (no new ob
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -51,11 +51,14 @@ def reconcile(
     expected_positions: Mapping[Symbol, Decimal],
     broker_positions: Mapping[Symbol, Decimal],
     now: datetime,
+    ours: Collection[BrokerOrderId] = (),
 ) -> list[Correction]:
     """Return the corrections that bring local state to the broker's (pure; see the module docstring).
 
     ``broker_orders`` must hold every open broker order and every order closed since the oldest local
-    open order was submitted; ``local_open`` every non-terminal local order.
+    open order was submitted; ``local_open`` every non-terminal local order; ``ours`` the broker ids of
+    every order we hold (ended ones included): an order that replaced one of them (``replaces``) is ours
+    too, observed so that it is adopted, never reported as foreign.
     """
     by_coid = {v.client_order_id: v for v in broker_orders}
     by_id = {v.broker_order_id: v for v in broker_orders}
@@ -70,9 +73,30 @@ def reconcile(
         elif _is_news(order, view):
             corrections.append(Observe(OrderObserved(view, Source.RECONCILE, view.updated_at, now)))
     known = {o.client_order_id for o in local_open}
+    stored = set(ours)
+    for view in successors(
+        broker_orders, stored | {o.broker_order_id for o in local_open if o.broker_order_id}
+    ):
+        known.add(view.client_order_id)
+        if view.broker_order_id not in stored:  # not adopted yet
+            corrections.append(Observe(OrderObserved(view, Source.RECONCILE, view.updated_at, now)))
     corrections.extend(_foreign(broker_orders, known))
     corrections.extend(_position_drift(expected_positions, broker_positions))
     return corrections
+
+
+def successors(views: Sequence[BrokerOrderView], ours: Collection[BrokerOrderId]) -> list[BrokerOrderView]:
+    """The views that replaced one of ``ours``, directly or down a chain of replacements."""
+    chain = set(ours)
+    found: list[BrokerOrderView] = []
+    pending = [v for v in views if v.replaces is not None and v.broker_order_id not in chain]
+    while True:
+        step = [v for v in pending if v.replaces in chain]
+        if not step:
+            return found
+        found += step
+        chain.update(v.broker_order_id for v in step)
+        pending = [v for v in pending if v.broker_order_id not in chain]
 
 
 def _is_news(order: Order, view: BrokerOrderView) -> bool:
@@ -144,4 +168,8 @@ def expected_positions(
         leg = by_id.get(leg_id)
         if leg is not None and leg.side in ("buy", "sell"):
             add(leg.symbol, OrderSide(leg.side), leg.filled_qty)
+            matched.add(leg_id)
+    for view in successors(views, matched):  # replacements of ours not stored yet (a PATCH mid-fill)
+        if view.side in ("buy", "sell"):
+            add(view.symbol, OrderSide(view.side), view.filled_qty)
     return {s: q for s, q in positions.items() if q != 0}

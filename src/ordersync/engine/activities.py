@@ -1,15 +1,16 @@
 """Noticing every fill within a poll interval, whatever the stream does (DESIGN invariant 9, bounded delay).
 
 The trade_updates stream can lose an event while it keeps delivering others, go silent, or drop; none of
-that is visible from the stream itself. The account's FILL activities (docs/alpaca.md, 'FILL
-activities') list every execution of every order, so one request per poll interval, at any number of open
-orders, says whether a fill happened that we have not applied. Such a fill is a missed event: the order
-is read (a few orders: one read each; many: one catch-up read of the lists) and the read is applied like
-any observation, which releases its protection.
+that is visible from the stream itself. The account's FILL activities (docs/alpaca.md, 4.8) list every
+execution of every order, so one request per poll interval, at any number of open orders, says whether
+a fill happened that we have not applied. Such a fill is a missed event: the order is read (a few orders:
+one read each; many: one catch-up read of the lists) and the read is applied like any observation, which
+releases its protection. Polls are at most one a second (``MIN_INTERVAL``), so the bound of two poll
+intervals holds for intervals of a second or more.
 
 The cursor is the newest ``transaction_time`` seen, kept in the store (it survives a restart). Each poll
 asks for activities after the cursor minus a small overlap, because executions in the same millisecond may
-be listed out of order (docs/alpaca.md); ids seen in the overlap are skipped. Replaying a window is
+be listed out of order (docs/alpaca.md, 7); ids seen in the overlap are skipped. Replaying a window is
 harmless anyway: an activity only triggers a read when the order's applied fill is behind it.
 """
 
@@ -33,6 +34,9 @@ PAGE = 100
 MAX_PAGES = 20  # 2,000 executions per poll interval: beyond that, the next poll goes on
 DIRECT_READS = 8  # more orders behind than this: one catch-up read of the lists instead
 UNSUPPORTED_RETRY = timedelta(minutes=5)  # an endpoint the broker does not serve (404) is retried this late
+# at most one poll a second (60 of Alpaca's 200 requests a minute), however short the poll interval: the
+# poll outranks every request but protection in the budget, so more would starve cancels and catch-ups
+MIN_INTERVAL = timedelta(seconds=1)
 
 
 class FillActivities:
@@ -50,6 +54,8 @@ class FillActivities:
         self._seen: dict[str, datetime] = {}
         self._since: datetime | None = None
         self._unsupported_until: datetime | None = None
+        self._last_poll: datetime | None = None
+        self._probed: set[BrokerOrderId] = set()  # unknown orders read once (a replacement of ours?)
         self.polls = 0
         self.missed = 0  # orders read because an activity showed a fill we had not applied
 
@@ -58,6 +64,9 @@ class FillActivities:
         now = self._ctx.clock.now()
         if self._unsupported_until is not None and now < self._unsupported_until:
             return 0
+        if self._last_poll is not None and now - self._last_poll < MIN_INTERVAL:
+            return 0
+        self._last_poll = now
         since = self._cursor(now)
         with prioritized(Priority.DETECT):
             try:
@@ -98,13 +107,23 @@ class FillActivities:
         behind: dict[BrokerOrderId, None] = {}
         ctx = self._ctx
         with ctx.store.transaction() as tx:
+            open_symbols: set[str] | None = None
             for activity in fresh:
                 broker_id = activity.broker_order_id
                 order = tx.find_by_broker_id(broker_id)
                 if order is None:
                     if broker_id in ctx.leg_owner:  # a leg of our group we have not stored yet
                         behind.setdefault(broker_id)
-                    continue  # not ours (another application's order): none of our business
+                        continue
+                    # an order we do not know, on a symbol where we work: possibly the replacement
+                    # (PATCH) of one of ours whose events we missed; read it once (it names what it
+                    # replaced). Any other is another application's: none of our business, never read again.
+                    if open_symbols is None:
+                        open_symbols = {o.symbol for o in tx.open_orders()}
+                    if activity.symbol in open_symbols and broker_id not in self._probed:
+                        self._probed.add(broker_id)
+                        behind.setdefault(broker_id)
+                    continue
                 applied = (
                     order.filled_qty >= activity.cum_qty
                     if activity.cum_qty is not None

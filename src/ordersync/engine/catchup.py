@@ -1,6 +1,6 @@
 """Gap-free reads of the broker's orders: everything open, plus everything closed since our oldest open.
 
-Alpaca's ``after`` filters on *submission* time (semantics.md §4), so "everything since the last event"
+Alpaca's ``after`` filters on *submission* time (docs/alpaca.md, 4.2), so "everything since the last event"
 cannot be read with ``after=<last event>``: an old order that filled during the gap would be missed.
 Instead we read every open order and every order closed since the oldest order we still hold open;
 together they contain the current state of every order that could have changed. Pages of 500, ascending,

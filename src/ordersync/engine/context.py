@@ -10,18 +10,31 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
 
 from ordersync.domain import lifecycle
-from ordersync.domain.events import OrderObserved, Source
+from ordersync.domain.errors import BrokerError
+from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
 from ordersync.domain.lifecycle import Outcome
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
-from ordersync.ports import Alert, Broker, Clock, JournalEntry, Lease, Store, Transaction
+from ordersync.ports import (
+    REQUEST_PRIORITY,
+    Alert,
+    Broker,
+    Clock,
+    JournalEntry,
+    Lease,
+    PlanState,
+    Priority,
+    Store,
+    Transaction,
+)
 
 log = structlog.get_logger("ordersync.engine")
 
@@ -48,6 +61,7 @@ class Context:
     dirty: set[ClientOrderId] = field(default_factory=set)
     dirty_symbols: set[str] = field(default_factory=set)  # a sibling ended: every plan there may move
     leg_owner: dict[BrokerOrderId, ClientOrderId] = field(default_factory=dict)
+    following: set[BrokerOrderId] = field(default_factory=set)  # replacements being read
     sending: set[ClientOrderId] = field(default_factory=set)
     settling: set[ClientOrderId] = field(default_factory=set)
     stopping: bool = False
@@ -193,7 +207,7 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
     view = obs.order
     order = tx.get_order(view.client_order_id) or tx.find_by_broker_id(view.broker_order_id)
     if order is None:
-        order = _adopt_leg(ctx, tx, obs)
+        order = _adopt_leg(ctx, tx, obs) or _adopt_replacement(ctx, tx, obs)
     if order is None:
         ctx.metrics.observations.labels(obs.source.value, "foreign").inc()
         return None
@@ -213,6 +227,7 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
         e = obs.execution
         tx.record_fill(e.execution_id, order.client_order_id, e.qty, e.price, obs.ts_event)
     ctx.remember_legs(result.order)
+    _follow_replacement(ctx, tx, result.order, view)
     ctx.mark_dirty(order.parent_id or order.client_order_id)
     if result.order.is_terminal and not order.is_terminal:
         ctx.mark_symbol(order.symbol)  # holds on this symbol (wash-trade, availability) may clear now
@@ -242,6 +257,81 @@ def _observation_entry(
     if error is not None:
         payload["error"] = str(error)
     return ctx.entry("observed", order.client_order_id, **payload)
+
+
+def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
+    """Adopt the order that replaced one of ours (a PATCH, ours or a person's): it inherits the role.
+
+    Alpaca gives the replacement a new id (and, unless the PATCH named one, a new client_order_id) and
+    points it at its predecessor with ``replaces``. A replaced entry's fills before the replace stay its
+    own (its children cover them); the replacement becomes an entry of its own under the same plan, so
+    its fills are protected too. A replaced child's successor is a child of the same parent (and group),
+    so the shares it covers stay covered (DESIGN invariant 8: replacements inherit their role).
+    """
+    view = obs.order
+    if view.replaces is None:
+        return None
+    predecessor = tx.find_by_broker_id(view.replaces)
+    if predecessor is None:
+        return None
+    successor = replace(
+        predecessor,
+        client_order_id=view.client_order_id,
+        broker_order_id=view.broker_order_id,
+        qty=view.qty or predecessor.qty,
+        limit_price=view.limit_price if view.limit_price is not None else predecessor.limit_price,
+        stop_price=view.stop_price if view.stop_price is not None else predecessor.stop_price,
+        status=OrderStatus.NEW,
+        filled_qty=Decimal(0),
+        filled_avg_price=None,
+        broker_updated_at=None,
+        execution_ids=frozenset(),
+        leg_ids=view.leg_ids,
+        created_at=ctx.clock.now(),
+        version=0,
+    )
+    tx.add_order(successor)
+    if predecessor.group_id is not None:
+        ctx.leg_owner[view.broker_order_id] = predecessor.group_id
+    plan = tx.get_plan(predecessor.client_order_id) if predecessor.parent_id is None else None
+    if plan is not None and tx.get_plan(successor.client_order_id) is None:
+        tx.add_plan(PlanState(successor.client_order_id, plan.plan))
+    tx.journal(
+        ctx.entry(
+            "replacement_adopted",
+            successor.client_order_id,
+            replaces=predecessor.client_order_id,
+            role=successor.role.value,
+            parent=successor.parent_id,
+            plan=plan is not None,
+        )
+    )
+    log.info("engine.replacement_adopted", replaces=predecessor.client_order_id, by=successor.client_order_id)
+    return successor
+
+
+def _follow_replacement(ctx: Context, tx: Transaction, order: Order, view: BrokerOrderView) -> None:
+    # ours was replaced by an order we have not seen: read it now (its own events may never come)
+    successor = view.replaced_by
+    if order.status is not OrderStatus.REPLACED or successor is None or successor in ctx.following:
+        return
+    if tx.find_by_broker_id(successor) is None:
+        ctx.following.add(successor)
+        ctx.spawn(_read_successor(ctx, successor), f"replacement:{successor}")
+
+
+async def _read_successor(ctx: Context, broker_id: BrokerOrderId) -> None:
+    REQUEST_PRIORITY.set(Priority.DETECT)  # its fills are ours to protect: as urgent as noticing a fill
+    try:
+        view = await ctx.broker.get_order(broker_id, nested=True)
+    except BrokerError:
+        view = None  # the next catch-up or reconciliation lists it (and adopts it through `replaces`)
+    finally:
+        ctx.following.discard(broker_id)
+    if view is not None:
+        with ctx.store.transaction() as tx:
+            read = OrderObserved(view, Source.RECONCILE, view.updated_at, ctx.clock.now())
+            apply_observation(ctx, tx, read)
 
 
 def _adopt_leg(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:

@@ -30,7 +30,7 @@ from ordersync.domain.protection import (
 from ordersync.engine.context import Context, apply_observation
 from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, start_cancel, start_send
-from ordersync.ports import PlanState, Transaction
+from ordersync.ports import PlanState, Priority, Transaction, prioritized
 
 UNLIMITED = Decimal(10) ** 12  # buy-to-cover children are not limited by a long position's availability
 
@@ -46,7 +46,11 @@ async def release(ctx: Context, parent_ids: Iterable[ClientOrderId]) -> None:
                 by_symbol.setdefault(parent.symbol, []).append(pid)
     for symbol, pids in by_symbol.items():
         async with ctx.symbol_lock(symbol):
-            await _release_symbol(ctx, symbol, pids)
+            # the reads of a release that protects filled shares go first in the request budget; an exit
+            # in progress (closing, replacing a plan) waits its turn like any other cancel or read
+            urgency = Priority.PROTECT if _protects(ctx, pids) else Priority.NORMAL
+            with prioritized(urgency):
+                await _release_symbol(ctx, symbol, pids)
 
 
 async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderId]) -> None:
@@ -88,6 +92,18 @@ async def _read_unseen_legs(ctx: Context, parent_ids: list[ClientOrderId]) -> No
         if view is not None:
             with ctx.store.transaction() as tx:
                 apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))
+
+
+def _protects(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
+    """True when some parent (not being closed) has filled shares its children do not cover yet."""
+    with ctx.store.transaction() as tx:
+        for pid in parent_ids:
+            parent, state = tx.get_order(pid), tx.get_plan(pid)
+            if parent is None or state is None or state.closing:
+                continue
+            if target_qty(parent, state.plan) > coverage(tx.children_of(pid)):
+                return True
+    return False
 
 
 def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:

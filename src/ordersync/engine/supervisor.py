@@ -34,7 +34,6 @@ from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, start_cancel, start_send, start_settle
 from ordersync.engine.watch import Watch
 from ordersync.ports import (
-    REQUEST_PRIORITY,
     Broker,
     BrokerStream,
     Clock,
@@ -111,6 +110,7 @@ class Engine:
         self._last_stream_at: datetime = clock.now()
         self._news_mark = 0
         self._any_open = True  # open orders, as of the last tick (until one has run: assume some)
+        self._catch_up_task: asyncio.Task[None] | None = None
         self._running = False
 
     # -- library API ---------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ class Engine:
         options = self._ctx.options
         for attempt in range(1, options.startup_read_attempts + 1):
             try:
-                await self.watch.reconcile(dry_run=False)
+                await self.watch.reconcile(dry_run=False, read_attempts=1)  # the retries are here
                 return
             except BrokerError as e:
                 wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
@@ -235,7 +235,7 @@ class Engine:
             wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
             await self._ctx.clock.sleep(wait)
             try:
-                await self.watch.reconcile(dry_run=False)
+                await self.watch.reconcile(dry_run=False, read_attempts=1)  # the retries are here
                 return
             except BrokerError as e:
                 log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
@@ -256,6 +256,8 @@ class Engine:
         for task in self._loops:
             if task.get_name() != "writer":
                 task.cancel()
+        if self._catch_up_task is not None:
+            self._catch_up_task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._loops, return_exceptions=True), timeout=5)
         self._ctx.stopping = True  # nothing new is spawned from here on (see Context.spawn)
@@ -295,7 +297,8 @@ class Engine:
         """Return the tasks that may still act (for a driver deciding the system is quiet)."""
         loops = [t for t in self._loops if t.get_name() in ("poller", "ticker", "reconciler")]
         release_task = [self._release_task] if self._release_task is not None else []
-        return [t for t in [*self._ctx.tasks, *loops, *release_task] if not t.done()]
+        catch_up = [self._catch_up_task] if self._catch_up_task is not None else []
+        return [t for t in [*self._ctx.tasks, *loops, *release_task, *catch_up] if not t.done()]
 
     def has_queued_work(self) -> bool:
         """True while observations wait to be applied, or parents wait with no release pass to take them.
@@ -412,7 +415,18 @@ class Engine:
         self._news_mark = self._ctx.poll_news
         if self.stream_trusted() and not lossy:
             return
-        await self.catch_up("poll" if not self.stream_connected else ("lossy" if lossy else "silence"))
+        # in its own task: a catch-up waiting for the budget must not hold up the next activities poll
+        if self._catch_up_task is None or self._catch_up_task.done():
+            reason = "poll" if not self.stream_connected else ("lossy" if lossy else "silence")
+            self._catch_up_task = asyncio.create_task(
+                self._catch_up_logged(reason), name=f"catch_up:{reason}"
+            )
+
+    async def _catch_up_logged(self, reason: str) -> None:
+        try:
+            await self.catch_up(reason)
+        except BrokerError as e:
+            log.warning("engine.catch_up_failed", reason=reason, error=str(e)[:200])
 
     async def _reconciler(self) -> None:
         await self._every(self._ctx.options.reconcile_interval_s, self._reconcile_once)
@@ -472,8 +486,6 @@ class Engine:
             self._release_task = asyncio.get_running_loop().create_task(self._release_loop(), name="release")
 
     async def _release_loop(self) -> None:
-        # the position reads and leg reads of a release size the children that protect filled shares
-        REQUEST_PRIORITY.set(Priority.PROTECT)  # this task's own context: it ends with the task
         while self._ctx.dirty or self._ctx.dirty_symbols:
             batch = set(self._ctx.dirty) | self._plans_on(self._ctx.dirty_symbols)
             self._ctx.dirty.clear()

@@ -51,21 +51,22 @@ class Watch:
         self._missing: dict[ClientOrderId, int] = {}  # acknowledged orders no lookup found, runs in a row
         self.discrepancies_alerted = 0
 
-    async def reconcile(self, *, dry_run: bool) -> ReconcileReport:
+    async def reconcile(self, *, dry_run: bool, read_attempts: int | None = None) -> ReconcileReport:
         """Compare local orders and positions with the broker's; apply fixes unless ``dry_run``.
 
         Positions are compared with what our orders imply *after* the corrections this same run read
         (a fill the stream missed is no drift). A dry run reports only the discrepancies that persist
         across ``drift_alert_runs`` reads (a fill landing between the order and position reads shows as
         a difference once), as the periodic runs alert only on those. Reads are retried on 5xx/429 a
-        bounded number of times (``read_attempts``); then the error is raised.
+        bounded number of times (``read_attempts``, default the option's); then the error is raised.
         """
-        report = await self._run(dry_run=dry_run)
+        attempts = read_attempts or self._ctx.options.read_attempts
+        report = await self._run(dry_run=dry_run, attempts=attempts)
         runs = 1
         while dry_run and (report.discrepancies or report.corrections) and runs < self._drift_runs():
             runs += 1
             await pause(self._ctx.clock, self._ctx.options.lookup_backoff_base_s)
-            again = await self._run(dry_run=True)
+            again = await self._run(dry_run=True, attempts=attempts)
             persisting = {(d.kind, d.key) for d in again.discrepancies}
             report.discrepancies = [d for d in report.discrepancies if (d.kind, d.key) in persisting]
             report.corrections, report.lookups = again.corrections, again.lookups
@@ -75,10 +76,9 @@ class Watch:
         return self._ctx.options.drift_alert_runs
 
     async def _read_broker(
-        self, oldest_open: datetime | None
+        self, oldest_open: datetime | None, attempts: int
     ) -> tuple[list[BrokerOrderView], dict[Symbol, Decimal]]:
         ctx = self._ctx
-        attempts = ctx.options.read_attempts
         for attempt in range(1, attempts + 1):
             try:
                 views = await read_changed(ctx.broker, oldest_open)
@@ -92,13 +92,14 @@ class Watch:
                 await pause(ctx.clock, wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _run(self, *, dry_run: bool) -> ReconcileReport:
+    async def _run(self, *, dry_run: bool, attempts: int) -> ReconcileReport:
         ctx = self._ctx
         with ctx.store.transaction() as tx:
             local_open = tx.open_orders()
             everything = tx.all_orders()
             baseline = _read_baseline(tx)
-        views, positions = await self._read_broker(min((o.created_at for o in local_open), default=None))
+        oldest = min((o.created_at for o in local_open), default=None)
+        views, positions = await self._read_broker(oldest, attempts)
         if baseline is None:
             baseline = _baseline(positions, expected_positions(everything, {}, views))
             if not dry_run:
@@ -106,7 +107,8 @@ class Watch:
                     tx.set_cursor(BASELINE, _dump(baseline))
         # what our orders imply once this run's reads are applied: the corrections are not drift
         expected = expected_positions(everything, baseline, views)
-        corrections = reconcile(local_open, views, expected, positions, ctx.clock.now())
+        ours = {o.broker_order_id for o in everything if o.broker_order_id}
+        corrections = reconcile(local_open, views, expected, positions, ctx.clock.now(), ours)
         report = ReconcileReport()
         report.discrepancies = [c for c in corrections if isinstance(c, Discrepancy)]
         if dry_run:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from ordersync.domain.ids import BrokerOrderId, Symbol
 from ordersync.domain.order import OrderRole, OrderStatus
-from ordersync.domain.reconcile import Discrepancy, expected_positions, reconcile
+from ordersync.domain.reconcile import Discrepancy, Observe, expected_positions, reconcile
 from ordersync.testing import T0, make_order, make_view
 
 AAPL = Symbol("AAPL")
@@ -47,3 +47,26 @@ def test_a_filled_leg_of_our_group_not_stored_yet_counts() -> None:
     )
     assert expected_positions([parent, oco], {}, [make_view(oco), leg]) == {}
     assert expected_positions([parent, oco], {}) == {AAPL: Decimal(10)}, "without the read: still long"
+
+
+def test_an_order_that_replaced_one_of_ours_is_ours_not_foreign_and_its_fills_count() -> None:
+    old = make_order("p1", status=OrderStatus.REPLACED, filled_qty=3)
+    old_id = BrokerOrderId("brk-p1")
+    successor = replace(
+        make_view(make_order("person-edit", qty=7), filled_qty=7, status=OrderStatus.FILLED),
+        replaces=old_id,
+        side="buy",
+    )
+    again = replace(
+        make_view(make_order("second-edit", qty=7), filled_qty=0, status=OrderStatus.NEW),
+        replaces=successor.broker_order_id,
+        side="buy",
+    )
+    views = [make_view(old), successor, again]
+
+    found = reconcile([], views, expected_positions([old], {}, views), {AAPL: Decimal(10)}, T0, [old_id])
+
+    assert expected_positions([old], {}, views) == {AAPL: Decimal(10)}, "3 before the edit, 7 after"
+    assert not [c for c in found if isinstance(c, Discrepancy)], f"not foreign, no drift: {found}"
+    adopted = [c.observation.order.client_order_id for c in found if isinstance(c, Observe)]
+    assert adopted == ["person-edit", "second-edit"], "both links of the chain are observed (adopted)"

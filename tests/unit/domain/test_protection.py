@@ -413,6 +413,34 @@ def test_relative_exits_are_computed_from_the_average_fill_price_and_rounded_awa
     assert take.side is stop.side is side.opposite
 
 
+@pytest.mark.parametrize(
+    ("side", "fill", "offset", "tp", "sl"),
+    [
+        # 10.333 / 9.667: half-up would give 10.33 / 9.67, both nearer the fill than asked
+        (OrderSide.BUY, "10.00", "0.0333", "10.34", "9.66"),
+        (OrderSide.SELL, "10.00", "0.0333", "9.66", "10.34"),
+        # exactly on a tick: nothing to round
+        (OrderSide.BUY, "10.00", "0.05", "10.50", "9.50"),
+        # just under a tick: 10.0499 rounds up to 10.05, 9.9501 down to 9.95
+        (OrderSide.BUY, "10.00", "0.00499", "10.05", "9.95"),
+        # across the $1 tick boundary: 0.999999 is under $1 (hundredths of a cent) and rounds up to 1.0000;
+        # 1.00 - 0.005 % = 0.99995 rounds down to 0.9999
+        (OrderSide.BUY, "0.99", "0.0101", "1.0000", "0.9800"),
+        (OrderSide.BUY, "1.00", "0.00005", "1.01", "0.9999"),
+        # at or above $1 a stop floors to the cent: 1.0098 -> 1.00 (never 1.01, nearer the fill)
+        (OrderSide.BUY, "1.03", "0.0196", "1.06", "1.00"),
+    ],
+)
+def test_relative_exits_are_rounded_away_from_the_fill_at_the_tick_boundaries(
+    side: OrderSide, fill: str, offset: str, tp: str, sl: str
+) -> None:
+    p = parent(S.FILLED, filled="4", side=side, limit_price=fill, filled_avg_price=fill, qty=4)
+    [take] = submitted(decide(p, ProtectionPlan(take_profit=PriceRule(offset=D(offset)))))
+    [stop] = submitted(decide(p, ProtectionPlan(stop_loss=PriceRule(offset=D(offset)))))
+    assert (take.limit_price, stop.stop_price) == (D(tp), D(sl))
+    assert str(take.limit_price) == tp, "on Alpaca's tick: cents at or above $1, 0.0001 below"
+
+
 @pytest.mark.parametrize(("side", "fill"), [(OrderSide.BUY, "10.00"), (OrderSide.SELL, "10.00")])
 def test_relative_exits_stay_strictly_beyond_the_fill_after_rounding(side: OrderSide, fill: str) -> None:
     """A 0.01 % offset on $10.00 is 0.1 cent: rounded half-up it lands *on* the fill price, a take-profit

@@ -541,6 +541,9 @@ def _check_exit(rule: PriceRule, fill: Decimal, direction: int, price: Decimal |
     step = tick(price)
     assert price % step == 0, f"{price} is not on the {step} tick"
     assert abs(price - raw) <= step, f"{price} is more than a tick from {raw}"
+    if rule.offset is not None and direction * (raw - fill) > 0:
+        # rounded away from the fill (the documented rule): never nearer it than the offset asked
+        assert direction * (price - raw) >= 0, f"{price} is nearer the fill {fill} than {raw}"
 
 
 ALL_CHECKS = [

@@ -78,11 +78,13 @@ class Harness:
         read = make_view(order, filled_qty=10, status=OrderStatus.FILLED)
         self.broker.views[BrokerOrderId(f"brk-{coid}")] = read
 
-    def execution(self, n: int, coid: str, cum_qty: int | None, seconds: float = 1.0) -> FillActivity:
+    def execution(
+        self, n: int, coid: str, cum_qty: int | None, seconds: float = 1.0, symbol: str = "AAPL"
+    ) -> FillActivity:
         activity = FillActivity(
             activity_id=f"act-{n:05d}",
             broker_order_id=BrokerOrderId(f"brk-{coid}"),
-            symbol=Symbol("AAPL"),
+            symbol=Symbol(symbol),
             qty=Decimal(1),
             price=Decimal(100),
             transaction_time=self.clock.now() - timedelta(seconds=30) + timedelta(seconds=seconds),
@@ -112,7 +114,7 @@ async def test_fills_already_applied_and_other_applications_fills_cost_no_read()
     h.ours("p2", filled=10, status=OrderStatus.FILLED)
     h.execution(1, "p1", cum_qty=6)  # the stream delivered it
     h.execution(2, "p2", cum_qty=None)  # no cum_qty, but the order is filled here already
-    h.execution(3, "someone-else", cum_qty=5)  # not ours
+    h.execution(3, "someone-else", cum_qty=5, symbol="MSFT")  # not ours, on a symbol we do not trade
 
     assert await h.poller.poll() == 0
 
@@ -126,6 +128,7 @@ async def test_an_activity_is_handled_once_even_though_polls_overlap() -> None:
     h.execution(1, "p1", cum_qty=6)
     await h.poller.poll()
     h.queued.clear()
+    h.clock.advance(2.0)
 
     assert await h.poller.poll() == 0, "the overlap window lists it again; it was handled"
     after = h.broker.calls[-1][1]
@@ -141,6 +144,7 @@ async def test_a_failed_order_read_leaves_the_activity_for_the_next_poll() -> No
 
     with pytest.raises(BrokerUnavailable):
         await h.poller.poll()
+    h.clock.advance(2.0)
     assert await h.poller.poll() == 1
     assert [o.order.client_order_id for o in h.queued] == ["p1"]
 
@@ -161,7 +165,7 @@ async def test_pages_are_followed_with_the_page_token() -> None:
     h = Harness()
     h.ours("p1", filled=0, status=OrderStatus.NEW)
     for n in range(PAGE + 5):
-        h.execution(n, "other", cum_qty=1, seconds=n / 1000)
+        h.execution(n, "other", cum_qty=1, seconds=n / 1000, symbol="MSFT")
     h.execution(PAGE + 5, "p1", cum_qty=1, seconds=0.9)
 
     assert await h.poller.poll() == 1
@@ -206,3 +210,26 @@ async def test_a_leg_of_our_group_we_have_not_stored_yet_is_read() -> None:
 
     assert await h.poller.poll() == 1
     assert h.queued[0].order.broker_order_id == leg
+
+
+async def test_a_poll_interval_under_a_second_polls_at_most_once_a_second() -> None:
+    h = Harness()
+    await h.poller.poll()
+    h.clock.advance(0.5)
+    await h.poller.poll()
+    h.clock.advance(0.5)
+    await h.poller.poll()
+    assert len(h.broker.calls) == 2, "60 of the 200 requests a minute at most, whatever the interval"
+
+
+async def test_an_unknown_order_on_a_symbol_we_trade_is_read_once_it_may_be_our_replacement() -> None:
+    h = Harness()
+    h.ours("p1", filled=10, status=OrderStatus.NEW)  # open on AAPL
+    h.execution(1, "unknown", cum_qty=1, seconds=1.0)
+    h.execution(2, "unknown", cum_qty=2, seconds=1.5)
+
+    assert await h.poller.poll() == 1
+    h.clock.advance(2.0)
+    h.execution(3, "unknown", cum_qty=3, seconds=20.0)
+    assert await h.poller.poll() == 0, "read once: another application's order is never read again"
+    assert [c for c, _ in h.broker.calls].count("get_order") == 1

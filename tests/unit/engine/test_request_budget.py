@@ -21,10 +21,10 @@ def spent(budget: RequestBudget, clock: FakeClock, tokens_left: float) -> None:
 def test_a_short_budget_still_lets_protection_go_at_once_and_holds_the_rest() -> None:
     clock = FakeClock()
     budget = RequestBudget(clock, per_minute=60, burst=20)
-    spent(budget, clock, tokens_left=3)
+    spent(budget, clock, tokens_left=2)
 
     assert budget.wait_s(Priority.PROTECT) == 0, "a child submit must not wait while tokens are left"
-    assert budget.wait_s(Priority.DETECT) == 0, "the FILL-activities poll keeps going on 3 tokens"
+    assert budget.wait_s(Priority.DETECT) == 0, "the FILL-activities poll keeps going on 2 tokens"
     assert budget.wait_s(Priority.NORMAL) > 0, "a catch-up read leaves the last tokens to protection"
     assert budget.wait_s(Priority.BACKGROUND) > 0, "a reconciliation leaves the last tokens to protection"
 
@@ -57,9 +57,9 @@ def test_a_429_that_left_budget_costs_a_short_backoff_doubling_per_429_in_a_row(
     budget = RequestBudget(clock, per_minute=190)
     reset = clock.now().timestamp() + 59.0  # the minute has just begun: never wait for it
 
-    waits = [budget.on_rate_limited(remaining=150, reset_epoch=reset) for _ in range(3)]
+    waits = [budget.on_rate_limited(remaining=150, reset_epoch=reset) for _ in range(5)]
 
-    assert waits == [BURST_429_BASE_S, 2 * BURST_429_BASE_S, 4 * BURST_429_BASE_S]
+    assert waits == [BURST_429_BASE_S, 2 * BURST_429_BASE_S, 4 * BURST_429_BASE_S, 1.0, 1.0]
     budget.succeeded()
     assert budget.on_rate_limited(remaining=150, reset_epoch=reset) == BURST_429_BASE_S
 
@@ -96,3 +96,29 @@ async def test_acquire_waits_on_the_clock_for_the_reset_only() -> None:
 
     assert (clock.now() - start).total_seconds() == 4.0
     assert budget.requests == 1
+
+
+def test_the_bucket_never_sends_more_in_a_minute_than_the_brokers_window_allows() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(clock, per_minute=60)
+    sent = 0
+    for _ in range(600):  # one minute in 0.1 s steps, a request whenever one may go
+        while budget.wait_s(Priority.PROTECT) == 0:
+            asyncio.run(budget.acquire(Priority.PROTECT))
+            sent += 1
+        clock.advance(0.1)
+    assert 55 <= sent <= 60, f"{sent} requests in one minute from a full bucket"
+
+
+async def test_a_steady_stream_of_urgent_requests_delays_the_others_but_never_starves_them() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(clock, per_minute=60)
+    while budget.wait_s(Priority.PROTECT) == 0:
+        await budget.acquire(Priority.PROTECT)  # the bucket is empty
+    budget._waiting[Priority.PROTECT] += 1  # and an urgent caller is always waiting
+    start = clock.now()
+
+    await budget.acquire(Priority.BACKGROUND)
+
+    waited = (clock.now() - start).total_seconds()
+    assert 0 < waited <= 3 * 5.0 + 1, f"the background request waited {waited} s"

@@ -1,6 +1,6 @@
 """The Broker port over alpaca-py's TradingClient (REST).
 
-alpaca-py's pitfalls are guarded here (shared/alpaca/alpaca-py.md): it has no HTTP timeout (we add one),
+alpaca-py's pitfalls are guarded here (docs/alpaca.md, 11): it has no HTTP timeout (we add one),
 it retries 429/504 with blocking sleeps, POST included (we turn that off and retry ourselves, always
 with the same client_order_id and a lookup first), and its calls block (we run them in a thread).
 """
@@ -59,7 +59,7 @@ class AlpacaBroker:
         requests_per_minute: float = 190.0,
     ) -> None:
         self._client = TradingClient(api_key, secret_key, paper=paper, url_override=base_url)
-        # alpaca-py forwards no retry settings; 0 disables its blocking retries (alpaca-py.md §2)
+        # alpaca-py forwards no retry settings; 0 disables its blocking retries (docs/alpaca.md, 11.2)
         self._client._retry = 0
         session = self._client._session
         session.request = functools.partial(session.request, timeout=timeout_s)  # type: ignore[method-assign]

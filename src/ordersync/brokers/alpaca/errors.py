@@ -58,7 +58,7 @@ def rate_headers(headers: Any) -> tuple[int | None, float | None]:
 
 def _retry_after(error: APIError, now_epoch_s: float) -> float | None:
     # Retry-After is a delay in seconds; X-Ratelimit-Reset is the Unix time the window resets
-    # (docs/alpaca.md, 'Rate limit'). Both become a delay, bounded so a bogus header cannot park us for
+    # (docs/alpaca.md, 5). Both become a delay, bounded so a bogus header cannot park us for
     # years. The broker adapter replaces it with its budget's decision, which also weighs the remaining count.
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None) or {}

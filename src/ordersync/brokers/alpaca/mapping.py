@@ -81,6 +81,7 @@ def order_view(order: AlpacaOrder) -> BrokerOrderView:
         updated_at=updated_at,
         leg_ids=tuple(BrokerOrderId(str(leg.id)) for leg in order.legs or ()),
         replaced_by=BrokerOrderId(str(order.replaced_by)) if order.replaced_by else None,
+        replaces=BrokerOrderId(str(order.replaces)) if order.replaces else None,
         submitted_at=order.submitted_at,
         side=_enum_value(order.side),
         order_type=_enum_value(order.type),

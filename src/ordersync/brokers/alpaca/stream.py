@@ -2,7 +2,7 @@
 
 Why not alpaca-py's TradingStream: it swallows handler exceptions and stops delivering, retries with
 no hook to tell us it reconnected (so we could not catch up on what we missed), and needs up to 5 s to
-stop (shared/alpaca/alpaca-py.md §4). The protocol is three messages (authenticate, listen, updates),
+stop (docs/alpaca.md, 11.4). The protocol is three messages (authenticate, listen, updates),
 so this client speaks it directly, reports every connect/disconnect to the engine (which then reads
 everything it missed before trusting the stream again), backs off with jitter, and still validates
 every update with alpaca-py's own ``TradeUpdate`` model.

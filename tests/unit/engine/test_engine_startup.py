@@ -1,0 +1,65 @@
+"""Engine.start() never blocks forever: a broker failing at start-up costs bounded retries, then the engine
+starts and keeps trying its first read in the background."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from ordersync.domain.errors import BrokerUnavailable
+from ordersync.domain.events import BrokerOrderView, FillActivity
+from ordersync.domain.ids import Symbol
+from ordersync.engine import Engine, EngineOptions
+from ordersync.ports import PositionView
+from ordersync.testing import FakeClock, InMemoryStore
+
+
+class DownBroker:
+    """Answers 503 to every read until ``up`` is set."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.reads = 0
+
+    async def list_orders(
+        self, status: str, after: datetime | None = None, limit: int = 500, direction: str = "asc"
+    ) -> Sequence[BrokerOrderView]:
+        self.reads += 1
+        if not self.up:
+            raise BrokerUnavailable("503 service unavailable", status_code=503)
+        return []
+
+    async def positions(self) -> dict[Symbol, PositionView]:
+        if not self.up:
+            raise BrokerUnavailable("503 service unavailable", status_code=503)
+        return {}
+
+    async def fill_activities(
+        self, after: datetime | None, page_token: str | None = None, page_size: int = 100
+    ) -> Sequence[FillActivity]:
+        return []
+
+
+async def test_start_returns_after_bounded_retries_and_the_first_read_happens_once_the_broker_is_back() -> (
+    None
+):
+    broker = DownBroker()
+    store = InMemoryStore()
+    options = EngineOptions(startup_read_attempts=3, lookup_backoff_base_s=0.01, lookup_backoff_cap_s=0.02)
+    engine = Engine(broker=broker, store=store, clock=FakeClock(), options=options)  # type: ignore[arg-type]
+
+    await asyncio.wait_for(engine.start(), timeout=10)  # never forever
+
+    deferred = [e for e in store.read_journal() if e.kind == "startup_read_deferred"]
+    assert [e.payload["attempts"] for e in deferred] == [3]
+    kinds = [e.kind for e in store.read_journal()]
+    assert "reconciled" not in kinds
+
+    broker.up = True
+    for _ in range(1000):
+        if "reconciled" in [e.kind for e in store.read_journal()]:
+            break
+        await asyncio.sleep(0.001)
+    await engine.stop()
+    assert "reconciled" in [e.kind for e in store.read_journal()], "the deferred first read happened"
