@@ -449,6 +449,7 @@ class Engine:
             open_orders = tx.open_orders()
         self._any_open = bool(open_orders)
         self._send_new_intents(open_orders)
+        self._settle_orphaned_submits(open_orders)
         self.watch.tick(open_orders, self.stream_connected, self._last_stream_at)
 
     def _send_new_intents(self, open_orders: list[Order]) -> None:
@@ -458,6 +459,14 @@ class Engine:
         for order in intents:
             if order.client_order_id not in self._ctx.sending:
                 start_send(self._ctx, order.client_order_id)
+
+    def _settle_orphaned_submits(self, open_orders: list[Order]) -> None:
+        # a submit whose outcome is unknown and that no task is settling: the store failed after the POST
+        # (a database outage), so the task that sent it died before recording the answer. The order may be
+        # live at the broker and its parent's release waits on it: look it up by client_order_id now
+        for order in open_orders:
+            if order.status is OrderStatus.SUBMITTING:
+                start_settle(self._ctx, order.client_order_id)  # a no-op while sent or already settling
 
     async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
         while self._running:
