@@ -234,6 +234,13 @@ class Exchange:
                 raise ApiError.unprocessable(
                     "unable to replace order in current state", code=CODE_UNPROCESSABLE
                 )
+            if old.group_id is not None and (spec.qty is not None or spec.time_in_force is not None):
+                # Legs take new prices only: a price-only PATCH of an OTO/bracket leg is accepted, a qty one
+                # is refused 42210000 (observed on paper; docs/simulator.md, "Brackets and OTO"); the wording
+                # is unconfirmed.
+                raise ApiError.unprocessable(
+                    "only limit_price and stop_price of a leg order can be replaced", code=CODE_UNPROCESSABLE
+                )
             new_spec = replacement_spec(old, spec)
             qty = spec.qty if spec.qty is not None else old.remaining
             coid = self._unique_client_order_id(spec.client_order_id)

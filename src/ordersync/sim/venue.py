@@ -207,12 +207,15 @@ class Venue:
             self.emit(status, order)
 
     def terminate(self, order: SimOrder, status: str) -> None:
-        """End `order` and the rest of its group (canceling any order of a group cancels the rest)."""
+        """End `order` and every other open order of its group: "if any one of the orders is canceled, any
+        remaining open order in the group is canceled" (docs/alpaca.md §6.1). So a bracket entry canceled or
+        expired after a partial fill takes its held legs with it, and its filled shares stay in the position
+        with no exit (docs/simulator.md, "Brackets and OTO"); a leg canceled while the entry still works
+        cancels the entry too."""
         self.end(order, status)
         root = self.book.root(order)
         for member in [root, *(self.book.orders[i] for i in root.leg_ids)]:
-            if member.role != "entry" or member.id == order.id:
-                self.end(member, status)
+            self.end(member, status)
 
     def request_cancel(self, order: SimOrder) -> None:
         order.cancel_requested = True
