@@ -1,0 +1,53 @@
+"""What `ordersync sim serve` prints on start: everything a person needs to point a client at it.
+
+A newcomer should not have to read the source to learn the REST base URL, the stream URL, which keys are
+accepted, which symbols exist at which price, how time moves and where the control API is (issue: "Using the
+simulator by hand needs the source"). The banner is plain text for a terminal, written to stderr so stdout
+stays free; it never shows a secret (secret keys are named by where they come from, not printed)."""
+
+from __future__ import annotations
+
+from .simulator import Simulator
+from .wire import fmt_decimal, fmt_time
+
+__all__ = ["startup_banner"]
+
+
+def startup_banner(sim: Simulator, host: str, port: int, clock_spec: str, keys_from_env: bool) -> str:
+    """The human-readable start-up text for a simulator serving on host:port."""
+    base = f"http://{host}:{port}"
+    market = "NYSE calendar (market.calendar)" if sim.scenario.market.calendar else "always open"
+    lines = [
+        f"ordersync simulator: scenario {sim.scenario.name!r}",
+        f'  REST base URL  {base}   (alpaca-py: TradingClient(key, secret, url_override="{base}"))',
+        f"  stream URL     ws://{host}:{port}/stream   (TradingStream(key, secret, url_override=...))",
+        *_key_lines(sim, keys_from_env),
+        f"  clock          {_clock_text(clock_spec)}; now {fmt_time(sim.clock.now())}; market {market}",
+        f"  control API    {base}/sim/ (no keys): GET state, clock, accounts, faults; POST price, fill, "
+        "clock/advance, faults, ratelimit, stream/disconnect",
+        f"  rate limit     {sim.scenario.rate_limit_per_min} requests/min per key",
+        f"  symbols        {_symbols_text(sim)}",
+        "  docs           docs/simulator.md (driving it by hand), docs/scenarios.md (scenario files)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _key_lines(sim: Simulator, keys_from_env: bool) -> list[str]:
+    if keys_from_env:
+        return ["  keys           only the pair in APCA_API_KEY_ID / APCA_API_SECRET_KEY"]
+    return ["  keys           any non-empty pair (APCA-API-KEY-ID / APCA-API-SECRET-KEY headers)"]
+
+
+def _clock_text(clock_spec: str) -> str:
+    spec = clock_spec.strip().lower()
+    if spec == "stepped":
+        return "stepped (time moves only on POST /sim/clock/advance)"
+    if spec.startswith("fast:"):
+        return f"fast ({spec.removeprefix('fast:')} virtual seconds per real second)"
+    return "real time"
+
+
+def _symbols_text(sim: Simulator) -> str:
+    with sim.exchange.lock:
+        symbols = sorted(sim.exchange.book.symbols.values(), key=lambda s: s.symbol)
+    return "  ".join(f"{s.symbol} {fmt_decimal(s.price)} ({s.exchange})" for s in symbols)
