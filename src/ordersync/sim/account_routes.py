@@ -20,7 +20,6 @@ from starlette.responses import JSONResponse, Response
 from .activities import FillLog, parse_activity_query
 from .assets import find_asset, parse_asset_query, select_assets
 from .calendar import MarketCalendar
-from .configurations import AccountConfigurations
 from .queries import parse_bool
 from .wire import ApiError, JsonDict
 
@@ -57,11 +56,6 @@ class _AccountHandlers:
         self.exchange = sim.exchange
         self.market = MarketCalendar()
         self.fills = FillLog()
-        account = sim.exchange.account()
-        self.configurations = AccountConfigurations(
-            max_margin_multiplier=str(account.get("multiplier", "1")),
-            no_shorting=not account.get("shorting_enabled", False),
-        )
 
     async def activities(self, request: Request) -> Response:
         query = parse_activity_query(request.query_params, request.path_params.get("activity_type"))
@@ -70,10 +64,10 @@ class _AccountHandlers:
             return JSONResponse(self.fills.select(query))
 
     async def get_configurations(self, request: Request) -> Response:
-        return JSONResponse(self.configurations.get())
+        return JSONResponse(self.exchange.get_configurations())
 
     async def patch_configurations(self, request: Request) -> Response:
-        return JSONResponse(self.configurations.patch(await _json_body(request)))
+        return JSONResponse(self.exchange.patch_configurations(await _json_body(request)))
 
     async def assets(self, request: Request) -> Response:
         query = parse_asset_query(request.query_params)

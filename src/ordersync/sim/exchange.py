@@ -28,6 +28,7 @@ from decimal import Decimal
 from .book import Book
 from .checks import Policy, check_new_order
 from .clock import SimClock, SteppedClock
+from .configurations import AccountConfigurations
 from .groups import create_group, new_order, replacement_spec, swap_into_group
 from .model import Position, SimOrder, SymbolInfo
 from .order_request import OrderSpec, ReplaceSpec, is_fractional
@@ -95,6 +96,11 @@ class Exchange:
             config.margin_multiplier,
         )
         self.venue = Venue(self.book, clock, self.scheduler, sink, config.latency)
+        # The account's settings (GET/PATCH /v2/account/configurations), enforced on every new order.
+        self.configurations = AccountConfigurations(
+            max_margin_multiplier=str(config.margin_multiplier),
+            no_shorting=not config.policy.shorting_enabled,
+        )
         self.started_at = clock.now()
         for point in config.prices:
             self.schedule_at(
@@ -119,7 +125,7 @@ class Exchange:
         assert spec.qty is not None  # scenario foreign orders always give qty
         try:
             coid = self._unique_client_order_id(spec.client_order_id)
-            check_new_order(self.book, self.config.policy, spec, spec.qty)
+            check_new_order(self.book, self.policy(), spec, spec.qty)
         except ApiError as e:
             raise ValueError(f"foreign_orders.{index}: refused by the account: {e.body['message']}") from None
         root = create_group(self.book, self.clock.now(), spec, spec.qty, coid)
@@ -155,14 +161,22 @@ class Exchange:
             ApiError: 403/422 with Alpaca's body.
         """
         with self.lock:
+            settings = self.configurations.get()
+            if settings["suspend_trade"]:
+                # observed body (lumibot#373); docs/simulator.md, "Account configuration"
+                raise ApiError.forbidden("new orders are rejected by user request")
             info = self.book.symbol(spec.symbol)
+            if is_fractional(spec) and not settings["fractional_trading"]:
+                raise ApiError.unprocessable(
+                    "fractional trading is not enabled for this account", code=CODE_UNPROCESSABLE
+                )
             if is_fractional(spec) and not info.fractionable:
                 raise ApiError.unprocessable(
                     f"asset {spec.symbol} is not fractionable", code=CODE_UNPROCESSABLE
                 )
             qty = spec.qty if spec.qty is not None else notional_qty(spec.notional, info.price)
             coid = self._unique_client_order_id(spec.client_order_id)
-            check_new_order(self.book, self.config.policy, spec, qty)
+            check_new_order(self.book, self.policy(), spec, qty)
             root = create_group(self.book, self.clock.now(), spec, qty, coid)
             root.notional = spec.notional
             self._start(root)
@@ -245,7 +259,7 @@ class Exchange:
             qty = spec.qty if spec.qty is not None else old.remaining
             coid = self._unique_client_order_id(spec.client_order_id)
             if old.order_class == "simple":
-                check_new_order(self.book, self.config.policy, new_spec, qty, exclude=[old.id])
+                check_new_order(self.book, self.policy(), new_spec, qty, exclude=[old.id])
             new = new_order(self.book, self.clock.now(), new_spec, qty, coid, role=old.role)
             new.replaces, new.order_class, new.replacing = old.id, old.order_class, True
             self.book.add(new)
@@ -365,6 +379,25 @@ class Exchange:
             "next_close": fmt_time(close),
         }
 
+    def policy(self) -> Policy:
+        """The refusal policy in force: shorting as the `no_shorting` configuration says."""
+        no_shorting = bool(self.configurations.get()["no_shorting"])
+        return Policy(shorting_enabled=not no_shorting, wash_trade_check=self.config.policy.wash_trade_check)
+
+    def get_configurations(self) -> JsonDict:
+        return self.configurations.get()
+
+    def patch_configurations(self, body: object) -> JsonDict:
+        """Apply a PATCH of the account configuration; the margin cap takes effect at once.
+
+        Raises:
+            ApiError: 400 / 422 as `AccountConfigurations.patch`.
+        """
+        with self.lock:
+            settings = self.configurations.patch(body)
+            self.book.multiplier_cap = int(str(settings["max_margin_multiplier"]))
+            return settings
+
     def account(self) -> JsonDict:
         with self.lock:
             values = [p.qty * self.book.price(p.symbol) for p in self.book.positions.values()]
@@ -374,9 +407,11 @@ class Exchange:
                 sum((v for v in values if v > 0), Decimal(0)),
                 sum((v for v in values if v < 0), Decimal(0)),
                 self.started_at,
-                self.book.margin_multiplier,
+                self.book.multiplier,
             )
-            body["shorting_enabled"] = self.config.policy.shorting_enabled
+            settings = self.configurations.get()
+            body["shorting_enabled"] = not settings["no_shorting"]
+            body["trade_suspended_by_user"] = bool(settings["suspend_trade"])
             return body
 
     def snapshot(self) -> JsonDict:
