@@ -12,6 +12,8 @@ from .wire import fmt_decimal, fmt_time
 
 __all__ = ["startup_banner"]
 
+SHOWN_ACCOUNTS = 5  # accounts listed one per line; the rest are counted
+
 
 def startup_banner(sim: Simulator, host: str, port: int, clock_spec: str, keys_from_env: bool) -> str:
     """The human-readable start-up text for a simulator serving on host:port."""
@@ -33,9 +35,23 @@ def startup_banner(sim: Simulator, host: str, port: int, clock_spec: str, keys_f
 
 
 def _key_lines(sim: Simulator, keys_from_env: bool) -> list[str]:
+    if not sim.multi_account:
+        if keys_from_env:
+            return ["  keys           only the pair in APCA_API_KEY_ID / APCA_API_SECRET_KEY"]
+        return ["  keys           any non-empty pair (APCA-API-KEY-ID / APCA-API-SECRET-KEY headers)"]
+    accounts = sim.accounts
+    lines = [
+        f"  keys           {len(accounts)} accounts: the APCA-API-KEY-ID header (the stream's key_id) picks "
+        "the account; each takes only its own pair from the scenario (docs/scenarios.md, 'accounts')"
+    ]
+    lines += [f"                 {a.name}: key id {a.key_id}" for a in accounts[:SHOWN_ACCOUNTS]]
+    if len(accounts) > SHOWN_ACCOUNTS:
+        lines.append(f"                 ... and {len(accounts) - SHOWN_ACCOUNTS} more (GET /sim/accounts)")
     if keys_from_env:
-        return ["  keys           only the pair in APCA_API_KEY_ID / APCA_API_SECRET_KEY"]
-    return ["  keys           any non-empty pair (APCA-API-KEY-ID / APCA-API-SECRET-KEY headers)"]
+        lines.append(
+            "                 (APCA_API_KEY_ID / APCA_API_SECRET_KEY are ignored: the scenario lists keys)"
+        )
+    return lines
 
 
 def _clock_text(clock_spec: str) -> str:
@@ -48,6 +64,5 @@ def _clock_text(clock_spec: str) -> str:
 
 
 def _symbols_text(sim: Simulator) -> str:
-    with sim.exchange.lock:
-        symbols = sorted(sim.exchange.book.symbols.values(), key=lambda s: s.symbol)
+    symbols = sim.market_symbols()
     return "  ".join(f"{s.symbol} {fmt_decimal(s.price)} ({s.exchange})" for s in symbols)

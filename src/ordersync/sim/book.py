@@ -46,7 +46,7 @@ class Book:
     def __init__(
         self,
         cash: Decimal,
-        symbols: Iterable[SymbolInfo],
+        symbols: Iterable[SymbolInfo] | dict[str, SymbolInfo],
         positions: Iterable[Position] = (),
         margin_multiplier: int = 1,
     ) -> None:
@@ -55,7 +55,10 @@ class Book:
         self.multiplier_cap = margin_multiplier  # the `max_margin_multiplier` configuration
         self.orders: dict[str, SimOrder] = {}
         self.by_client_id: dict[str, str] = {}
-        self.symbols: dict[str, SymbolInfo] = {s.symbol: s for s in symbols}
+        # A dict is used as given: accounts of one market share its symbols and prices.
+        self.symbols: dict[str, SymbolInfo] = (
+            symbols if isinstance(symbols, dict) else {s.symbol: s for s in symbols}
+        )
         self.positions: dict[str, Position] = {p.symbol: p for p in positions if p.qty != 0}
 
     def add(self, order: SimOrder) -> None:

@@ -34,12 +34,12 @@ from .model import Position, SimOrder, SymbolInfo
 from .order_request import OrderSpec, ReplaceSpec, is_fractional
 from .queries import OrderQuery, select_orders
 from .scheduler import Scheduler
-from .serialize import account_json, order_json, position_json
+from .serialize import ACCOUNT_ID, ACCOUNT_NUMBER, account_json, order_json, position_json
 from .sessions import MarketSessions
 from .venue import EventSink, Latency, Venue, notional_qty, order_with_legs
 from .wire import CODE_UNPROCESSABLE, ApiError, JsonDict, asset_id_for, fmt_decimal, fmt_time, new_id
 
-__all__ = ["Exchange", "ExchangeConfig", "FillPlan", "FillStep", "PricePoint"]
+__all__ = ["Exchange", "ExchangeConfig", "FillPlan", "FillStep", "Market", "PricePoint"]
 
 
 @dataclass(frozen=True)
@@ -79,19 +79,38 @@ class ExchangeConfig:
     foreign_orders: Sequence[OrderSpec] = ()  # other applications' open orders at the start
     calendar: bool = False  # market sessions on the NYSE calendar (False: always open)
     done_for_day: bool = False  # partially filled GTC orders go `done_for_day` at the close
+    account_id: str = ACCOUNT_ID
+    account_number: str = ACCOUNT_NUMBER
+
+
+class Market:
+    """What every account of one simulator shares: the clock, the symbols and their prices, the start time,
+    and one lock and one scheduler, so a price move or a clock step reaches every account's books in one
+    consistent pass (and a stepped clock walks one timeline)."""
+
+    def __init__(self, clock: SimClock, symbols: Sequence[SymbolInfo]) -> None:
+        self.clock = clock
+        self.symbols: dict[str, SymbolInfo] = {s.symbol: s for s in symbols}
+        self.lock = threading.RLock()
+        self.scheduler = Scheduler()
+        self.started_at = clock.now()
 
 
 class Exchange:
-    """One simulated Alpaca account with its venue; thread-safe."""
+    """One simulated Alpaca account with its venue; thread-safe. Several exchanges may share one `Market`
+    (many accounts in one simulator); without one, the exchange has a market of its own."""
 
-    def __init__(self, config: ExchangeConfig, clock: SimClock, sink: EventSink) -> None:
-        self.lock = threading.RLock()
+    def __init__(
+        self, config: ExchangeConfig, clock: SimClock, sink: EventSink, market: Market | None = None
+    ) -> None:
+        self.market = market or Market(clock, config.symbols)
+        self.lock = self.market.lock
         self.clock = clock
         self.config = config
-        self.scheduler = Scheduler()
+        self.scheduler = self.market.scheduler
         self.book = Book(
             config.cash,
-            config.symbols,
+            self.market.symbols,
             [Position(symbol, qty, avg) for symbol, qty, avg in config.positions],
             config.margin_multiplier,
         )
@@ -101,7 +120,7 @@ class Exchange:
             max_margin_multiplier=str(config.margin_multiplier),
             no_shorting=not config.policy.shorting_enabled,
         )
-        self.started_at = clock.now()
+        self.started_at = self.market.started_at
         for point in config.prices:
             self.schedule_at(
                 point.at_s, f"price {point.symbol}", self._price_setter(point.symbol, point.price)
@@ -408,6 +427,8 @@ class Exchange:
                 sum((v for v in values if v < 0), Decimal(0)),
                 self.started_at,
                 self.book.multiplier,
+                self.config.account_id,
+                self.config.account_number,
             )
             settings = self.configurations.get()
             body["shorting_enabled"] = not settings["no_shorting"]

@@ -91,7 +91,7 @@ class SimServer:
     def stop(self) -> None:
         """Drop stream connections, stop uvicorn and join its thread."""
         if self._server is not None:
-            self.simulator.hub.disconnect_all()
+            self.simulator.disconnect_all()
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -129,9 +129,13 @@ class SimServer:
 
     # -- in-process control (thread-safe) ---------------------------------------------------------------
 
-    def snapshot(self) -> JsonDict:
-        """The same data as GET /sim/state."""
-        return self.simulator.state()
+    def snapshot(self, account: str | None = None) -> JsonDict:
+        """The same data as GET /sim/state (of the named account; the first by default)."""
+        return self.simulator.state(self.simulator.account_named(account))
+
+    def accounts(self) -> list[JsonDict]:
+        """The same data as GET /sim/accounts."""
+        return self.simulator.accounts_summary()
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -152,7 +156,8 @@ class SimServer:
         return self.clock.now()
 
     def set_price(self, symbol: str, price: Decimal | str) -> None:
-        self.simulator.exchange.set_price(symbol, Decimal(str(price)))
+        """Move (or list) a symbol in the market every account trades in."""
+        self.simulator.set_price(symbol, Decimal(str(price)))
 
     def fill(
         self,
@@ -160,25 +165,31 @@ class SimServer:
         client_order_id: str | None = None,
         qty: Decimal | str | None = None,
         price: Decimal | str | None = None,
+        account: str | None = None,
     ) -> JsonDict:
         """Fill an order now (all of it at the current price by default); returns the order JSON."""
-        return self.simulator.exchange.manual_fill(
+        return self.simulator.account_named(account).exchange.manual_fill(
             order_id, client_order_id, _opt_decimal(qty), _opt_decimal(price)
         )
 
-    def set_faults(self, config: FaultConfig | JsonDict) -> None:
+    def set_faults(self, config: FaultConfig | JsonDict, account: str | None = None) -> None:
         faults = config if isinstance(config, FaultConfig) else FaultConfig.model_validate(config)
-        self.simulator.set_faults(faults)
+        self.simulator.set_faults(faults, self.simulator.account_named(account))
 
     def set_rate_limit(self, limit_per_min: int) -> None:
         self.simulator.limiter.set_limit(limit_per_min)
 
-    def disconnect_streams(self) -> int:
-        """Drop every stream connection now; returns how many."""
-        return self.simulator.hub.disconnect_all()
+    def disconnect_streams(self, account: str | None = None) -> int:
+        """Drop every stream connection now (of one account when named); returns how many."""
+        if account is None:
+            return self.simulator.disconnect_all()
+        return self.simulator.account_named(account).hub.disconnect_all()
 
-    def stream_listeners(self) -> int:
-        return self.simulator.hub.listening_count()
+    def stream_listeners(self, account: str | None = None) -> int:
+        """Listening stream connections (of one account when named, else of all)."""
+        if account is None:
+            return sum(a.hub.listening_count() for a in self.simulator.accounts)
+        return self.simulator.account_named(account).hub.listening_count()
 
 
 def serve(host: str, port: int, scenario_path: Path | None, clock_spec: str) -> None:

@@ -108,12 +108,12 @@ def test_fractional_trading_off_refuses_fractional_and_notional_orders(
 def test_a_market_buy_is_valued_a_collar_above_the_price(
     make_sim: Sim, client_for: Client, symbol: str, fits: int, too_many: int
 ) -> None:
-    sim = make_sim(parents=[], account={"cash": "10000"})
+    sim = make_sim(parents=[], account={"cash": "10000"}, latency={"ack_s": 1.0})  # acked when time moves
     client = client_for(sim)
 
     status, code, message = _refusal(client, _buy(symbol, too_many))
     assert (status, code, message) == (403, 40310000, "insufficient buying power")
-    client.submit_order(_buy(symbol, fits))  # rests until the clock moves: it holds its value
+    client.submit_order(_buy(symbol, fits))  # not acknowledged before the clock moves: it holds its value
     price = Decimal("72.10") if symbol == "OKE" else Decimal("20.05")
     collar = Decimal("1.025") if price >= 50 else Decimal("1.04")
     assert Decimal(str(client.get_account().buying_power)) == 10000 - fits * price * collar
@@ -125,9 +125,10 @@ def test_a_limit_buy_is_valued_at_its_limit_and_a_short_sale_three_percent_above
     sim = make_sim(parents=[], account={"cash": "10000"}, shorting_enabled=True)
     client = client_for(sim)
 
-    limit_buy = LimitOrderRequest(symbol="OKE", qty=138, side="buy", time_in_force="day", limit_price=72.1)
-    assert client.submit_order(limit_buy).qty == "138"  # 9,949.80: at its limit, no collar
-    client.cancel_order_by_id(client.get_orders()[0].id)
+    resting = LimitOrderRequest(symbol="OKE", qty=138, side="buy", time_in_force="day", limit_price=72)
+    order = client.submit_order(resting)  # 9,936 at its limit: with a collar it would not fit
+    assert Decimal(str(client.get_account().buying_power)) == 10000 - 138 * 72
+    client.cancel_order_by_id(order.id)
     sim.advance(1)
     short = MarketOrderRequest(symbol="OKE", qty=135, side="sell", time_in_force="day")
     assert _refusal(client, short)[2] == "insufficient buying power"  # 135 x 74.263 = 10,025.51
