@@ -29,6 +29,9 @@ def startup_banner(sim: Simulator, host: str, port: int, clock_spec: str, keys_f
         "clock/advance, faults, ratelimit, stream/disconnect",
         f"  rate limit     {sim.scenario.rate_limit_per_min} requests/min per key",
         f"  symbols        {_symbols_text(sim)}",
+        "  fills          at the last price, which moves only along the scenario's `prices` and on POST "
+        "/sim/price; a limit that is not marketable waits for a move; an order whose client_order_id is a "
+        f"scenario parent's id ({_parents_text(sim)}) fills by that parent's plan",
         "  docs           docs/simulator.md (driving it by hand), docs/scenarios.md (scenario files)",
     ]
     return "\n".join(lines) + "\n"
@@ -47,6 +50,10 @@ def _key_lines(sim: Simulator, keys_from_env: bool) -> list[str]:
     lines += [f"                 {a.name}: key id {a.key_id}" for a in accounts[:SHOWN_ACCOUNTS]]
     if len(accounts) > SHOWN_ACCOUNTS:
         lines.append(f"                 ... and {len(accounts) - SHOWN_ACCOUNTS} more (GET /sim/accounts)")
+    if sim.scenario.accounts is not None and not isinstance(sim.scenario.accounts, list):
+        lines.append(
+            "                 (generated accounts: key id = the name, secret = the name + '-secret')"
+        )
     if keys_from_env:
         lines.append(
             "                 (APCA_API_KEY_ID / APCA_API_SECRET_KEY are ignored: the scenario lists keys)"
@@ -66,3 +73,10 @@ def _clock_text(clock_spec: str) -> str:
 def _symbols_text(sim: Simulator) -> str:
     symbols = sim.market_symbols()
     return "  ".join(f"{s.symbol} {fmt_decimal(s.price)} ({s.exchange})" for s in symbols)
+
+
+def _parents_text(sim: Simulator) -> str:
+    ids = [p.id for p in sim.scenario.parents]
+    if not ids:
+        return "none in this scenario"
+    return ", ".join(ids) if len(ids) <= 4 else f"{ids[0]} .. {ids[-1]}"

@@ -145,6 +145,11 @@ def test_control_routes_take_an_account(two: SimServer, http: httpx.Client) -> N
     assert filled["status"] == "filled"
     assert http.post("/sim/fill", json={"order_id": str(order.id)}).status_code == 404  # not alice's
     assert http.get("/sim/state", params={"account": "carol"}).status_code == 404
+    huge = http.get("/sim/state", params={"account": "x" * 10_000})
+    assert (huge.status_code, len(huge.text) < 200) == (
+        404,
+        True,
+    )  # a short answer, the name not echoed whole
 
 
 def test_faults_are_per_account(two: SimServer, http: httpx.Client) -> None:
