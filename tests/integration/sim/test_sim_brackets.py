@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderClass, OrderStatus
+from alpaca.trading.enums import OrderClass, OrderStatus, TimeInForce
 from alpaca.trading.models import Order
 from alpaca.trading.requests import (
     GetOrderByIdRequest,
@@ -32,13 +32,13 @@ Symbol = Callable[..., str]
 
 
 def bracket_buy(
-    symbol: str, qty: float, limit: float, take_profit: float, stop: float, **extra: object
-) -> object:
+    symbol: str, qty: float, limit: float, take_profit: float, stop: float, tif: str = "gtc", **extra: object
+) -> LimitOrderRequest:
     return LimitOrderRequest(
         symbol=symbol,
         qty=qty,
         side="buy",
-        time_in_force="gtc",
+        time_in_force=TimeInForce(tif),
         limit_price=limit,
         order_class=OrderClass.BRACKET,
         take_profit={"limit_price": take_profit},
@@ -267,3 +267,21 @@ def test_canceling_a_held_leg_while_the_entry_works_cancels_the_whole_group(
     parent = client.get_order_by_id(entry.id, GetOrderByIdRequest(nested=True))
     assert {parent.status, *(leg.status for leg in parent.legs or [])} == {OrderStatus.CANCELED}
     assert Decimal(_position_qty(client, symbol)) == 2
+
+
+def test_a_day_brackets_exits_expire_at_the_close_and_leave_the_position_bare(
+    make_sim: Sim, client_for: Client
+) -> None:
+    sim = make_sim(parents=[], market={"calendar": True})  # Friday 11:59 ET; the close is at 16:00 ET
+    client = client_for(sim)
+    entry = client.submit_order(bracket_buy("STWD", 10, limit=19.5, take_profit=22, stop=18, tif="day"))
+    sim.advance(1)
+    sim.fill(order_id=str(entry.id))
+    legs = _legs(client, entry.id)
+    assert {leg.time_in_force for leg in legs.values()} == {TimeInForce.DAY}  # the legs take the entry's TIF
+    assert legs["limit"].status == OrderStatus.NEW
+
+    sim.advance(4 * 3600 + 60)
+
+    assert {leg.status for leg in _legs(client, entry.id).values()} == {OrderStatus.EXPIRED}
+    assert client.get_open_position("STWD").qty_available == "10"
