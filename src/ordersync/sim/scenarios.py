@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -23,6 +24,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from .checks import Policy
 from .exchange import ExchangeConfig, FillPlan, FillStep, PricePoint
@@ -525,6 +527,19 @@ class Scenario(_Strict):
             if len(held) != len(set(held)):
                 raise ValueError(f"accounts ({entry.name}): positions: one entry per symbol")
 
+    def with_accounts(
+        self, count: int, key_prefix: str = "acct", variation: Mapping[str, object] | None = None
+    ) -> Scenario:
+        """This scenario on `count` generated accounts (`accounts: {count, key_prefix, variation}`), validated
+        like a file: how a demo runs one scenario, with variations, over N accounts.
+
+        Raises:
+            ScenarioError: one line naming the bad field.
+        """
+        data = self.model_dump(mode="json", exclude_unset=True)
+        data["accounts"] = {"count": count, "key_prefix": key_prefix, "variation": dict(variation or {})}
+        return parse_scenario(data, f"{self.name} on {count} accounts")
+
     @property
     def accounts_declared(self) -> bool:
         """True when the scenario lists its accounts (keys from the scenario, many accounts)."""
@@ -631,9 +646,20 @@ def parse_scenario(data: object, source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ScenarioError(f"{source}: {where}: {first['msg']}") from None
+        first = _most_telling(e)
+        where = ".".join(str(part) for part in first["loc"] if not _UNION_BRANCH.match(str(part)))
+        raise ScenarioError(f"{source}: {where or '(top level)'}: {first['msg']}") from None
+
+
+# A union (`accounts`: a list or a generator; action targets) reports one error per branch, named by the
+# branch's type; the error that matters is the one from the branch the input's shape chose.
+_UNION_BRANCH = re.compile(r"^(list\[\w+\]|[A-Z][a-z]+[A-Z]\w*)$")
+_SHAPE_MISMATCH = frozenset({"list_type", "dict_type", "model_type", "model_attributes_type"})
+
+
+def _most_telling(error: ValidationError) -> ErrorDetails:
+    errors = error.errors()
+    return next((e for e in errors if e["type"] not in _SHAPE_MISMATCH), errors[0])
 
 
 def load_scenario(path: Path | str) -> Scenario:

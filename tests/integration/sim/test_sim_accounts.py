@@ -15,7 +15,7 @@ from alpaca.trading.enums import OrderStatus, QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
 from simtools import START, StreamRecorder, scenario, trading_client
 
-from ordersync.sim import ScenarioError, SimServer, SteppedClock
+from ordersync.sim import ScenarioError, SimServer, SteppedClock, default_scenario
 from ordersync.sim.banner import startup_banner
 
 ALICE = {"name": "alice", "key_id": "AK-ALICE", "secret_key": "alice-secret"}
@@ -145,6 +145,8 @@ def test_control_routes_take_an_account(two: SimServer, http: httpx.Client) -> N
     assert filled["status"] == "filled"
     assert http.post("/sim/fill", json={"order_id": str(order.id)}).status_code == 404  # not alice's
     assert http.get("/sim/state", params={"account": "carol"}).status_code == 404
+    shown = http.get("/sim/state", params={"account": "bob"}).text + http.get("/sim/accounts").text
+    assert not any(secret in shown for secret in ("AK-ALICE", "AK-BOB", "alice-secret", "bob-secret"))
     huge = http.get("/sim/state", params={"account": "x" * 10_000})
     assert (huge.status_code, len(huge.text) < 200) == (
         404,
@@ -230,13 +232,26 @@ def test_the_specs_give_each_account_its_keys_and_varied_parents() -> None:
     assert all(0 <= d <= 100 for d in delays)
 
 
+def test_the_seed_scenario_runs_on_n_accounts_with_variations() -> None:
+    seed = default_scenario()
+    many = seed.with_accounts(4, key_prefix="demo", variation={"fill_delay_s": 300, "drop_last_fill_p": 0.5})
+
+    specs = many.account_specs()
+    assert [s.key_id for s in specs] == ["demo-001", "demo-002", "demo-003", "demo-004"]
+    assert all([p.id for p in s.parents] == [p.id for p in seed.parents] for s in specs)
+    assert len({tuple(len(p.fills) for p in s.parents) for s in specs}) > 1  # some lost a last fill
+    assert (many.symbols, many.prices, many.actions) == (seed.symbols, seed.prices, seed.actions)
+    with pytest.raises(ScenarioError, match=r"accounts\.count: Input should be greater than or equal to 1"):
+        seed.with_accounts(0)
+
+
 @pytest.mark.parametrize(
     ("accounts", "message"),
     [
         ([ALICE, {**BOB, "key_id": "AK-ALICE"}], "accounts: every key_id must be unique"),
         ([ALICE, {**ALICE, "key_id": "AK-2"}], "accounts: every name must be unique"),
         ([{**ALICE, "positions": [{"symbol": "AAPL", "qty": "1"}]}], "symbol 'AAPL' is not listed"),
-        ([{**ALICE, "name": "has space"}], "accounts.list[AccountEntry].0.name"),
+        ([{**ALICE, "name": "has space"}], "accounts.0.name: String should match pattern"),
     ],
 )
 def test_bad_accounts_are_one_line_errors(accounts: list[dict[str, Any]], message: str) -> None:
