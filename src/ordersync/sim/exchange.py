@@ -533,5 +533,7 @@ class Exchange:
             "executions": [
                 {"at": fmt_time(at), "qty": str(q), "price": str(p)} for at, q, p in order.executions
             ],
+            # every status with its venue time (`held` -> `new` is when a bracket's exit was armed)
+            "history": [{"at": fmt_time(at), "status": status} for at, status in order.history],
         }
         return detail

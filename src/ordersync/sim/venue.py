@@ -80,9 +80,12 @@ class Venue:
         self.sink.publish(trade_update(event, order_json(order), self.clock.now(), execution_id, fill))
 
     def touch(self, order: SimOrder, status: str | None = None) -> None:
+        now = self.clock.now()
         if status is not None:
+            if status != order.status or not order.history:
+                order.history.append((now, status))
             order.status = status
-        order.updated_at = self.clock.now()
+        order.updated_at = now
 
     # -- acknowledgement -------------------------------------------------------------------------------
 

@@ -90,6 +90,11 @@ def test_a_partly_filled_entry_waits_unprotected_until_it_completes(
     sim.advance(600)  # the entry completes: only now are the exits armed
     legs = _legs(client, entry.id)
     assert (legs["limit"].status, legs["stop"].status) == (OrderStatus.NEW, OrderStatus.HELD)
+    # the books say when: the take-profit went live at the entry's last execution, 600 s after the first
+    books = {o["id"]: o["sim"] for o in sim.snapshot()["orders"]}
+    last_fill = books[str(entry.id)]["executions"][-1]["at"]
+    assert [h["status"] for h in books[str(legs["limit"].id)]["history"]] == ["held", "new"]
+    assert books[str(legs["limit"].id)]["history"][-1]["at"] == last_fill
     sim.set_price("OKE", "64.90")
     assert _legs(client, entry.id)["stop"].status == OrderStatus.FILLED
     with pytest.raises(APIError):
