@@ -225,13 +225,13 @@ def sim_serve(
     """Serve the simulator for alpaca-py (TradingClient/TradingStream with url_override)."""
     from ordersync.sim.clock import ClockSpecError
     from ordersync.sim.scenarios import ScenarioError
-    from ordersync.sim.server import serve
+    from ordersync.sim.server import ServeError, serve
 
     if not 0 <= port <= 65535:
         _fail(f"--port must be between 0 and 65535, was {port}")
     try:
         serve(host, port, scenario, clock)
-    except (ScenarioError, ClockSpecError) as e:
+    except (ScenarioError, ClockSpecError, ServeError) as e:
         _fail(e)
 
 

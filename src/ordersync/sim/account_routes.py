@@ -17,15 +17,14 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .activities import FillLog, parse_activity_query
+from .activities import parse_activity_query
 from .assets import find_asset, parse_asset_query, select_assets
 from .calendar import MarketCalendar
-from .configurations import AccountConfigurations
 from .queries import parse_bool
 from .wire import ApiError, JsonDict
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .simulator import SimAccount, Simulator
 
 __all__ = ["account_routes"]
 
@@ -54,35 +53,29 @@ def account_routes(sim: Simulator) -> list[tuple[str, str, Handler]]:
 class _AccountHandlers:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        self.exchange = sim.exchange
         self.market = MarketCalendar()
-        self.fills = FillLog()
-        account = sim.exchange.account()
-        self.configurations = AccountConfigurations(
-            max_margin_multiplier=str(account.get("multiplier", "1")),
-            no_shorting=not account.get("shorting_enabled", False),
-        )
 
     async def activities(self, request: Request) -> Response:
         query = parse_activity_query(request.query_params, request.path_params.get("activity_type"))
-        with self.exchange.lock:
-            self.fills.refresh(self.exchange.book)
-            return JSONResponse(self.fills.select(query))
+        account = _account(request)
+        with account.exchange.lock:
+            account.fills.refresh(account.exchange.book)
+            return JSONResponse(account.fills.select(query))
 
     async def get_configurations(self, request: Request) -> Response:
-        return JSONResponse(self.configurations.get())
+        return JSONResponse(_account(request).exchange.get_configurations())
 
     async def patch_configurations(self, request: Request) -> Response:
-        return JSONResponse(self.configurations.patch(await _json_body(request)))
+        return JSONResponse(_account(request).exchange.patch_configurations(await _json_body(request)))
 
     async def assets(self, request: Request) -> Response:
         query = parse_asset_query(request.query_params)
-        with self.exchange.lock:
-            return JSONResponse(select_assets(list(self.exchange.book.symbols.values()), query))
+        with self.sim.market.lock:
+            return JSONResponse(select_assets(list(self.sim.market.symbols.values()), query))
 
     async def asset(self, request: Request) -> Response:
-        with self.exchange.lock:
-            return JSONResponse(find_asset(self.exchange.book.symbols, request.path_params["symbol_or_id"]))
+        with self.sim.market.lock:
+            return JSONResponse(find_asset(self.sim.market.symbols, request.path_params["symbol_or_id"]))
 
     async def calendar(self, request: Request) -> Response:
         params = request.query_params
@@ -98,7 +91,7 @@ class _AccountHandlers:
         shares, and that symbol's item is then the 403 a close would get).
         """
         cancel_orders = parse_bool(request.query_params.get("cancel_orders"), "cancel_orders")
-        exchange = self.exchange
+        exchange = _account(request).exchange
         with exchange.lock:
             if cancel_orders:
                 exchange.cancel_all()
@@ -112,6 +105,11 @@ class _AccountHandlers:
                 else:
                     items.append({"symbol": symbol, "status": 200, "body": order})
         return JSONResponse(items, status_code=207)
+
+
+def _account(request: Request) -> SimAccount:
+    account: SimAccount = request.state.account  # set by the /v2 guard (app.py)
+    return account
 
 
 def _calendar_date(raw: str | None, field: str) -> date | None:

@@ -11,9 +11,10 @@ describes what a person tries, not what must succeed."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .exchange import Exchange
@@ -37,6 +38,8 @@ __all__ = ["ActionRunner", "exit_parent_id", "resolve_target"]
 log = logging.getLogger(__name__)
 
 STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
+HASHED_PREFIX = "os~"
+HASH_DIGITS = 40
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,9 @@ def resolve_target(exchange: Exchange, parents: dict[str, ParentModel], target: 
     candidates = [
         o
         for o in book.open_orders(parent.symbol)
-        if o.side == exit_side and exit_parent_id(exchange, o) == parent.id and _has_role(o, target.role)
+        if o.side == exit_side
+        and exit_parent_id(exchange, o, (parent.id,)) == parent.id
+        and _has_role(o, target.role)
     ]
     return max(candidates, key=lambda o: o.created_at, default=None)
 
@@ -170,19 +175,35 @@ def _has_role(order: SimOrder, role: str) -> bool:
     return order.type == "limit" if role == "take_profit" else order.type in STOP_TYPES
 
 
-def exit_parent_id(exchange: Exchange, order: SimOrder) -> str | None:
+def exit_parent_id(exchange: Exchange, order: SimOrder, parent_ids: Iterable[str] = ()) -> str | None:
     """The scenario parent an exit order protects, from its (or its group root's) client_order_id:
-    `<parent>~<role><n>` (ordersync), `naive-<parent>-<kind>-<n>` (the naive baseline), or the legs of a
-    bracket whose entry is the parent itself."""
+    `<parent>~<role><n>` (ordersync), `os~<digest>~<role><n>` (ordersync's hashed form for a parent id too
+    long to spell out: the digest is checked against each of `parent_ids`), `naive-<parent>-<kind>-<n>` (the
+    naive baseline), or the legs of a bracket whose entry is the parent itself."""
     root = exchange.book.root(order)
     if root is not order and root.role == "entry":
         return root.client_order_id
     coid = root.client_order_id
+    if coid.startswith(HASHED_PREFIX):
+        return _hashed_parent(coid, parent_ids)
     if "~" in coid:
         return coid.split("~", 1)[0]
     if coid.startswith("naive-"):
         parts = coid[len("naive-") :].rsplit("-", 2)
         return parts[0] if len(parts) == 3 else None
+    return None
+
+
+def _hashed_parent(coid: str, parent_ids: Iterable[str]) -> str | None:
+    # ordersync's child id when `<parent>~<role><n>` exceeds 128 characters: `os~` + the first 40 hex digits
+    # of sha256("<parent>~<role><n>") + `~<role><n>` (docs/scenarios.md, "Targets").
+    parts = coid.split("~")
+    if len(parts) != 3 or len(parts[1]) != HASH_DIGITS:
+        return None
+    digest, tail = parts[1], parts[2]
+    for parent_id in parent_ids:
+        if hashlib.sha256(f"{parent_id}~{tail}".encode()).hexdigest()[:HASH_DIGITS] == digest:
+            return parent_id
     return None
 
 

@@ -122,7 +122,8 @@ class FillLog:
     by scanning every row. Not thread-safe on its own: use it under the exchange's lock, as the books are.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, account_id: str = ACCOUNT_ID) -> None:
+        self._account_id = account_id
         self._rows: list[tuple[datetime, str, JsonDict]] = []  # (time, id, row), sorted by (time, id)
         self._seen: dict[str, int] = {}  # order id -> executions already rendered
         self._time_of: dict[str, datetime] = {}  # row id -> its time, to find a page_token's place
@@ -133,7 +134,7 @@ class FillLog:
             done = self._seen.get(order.id, 0)
             if done == len(order.executions):
                 continue
-            for at, body in _order_rows(order)[done:]:
+            for at, body in _order_rows(order, self._account_id)[done:]:
                 bisect.insort(self._rows, (at, body["id"], body), key=lambda r: (r[0], r[1]))
                 self._time_of[body["id"]] = at
             self._seen[order.id] = len(order.executions)
@@ -191,7 +192,7 @@ def list_activities(book: Book, query: ActivityQuery) -> list[JsonDict]:
     return log.select(query)
 
 
-def _order_rows(order: SimOrder) -> list[tuple[datetime, JsonDict]]:
+def _order_rows(order: SimOrder, account_id: str) -> list[tuple[datetime, JsonDict]]:
     rows: list[tuple[datetime, JsonDict]] = []
     cumulative = Decimal(0)
     for index, (at, qty, price) in enumerate(order.executions):
@@ -202,7 +203,7 @@ def _order_rows(order: SimOrder) -> list[tuple[datetime, JsonDict]]:
                 at,
                 {
                     "id": activity_id(at, order.id, index),
-                    "account_id": ACCOUNT_ID,
+                    "account_id": account_id,
                     "activity_type": "FILL",
                     "transaction_time": fmt_time(at),
                     "type": "fill" if complete else "partial_fill",

@@ -23,12 +23,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from .account_routes import account_routes
 from .control import control_routes
+from .exchange import Exchange
 from .order_request import parse_order_request, parse_replace_request
 from .queries import parse_bool, parse_order_query
-from .simulator import Simulator
+from .simulator import SimAccount, Simulator
 from .wire import ApiError, parse_decimal
 
-__all__ = ["build_app"]
+__all__ = ["account_of", "build_app", "exchange_of"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -49,27 +50,36 @@ def build_app(sim: Simulator) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        sim.hub.bind_loop(asyncio.get_running_loop())
+        sim.bind_loop(asyncio.get_running_loop())
         ticker = asyncio.create_task(sim.run_ticker())
         try:
             yield
         finally:
             ticker.cancel()
-            sim.hub.disconnect_all()
+            sim.disconnect_all()
 
     routes: list[BaseRoute] = [
         *api.routes(),
         *control_routes(sim),
-        WebSocketRoute("/stream", sim.hub.endpoint),
-        WebSocketRoute("/stream/", sim.hub.endpoint),
+        WebSocketRoute("/stream", sim.gateway.endpoint),
+        WebSocketRoute("/stream/", sim.gateway.endpoint),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={ApiError: _api_error})
+
+
+def account_of(request: Request) -> SimAccount:
+    """The account the guard authenticated this request for (by its APCA-API-KEY-ID)."""
+    account: SimAccount = request.state.account
+    return account
+
+
+def exchange_of(request: Request) -> Exchange:
+    return account_of(request).exchange
 
 
 class _Api:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        self.exchange = sim.exchange
 
     def routes(self) -> list[Route]:
         table: list[tuple[str, str, Handler]] = [
@@ -94,50 +104,54 @@ class _Api:
 
     def _guarded(self, path: str, method: str, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            response = await self._guard(request, path, method, handler)
-            self.sim.counters.response(response.status_code)
+            account = self.sim.account_for_key(request.headers.get("APCA-API-KEY-ID", ""))
+            request.state.account = account
+            response = await self._guard(request, account, path, method, handler)
+            account.counters.response(response.status_code)
             return response
 
         return endpoint
 
-    async def _guard(self, request: Request, path: str, method: str, handler: Handler) -> Response:
+    async def _guard(
+        self, request: Request, account: SimAccount, path: str, method: str, handler: Handler
+    ) -> Response:
         sim = self.sim
-        sim.counters.request(f"{method} {path}")
-        delay = sim.faults.latency_s(method, path)
+        account.counters.request(f"{method} {path}")
+        delay = account.faults.latency_s(method, path)
         if delay:
             await asyncio.sleep(delay)
-        symbol = await self._request_symbol(request)
-        virtual_delay = sim.http_latency_s(method, path, symbol)
+        symbol = await self._request_symbol(request, account)
+        virtual_delay = sim.http_latency_s(method, path, symbol, account)
         if virtual_delay > 0:
             await _wait_virtual(sim, virtual_delay)
         key = request.headers.get("APCA-API-KEY-ID", "")
-        if not sim.check_credentials(key, request.headers.get("APCA-API-SECRET-KEY", "")):
+        if sim.authenticate(key, request.headers.get("APCA-API-SECRET-KEY", "")) is not account:
             return JSONResponse({"message": "unauthorized."}, status_code=401)
         decision = sim.limiter.hit(key)
         headers = decision.headers()
         if not decision.allowed:
-            sim.counters.rate_limited()
+            account.counters.rate_limited()
             return JSONResponse({"code": 42910000, "message": "rate limit exceeded"}, 429, headers=headers)
-        fault = sim.faults.http_fault(method, path, symbol)
+        fault = account.faults.http_fault(method, path, symbol)
         if fault is not None and fault.status == 429:
             # An injected 429 says what a real one says: nothing left, and when the budget comes back.
             headers["X-Ratelimit-Remaining"] = "0"
             headers["X-Ratelimit-Reset"] = str(fault.reset_epoch or decision.reset_epoch)
         if fault is not None and not fault.lost_response:
             return _fault_response(fault.status, headers)
-        response = await self._run(handler, request)
+        response = await self._run(handler, request, account)
         if fault is not None:
             return _fault_response(fault.status, headers)  # the request took effect; its answer is lost
         response.headers.update(headers)
         return response
 
-    async def _request_symbol(self, request: Request) -> str | None:
+    async def _request_symbol(self, request: Request, account: SimAccount) -> str | None:
         """The symbol a request is about, for symbol-limited fault windows (None when it names none)."""
         params = request.path_params
         if "symbol" in params:
             return str(params["symbol"]).upper()
         if "order_id" in params:
-            return self.exchange.order_symbol(str(params["order_id"]))
+            return account.exchange.order_symbol(str(params["order_id"]))
         if request.method == "POST":
             try:
                 body = await _json_body(request)
@@ -147,62 +161,62 @@ class _Api:
             return symbol.strip().upper() if isinstance(symbol, str) else None
         return None
 
-    async def _run(self, handler: Handler, request: Request) -> Response:
+    async def _run(self, handler: Handler, request: Request, account: SimAccount) -> Response:
         try:
             return await handler(request)
         except ApiError as e:
-            self.sim.counters.rejection(e.status, e.body)
+            account.counters.rejection(e.status, e.body)
             return JSONResponse(e.body, status_code=e.status)
 
     # -- handlers ------------------------------------------------------------------------------------
 
     async def submit(self, request: Request) -> Response:
         spec = parse_order_request(await _json_body(request))
-        return JSONResponse(self.exchange.submit(spec))
+        return JSONResponse(exchange_of(request).submit(spec))
 
     async def list_orders(self, request: Request) -> Response:
-        return JSONResponse(self.exchange.list_orders(parse_order_query(request.query_params)))
+        return JSONResponse(exchange_of(request).list_orders(parse_order_query(request.query_params)))
 
     async def cancel_all(self, request: Request) -> Response:
-        return JSONResponse(self.exchange.cancel_all(), status_code=207)
+        return JSONResponse(exchange_of(request).cancel_all(), status_code=207)
 
     async def by_client_id(self, request: Request) -> Response:
         client_order_id = request.query_params.get("client_order_id")
         if not client_order_id:
             raise ApiError.unprocessable("client_order_id is required")
-        return JSONResponse(self.exchange.get_by_client_id(client_order_id))
+        return JSONResponse(exchange_of(request).get_by_client_id(client_order_id))
 
     async def get_order(self, request: Request) -> Response:
         nested = parse_bool(request.query_params.get("nested"), "nested")
-        return JSONResponse(self.exchange.get_order(request.path_params["order_id"], nested))
+        return JSONResponse(exchange_of(request).get_order(request.path_params["order_id"], nested))
 
     async def replace(self, request: Request) -> Response:
         spec = parse_replace_request(await _json_body(request))
-        return JSONResponse(self.exchange.replace(request.path_params["order_id"], spec))
+        return JSONResponse(exchange_of(request).replace(request.path_params["order_id"], spec))
 
     async def cancel(self, request: Request) -> Response:
-        self.exchange.cancel(request.path_params["order_id"])
+        exchange_of(request).cancel(request.path_params["order_id"])
         return Response(status_code=204)
 
     async def positions(self, request: Request) -> Response:
-        return JSONResponse(self.exchange.positions())
+        return JSONResponse(exchange_of(request).positions())
 
     async def position(self, request: Request) -> Response:
-        return JSONResponse(self.exchange.position(request.path_params["symbol"].upper()))
+        return JSONResponse(exchange_of(request).position(request.path_params["symbol"].upper()))
 
     async def close_position(self, request: Request) -> Response:
         params = request.query_params
         qty = _opt_decimal(params.get("qty"), "qty")
         percentage = _opt_decimal(params.get("percentage"), "percentage")
         return JSONResponse(
-            self.exchange.close_position(request.path_params["symbol"].upper(), qty, percentage)
+            exchange_of(request).close_position(request.path_params["symbol"].upper(), qty, percentage)
         )
 
     async def account(self, request: Request) -> Response:
-        return JSONResponse(self.exchange.account())
+        return JSONResponse(exchange_of(request).account())
 
     async def market_clock(self, request: Request) -> Response:
-        return JSONResponse(self.exchange.market_clock())
+        return JSONResponse(exchange_of(request).market_clock())
 
 
 async def _json_body(request: Request) -> Any:

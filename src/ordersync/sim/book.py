@@ -17,7 +17,19 @@ from decimal import Decimal
 from .model import Position, SimOrder, SymbolInfo
 from .wire import CODE_UNPROCESSABLE, ApiError
 
-__all__ = ["Book", "Reservation"]
+__all__ = ["SHORT_COLLAR", "Book", "Reservation", "buy_collar"]
+
+SHORT_COLLAR = Decimal("1.03")  # a short sale is valued at least 3 % above the price
+
+
+def buy_collar(price: Decimal) -> Decimal:
+    """The factor a market or stop buy is valued at above `price`: 4 % under $50, 2.5 % from $50 (Alpaca's
+    orders docs, "Buying Power" and "Stop Order")."""
+    return Decimal("1.04") if price < 50 else Decimal("1.025")
+
+
+def _opens_short(order: SimOrder) -> bool:
+    return order.side == "sell" and order.position_intent == "sell_to_open"
 
 
 @dataclass(frozen=True)
@@ -34,15 +46,19 @@ class Book:
     def __init__(
         self,
         cash: Decimal,
-        symbols: Iterable[SymbolInfo],
+        symbols: Iterable[SymbolInfo] | dict[str, SymbolInfo],
         positions: Iterable[Position] = (),
         margin_multiplier: int = 1,
     ) -> None:
         self.cash = cash
         self.margin_multiplier = margin_multiplier
+        self.multiplier_cap = margin_multiplier  # the `max_margin_multiplier` configuration
         self.orders: dict[str, SimOrder] = {}
         self.by_client_id: dict[str, str] = {}
-        self.symbols: dict[str, SymbolInfo] = {s.symbol: s for s in symbols}
+        # A dict is used as given: accounts of one market share its symbols and prices.
+        self.symbols: dict[str, SymbolInfo] = (
+            symbols if isinstance(symbols, dict) else {s.symbol: s for s in symbols}
+        )
         self.positions: dict[str, Position] = {p.symbol: p for p in positions if p.qty != 0}
 
     def add(self, order: SimOrder) -> None:
@@ -119,21 +135,41 @@ class Book:
             per_group[key] = max(per_group.get(key, Decimal(0)), order.remaining)
         return Reservation(sum(per_group.values(), Decimal(0)), list(per_group))
 
+    @property
+    def multiplier(self) -> int:
+        """The multiplier in force: the account's, capped by the `max_margin_multiplier` configuration."""
+        return min(self.margin_multiplier, self.multiplier_cap)
+
+    def order_value(
+        self, side: str, kind: str, qty: Decimal, limit: Decimal | None, stop: Decimal | None, symbol: str
+    ) -> Decimal:
+        """What an opening order costs in buying power, as Alpaca values it (docs/simulator.md, "Account
+        configuration"): a buy at its limit; a market (or trailing) buy 4 % above the price under $50 and
+        2.5 % above from $50; a stop buy the same collar above its stop; a short sale at the larger of its
+        limit and 3 % above the price."""
+        price = self.price(symbol)
+        if side == "sell":
+            return qty * max(limit or Decimal(0), price * SHORT_COLLAR)
+        if kind in ("limit", "stop_limit") and limit is not None:
+            return qty * limit
+        base = stop if kind == "stop" and stop is not None else price
+        return qty * base * buy_collar(base)
+
     def buying_power(self) -> Decimal:
         """What new buys may cost: cash (a cash account) or multiplier x equity less the market value already
-        held (a margin account, 2x or 4x), less the cost of open buy orders at their limit or the price."""
+        held (a margin account, 2x or 4x), less the value of open buys and open short sales."""
         reserved = sum(
             (
-                o.remaining * (o.limit_price or self.price(o.symbol))
+                self.order_value(o.side, o.type, o.remaining, o.limit_price, o.stop_price, o.symbol)
                 for o in self.open_orders()
-                if o.side == "buy" and not o.replacing
+                if not o.replacing and (o.side == "buy" or (o.role == "entry" and _opens_short(o)))
             ),
             Decimal(0),
         )
-        if self.margin_multiplier == 1:
+        if self.multiplier == 1:
             return self.cash - reserved
         exposure = sum((abs(p.qty) * self.price(p.symbol) for p in self.positions.values()), Decimal(0))
-        return max(self.margin_multiplier * self.equity() - exposure - reserved, Decimal(0))
+        return max(self.multiplier * self.equity() - exposure - reserved, Decimal(0))
 
     def equity(self) -> Decimal:
         """Cash plus the market value of every position (short positions count negative)."""

@@ -48,7 +48,7 @@ def check_new_order(
         _check_buy_against_short(book, spec, position, skipped)
     if policy.wash_trade_check:
         _check_wash_trade(book, spec, skipped)
-    if spec.side == "buy":
+    if spec.side == "buy" or position <= 0:  # a buy, or a sale that opens or adds to a short
         _check_buying_power(book, spec, qty)
     _check_base_price(book, spec)
 
@@ -153,7 +153,9 @@ def _could_cross(
 
 
 def _check_buying_power(book: Book, spec: OrderSpec, qty: Decimal) -> None:
-    cost = qty * (spec.limit_price or book.price(spec.symbol))
+    if spec.order_class == "oco":
+        return  # exit-only: it never opens a position
+    cost = book.order_value(spec.side, spec.type, qty, spec.limit_price, spec.stop_price, spec.symbol)
     power = book.buying_power()
     if cost > power:
         raise ApiError.forbidden(

@@ -6,8 +6,9 @@ configuration. A wrong type or value is refused 422 40010001 naming the field; u
 
 `dtbp_check` and `pdt_check` were removed from Alpaca's responses on 2026-07-06 (FINRA's intraday-margin
 change; alpaca-py 0.44 makes them optional), so they are accepted on PATCH, validated, and never returned.
-[sim limitation] The settings are stored only: `suspend_trade`, `no_shorting` and `max_margin_multiplier`
-do not (yet) change which orders the exchange accepts (docs/simulator.md, "Known differences")."""
+The exchange enforces them on every new order (docs/simulator.md, "Account configuration"):
+`suspend_trade` refuses new orders, `no_shorting` refuses short sales, `max_margin_multiplier` caps the
+account's multiplier, `fractional_trading: false` refuses fractional and notional orders."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ _ACCEPTED_NOT_RETURNED: dict[str, Callable[[Any], Any]] = {
 
 
 class AccountConfigurations:
-    """The stored configuration of the one simulated account; thread-safe."""
+    """The stored configuration of one simulated account; thread-safe."""
 
     def __init__(self, **initial: Any) -> None:
         self._lock = threading.Lock()

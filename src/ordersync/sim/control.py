@@ -1,5 +1,6 @@
 """The simulator's control API under `/sim/` (not Alpaca's; no auth): for tests, the demo and chaos runs.
 
+GET  /sim/accounts            every account: name, ids, key fingerprint, order/position counts, listeners
 GET  /sim/state               books (orders with detail, positions with held/available), account, counters,
                               faults, rate limit, stream connections, pending timers
 GET  /sim/clock               {"now", "kind"}
@@ -10,6 +11,10 @@ GET  /sim/faults              the fault config
 POST /sim/faults              a full fault config (see faults.FaultConfig) replacing the current one
 POST /sim/ratelimit           {"limit_per_min": n}
 POST /sim/stream/disconnect   drop every stream connection now -> {"dropped": n}
+
+With many accounts (docs/scenarios.md, "accounts") `?account=NAME` picks the account of `state`, `fill`,
+`faults` and `stream/disconnect` (default: the first account; `stream/disconnect` without it drops every
+account's connections); an unknown name is a 404. Prices, the clock and the rate limit are the market's.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from .faults import FaultConfig
 from .wire import ApiError, fmt_time, parse_decimal
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .simulator import SimAccount, Simulator
 
 __all__ = ["control_routes"]
 
@@ -42,6 +47,7 @@ def control_routes(sim: Simulator) -> list[Route]:
     """Routes of the control API for `sim`."""
     control = _Control(sim)
     return [
+        Route("/sim/accounts", control.accounts, methods=["GET"]),
         Route("/sim/state", control.state, methods=["GET"]),
         Route("/sim/clock", control.clock, methods=["GET"]),
         Route("/sim/clock/advance", control.advance, methods=["POST"]),
@@ -58,8 +64,14 @@ class _Control:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
 
+    def _account(self, request: Request) -> SimAccount:
+        return self.sim.account_named(request.query_params.get("account"))
+
+    async def accounts(self, request: Request) -> Response:
+        return JSONResponse(self.sim.accounts_summary())
+
     async def state(self, request: Request) -> Response:
-        return JSONResponse(self.sim.state())
+        return JSONResponse(self.sim.state(self._account(request)))
 
     async def clock(self, request: Request) -> Response:
         return JSONResponse({"now": fmt_time(self.sim.clock.now()), "kind": type(self.sim.clock).__name__})
@@ -85,7 +97,7 @@ class _Control:
         exchange = body.get("exchange", "NYSE")
         if exchange not in EXCHANGES:
             raise ApiError.unprocessable(f"exchange must be one of {', '.join(EXCHANGES)}")
-        self.sim.exchange.set_price(symbol.upper(), price, exchange)
+        self.sim.set_price(symbol.upper(), price, exchange)
         return JSONResponse({"symbol": symbol.upper(), "price": str(price)})
 
     async def fill(self, request: Request) -> Response:
@@ -97,20 +109,21 @@ class _Control:
             raise ApiError.unprocessable("order_id and client_order_id must be strings")
         if order_id is None and client_order_id is None:
             raise ApiError.unprocessable("order_id or client_order_id is required")
-        order = self.sim.exchange.manual_fill(order_id, client_order_id, qty, price)
+        order = self._account(request).exchange.manual_fill(order_id, client_order_id, qty, price)
         return JSONResponse(order)
 
     async def get_faults(self, request: Request) -> Response:
-        return JSONResponse(self.sim.faults.config.model_dump(mode="json"))
+        return JSONResponse(self._account(request).faults.config.model_dump(mode="json"))
 
     async def set_faults(self, request: Request) -> Response:
+        account = self._account(request)
         try:
             config = FaultConfig.model_validate(await _body(request))
         except ValidationError as e:
             first = e.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ApiError.unprocessable(f"faults.{where}: {first['msg']}") from None
-        self.sim.set_faults(config)
+        self.sim.set_faults(config, account)
         return JSONResponse(config.model_dump(mode="json"))
 
     async def rate_limit(self, request: Request) -> Response:
@@ -122,7 +135,9 @@ class _Control:
         return JSONResponse(self.sim.limiter.snapshot())
 
     async def disconnect(self, request: Request) -> Response:
-        return JSONResponse({"dropped": self.sim.hub.disconnect_all()})
+        if request.query_params.get("account") is None:
+            return JSONResponse({"dropped": self.sim.disconnect_all()})
+        return JSONResponse({"dropped": self._account(request).hub.disconnect_all()})
 
 
 def _opt_positive(body: dict[str, Any], field: str) -> Decimal | None:

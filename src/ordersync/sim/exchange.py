@@ -28,17 +28,18 @@ from decimal import Decimal
 from .book import Book
 from .checks import Policy, check_new_order
 from .clock import SimClock, SteppedClock
+from .configurations import AccountConfigurations
 from .groups import create_group, new_order, replacement_spec, swap_into_group
 from .model import Position, SimOrder, SymbolInfo
 from .order_request import OrderSpec, ReplaceSpec, is_fractional
 from .queries import OrderQuery, select_orders
 from .scheduler import Scheduler
-from .serialize import account_json, order_json, position_json
+from .serialize import ACCOUNT_ID, ACCOUNT_NUMBER, account_json, order_json, position_json
 from .sessions import MarketSessions
 from .venue import EventSink, Latency, Venue, notional_qty, order_with_legs
 from .wire import CODE_UNPROCESSABLE, ApiError, JsonDict, asset_id_for, fmt_decimal, fmt_time, new_id
 
-__all__ = ["Exchange", "ExchangeConfig", "FillPlan", "FillStep", "PricePoint"]
+__all__ = ["Exchange", "ExchangeConfig", "FillPlan", "FillStep", "Market", "PricePoint"]
 
 
 @dataclass(frozen=True)
@@ -78,24 +79,48 @@ class ExchangeConfig:
     foreign_orders: Sequence[OrderSpec] = ()  # other applications' open orders at the start
     calendar: bool = False  # market sessions on the NYSE calendar (False: always open)
     done_for_day: bool = False  # partially filled GTC orders go `done_for_day` at the close
+    account_id: str = ACCOUNT_ID
+    account_number: str = ACCOUNT_NUMBER
+
+
+class Market:
+    """What every account of one simulator shares: the clock, the symbols and their prices, the start time,
+    and one lock and one scheduler, so a price move or a clock step reaches every account's books in one
+    consistent pass (and a stepped clock walks one timeline)."""
+
+    def __init__(self, clock: SimClock, symbols: Sequence[SymbolInfo]) -> None:
+        self.clock = clock
+        self.symbols: dict[str, SymbolInfo] = {s.symbol: s for s in symbols}
+        self.lock = threading.RLock()
+        self.scheduler = Scheduler()
+        self.started_at = clock.now()
 
 
 class Exchange:
-    """One simulated Alpaca account with its venue; thread-safe."""
+    """One simulated Alpaca account with its venue; thread-safe. Several exchanges may share one `Market`
+    (many accounts in one simulator); without one, the exchange has a market of its own."""
 
-    def __init__(self, config: ExchangeConfig, clock: SimClock, sink: EventSink) -> None:
-        self.lock = threading.RLock()
+    def __init__(
+        self, config: ExchangeConfig, clock: SimClock, sink: EventSink, market: Market | None = None
+    ) -> None:
+        self.market = market or Market(clock, config.symbols)
+        self.lock = self.market.lock
         self.clock = clock
         self.config = config
-        self.scheduler = Scheduler()
+        self.scheduler = self.market.scheduler
         self.book = Book(
             config.cash,
-            config.symbols,
+            self.market.symbols,
             [Position(symbol, qty, avg) for symbol, qty, avg in config.positions],
             config.margin_multiplier,
         )
         self.venue = Venue(self.book, clock, self.scheduler, sink, config.latency)
-        self.started_at = clock.now()
+        # The account's settings (GET/PATCH /v2/account/configurations), enforced on every new order.
+        self.configurations = AccountConfigurations(
+            max_margin_multiplier=str(config.margin_multiplier),
+            no_shorting=not config.policy.shorting_enabled,
+        )
+        self.started_at = self.market.started_at
         for point in config.prices:
             self.schedule_at(
                 point.at_s, f"price {point.symbol}", self._price_setter(point.symbol, point.price)
@@ -119,7 +144,7 @@ class Exchange:
         assert spec.qty is not None  # scenario foreign orders always give qty
         try:
             coid = self._unique_client_order_id(spec.client_order_id)
-            check_new_order(self.book, self.config.policy, spec, spec.qty)
+            check_new_order(self.book, self.policy(), spec, spec.qty)
         except ApiError as e:
             raise ValueError(f"foreign_orders.{index}: refused by the account: {e.body['message']}") from None
         root = create_group(self.book, self.clock.now(), spec, spec.qty, coid)
@@ -155,14 +180,22 @@ class Exchange:
             ApiError: 403/422 with Alpaca's body.
         """
         with self.lock:
+            settings = self.configurations.get()
+            if settings["suspend_trade"]:
+                # observed body (lumibot#373); docs/simulator.md, "Account configuration"
+                raise ApiError.forbidden("new orders are rejected by user request")
             info = self.book.symbol(spec.symbol)
+            if is_fractional(spec) and not settings["fractional_trading"]:
+                raise ApiError.unprocessable(
+                    "fractional trading is not enabled for this account", code=CODE_UNPROCESSABLE
+                )
             if is_fractional(spec) and not info.fractionable:
                 raise ApiError.unprocessable(
                     f"asset {spec.symbol} is not fractionable", code=CODE_UNPROCESSABLE
                 )
             qty = spec.qty if spec.qty is not None else notional_qty(spec.notional, info.price)
             coid = self._unique_client_order_id(spec.client_order_id)
-            check_new_order(self.book, self.config.policy, spec, qty)
+            check_new_order(self.book, self.policy(), spec, qty)
             root = create_group(self.book, self.clock.now(), spec, qty, coid)
             root.notional = spec.notional
             self._start(root)
@@ -234,11 +267,18 @@ class Exchange:
                 raise ApiError.unprocessable(
                     "unable to replace order in current state", code=CODE_UNPROCESSABLE
                 )
+            if old.group_id is not None and (spec.qty is not None or spec.time_in_force is not None):
+                # Legs take new prices only: a price-only PATCH of an OTO/bracket leg is accepted, a qty one
+                # is refused 42210000 (observed on paper; docs/simulator.md, "Brackets and OTO"); the wording
+                # is unconfirmed.
+                raise ApiError.unprocessable(
+                    "only limit_price and stop_price of a leg order can be replaced", code=CODE_UNPROCESSABLE
+                )
             new_spec = replacement_spec(old, spec)
             qty = spec.qty if spec.qty is not None else old.remaining
             coid = self._unique_client_order_id(spec.client_order_id)
             if old.order_class == "simple":
-                check_new_order(self.book, self.config.policy, new_spec, qty, exclude=[old.id])
+                check_new_order(self.book, self.policy(), new_spec, qty, exclude=[old.id])
             new = new_order(self.book, self.clock.now(), new_spec, qty, coid, role=old.role)
             new.replaces, new.order_class, new.replacing = old.id, old.order_class, True
             self.book.add(new)
@@ -358,6 +398,25 @@ class Exchange:
             "next_close": fmt_time(close),
         }
 
+    def policy(self) -> Policy:
+        """The refusal policy in force: shorting as the `no_shorting` configuration says."""
+        no_shorting = bool(self.configurations.get()["no_shorting"])
+        return Policy(shorting_enabled=not no_shorting, wash_trade_check=self.config.policy.wash_trade_check)
+
+    def get_configurations(self) -> JsonDict:
+        return self.configurations.get()
+
+    def patch_configurations(self, body: object) -> JsonDict:
+        """Apply a PATCH of the account configuration; the margin cap takes effect at once.
+
+        Raises:
+            ApiError: 400 / 422 as `AccountConfigurations.patch`.
+        """
+        with self.lock:
+            settings = self.configurations.patch(body)
+            self.book.multiplier_cap = int(str(settings["max_margin_multiplier"]))
+            return settings
+
     def account(self) -> JsonDict:
         with self.lock:
             values = [p.qty * self.book.price(p.symbol) for p in self.book.positions.values()]
@@ -367,9 +426,13 @@ class Exchange:
                 sum((v for v in values if v > 0), Decimal(0)),
                 sum((v for v in values if v < 0), Decimal(0)),
                 self.started_at,
-                self.book.margin_multiplier,
+                self.book.multiplier,
+                self.config.account_id,
+                self.config.account_number,
             )
-            body["shorting_enabled"] = self.config.policy.shorting_enabled
+            settings = self.configurations.get()
+            body["shorting_enabled"] = not settings["no_shorting"]
+            body["trade_suspended_by_user"] = bool(settings["suspend_trade"])
             return body
 
     def snapshot(self) -> JsonDict:
@@ -470,5 +533,7 @@ class Exchange:
             "executions": [
                 {"at": fmt_time(at), "qty": str(q), "price": str(p)} for at, q, p in order.executions
             ],
+            # every status with its venue time (`held` -> `new` is when a bracket's exit was armed)
+            "history": [{"at": fmt_time(at), "status": status} for at, status in order.history],
         }
         return detail

@@ -48,6 +48,7 @@ def new_order(
         extended_hours=spec.extended_hours,
         expires_at=now + GTC_LIFETIME if spec.time_in_force == "gtc" else None,
     )
+    order.history.append((now, order.status))
     if order.type == "trailing_stop":
         update_trailing_stop(order, book.price(order.symbol))
     order.position_intent = _position_intent(spec.side, book.position_qty(spec.symbol))
@@ -89,7 +90,7 @@ def _leg(book: Book, now: datetime, spec: OrderSpec, root: SimOrder, side: str, 
             spec, side=side, type=kind, stop_price=stop.stop_price, limit_price=stop.limit_price
         )
     leg = new_order(book, now, leg_spec, root.qty, new_id(), role=role)
-    leg.group_id, leg.status = root.id, "held"
+    leg.group_id, leg.status, leg.history = root.id, "held", [(now, "held")]
     return leg
 
 

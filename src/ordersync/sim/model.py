@@ -104,6 +104,9 @@ class SimOrder:
     status_before_replace: str | None = None
     replacing: bool = False
     executions: list[tuple[datetime, Decimal, Decimal]] = field(default_factory=list)  # (at, qty, price)
+    # Every status the order took, with its venue time: when a bracket's legs were armed, when an exit ended;
+    # a driver measures exposure (time without a live exit) from it.
+    history: list[tuple[datetime, str]] = field(default_factory=list)
 
     @property
     def is_open(self) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .clock import SimClock
 
-__all__ = ["RateDecision", "RateLimiter"]
+__all__ = ["RateDecision", "RateLimiter", "fingerprint"]
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,10 @@ class RateLimiter:
         with self._lock:
             return {
                 "limit_per_min": self.limit,
-                "window_counts": {_fingerprint(k): n for k, n in self._counts.items()},
+                "window_counts": {fingerprint(k): n for k, n in self._counts.items()},
             }
 
 
-def _fingerprint(key: str) -> str:
+def fingerprint(key: str) -> str:
+    """A short, stable stand-in for an API key id in anything shown (state, listings): never the key."""
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]

@@ -12,6 +12,9 @@ The packaged default, `scenarios/seed_incident.yaml`, reproduces the seed incide
 from __future__ import annotations
 
 import json
+import random
+import re
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -21,16 +24,21 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from .checks import Policy
 from .exchange import ExchangeConfig, FillPlan, FillStep, PricePoint
 from .faults import FaultConfig
 from .model import SymbolInfo
 from .order_request import OrderSpec, parse_order_request
+from .serialize import ACCOUNT_ID, ACCOUNT_NUMBER
 from .venue import Latency
 from .wire import ApiError, JsonDict, asset_id_for
 
 __all__ = [
+    "AccountEntry",
+    "AccountSpec",
+    "AccountsGenerator",
     "Scenario",
     "ScenarioError",
     "default_scenario",
@@ -238,6 +246,110 @@ class ForeignOrderModel(OrderModel):
     time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"] = "gtc"
 
 
+class VariationModel(_Strict):
+    """How one account's fill plans differ from the scenario's, reproducibly: each parent's plan starts a
+    random `0..fill_delay_s` seconds later (its fills, cancel, expiry and rejection move together), and
+    with probability `drop_last_fill_p` loses its last fill (the parent stays partly filled, or unfilled
+    when it had one fill). Draws come from `seed` (default: from the scenario's seed and the account's
+    name)."""
+
+    seed: int | None = None
+    fill_delay_s: float = Field(default=0.0, ge=0, le=86_400, allow_inf_nan=False)
+    drop_last_fill_p: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+
+    def apply(self, parents: list[ParentModel], default_seed: str) -> list[ParentModel]:
+        """The parents with this variation applied (unchanged when it varies nothing)."""
+        if self.fill_delay_s == 0 and self.drop_last_fill_p == 0:
+            return parents
+        rng = random.Random(self.seed if self.seed is not None else default_seed)
+        varied: list[ParentModel] = []
+        for parent in parents:
+            delay = round(rng.uniform(0, self.fill_delay_s), 3)
+            drop = rng.random() < self.drop_last_fill_p
+            fills = sorted(parent.fills, key=lambda f: f.after_s)
+            if drop and fills:
+                fills = fills[:-1]
+            varied.append(
+                parent.model_copy(
+                    update={
+                        "fills": [
+                            f.model_copy(update={"after_s": round(f.after_s + delay, 3)}) for f in fills
+                        ],
+                        "cancel_after_s": _later(parent.cancel_after_s, delay),
+                        "expire_after_s": _later(parent.expire_after_s, delay),
+                        "reject_after_s": _later(parent.reject_after_s, delay),
+                    }
+                )
+            )
+        return varied
+
+
+def _later(after_s: float | None, delay: float) -> float | None:
+    return None if after_s is None else round(after_s + delay, 3)
+
+
+AccountName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class AccountEntry(_Strict):
+    """One account of a many-account simulator: its name and key pair, and what differs from the scenario's
+    account (every field left out is the scenario's: `account.*`, `foreign_orders`, `faults`)."""
+
+    name: AccountName
+    key_id: str = Field(min_length=1, max_length=128)
+    secret_key: str = Field(min_length=1, max_length=256)
+    cash: Decimal | None = Field(default=None, gt=0)
+    margin_multiplier: Literal[1, 2, 4] | None = None
+    positions: list[StartingPosition] | None = None
+    foreign_orders: list[ForeignOrderModel] | None = None
+    faults: FaultConfig | None = None
+    variation: VariationModel = VariationModel()
+
+
+class AccountsGenerator(_Strict):
+    """`count` accounts named `<key_prefix>-001`... (at least three digits): key id = the name, secret key =
+    the name + `-secret`; each is the scenario's account with `variation` applied."""
+
+    count: int = Field(ge=1, le=10_000)
+    key_prefix: AccountName = "acct"
+    variation: VariationModel = VariationModel()
+
+    def entries(self) -> list[AccountEntry]:
+        width = max(3, len(str(self.count)))
+        names = [f"{self.key_prefix}-{i:0{width}d}" for i in range(1, self.count + 1)]
+        return [
+            AccountEntry(name=n, key_id=n, secret_key=f"{n}-secret", variation=self.variation) for n in names
+        ]
+
+
+class AccountSpec(_Strict):
+    """One account as the simulator builds it, with everything resolved: the demo reads these to know each
+    account's keys and (varied) parents. `key_id`/`secret_key` are None for the single account of a scenario
+    without `accounts` (it takes the keys `serve` is given, or any non-empty pair)."""
+
+    index: int
+    name: str
+    key_id: str | None
+    secret_key: str | None
+    cash: Decimal
+    margin_multiplier: Literal[1, 2, 4]
+    positions: list[StartingPosition]
+    foreign_orders: list[ForeignOrderModel]
+    faults: FaultConfig
+    parents: list[ParentModel]
+
+    @property
+    def account_id(self) -> str:
+        """A stable UUID for the account (Alpaca's `id`); the single account keeps the historical one."""
+        if self.key_id is None:
+            return ACCOUNT_ID
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ordersync-sim/account/{self.name}"))
+
+    @property
+    def account_number(self) -> str:
+        return ACCOUNT_NUMBER if self.key_id is None else f"PA0SIM{self.index + 1:06d}"
+
+
 class ClientOrderTarget(_Strict):
     client_order_id: str = Field(min_length=1, max_length=128)
 
@@ -360,6 +472,7 @@ class Scenario(_Strict):
     actions: list[Action] = Field(default_factory=list)
     restarts: list[RestartModel] = Field(default_factory=list)
     market: MarketModel = MarketModel()
+    accounts: list[AccountEntry] | AccountsGenerator | None = None
 
     @field_validator("start")
     @classmethod
@@ -387,6 +500,7 @@ class Scenario(_Strict):
         held = [p.symbol for p in self.account.positions]
         if len(held) != len(set(held)):
             raise ValueError("account.positions: one entry per symbol")
+        self._check_accounts()
         parent_ids = {p.id for p in self.parents}
         for action in self.actions:
             target = getattr(action, "target", None)
@@ -394,29 +508,120 @@ class Scenario(_Strict):
                 raise ValueError(f"actions: target parent {target.parent!r} is not a scenario parent")
         return self
 
+    def _check_accounts(self) -> None:
+        entries = self.account_entries()
+        for field_name in ("name", "key_id"):
+            values = [getattr(e, field_name) for e in entries]
+            if len(values) != len(set(values)):
+                raise ValueError(f"accounts: every {field_name} must be unique")
+        for entry in entries:
+            symbols = [p.symbol for p in entry.positions or []] + [
+                o.symbol for o in entry.foreign_orders or []
+            ]
+            unknown = [s for s in symbols if s not in self.symbols]
+            if unknown:
+                raise ValueError(
+                    f"accounts ({entry.name}): symbol {unknown[0]!r} is not listed under symbols"
+                )
+            held = [p.symbol for p in entry.positions or []]
+            if len(held) != len(set(held)):
+                raise ValueError(f"accounts ({entry.name}): positions: one entry per symbol")
+
+    def with_accounts(
+        self, count: int, key_prefix: str = "acct", variation: Mapping[str, object] | None = None
+    ) -> Scenario:
+        """This scenario on `count` generated accounts (`accounts: {count, key_prefix, variation}`), validated
+        like a file: how a demo runs one scenario, with variations, over N accounts.
+
+        Raises:
+            ScenarioError: one line naming the bad field.
+        """
+        data = self.model_dump(mode="json", exclude_unset=True)
+        data["accounts"] = {"count": count, "key_prefix": key_prefix, "variation": dict(variation or {})}
+        return parse_scenario(data, f"{self.name} on {count} accounts")
+
+    @property
+    def accounts_declared(self) -> bool:
+        """True when the scenario lists its accounts (keys from the scenario, many accounts)."""
+        return self.accounts is not None
+
+    def account_entries(self) -> list[AccountEntry]:
+        """The declared accounts (generated ones expanded); empty without `accounts`."""
+        if self.accounts is None:
+            return []
+        if isinstance(self.accounts, AccountsGenerator):
+            return self.accounts.entries()
+        return list(self.accounts)
+
+    def account_specs(self) -> list[AccountSpec]:
+        """Every account the simulator serves, resolved: one (keys from `serve`) without `accounts`."""
+        entries = self.account_entries()
+        if not entries:
+            return [
+                AccountSpec(
+                    index=0,
+                    name="default",
+                    key_id=None,
+                    secret_key=None,
+                    cash=self.starting_cash,
+                    margin_multiplier=self.account.margin_multiplier,
+                    positions=list(self.account.positions),
+                    foreign_orders=list(self.foreign_orders),
+                    faults=self.faults,
+                    parents=list(self.parents),
+                )
+            ]
+        return [self._spec(index, entry) for index, entry in enumerate(entries)]
+
+    def _spec(self, index: int, entry: AccountEntry) -> AccountSpec:
+        def pick(value: object, default: object) -> object:
+            return default if value is None else value
+
+        return AccountSpec.model_validate(
+            {
+                "index": index,
+                "name": entry.name,
+                "key_id": entry.key_id,
+                "secret_key": entry.secret_key,
+                "cash": pick(entry.cash, self.starting_cash),
+                "margin_multiplier": pick(entry.margin_multiplier, self.account.margin_multiplier),
+                "positions": pick(entry.positions, list(self.account.positions)),
+                "foreign_orders": pick(entry.foreign_orders, list(self.foreign_orders)),
+                "faults": pick(entry.faults, self.faults),
+                "parents": entry.variation.apply(list(self.parents), f"{self.seed}/{entry.name}"),
+            }
+        )
+
     @property
     def starting_cash(self) -> Decimal:
         return self.account.cash if self.account.cash is not None else self.cash
 
-    def exchange_config(self) -> ExchangeConfig:
+    def symbol_infos(self) -> list[SymbolInfo]:
+        return [
+            SymbolInfo(s, m.price, m.exchange, asset_id_for(s), m.fractionable)
+            for s, m in self.symbols.items()
+        ]
+
+    def exchange_config(self, spec: AccountSpec | None = None) -> ExchangeConfig:
+        """The broker model's settings for one account (the first, or only, one by default)."""
+        account = spec if spec is not None else self.account_specs()[0]
         return ExchangeConfig(
-            symbols=[
-                SymbolInfo(s, m.price, m.exchange, asset_id_for(s), m.fractionable)
-                for s, m in self.symbols.items()
-            ],
-            cash=self.starting_cash,
+            symbols=self.symbol_infos(),
+            cash=account.cash,
             policy=Policy(shorting_enabled=self.shorting_enabled, wash_trade_check=self.wash_trade_check),
             latency=self.latency.venue(),
-            plans={p.id: p.plan() for p in self.parents},
+            plans={p.id: p.plan() for p in account.parents},
             prices=[PricePoint(p.at_s, p.symbol, p.price) for p in self.prices],
             positions=[
                 (p.symbol, p.qty, p.avg_entry_price or self.symbols[p.symbol].price)
-                for p in self.account.positions
+                for p in account.positions
             ],
-            margin_multiplier=self.account.margin_multiplier,
-            foreign_orders=[o.spec() for o in self.foreign_orders],
+            margin_multiplier=account.margin_multiplier,
+            foreign_orders=[o.spec() for o in account.foreign_orders],
             calendar=self.market.calendar,
             done_for_day=self.market.done_for_day,
+            account_id=account.account_id,
+            account_number=account.account_number,
         )
 
 
@@ -441,9 +646,20 @@ def parse_scenario(data: object, source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ScenarioError(f"{source}: {where}: {first['msg']}") from None
+        first = _most_telling(e)
+        where = ".".join(str(part) for part in first["loc"] if not _UNION_BRANCH.match(str(part)))
+        raise ScenarioError(f"{source}: {where or '(top level)'}: {first['msg']}") from None
+
+
+# A union (`accounts`: a list or a generator; action targets) reports one error per branch, named by the
+# branch's type; the error that matters is the one from the branch the input's shape chose.
+_UNION_BRANCH = re.compile(r"^(list\[\w+\]|[A-Z][a-z]+[A-Z]\w*)$")
+_SHAPE_MISMATCH = frozenset({"list_type", "dict_type", "model_type", "model_attributes_type"})
+
+
+def _most_telling(error: ValidationError) -> ErrorDetails:
+    errors = error.errors()
+    return next((e for e in errors if e["type"] not in _SHAPE_MISMATCH), errors[0])
 
 
 def load_scenario(path: Path | str) -> Scenario:

@@ -107,13 +107,15 @@ def account_json(
     short_value: Decimal,
     created_at: datetime,
     multiplier: int = 1,
+    account_id: str = ACCOUNT_ID,
+    account_number: str = ACCOUNT_NUMBER,
 ) -> JsonDict:
     """Render the account: status upper-case, every amount a string; `multiplier` 1 = cash account."""
     equity = cash + long_value + short_value
     cash_power = min(buying_power, max(cash, Decimal(0)))
     return {
-        "id": ACCOUNT_ID,
-        "account_number": ACCOUNT_NUMBER,
+        "id": account_id,
+        "account_number": account_number,
         "status": "ACTIVE",
         "crypto_status": "ACTIVE",
         "currency": "USD",

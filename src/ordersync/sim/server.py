@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,17 +23,22 @@ from types import FrameType, TracebackType
 import uvicorn
 
 from .app import build_app
+from .banner import startup_banner
 from .clock import SimClock, SteppedClock, parse_clock_spec
 from .faults import FaultConfig
 from .scenarios import Scenario, default_scenario, load_scenario
 from .simulator import Simulator
 from .wire import JsonDict
 
-__all__ = ["SimServer", "serve"]
+__all__ = ["ServeError", "SimServer", "serve"]
 
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_S = 10.0
+
+
+class ServeError(RuntimeError):
+    """`serve()` cannot start (the address cannot be bound); the message is one line."""
 
 
 class SimServer:
@@ -85,7 +91,7 @@ class SimServer:
     def stop(self) -> None:
         """Drop stream connections, stop uvicorn and join its thread."""
         if self._server is not None:
-            self.simulator.hub.disconnect_all()
+            self.simulator.disconnect_all()
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -123,9 +129,13 @@ class SimServer:
 
     # -- in-process control (thread-safe) ---------------------------------------------------------------
 
-    def snapshot(self) -> JsonDict:
-        """The same data as GET /sim/state."""
-        return self.simulator.state()
+    def snapshot(self, account: str | None = None) -> JsonDict:
+        """The same data as GET /sim/state (of the named account; the first by default)."""
+        return self.simulator.state(self.simulator.account_named(account))
+
+    def accounts(self) -> list[JsonDict]:
+        """The same data as GET /sim/accounts."""
+        return self.simulator.accounts_summary()
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -146,7 +156,8 @@ class SimServer:
         return self.clock.now()
 
     def set_price(self, symbol: str, price: Decimal | str) -> None:
-        self.simulator.exchange.set_price(symbol, Decimal(str(price)))
+        """Move (or list) a symbol in the market every account trades in."""
+        self.simulator.set_price(symbol, Decimal(str(price)))
 
     def fill(
         self,
@@ -154,33 +165,41 @@ class SimServer:
         client_order_id: str | None = None,
         qty: Decimal | str | None = None,
         price: Decimal | str | None = None,
+        account: str | None = None,
     ) -> JsonDict:
         """Fill an order now (all of it at the current price by default); returns the order JSON."""
-        return self.simulator.exchange.manual_fill(
+        return self.simulator.account_named(account).exchange.manual_fill(
             order_id, client_order_id, _opt_decimal(qty), _opt_decimal(price)
         )
 
-    def set_faults(self, config: FaultConfig | JsonDict) -> None:
+    def set_faults(self, config: FaultConfig | JsonDict, account: str | None = None) -> None:
         faults = config if isinstance(config, FaultConfig) else FaultConfig.model_validate(config)
-        self.simulator.set_faults(faults)
+        self.simulator.set_faults(faults, self.simulator.account_named(account))
 
     def set_rate_limit(self, limit_per_min: int) -> None:
         self.simulator.limiter.set_limit(limit_per_min)
 
-    def disconnect_streams(self) -> int:
-        """Drop every stream connection now; returns how many."""
-        return self.simulator.hub.disconnect_all()
+    def disconnect_streams(self, account: str | None = None) -> int:
+        """Drop every stream connection now (of one account when named); returns how many."""
+        if account is None:
+            return self.simulator.disconnect_all()
+        return self.simulator.account_named(account).hub.disconnect_all()
 
-    def stream_listeners(self) -> int:
-        return self.simulator.hub.listening_count()
+    def stream_listeners(self, account: str | None = None) -> int:
+        """Listening stream connections (of one account when named, else of all)."""
+        if account is None:
+            return sum(a.hub.listening_count() for a in self.simulator.accounts)
+        return self.simulator.account_named(account).hub.listening_count()
 
 
 def serve(host: str, port: int, scenario_path: Path | None, clock_spec: str) -> None:
     """Run the simulator in the foreground until SIGINT/SIGTERM (the `ordersync sim serve` command).
 
-    Keys: the pair in APCA_API_KEY_ID / APCA_API_SECRET_KEY when set, otherwise any non-empty pair.
+    Keys: the pair in APCA_API_KEY_ID / APCA_API_SECRET_KEY when set, otherwise any non-empty pair. Prints
+    the start-up banner (URLs, keys, clock, control API, symbols) on stderr once the port is bound.
 
     Raises:
+        ServeError: the address cannot be bound.
         ScenarioError: the scenario file is missing or invalid.
         ClockSpecError: the clock spec is not real, fast:N or stepped.
     """
@@ -192,22 +211,26 @@ def serve(host: str, port: int, scenario_path: Path | None, clock_spec: str) -> 
         os.environ.get("APCA_API_KEY_ID") or None,
         os.environ.get("APCA_API_SECRET_KEY") or None,
     )
-    server = uvicorn.Server(_uvicorn_config(simulator, host, port, log_level="info"))
-    log.info(
-        "simulator %r on http://%s:%d (stream ws://%s:%d/stream), clock %s",
-        scenario.name,
-        host,
-        port,
-        host,
-        port,
-        clock_spec,
-    )
+    # Bind first, so the banner shows the real port (with --port 0 too) and nothing is printed for a port
+    # that cannot be bound.
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise ServeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    bound_port: int = listener.getsockname()[1]
+    server = uvicorn.Server(_uvicorn_config(simulator, host, bound_port, log_level="info"))
+    keys_from_env = bool(os.environ.get("APCA_API_KEY_ID") and os.environ.get("APCA_API_SECRET_KEY"))
+    sys.stderr.write(startup_banner(simulator, host, bound_port, clock_spec, keys_from_env))
+    sys.stderr.flush()
     # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler in place before it
     # ran; a logging no-op handler there makes serve() simply return, so the CLI exits 0 after a clean stop.
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()
+        server.run(sockets=[listener])
     finally:
+        listener.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -4,8 +4,12 @@ it.
 Protocol (alpaca/alpaca-py.md §4, alpaca/semantics.md §2): no greeting; the client sends `authenticate` and
 the very next frame is the authorization reply; `listen` with `["trade_updates"]` is acknowledged with
 `listening`; then each event is one JSON object in one *binary* frame, as the paper API sends them. Several
-connections may listen at once and each gets every event. There is no replay: an event published while a
-connection is down is lost for it, which is exactly what a client must survive.
+connections may listen at once and each gets every event of its account. There is no replay: an event
+published while a connection is down is lost for it, which is exactly what a client must survive.
+
+`StreamGateway` serves the websocket route and speaks the protocol; the key pair a connection authenticates
+with picks its account's `StreamHub` (one per account), so a connection only ever gets its own account's
+events (many accounts in one simulator, docs/scenarios.md "accounts").
 
 `StreamHub.publish` is called under the books lock from any thread (REST handlers, the ticker, a test
 advancing the clock); it applies the stream faults and hands frames to each connection's queue with
@@ -26,27 +30,30 @@ from .counters import Counters
 from .faults import FaultInjector
 from .wire import JsonDict
 
-__all__ = ["StreamHub"]
+__all__ = ["StreamGateway", "StreamHub"]
 
 REORDER_MAX_HOLD_S = 0.2  # real seconds a held-back event waits for a successor before it is sent anyway
 
-Credentials = Callable[[str, str], bool]
+Resolver = Callable[[str, str], "StreamHub | None"]
 
 
 @dataclass(eq=False)
 class _Connection:
     queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
-    authorized: bool = False
+    hub: StreamHub | None = None  # the account it authenticated for
     listening: bool = False
+
+    @property
+    def authorized(self) -> bool:
+        return self.hub is not None
 
 
 class StreamHub:
-    """Fan-out of trade_updates to the listening websocket connections, with stream faults applied."""
+    """Fan-out of one account's trade_updates to its listening connections, with stream faults applied."""
 
-    def __init__(self, faults: FaultInjector, counters: Counters, credentials: Credentials) -> None:
+    def __init__(self, faults: FaultInjector, counters: Counters) -> None:
         self._faults = faults
         self._counters = counters
-        self._credentials = credentials
         self._lock = threading.Lock()
         self._connections: set[_Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -58,6 +65,18 @@ class StreamHub:
     def listening_count(self) -> int:
         with self._lock:
             return sum(1 for c in self._connections if c.listening)
+
+    def attach(self, connection: _Connection) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def detach(self, connection: _Connection) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+    def set_listening(self, connection: _Connection, listening: bool) -> None:
+        with self._lock:
+            connection.listening = listening
 
     def publish(self, message: JsonDict) -> None:
         """Deliver one trade_updates message to every listening connection, faults permitting."""
@@ -92,12 +111,57 @@ class StreamHub:
         self._counters.fault("stream_disconnect")
         return dropped
 
+    def _deliver_locked(self, frames: list[bytes]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        for connection in self._connections:
+            if connection.listening:
+                for frame in frames:
+                    loop.call_soon_threadsafe(connection.queue.put_nowait, frame)
+
+    def _drop_all_locked(self) -> int:
+        loop = self._loop
+        dropped = 0
+        for connection in self._connections:
+            connection.listening = False
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(connection.queue.put_nowait, None)
+            dropped += 1
+        self._connections.clear()
+        return dropped
+
+
+class StreamGateway:
+    """The `/stream` websocket endpoint: the protocol, and the account (hub) each connection belongs to.
+
+    `resolve(key, secret)` returns the hub of the account that pair opens, or None (unauthorized)."""
+
+    def __init__(self, resolve: Resolver) -> None:
+        self._resolve = resolve
+        self._lock = threading.Lock()
+        self._pending: set[_Connection] = set()  # connected, not (yet) authenticated
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def drop_pending(self) -> int:
+        """Drop the connections that have not authenticated (a shutdown); return how many."""
+        loop = self._loop
+        with self._lock:
+            pending, self._pending = self._pending, set()
+        if loop is not None and not loop.is_closed():
+            for connection in pending:
+                loop.call_soon_threadsafe(connection.queue.put_nowait, None)
+        return len(pending)
+
     async def endpoint(self, websocket: WebSocket) -> None:
         """Serve one websocket connection until either side closes it."""
         await websocket.accept()
         connection = _Connection()
         with self._lock:
-            self._connections.add(connection)
+            self._pending.add(connection)
         sender = asyncio.create_task(self._send_loop(websocket, connection))
         try:
             await self._receive_loop(websocket, connection)
@@ -105,7 +169,9 @@ class StreamHub:
             pass
         finally:
             with self._lock:
-                self._connections.discard(connection)
+                self._pending.discard(connection)
+            if connection.hub is not None:
+                connection.hub.detach(connection)
             sender.cancel()
 
     async def _receive_loop(self, websocket: WebSocket, connection: _Connection) -> None:
@@ -144,40 +210,30 @@ class StreamHub:
 
     def _authenticate(self, connection: _Connection, data: JsonDict) -> JsonDict:
         key, secret = data.get("key_id"), data.get("secret_key")
-        ok = isinstance(key, str) and isinstance(secret, str) and self._credentials(key, secret)
-        connection.authorized = ok
-        reply: JsonDict = {"action": "authenticate", "status": "authorized" if ok else "unauthorized"}
-        if not ok:
+        hub = self._resolve(key, secret) if isinstance(key, str) and isinstance(secret, str) else None
+        if connection.hub is not None and connection.hub is not hub:
+            connection.hub.detach(connection)
+        connection.hub, connection.listening = hub, False
+        with self._lock:
+            if hub is None:
+                self._pending.add(connection)
+            else:
+                self._pending.discard(connection)
+        if hub is not None:
+            hub.attach(connection)
+        reply: JsonDict = {"action": "authenticate", "status": "authorized" if hub else "unauthorized"}
+        if hub is None:
             reply["message"] = "access key verification failed"
         return {"stream": "authorization", "data": reply}
 
     def _listen(self, connection: _Connection, data: JsonDict) -> JsonDict:
-        if not connection.authorized:
+        hub = connection.hub
+        if hub is None:
             return {"stream": "authorization", "data": {"status": "unauthorized", "action": "listen"}}
         streams = data.get("streams")
         known = [s for s in streams if s == "trade_updates"] if isinstance(streams, list) else []
-        with self._lock:
-            connection.listening = bool(known)
+        hub.set_listening(connection, bool(known))
         return {"stream": "listening", "data": {"streams": known}}
-
-    def _deliver_locked(self, frames: list[bytes]) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        for connection in self._connections:
-            if connection.listening:
-                for frame in frames:
-                    loop.call_soon_threadsafe(connection.queue.put_nowait, frame)
-
-    def _drop_all_locked(self) -> int:
-        loop = self._loop
-        dropped = 0
-        for connection in self._connections:
-            connection.listening = False
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(connection.queue.put_nowait, None)
-            dropped += 1
-        return dropped
 
 
 def _symbol_of(message: JsonDict) -> str | None:

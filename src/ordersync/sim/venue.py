@@ -80,9 +80,12 @@ class Venue:
         self.sink.publish(trade_update(event, order_json(order), self.clock.now(), execution_id, fill))
 
     def touch(self, order: SimOrder, status: str | None = None) -> None:
+        now = self.clock.now()
         if status is not None:
+            if status != order.status or not order.history:
+                order.history.append((now, status))
             order.status = status
-        order.updated_at = self.clock.now()
+        order.updated_at = now
 
     # -- acknowledgement -------------------------------------------------------------------------------
 
@@ -207,12 +210,15 @@ class Venue:
             self.emit(status, order)
 
     def terminate(self, order: SimOrder, status: str) -> None:
-        """End `order` and the rest of its group (canceling any order of a group cancels the rest)."""
+        """End `order` and every other open order of its group: "if any one of the orders is canceled, any
+        remaining open order in the group is canceled" (docs/alpaca.md §6.1). So a bracket entry canceled or
+        expired after a partial fill takes its held legs with it, and its filled shares stay in the position
+        with no exit (docs/simulator.md, "Brackets and OTO"); a leg canceled while the entry still works
+        cancels the entry too."""
         self.end(order, status)
         root = self.book.root(order)
         for member in [root, *(self.book.orders[i] for i in root.leg_ids)]:
-            if member.role != "entry" or member.id == order.id:
-                self.end(member, status)
+            self.end(member, status)
 
     def request_cancel(self, order: SimOrder) -> None:
         order.cancel_requested = True

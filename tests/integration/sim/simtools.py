@@ -69,11 +69,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = 
 class StreamRecorder:
     """Runs alpaca-py's TradingStream in its own thread and records every TradeUpdate it delivers."""
 
-    def __init__(self, sim: SimServer) -> None:
+    def __init__(self, sim: SimServer, key: str = KEY, secret: str = SECRET) -> None:
         self.sim = sim
         self.events: list[TradeUpdate] = []
         self._lock = threading.Lock()
-        self.stream = TradingStream(KEY, SECRET, url_override=sim.stream_url)
+        self.stream = TradingStream(key, secret, url_override=sim.stream_url)
         self.stream.subscribe_trade_updates(self._handle)
         self._thread = threading.Thread(target=self.stream.run, name="trading-stream", daemon=True)
 

@@ -22,6 +22,7 @@ from alpaca.trading.requests import (
 )
 from simtools import StreamRecorder, wait_until
 
+from ordersync.domain.ids import ClientOrderId, child_client_order_id
 from ordersync.sim import ScenarioError, SimServer
 
 Sim = Callable[..., SimServer]
@@ -184,6 +185,39 @@ def test_a_person_cancels_our_take_profit_found_by_role(
     wait_until(lambda: client.get_order_by_id(tp.id).status == OrderStatus.CANCELED)
     [entry] = _state_actions(sim)
     assert (entry["outcome"], entry["order_id"], entry["target"]) == ("done", str(tp.id), "p1/take_profit")
+
+
+def test_role_targets_find_ordersyncs_hashed_child_ids(make_sim: Sim, client_for: Client) -> None:
+    long_parent = "p-" + "x" * 124  # `<parent>~oco1` would exceed 128 characters: ordersync hashes it
+    oco_coid = child_client_order_id(ClientOrderId(long_parent), "oco", 1)
+    assert oco_coid.startswith("os~")
+    sim = make_sim(
+        parents=[_parent(long_parent), _parent("p2")],
+        actions=[{"at_s": 100, "action": "cancel", "target": {"parent": long_parent, "role": "stop_loss"}}],
+    )
+    client = client_for(sim)
+    _buy_parent(client, long_parent)
+    sim.advance(20)
+    oco = client.submit_order(
+        LimitOrderRequest(
+            symbol="OKE",
+            qty=10,
+            side="sell",
+            time_in_force="gtc",
+            limit_price=80,
+            order_class="oco",
+            client_order_id=oco_coid,
+            take_profit=TakeProfitRequest(limit_price=80),
+            stop_loss=StopLossRequest(stop_price=65),
+        )
+    )
+    [stop_leg] = client.get_order_by_id(oco.id, GetOrderByIdRequest(nested=True)).legs or []
+
+    sim.advance(90)
+
+    wait_until(lambda: client.get_order_by_id(stop_leg.id).status == OrderStatus.CANCELED)
+    [entry] = _state_actions(sim)
+    assert (entry["outcome"], entry["order_id"]) == ("done", str(stop_leg.id))
 
 
 def test_role_targets_find_the_legs_of_an_oco_and_of_a_bracket(make_sim: Sim, client_for: Client) -> None:

@@ -4,7 +4,7 @@ still load, and a bad file gives one line naming the field."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from ordersync.sim.scenarios import ClientOrderTarget, RoleTarget, scenario_json
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "scenarios"
+START_2025 = datetime(2025, 10, 13, 14, 0, tzinfo=UTC)
 
 
 def test_the_checked_in_json_schema_is_the_generated_one() -> None:
@@ -168,7 +169,20 @@ def test_every_fixture_scenario_loads_and_runs_to_its_end(path: Path) -> None:
 
     simulator.exchange.advance_to(loaded.start + timedelta(seconds=_last_time_s(loaded)))
 
-    assert len(simulator.state()["actions"]) >= len(loaded.actions)
+    for account in simulator.accounts:
+        assert len(simulator.state(account)["actions"]) >= len(loaded.actions)
+
+
+def test_the_account_fixtures_open_one_account_per_key() -> None:
+    listed = Simulator(load_scenario(FIXTURES / "accounts_listed.yaml"), SteppedClock(START_2025))
+    generated = load_scenario(FIXTURES / "accounts_generated.yaml").account_specs()
+
+    assert [a.name for a in listed.accounts] == ["alice", "bob", "carol"]
+    assert listed.authenticate("AK-BOB", "bob-secret") is listed.accounts[1]
+    assert listed.authenticate("AK-BOB", "alice-secret") is None
+    assert [len(a.exchange.book.positions) for a in listed.accounts] == [1, 0, 0]
+    assert (generated[0].key_id, generated[-1].secret_key) == ("demo-001", "demo-020-secret")
+    assert len({tuple(f.after_s for f in s.parents[0].fills) for s in generated}) > 1
 
 
 @pytest.mark.parametrize(("name", "kinds"), sorted(ACCOUNT_ACTION_FILES.items()))
