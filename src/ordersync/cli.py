@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,7 +19,13 @@ from rich.live import Live
 from ordersync import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ordersync.config import Credentials, Settings
+    from ordersync.demo.run import DemoOptions
+    from ordersync.demo.summary import Summary
+    from ordersync.sim.scenarios import Scenario
+    from ordersync.store import SqlAlchemyStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Order-lifecycle sync for Alpaca.")
 sim_app = typer.Typer(no_args_is_help=True, help="The Alpaca-compatible simulator.")
@@ -26,10 +34,36 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _fail(error: Exception, code: int = 2) -> NoReturn:
-    # one line, whatever the terminal width: scripts grep it, and DESIGN §3 promises a one-line reason
-    err.print(f"{type(error).__name__}: {error}", markup=False, highlight=False, soft_wrap=True)
+def _fail(error: Exception | str, code: int = 2) -> NoReturn:
+    # one line in plain words, whatever the terminal width: scripts grep it (docs/operations.md, exit codes)
+    message = " ".join(str(error).split()) or type(error).__name__
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Order-lifecycle sync for Alpaca."""
+
+
+def _open_store(url: str, *, must_exist: bool = False, migrate: bool = True) -> SqlAlchemyStore:
+    # a store URL the user typed: one line for a bad scheme, a missing folder or a store that will not open
+    from ordersync.store import StoreUrlError, open_checked_store
+
+    try:
+        return open_checked_store(url, must_exist=must_exist, migrate=migrate)
+    except StoreUrlError as e:
+        _fail(e)
 
 
 def _settings_and_keys(config: Path | None) -> tuple[Settings, Credentials]:
@@ -40,6 +74,15 @@ def _settings_and_keys(config: Path | None) -> tuple[Settings, Credentials]:
     try:
         return load_settings(config), credentials_from_env()
     except OrderSyncError as e:
+        _fail(e)
+
+
+def _check_store(url: str) -> None:
+    from ordersync.store import StoreUrlError, check_store_url
+
+    try:
+        check_store_url(url)
+    except StoreUrlError as e:
         _fail(e)
 
 
@@ -56,41 +99,120 @@ def _store_url(db: str | None, config: Path | None) -> str:
 
 @app.command()
 def demo(
-    mode: Annotated[str, typer.Option(help="safe (ordersync) or naive (the seed's platform)")] = "safe",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="safe (ordersync), naive (the seed's platform), poller (a list poller), "
+            "bracket (Alpaca brackets)"
+        ),
+    ] = "safe",
     scenario: Annotated[Path | None, typer.Option(help="scenario YAML (default: the seed incident)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+    compare: Annotated[
+        bool, typer.Option("--compare", help="run all four modes on the scenario and print one table")
+    ] = False,
     db: Annotated[
         str | None, typer.Option(help="store URL for safe mode (default: a temporary SQLite)")
     ] = None,
     log: Annotated[
-        Path | None, typer.Option(help="write the naive platform's log here (seed format)")
+        Path | None,
+        typer.Option(help="write the platform's log here (seed format; naive, poller and bracket modes)"),
     ] = None,
 ) -> None:
     """Replay a scenario on the embedded simulator and summarize what the broker saw."""
-    from ordersync.demo.run import DemoOptions, run_demo
-    from ordersync.demo.view import live_view, summary_table
-    from ordersync.sim.scenarios import ScenarioError, default_scenario, load_scenario
+    from ordersync.demo.run import MODES
 
-    if mode not in ("safe", "naive"):
-        _fail(ValueError(f"--mode must be safe or naive, was {mode!r}"))
-    try:
-        chosen = load_scenario(scenario) if scenario else default_scenario()
-    except ScenarioError as e:
-        _fail(e)
+    if mode not in MODES:
+        _fail(ValueError(f"--mode must be one of {', '.join(MODES)}, was {mode!r}"))
+    if log is not None and (compare or mode == "safe"):
+        where = "--compare" if compare else "safe mode"
+        _fail(
+            ValueError(f"--log writes one platform's seed-format log; {where} has none (safe mode: use --db)")
+        )
+    chosen = _demo_scenario(scenario)
+    from ordersync.demo.run import UnsupportedScenario, check_supported
+
+    if not compare:  # --compare runs the other modes and shows safe mode's refusal in its column
+        try:
+            check_supported(chosen, mode)
+        except UnsupportedScenario as e:
+            _fail(e)
     from ordersync.logging import configure
 
     configure(json=False, level="warning")  # engine warnings go to stderr; stdout stays the summary / JSON
+    if compare:
+        _demo_compare(chosen, as_json, db)
+    else:
+        _demo_one(chosen, mode, as_json, db, log)
+
+
+def _demo_scenario(path: Path | None) -> Scenario:
+    from ordersync.sim.scenarios import ScenarioError, default_scenario, load_scenario
+
+    try:
+        return load_scenario(path) if path else default_scenario()
+    except ScenarioError as e:
+        _fail(e)
+
+
+def _demo_progress(mode: str) -> Callable[[dict[str, Any]], None]:
+    """Progress without the live view (no terminal, ``--json``, ``--compare``): a line on stderr every 5 s."""
+    from ordersync.demo.view import ProgressLines
+
+    return ProgressLines(mode, err)
+
+
+def _demo_run(chosen: Scenario, options: DemoOptions, progress: Callable[[dict[str, Any]], None]) -> Summary:
+    from ordersync.demo.conductor import DemoStalled
+    from ordersync.demo.run import UnsupportedScenario, run_demo
+
+    try:
+        return asyncio.run(run_demo(chosen, options, progress))
+    except UnsupportedScenario as e:
+        _fail(e)
+    except DemoStalled as e:
+        _fail(e, code=1)
+
+
+def _demo_one(chosen: Scenario, mode: str, as_json: bool, db: str | None, log: Path | None) -> None:
+    from ordersync.demo.run import DemoOptions
+    from ordersync.demo.view import live_view, summary_table
+
     options = DemoOptions(mode=mode, db_url=db, log_path=log)
-    if as_json:
-        summary = asyncio.run(run_demo(chosen, options))
-        out.print_json(json.dumps(summary.as_dict()))
+    if as_json or not err.is_terminal:
+        summary = _demo_run(chosen, options, _demo_progress(mode))
     else:
         with Live(console=err, refresh_per_second=4, transient=True) as live:
-            summary = asyncio.run(
-                run_demo(chosen, options, lambda state: live.update(live_view(mode, state)))
-            )
+            summary = _demo_run(chosen, options, lambda state: live.update(live_view(mode, state)))
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict()))
+    else:
         out.print(summary_table(summary))
     raise typer.Exit(1 if summary.problems else 0)
+
+
+def _demo_compare(chosen: Scenario, as_json: bool, db: str | None) -> None:
+    from ordersync.demo.run import MODES, DemoOptions, UnsupportedScenario, check_supported
+    from ordersync.demo.summary import Summary
+    from ordersync.demo.view import compare_table
+
+    summaries = []
+    for mode in MODES:
+        try:
+            check_supported(chosen, mode)
+        except UnsupportedScenario as e:
+            summaries.append(Summary(mode=mode, scenario=chosen.name, refused=str(e)))
+            continue
+        options = DemoOptions(mode=mode, db_url=db if mode == "safe" else None)
+        summaries.append(_demo_run(chosen, options, _demo_progress(mode)))
+    if as_json:
+        out.print_json(json.dumps({s.mode: s.as_dict() for s in summaries}))
+    else:
+        out.print(compare_table(summaries))
+        for summary in summaries:
+            if summary.refused:
+                out.print(f"{summary.mode}: refused: {summary.refused}", markup=False, soft_wrap=True)
+    raise typer.Exit(1 if summaries[0].problems else 0)
 
 
 @sim_app.command("serve")
@@ -105,36 +227,69 @@ def sim_serve(
     from ordersync.sim.scenarios import ScenarioError
     from ordersync.sim.server import serve
 
+    if not 0 <= port <= 65535:
+        _fail(f"--port must be between 0 and 65535, was {port}")
     try:
         serve(host, port, scenario, clock)
     except (ScenarioError, ClockSpecError) as e:
         _fail(e)
 
 
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_options(log_format: str, log_level: str) -> None:
+    if log_format not in LOG_FORMATS:
+        _fail(f"--log-format must be json or console, was {log_format!r}")
+    if log_level.lower() not in LOG_LEVELS:
+        _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, was {log_level!r}")
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Option(help="YAML config (broker URLs, store, engine, metrics)")],
+    log_format: Annotated[str, typer.Option(help="json (for log shippers) or console")] = "json",
+    log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
 ) -> None:
     """Run the engine against Alpaca or any compatible URL; keys from APCA_API_KEY_ID/APCA_API_SECRET_KEY."""
     from ordersync.bootstrap import build_engine
     from ordersync.config import secret_values
     from ordersync.logging import configure
 
+    _log_options(log_format, log_level)
     settings, credentials = _settings_and_keys(config)
-    configure(json=True, secrets=secret_values())
+    _check_store(settings.store.url)
+    configure(json=log_format == "json", level=log_level.lower(), secrets=secret_values())
     engine, store, _ = build_engine(settings, credentials)
 
     async def main() -> None:
-        if settings.metrics.enabled:
-            from prometheus_client import start_http_server
-
-            start_http_server(settings.metrics.port, settings.metrics.host, registry=engine.metrics.registry)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         err.print("waiting for the lease (another instance may be active) ...")
-        await engine.start()
+        # standing by and starting up can each take minutes (a held lease, a broker answering 429/5xx):
+        # a signal must end either phase at once, not after it
+        if not await _until_stopped(engine.wait_for_lease(), stop):
+            await engine.stop()
+            return
+        if settings.metrics.enabled:
+            # bound only once active, so a standby on the same host does not fight for the port
+            from prometheus_client import start_http_server
+
+            try:
+                start_http_server(
+                    settings.metrics.port, settings.metrics.host, registry=engine.metrics.registry
+                )
+            except OSError as e:
+                await engine.stop()
+                _fail(
+                    f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}"
+                )
+        if not await _until_stopped(engine.start(), stop):
+            await engine.stop()
+            return
         err.print("active: syncing orders")
         await engine.run_until_stopped(stop)
 
@@ -147,6 +302,21 @@ def run(
             "lease lost: another instance is active; exiting so a supervisor restarts this one as standby"
         )
         raise typer.Exit(1)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first (then cancel it); True when ``work`` finished."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 @app.command()
@@ -176,9 +346,8 @@ def submit(
     from ordersync.clocks import SystemClock
     from ordersync.domain.errors import OrderSyncError
     from ordersync.domain.order import new_order, to_decimal
-    from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
+    from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, validate_plan
     from ordersync.engine import record_parent
-    from ordersync.store import open_store
 
     def rule(price: str | None, offset: str | None) -> PriceRule | None:
         if price is None and offset is None:
@@ -189,6 +358,7 @@ def submit(
         )
 
     url = _store_url(db, config)
+    _check_submit_input(symbol, qty, client_order_id)
     try:
         order = new_order(
             client_order_id=client_order_id or f"os-{uuid.uuid4().hex[:20]}",
@@ -203,7 +373,9 @@ def submit(
         )
         tp, sl = rule(take_profit, tp_offset), rule(stop_loss, sl_offset)
         plan = ProtectionPlan(tp, sl, PartialFillPolicy(policy)) if tp or sl else None
-        store = open_store(url)
+        if plan is not None:
+            validate_plan(plan, order)  # before the store is opened: a refused submit writes nothing
+        store = _open_store(url)
         try:
             record_parent(store, order, plan, SystemClock().now())
         finally:
@@ -217,32 +389,118 @@ def submit(
 def status(
     db: Annotated[str | None, typer.Option(help="store URL")] = None,
     config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="redraw every --interval seconds until Ctrl-C")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="seconds between redraws with --watch")] = 2.0,
 ) -> None:
-    """Show orders, their children and protection, and open alerts."""
-    from ordersync.reports import status_tables
-    from ordersync.store import open_store
+    """Show orders, their children and protection, and open alerts (exit 1 while any alert is open)."""
+    import math
+    import time
 
-    store = open_store(_store_url(db, config))
+    from rich.console import Group
+
+    from ordersync.reports import status_tables
+
+    if not math.isfinite(interval) or not 0.1 <= interval <= 3600:
+        _fail(f"--interval must be between 0.1 and 3600 seconds, was {interval}")
+    store = _open_store(_store_url(db, config), must_exist=True)
+
+    def snapshot() -> tuple[Group, bool]:
+        with store.transaction() as tx:
+            alerts = tx.open_alerts()
+            tables = status_tables(tx.all_orders(), tx.active_plans(), alerts)
+        return Group(*tables), bool(alerts)
+
+    try:
+        view, alerting = snapshot()
+        if not watch:
+            out.print(view)
+            raise typer.Exit(1 if alerting else 0)
+        with Live(view, console=out, refresh_per_second=1) as live, contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(interval)
+                view, alerting = snapshot()
+                live.update(view)
+    finally:
+        store.close()
+    raise typer.Exit(1 if alerting else 0)
+
+
+alerts_app = typer.Typer(help="Open alerts, and acknowledging them.", invoke_without_command=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback()
+def alerts_list(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option(help="store URL")] = None,
+    config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+) -> None:
+    """List the open alerts with their ids (exit 1 while any is open)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    store = _open_store(_store_url(db, config), must_exist=True)
     try:
         with store.transaction() as tx:
-            tables = status_tables(tx.all_orders(), tx.active_plans(), tx.open_alerts())
             alerts = tx.open_alerts()
     finally:
         store.close()
-    for table in tables:
-        out.print(table)
+    table = Table(title=f"Open alerts: {len(alerts)}")
+    for column in ("id", "since", "message"):
+        table.add_column(column)
+    for alert in alerts:
+        since = alert.raised_at.isoformat(timespec="seconds")
+        table.add_row(Text(f"{alert.kind}:{alert.key}"), Text(since), Text(alert.message))
+    out.print(table)
     raise typer.Exit(1 if alerts else 0)
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    alert_id: Annotated[str, typer.Argument(help="KIND:KEY as `ordersync alerts` lists it")],
+    note: Annotated[str, typer.Option(help="why it is acknowledged (journaled)")] = "",
+    db: Annotated[str | None, typer.Option(help="store URL")] = None,
+    config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+) -> None:
+    """Acknowledge (close) an open alert; the engine raises it again if its condition still holds."""
+    from ordersync.clocks import SystemClock
+    from ordersync.ports import JournalEntry
+
+    kind, sep, key = alert_id.partition(":")
+    if not sep or not kind or not key:
+        _fail(f"an alert id is KIND:KEY as `ordersync alerts` lists it, was {alert_id!r}")
+    store = _open_store(_store_url(db, config), must_exist=True)
+    try:
+        now = SystemClock().now()
+        with store.transaction() as tx:
+            if not tx.resolve_alert(kind, key, now):
+                _fail(f"no open alert {alert_id}")
+            payload = {"alert": kind, "key": key, "note": note[:500]}
+            tx.journal(JournalEntry(now, "alert_acknowledged", None, payload))
+    finally:
+        store.close()
+    out.print(f"acknowledged {alert_id}")
 
 
 @app.command()
 def reconcile(
-    config: Annotated[Path | None, typer.Option(help="YAML config")] = None,
+    config: Annotated[Path, typer.Option(help="YAML config naming the broker and the store")],
+    db: Annotated[str | None, typer.Option(help="store URL (overrides the config's)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report only; change nothing")] = False,
 ) -> None:
-    """Compare local orders and positions with the broker's; fix what can be fixed."""
+    """Compare local orders and positions with the broker's; fix what can be fixed.
+
+    The broker is the one the config file names: without a config nothing is read or written."""
     from ordersync.bootstrap import build_engine
 
     settings, credentials = _settings_and_keys(config)
+    if db is not None:
+        settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": db})})
+    _check_store(settings.store.url)
     engine, store, _ = build_engine(settings, credentials, with_lease=False)
     try:
         report = asyncio.run(engine.watch.reconcile(dry_run=dry_run))
@@ -255,26 +513,40 @@ def reconcile(
     raise typer.Exit(1 if report.discrepancies else 0)
 
 
+ANALYZE_FORMATS = ("md", "json", "html")
+
+
 @app.command()
 def analyze(
-    logs: Annotated[list[Path] | None, typer.Argument(help="platform log files (plain or gzip)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="md or json")] = "md",
+    logs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="logs (any format, plain or gzip; - for stdin) and broker exports (orders, fills)"
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md, json or html")] = "md",
     db: Annotated[str | None, typer.Option(help="analyze ordersync's own journal at this store URL")] = None,
     still_failing_hours: Annotated[
-        float, typer.Option(help="report parents still failing after N hours")
-    ] = 1.0,
+        str, typer.Option(help="report parents still failing after N hours")
+    ] = "1",
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="also read the named orders and positions at the broker (read-only)"),
+    ] = False,
+    config: Annotated[Path | None, typer.Option(help="config file (broker URL) for --verify")] = None,
+    verify_requests: Annotated[
+        int, typer.Option(help="at most this many broker reads for --verify (of the 200/min budget)")
+    ] = 50,
 ) -> None:
-    """Write the incident report (the seed's analysis) from logs or from ordersync's journal."""
-    from ordersync.forensics import (
-        LogInputError,
-        analyze_paths,
-        analyze_records,
-        render_json,
-        render_markdown,
-    )
+    """Write the incident report from logs and broker exports, or from ordersync's journal.
 
-    if fmt not in ("md", "json"):
-        _fail(ValueError(f"--format must be md or json, was {fmt!r}"))
+    Exit codes (docs/forensics.md): 0 no `40310000` refusal, 1 refusals found, 2 bad input. With
+    --verify: 1 while anything is unprotected at the broker now, else 0."""
+    from ordersync.forensics import LogInputError, analyze_paths, analyze_records
+
+    if fmt not in ANALYZE_FORMATS:
+        _fail(ValueError(f"--format must be md or json or html, was {fmt!r}"))
+    hours = _analyze_hours(still_failing_hours)
     if not logs and not db:
         _fail(ValueError("give log files, or --db URL for ordersync's own journal"))
     try:
@@ -284,20 +556,138 @@ def analyze(
 
             store = open_store(db, migrate=False)
             try:
-                report = analyze_records(
-                    journal_records(store), source=db, still_failing_hours=still_failing_hours
-                )
+                report = analyze_records(journal_records(store), source=db, still_failing_hours=hours)
             finally:
                 store.close()
         else:
+            from datetime import UTC, datetime
+
             report = analyze_paths(
-                logs or [], progress=sys.stderr.isatty(), still_failing_hours=still_failing_hours
+                logs or [],
+                progress=sys.stderr.isatty(),
+                still_failing_hours=hours,
+                today=datetime.now(UTC),  # the edge's clock: only for syslog years read from stdin
             )
     except LogInputError as e:
         _fail(e)
-    text = render_json(report) if fmt == "json" else render_markdown(report)
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
+    check = _verify_at_broker(report, config, verify_requests) if verify else None
+    _write_report(report, fmt, check)
+    if check is not None:
+        raise typer.Exit(1 if check.unprotected_now else 0)
     raise typer.Exit(1 if report.summary.issues else 0)
+
+
+def _check_submit_input(symbol: str, qty: str, client_order_id: str | None) -> None:
+    # what Alpaca would refuse anyway, refused here before anything is written (docs/operations.md)
+    import re
+    from decimal import Decimal, InvalidOperation
+
+    if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,15}(/[A-Z]{2,6})?", symbol):
+        _fail(f"--symbol must be an upper-case ticker such as AAPL or BRK.B, was {symbol[:40]!r}")
+    try:
+        amount = Decimal(qty)
+    except InvalidOperation:
+        _fail(f"--qty must be a number, was {qty[:40]!r}")
+    if not amount.is_finite() or amount <= 0 or amount > Decimal(10) ** 9:
+        _fail(f"--qty must be positive and at most 1000000000, was {qty[:40]}")
+    if -amount.as_tuple().exponent > 9:  # type: ignore[operator]
+        _fail(f"--qty has more than 9 decimals: {qty[:40]}")
+    if client_order_id is not None and (
+        "~" in client_order_id or not client_order_id.isascii() or not client_order_id.isprintable()
+    ):
+        _fail("--client-order-id must be printable ASCII without '~' (reserved for protective children)")
+
+
+def _verify_at_broker(report: object, config: Path | None, max_requests: int) -> Any:
+    # issue 19: read-only reads through the same adapter `run` uses; keys from the environment
+    import asyncio
+
+    from ordersync.brokers.alpaca import AlpacaBroker
+    from ordersync.clocks import SystemClock
+    from ordersync.domain.errors import OrderSyncError
+    from ordersync.forensics import IncidentReport
+    from ordersync.incident_check import check_at_broker
+
+    assert isinstance(report, IncidentReport)
+    if max_requests < 2:
+        _fail(ValueError(f"--verify-requests must be 2 or more, was {max_requests}"))
+    settings, keys = _settings_and_keys(config)
+    broker = AlpacaBroker(
+        keys.key_id.get_secret_value(),
+        keys.secret_key.get_secret_value(),
+        clock=SystemClock(),
+        base_url=settings.broker.base_url,
+        paper=settings.broker.paper,
+        timeout_s=settings.broker.timeout_s,
+        requests_per_minute=settings.broker.requests_per_minute,
+    )
+    try:
+        if not sys.stderr.isatty():
+            return asyncio.run(check_at_broker(report, broker, max_requests=max_requests))
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("reading at the broker", total=max_requests)
+            return asyncio.run(
+                check_at_broker(
+                    report,
+                    broker,
+                    max_requests=max_requests,
+                    on_read=lambda spent, _most: bar.update(task, completed=spent),
+                )
+            )
+    except OrderSyncError as e:
+        _fail(e)
+
+
+def _analyze_hours(text: str) -> float:
+    # a finite number >= 0, or exit 2 with one line (typer's own float parsing accepts nan and inf)
+    import math
+
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = math.nan
+    if not math.isfinite(hours) or hours < 0:
+        _fail(ValueError(f"--still-failing-hours must be a finite number of hours >= 0, was {text!r}"))
+    return hours
+
+
+def _write_report(report: object, fmt: str, check: Any = None) -> None:
+    # streamed piece by piece: the JSON of a huge log is never held whole in memory
+    from ordersync.forensics import IncidentReport, render_markdown
+    from ordersync.forensics.render_html import iter_html
+    from ordersync.forensics.render_json import iter_json
+
+    assert isinstance(report, IncidentReport)
+    write = sys.stdout.write
+    if fmt == "json":
+        pieces = iter_json(report)
+        if check is not None:  # the validation goes in as one more key before the closing brace
+            from ordersync.incident_check import check_to_dict
+
+            body = "".join(pieces).rstrip().removesuffix("}")
+            pieces = iter((body, ',\n  "validation": ', json.dumps(check_to_dict(check), indent=2), "\n}\n"))
+    elif fmt == "html":
+        pieces = iter_html(report)
+        if check is not None:
+            from html import escape
+
+            from ordersync.incident_check import render_check_markdown
+
+            section = f"<h2>Validation at the broker</h2><pre>{escape(render_check_markdown(check))}</pre>"
+            page = "".join(pieces).replace("</body></html>", section + "</body></html>")
+            pieces = iter((page,))
+    else:
+        text = render_markdown(report)
+        if check is not None:
+            from ordersync.incident_check import render_check_markdown
+
+            text += "\n" + render_check_markdown(check)
+        pieces = iter((text,))
+    for piece in pieces:
+        write(piece)
+    sys.stdout.flush()
 
 
 @app.command()

@@ -19,8 +19,12 @@ PAPER_URL = "https://paper-api.alpaca.markets"
 PAPER_STREAM_URL = "wss://paper-api.alpaca.markets/stream"
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; anything larger is the wrong file
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # infinities and NaN pass `gt=0` checks but make every interval meaningless
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class BrokerSettings(_Strict):
@@ -80,9 +84,15 @@ def load_settings(path: Path | None) -> Settings:
     if path is None:
         return Settings()
     try:
+        if not path.is_file():  # a folder, /dev/zero or a pipe would hang or mislead the YAML parser
+            raise ConfigError(f"{path}: cannot read: not a regular file")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: cannot read: larger than {MAX_CONFIG_BYTES} bytes")
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read: not UTF-8 text") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {getattr(e, 'problem', e)}") from None
     if not isinstance(data, dict):

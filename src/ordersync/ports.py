@@ -114,6 +114,11 @@ class Lease(Protocol):
         """True while this instance still holds the lease (checked before every broker write)."""
         ...
 
+    @property
+    def lost(self) -> bool:
+        """True once another instance is known to hold the lease (False while merely unconfirmed)."""
+        ...
+
     def release(self) -> None:
         """Give the lease up (a crash gives it up too: the database or the OS frees it)."""
         ...

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from ordersync.domain.order import Order
 from ordersync.domain.protection import coverage, target_qty
@@ -77,21 +78,35 @@ def status_tables(orders: list[Order], plans: list[PlanState], alerts: list[Aler
         state = plan_of.get(order.client_order_id)
         target = target_qty(order, state.plan) if state else Decimal(0)
         covered = coverage(kids)
-        mark = "" if not state else ("ok" if covered == target else f"SHORT {target - covered}")
         children = ", ".join(f"{k.role.value}:{k.status.value}:{k.qty}" for k in kids if k.group_id is None)
+        # cells are data, never rich markup: "oco:new:9" must not render the ":new:" emoji
         parents.add_row(
-            order.client_order_id,
-            order.symbol,
-            order.status.value,
-            f"{order.filled_qty}/{order.qty}",
-            f"{covered} {mark}".strip(),
-            children or "-",
+            *(
+                Text(cell)
+                for cell in (
+                    order.client_order_id,
+                    order.symbol,
+                    order.status.value,
+                    f"{order.filled_qty}/{order.qty}",
+                    _protection_cell(state is not None, covered, target),
+                    children or "-",
+                )
+            )
         )
     alert_table = Table(title="Open alerts")
     for column in ("kind", "key", "since", "message"):
         alert_table.add_column(column)
     for alert in alerts:
-        alert_table.add_row(
-            alert.kind, alert.key, alert.raised_at.isoformat(timespec="seconds"), alert.message
-        )
+        since = alert.raised_at.isoformat(timespec="seconds")
+        alert_table.add_row(*(Text(cell) for cell in (alert.kind, alert.key, since, alert.message)))
     return [parents, alert_table]
+
+
+def _protection_cell(has_plan: bool, covered: Decimal, target: Decimal) -> str:
+    # one shape for every row: "covered/target ok", "covered/target SHORT n" (or OVER n), "no plan"
+    if not has_plan:
+        return "no plan"
+    if covered == target:
+        return f"{covered}/{target} ok"
+    word = "SHORT" if covered < target else "OVER"
+    return f"{covered}/{target} {word} {abs(target - covered)}"

@@ -122,6 +122,9 @@ def test_a_thousand_parents_through_faults_and_kills_keep_every_invariant(
     assert result.restarts >= options.kills, report
     assert sum(result.faults.values()) > 0, "faults must have been injected"
     assert result.ok, report
+    # issue 12: whatever the faults and kills, a fill is protected within 30 s of virtual time (p99)
+    assert result.verdict.fill_to_protect_p99_s is not None, report
+    assert result.verdict.fill_to_protect_p99_s <= 30, report
 
 
 # every crash point of the issue's item 2, for a parent and for a child; nth > 1 so each lands mid-run
@@ -363,3 +366,25 @@ def test_the_checks_catch_each_kind_of_violation() -> None:
     found = check_all(evidence).violations
 
     assert {n for n, v in found.items() if v} == {1, 2, 3, 4, 5, 6, 7}, found
+
+
+def test_the_checks_report_fill_to_protect_p99_in_the_books_virtual_time() -> None:
+    t = "2026-01-01T10:00:{:02d}.000000Z".format
+    books = [
+        _book("P1", "filled", 10, 10, t(1), (t(10),)),
+        _book("P1~tp1", "new", 10, 0, t(12)),  # 2 s after its fill
+        _book("P2", "filled", 5, 5, t(1), (t(2),)),
+        _book("P2~tp1", "new", 5, 0, t(9)),  # 7 s after its fill
+    ]
+    state = {
+        "now": t(30),
+        "orders": books,
+        "positions": [],
+        "counters": {"requests": {}, "rejections": {"by_code": {}, "by_message": {}}},
+    }
+
+    verdict = check_all(Evidence(state, frozenset({"P1", "P2"}), [], {}))
+
+    assert verdict.fill_to_protect_p99_s == 7.0
+    assert verdict.fill_to_protect_ms["n"] == 2
+    assert str(verdict.figures["fill-to-protect p50/p99/max (virtual s)"]).endswith("/7.0/7.0")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from ordersync import __version__
 from ordersync.cli import app
 
 SECRET = "sk-cli-secret-value-42"
@@ -36,7 +38,7 @@ def test_a_malformed_config_is_refused_with_the_field_named(
         ["run", "--config", str(config)], {"APCA_API_KEY_ID": "k", "APCA_API_SECRET_KEY": SECRET}
     )
     assert code == 2
-    assert err.startswith("ConfigError:")
+    assert err.startswith("error: ")
     assert expected in err
     assert len(err.strip().splitlines()) == 1
     assert SECRET not in err
@@ -61,7 +63,7 @@ def test_a_missing_config_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["demo", "--mode", "reckless"], "--mode must be safe or naive"),
+        (["demo", "--mode", "reckless"], "--mode must be one of safe, naive, poller, bracket"),
         (["sim", "serve", "--clock", "warp:9"], "bad clock spec"),
         (["analyze", "/nonexistent/platform.log"], "/nonexistent/platform.log"),
         (["analyze", "--format", "pdf", "x.log"], "--format must be md or json"),
@@ -100,8 +102,8 @@ def test_submit_refuses_bad_orders_and_writes_nothing(
     code, err = _run(["submit", "--db", db, "--symbol", "AAPL", *extra])
     assert code == 2
     assert expected in err
-    code, _ = _run(["status", "--db", db])
-    assert code == 0  # an empty store: no parents, no alerts
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.db").exists(), "a refused submit writes nothing, not even an empty store"
 
 
 def test_submit_records_the_parent_once(tmp_path: Path) -> None:
@@ -111,3 +113,156 @@ def test_submit_records_the_parent_once(tmp_path: Path) -> None:
     code, err = _run(args)
     assert code == 2
     assert "mine-1 already exists" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--qty", "1e309"], "qty must be positive"),
+        (["--qty", "1e-10"], "more than 9 decimals"),
+        (["--qty", "NaN"], "qty must be positive"),
+        (["--qty", "5", "--symbol", "A" * 5000], "--symbol must be"),
+        (["--qty", "5", "--symbol", "ÄPFEL"], "--symbol must be"),
+        (["--qty", "5", "--client-order-id", "p01~tp1"], "reserved for protective children"),
+    ],
+)
+def test_submit_refuses_values_alpaca_would_refuse(tmp_path: Path, extra: list[str], expected: str) -> None:
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["submit", "--db", db, "--symbol", "AAPL", *extra]
+    code, err = _run(args)
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:////nonexistent/dir/x.db", "/nonexistent/dir"),
+        ("mysql://root@localhost/x", "unsupported store 'mysql'"),
+        ("not a url", "not a store URL"),
+    ],
+)
+def test_a_bad_store_url_is_one_line_and_creates_nothing(url: str, expected: str) -> None:
+    for args in (["status", "--db", url], ["submit", "--db", url, "--symbol", "AAPL", "--qty", "1"]):
+        code, err = _run(args)
+        assert code == 2, err
+        assert expected in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_status_without_a_store_refuses_instead_of_creating_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(["status"])
+    assert code == 2
+    assert "no store at ordersync.db" in err
+    assert not (tmp_path / "ordersync.db").exists()
+
+
+def test_a_read_only_store_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "ro.db"
+    assert _run(["submit", "--db", f"sqlite:///{db}", "--symbol", "AAPL", "--qty", "1"])[0] == 0
+    db.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        code, err = _run(["submit", "--db", f"sqlite:///{db}", "--symbol", "AAPL", "--qty", "2"])
+    finally:
+        tmp_path.chmod(0o755)
+    if os.geteuid() == 0:
+        # root writes through permission bits; the store opens, and the second parent is recorded
+        assert code == 0, err
+    else:
+        assert code == 2
+        assert "not writable" in err
+
+
+def test_reconcile_needs_a_config_and_talks_to_no_broker_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(["reconcile"], {"APCA_API_KEY_ID": "k", "APCA_API_SECRET_KEY": SECRET})
+    assert code == 2
+    assert "--config" in err
+    assert not (tmp_path / "ordersync.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("engine: {poll_interval_s: .inf}\n", "engine.poll_interval_s"),
+        ("engine: {tick_s: .nan}\n", "engine.tick_s"),
+    ],
+)
+def test_infinite_or_nan_config_values_are_refused(tmp_path: Path, content: str, expected: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(content)
+    code, err = _run(["run", "--config", str(config)], {"APCA_API_KEY_ID": "k", "APCA_API_SECRET_KEY": "s"})
+    assert code == 2
+    assert expected in err
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/"])
+def test_a_config_that_is_not_a_regular_file_is_refused_without_hanging(path: str) -> None:
+    code, err = _run(["run", "--config", path], {"APCA_API_KEY_ID": "k", "APCA_API_SECRET_KEY": "s"})
+    assert code == 2
+    assert "not a regular file" in err
+
+
+def test_sim_serve_refuses_a_port_out_of_range() -> None:
+    code, err = _run(["sim", "serve", "--port", "99999"])
+    assert code == 2
+    assert "--port must be between 0 and 65535" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_version_flag_prints_the_version() -> None:
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == __version__
+
+
+def test_flags_take_no_value_placeholder_in_help() -> None:
+    # typer 0.29 renders boolean flags as "--dry-run <bool>", which reads as if they took a value
+    result = CliRunner().invoke(app, ["reconcile", "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout
+
+
+def _store_with_alert(tmp_path: Path) -> str:
+    from datetime import UTC, datetime
+
+    from ordersync.ports import Alert
+    from ordersync.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    store = open_store(url)
+    try:
+        with store.transaction() as tx:
+            tx.raise_alert(
+                Alert("order_refused", "p01", "refused: wash trade", datetime(2025, 1, 2, tzinfo=UTC))
+            )
+    finally:
+        store.close()
+    return url
+
+
+def test_alerts_lists_and_acknowledges_an_open_alert(tmp_path: Path) -> None:
+    url = _store_with_alert(tmp_path)
+    result = CliRunner().invoke(app, ["alerts", "--db", url], env={"COLUMNS": "160"})
+    assert result.exit_code == 1
+    assert "order_refused:p01" in result.stdout
+    result = CliRunner().invoke(app, ["alerts", "ack", "order_refused:p01", "--db", url, "--note", "seen"])
+    assert result.exit_code == 0, result.stderr
+    assert CliRunner().invoke(app, ["status", "--db", url]).exit_code == 0, "no open alert is left"
+    code, err = _run(["alerts", "ack", "order_refused:p01", "--db", url])
+    assert code == 2
+    assert "no open alert order_refused:p01" in err
+
+
+def test_alerts_ack_refuses_a_malformed_id(tmp_path: Path) -> None:
+    code, err = _run(["alerts", "ack", "nocolon", "--db", _store_with_alert(tmp_path)])
+    assert code == 2
+    assert "KIND:KEY" in err

@@ -67,6 +67,14 @@ class Verdict:
 
     violations: dict[int, list[str]] = field(default_factory=lambda: {n: [] for n in INVARIANTS})
     figures: dict[str, int | str] = field(default_factory=dict)
+    # fill -> protect from the books, in the simulator's virtual time (ms): p50, p99, max, n
+    fill_to_protect_ms: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def fill_to_protect_p99_s(self) -> float | None:
+        """The p99 of fill -> protect in virtual seconds (None without fills)."""
+        p99 = self.fill_to_protect_ms.get("p99")
+        return None if p99 is None else p99 / 1000
 
     @property
     def total(self) -> int:
@@ -91,7 +99,8 @@ def check_all(evidence: Evidence) -> Verdict:
     v[5] += _positions(evidence.state, evidence.store_orders)
     v[5] += _alerts(evidence.open_alerts, books, store)
     v[6] += _hot_loops(evidence.refusals, evidence.parent_ids)
-    verdict.figures = _figures(books, evidence)
+    verdict.fill_to_protect_ms = _latency(books, evidence)
+    verdict.figures = _figures(books, evidence, verdict.fill_to_protect_ms)
     return verdict
 
 
@@ -311,16 +320,19 @@ def _hot_loops(refusals: Mapping[str, int], parent_ids: frozenset[str]) -> list[
     ]
 
 
-def _figures(books: _Books, evidence: Evidence) -> dict[str, int | str]:
+def _latency(books: _Books, evidence: Evidence) -> dict[str, float | None]:
+    # the simulator's timestamps are its virtual time (fast:N), so is this latency
+    end = _ts(evidence.state["now"])
+    assert end is not None
+    members = {pid: [m for g in gs for m in g] for pid, gs in books.groups.items()}
+    return fill_to_protect(list(books.parent.values()), members, end)
+
+
+def _figures(books: _Books, evidence: Evidence, latency: Mapping[str, float | None]) -> dict[str, int | str]:
     counters = evidence.state["counters"]
     by_code: dict[str, int] = counters["rejections"]["by_code"]
     by_message: dict[str, int] = counters["rejections"]["by_message"]
     groups = [g for gs in books.groups.values() for g in gs]
-    end = _ts(evidence.state["now"])
-    assert end is not None
-    latency = fill_to_protect(
-        list(books.parent.values()), {pid: [g[0] for g in gs] for pid, gs in books.groups.items()}, end
-    )
     return {
         "parents at the broker": len(books.parent),
         "parent fills (executions)": sum(len(p["sim"].get("executions", [])) for p in books.parent.values()),

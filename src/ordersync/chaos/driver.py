@@ -438,9 +438,11 @@ def render(result: ChaosResult) -> str:
     """Return the run's counts and its violations per invariant as a plain-text table."""
     o = result.options
     fig = result.verdict.figures
+    p99 = result.verdict.fill_to_protect_p99_s
     rows: list[tuple[str, object]] = [
         ("seed", o.seed),
         ("parents generated", o.parents),
+        ("fill->protect p99 (virtual s)", "-" if p99 is None else f"{p99:.1f}"),
         *fig.items(),
         ("worker SIGKILLs by the driver", sum(1 for k in result.kills if k.cause == "random")),
         ("worker SIGKILLs at a crash point", sum(1 for k in result.kills if k.detail.startswith(CRASH_MARK))),

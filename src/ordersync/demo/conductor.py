@@ -21,6 +21,8 @@ from typing import Any
 from ordersync.sim.server import SimServer
 
 QUIET_S = 0.01  # real seconds with no activity before the system counts as quiet
+YIELDS = 4  # event-loop turns a woken task gets to start its next call before the system counts as quiet
+STALL_S = 60.0  # real seconds without a step of virtual time before the demo fails as stalled
 
 
 class DemoClock:
@@ -74,40 +76,99 @@ class DemoClock:
         return woken
 
 
-class Conductor:
-    """Advances the simulator and the demo clock together whenever the system is quiet."""
+class DemoStalled(RuntimeError):
+    """The demo made no progress (no step of virtual time, no client activity) for too long: never hang."""
 
-    def __init__(self, server: SimServer, clock: DemoClock, busy: Callable[[], bool]) -> None:
+
+class Conductor:
+    """Advances the simulator and the demo clock together whenever the system is quiet.
+
+    A watchdog guards every wait: when virtual time has not been stepped for ``stall_s`` real seconds, the
+    conductor raises :class:`DemoStalled` naming what it was waiting for (the system busy without end, or
+    quiet with nothing due), so a demo fails with a reason instead of hanging.
+    """
+
+    def __init__(
+        self,
+        server: SimServer,
+        clock: DemoClock,
+        busy: Callable[[], bool],
+        stall_s: float = STALL_S,
+        describe: Callable[[], str] | None = None,
+        quiet_s: float = QUIET_S,
+    ) -> None:
         self._server = server
         self._clock = clock
         self._busy = busy
+        self._stall_s = stall_s
+        self._describe = describe
+        self._quiet_s = quiet_s
+        self._last_step = time.monotonic()
         self.steps = 0
 
     async def run_until(self, end: datetime) -> None:
         """Drive virtual time to ``end``."""
         while self._clock.now() < end:
-            await self._quiet()
-            if self._clock.wake_due():
-                await asyncio.sleep(0)
-                continue
-            target = min(t for t in (self._next_timer(), self._clock.next_wake(), end) if t is not None)
-            if target > self._clock.now():  # else it is already due: time flowed past it while busy
-                await asyncio.to_thread(self._advance, target)
-                self.steps += 1
-            self._clock.touch()
-            self._clock.wake_due()
+            await self._step(end)
+
+    async def run(self) -> None:
+        """Drive virtual time for as long as anything is due (until cancelled by the demo)."""
+        while True:
+            await self._step(None)
+
+    async def _step(self, end: datetime | None) -> None:
+        await self._quiet()
+        if self._clock.wake_due():
+            self._progress()
+            await asyncio.sleep(0)
+            return
+        due = [t for t in (self._next_timer(), self._clock.next_wake(), end) if t is not None]
+        if not due:  # quiet and nothing scheduled: whoever waits, waits on something that never comes
+            self._check_stall("the system is quiet and nothing is scheduled")
+            await asyncio.sleep(QUIET_S)
+            return
+        target = min(due)
+        if target > self._clock.now():  # else it is already due: time flowed past it while busy
+            await asyncio.to_thread(self._advance, target)
+            self.steps += 1
+        self._progress()
+        self._clock.touch()
+        self._clock.wake_due()
+
+    def _progress(self) -> None:
+        self._last_step = time.monotonic()
+
+    def _check_stall(self, why: str) -> None:
+        stalled_s = time.monotonic() - self._last_step
+        if stalled_s >= self._stall_s:
+            detail = f" ({self._describe()})" if self._describe else ""
+            raise DemoStalled(
+                f"demo stalled: no step of virtual time for {stalled_s:.0f} s real time at virtual "
+                f"{self._clock.now():%Y-%m-%d %H:%M:%S}: {why}{detail}"
+            )
 
     async def _quiet(self) -> None:
-        # quiet = not busy, continuously, for QUIET_S, and no client activity within QUIET_S
+        # quiet = not busy, continuously, for quiet_s, and no client activity within quiet_s; with
+        # quiet_s = 0 (clients whose only activity is a call in flight): not busy after every task woken
+        # has had its turns of the event loop
+        if self._quiet_s <= 0:
+            while True:
+                for _ in range(YIELDS):
+                    await asyncio.sleep(0)
+                if not self._busy():
+                    return
+                self._check_stall("the system never became quiet")
+                await asyncio.sleep(0.0005)
         quiet_since: float | None = None
         while True:
-            await asyncio.sleep(QUIET_S / 5)
+            await asyncio.sleep(self._quiet_s / 5)
             now = time.monotonic()
-            if self._busy() or now - self._clock.last_activity < QUIET_S:
+            if self._busy() or now - self._clock.last_activity < self._quiet_s:
                 quiet_since = None
+                self._check_stall("the system never became quiet")
             elif quiet_since is None:
                 quiet_since = now
-            elif now - quiet_since >= QUIET_S:
+            elif now - quiet_since >= self._quiet_s:
                 return
 
     def _advance(self, target: datetime) -> None:

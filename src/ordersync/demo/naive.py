@@ -8,28 +8,37 @@ sent again, whole, on the cycle after its parent changes (a fill the platform no
 ``max_child_attempts`` — after which it gives up and the position stays unprotected, as the seed's
 did. (Retrying on *every* cycle would turn a 6-hour open parent into ~780 refusals; the seed shows 1-5
 per parent, which matches retries driven by the platform's own status updates.)
+
+Like the seed's platform it never stops on an error: a refused or failed parent (403, 429, 5xx, a lost
+response's 504) is logged and dropped, a failed child is logged and retried as above, a failed read is
+logged and skipped until the next cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderSide, TimeInForce
-from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, OrderRequest, StopOrderRequest
+from alpaca.trading.enums import TimeInForce
+from alpaca.trading.requests import (
+    LimitOrderRequest,
+    OrderRequest,
+    StopLimitOrderRequest,
+    StopOrderRequest,
+    TrailingStopOrderRequest,
+)
 
+from ordersync.demo.client import PlatformClient
 from ordersync.demo.conductor import DemoClock
+from ordersync.demo.orders import entry_base, entry_request, exit_side, parents_of, resolve_exits
 from ordersync.demo.platform_log import PlatformLog
-from ordersync.sim.scenarios import Scenario
 
-T = TypeVar("T")
+__all__ = ["NaivePlatform", "NaiveStats", "parents_of"]
 
 
 @dataclass
@@ -50,6 +59,7 @@ class NaiveStats:
     believed_filled: dict[str, Decimal] = field(default_factory=dict)
     refusals: int = 0
     child_accepted: int = 0
+    parents_failed: int = 0
 
 
 class NaivePlatform:
@@ -60,46 +70,39 @@ class NaivePlatform:
         client: TradingClient,
         clock: DemoClock,
         log: PlatformLog,
+        price_of: Callable[[str], Decimal],
         *,
         poll_interval_s: float = 30.0,
         max_child_attempts: int = 3,
     ) -> None:
-        self._client = client
+        self._api = PlatformClient(client, clock, log)
         self._clock = clock
         self._log = log
         self._poll_interval_s = poll_interval_s
+        self._price_of = price_of
         self._max_attempts = max_child_attempts
         self._children: list[_Child] = []
         self._numbers: dict[str, int] = {}
         self.stats = NaiveStats()
-        self.inflight = 0
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        self.inflight += 1
-        try:
-            return await asyncio.to_thread(fn, *args)
-        finally:
-            self.inflight -= 1
-            self._clock.touch()
+    @property
+    def inflight(self) -> int:
+        """Requests on the wire now."""
+        return self._api.inflight
 
     async def submit_parent(self, parent: Any) -> None:
         """Submit one scenario parent, then its children immediately (the seed's mistake)."""
-        side = OrderSide(parent.side)
-        common = {
-            "symbol": parent.symbol,
-            "qty": float(parent.qty),
-            "side": side,
-            "client_order_id": parent.id,
-        }
-        if parent.type == "limit":
-            request: OrderRequest = LimitOrderRequest(
-                **common,
-                time_in_force=TimeInForce(parent.time_in_force),
-                limit_price=float(parent.limit_price),
-            )
-        else:
-            request = MarketOrderRequest(**common, time_in_force=TimeInForce(parent.time_in_force))
-        order = await self._call(self._client.submit_order, request)
+        number = self._numbers.setdefault(parent.id, len(self._numbers) + 101)
+        order = await self._api.attempt(
+            "submitting order", self._api.client.submit_order, entry_request(parent)
+        )
+        if order is None:  # refused, rate-limited, 5xx or a lost response: logged, and the platform goes on
+            error = self._api.last_error
+            self.stats.parents_failed += 1
+            body = {} if error is None else error.body
+            self._log.refused(self._clock.now(), body, number, "Order", parent.symbol, parent.id, parent.side)
+            del self._numbers[parent.id]
+            return
         broker_id = str(getattr(order, "id", ""))
         self._log.submitted(
             self._clock.now(), broker_id, parent.id, parent.symbol, parent.side, str(parent.qty)
@@ -107,7 +110,6 @@ class NaivePlatform:
         self.stats.believed_filled[parent.id] = Decimal(
             str(parent.qty)
         )  # local status trusted over the broker's
-        self._numbers[parent.id] = len(self._numbers) + 101
         for child in self._children_of(parent):
             self._children.append(child)
             if child.kind == "TP":
@@ -115,33 +117,48 @@ class NaivePlatform:
         await self._stops_beside_live_take_profits()
 
     def _children_of(self, parent: Any) -> list[_Child]:
-        # each exit a separate simple sell of the parent's whole quantity: the seed platform's shape
+        # each exit a separate simple sell of the parent's whole quantity: the seed platform's shape (an
+        # offset is taken from the entry's limit: the platform sends its exits before any fill)
+        exits = resolve_exits(parent, entry_base(parent, self._price_of(parent.symbol)))
         common = {
             "symbol": parent.symbol,
             "qty": float(parent.qty),
-            "side": OrderSide.SELL if parent.side == "buy" else OrderSide.BUY,
+            "side": exit_side(parent),
             "time_in_force": TimeInForce.GTC,
         }
         children: list[_Child] = []
-        if parent.take_profit is not None:
-            tp = {"limit_price": float(parent.take_profit.limit_price)}
+        if exits.take_profit is not None:
+            tp = {"limit_price": float(exits.take_profit)}
             request = partial(_request, LimitOrderRequest, {**common, **tp})
             children.append(_Child(parent.id, parent.symbol, "TP", request))
-        if parent.stop_loss is not None:
-            sl = {"stop_price": float(parent.stop_loss.stop_price)}
+        stop: tuple[type[OrderRequest], dict[str, float]] | None = None
+        if exits.trail_percent is not None:
+            stop = TrailingStopOrderRequest, {"trail_percent": float(exits.trail_percent)}
+        elif exits.trail_price is not None:
+            stop = TrailingStopOrderRequest, {"trail_price": float(exits.trail_price)}
+        elif exits.stop_price is not None and exits.stop_limit is not None:
+            stop = (
+                StopLimitOrderRequest,
+                {"stop_price": float(exits.stop_price), "limit_price": float(exits.stop_limit)},
+            )
+        elif exits.stop_price is not None:
+            stop = StopOrderRequest, {"stop_price": float(exits.stop_price)}
+        if stop is not None:
             children.append(
-                _Child(parent.id, parent.symbol, "SL", partial(_request, StopOrderRequest, {**common, **sl}))
+                _Child(parent.id, parent.symbol, "SL", partial(_request, stop[0], {**common, **stop[1]}))
             )
         return children
 
     async def _try(self, child: _Child) -> None:
         child.attempts += 1
         coid = f"naive-{child.parent_id}-{child.kind.lower()}-{child.attempts}"
-        try:
-            order = await self._call(self._client.submit_order, child.request(coid))
-        except APIError as e:
+        order = await self._api.attempt(
+            "submitting order", self._api.client.submit_order, child.request(coid)
+        )
+        if order is None:
             self.stats.refusals += 1
-            body = _body(e)
+            error = self._api.last_error
+            body = {} if error is None else error.body
             number = self._numbers[child.parent_id]
             self._log.refused(self._clock.now(), body, number, child.kind, child.symbol, coid)
             return
@@ -156,8 +173,11 @@ class NaivePlatform:
             await self._clock.sleep(self._poll_interval_s)
             filled: dict[str, str] = {}
             for parent_id in list(self._numbers):
-                order = await self._call(self._client.get_order_by_client_id, parent_id)
-                filled[parent_id] = str(getattr(order, "filled_qty", "0"))
+                order = await self._api.attempt(
+                    "fetching order", self._api.client.get_order_by_client_id, parent_id
+                )
+                if order is not None:  # a failed read is logged and skipped: the next cycle reads again
+                    filled[parent_id] = str(getattr(order, "filled_qty", "0"))
             for child in self._children:
                 changed = filled.get(child.parent_id, child.seen_filled) != child.seen_filled
                 retry = child.attempts > 0 and changed and child.attempts < self._max_attempts
@@ -177,16 +197,3 @@ class NaivePlatform:
 
 def _request(kind: type[OrderRequest], fields: dict[str, Any], client_order_id: str) -> OrderRequest:
     return kind(**fields, client_order_id=client_order_id)
-
-
-def _body(error: APIError) -> dict[str, Any]:
-    try:
-        parsed = json.loads(str(error))
-    except json.JSONDecodeError:
-        return {"message": str(error)[:200]}
-    return parsed if isinstance(parsed, dict) else {"message": str(parsed)}
-
-
-def parents_of(scenario: Scenario) -> list[Any]:
-    """Return the scenario's parents in submission order."""
-    return sorted(scenario.parents, key=lambda p: (p.submit_at_s, p.id))

@@ -48,6 +48,7 @@ class PlatformLog:
         kind: str,
         symbol: str,
         client_order_id: str,
+        side: str = "sell",
     ) -> None:
         """Log a refusal as the seed's platform did: the Alpaca error line and the DB-log row.
 
@@ -55,10 +56,19 @@ class PlatformLog:
         body without those fields (a wash-trade refusal) can still be tied to its parent.
         """
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
-        context = f"client_order_id={client_order_id} symbol={symbol} side=sell"
+        context = f"client_order_id={client_order_id} symbol={symbol} side={side}"
         self._write(at, "AlpacaAccount", "ERROR", f"Error submitting order to Alpaca: {context} {text}")
         row = f"[parameters: ('ERROR', '{kind} for order {platform_order} | Error: {text}')]"
         self._write(at, "sqlalchemy.engine.Engine", "INFO", row)
+
+    def error(self, at: datetime, what: str, body: dict[str, Any]) -> None:
+        """Log a failed call other than a submission (a read, a cancel): one ERROR line, no DB-log row.
+
+        The words differ from a submission's ("Error fetching orders from Alpaca"), so the analyzer never
+        counts a failed read as a refused order.
+        """
+        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        self._write(at, "AlpacaAccount", "ERROR", f"Error {what} from Alpaca: {text}")
 
     def info(self, at: datetime, text: str) -> None:
         """Log any other platform line (noise the analyzer must skip)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -49,7 +50,13 @@ def summary_table(summary: Summary) -> Table:
         ("children_submitted", summary.children_submitted),
         ("broker_rejections", summary.broker_rejections),
         ("insufficient_qty_rejections", summary.insufficient_qty_rejections),
+        ("wash_trade_rejections", summary.wash_trade_rejections),
         ("unprotected_qty", summary.unprotected_qty),
+        ("unprotected share-seconds", summary.unprotected_share_s),
+        (
+            "others' shares in the account / under our exits",
+            f"{summary.others_qty} / {summary.exits_on_others_qty}",
+        ),
         ("overprotected_qty", summary.overprotected_qty),
         ("duplicate_submissions", summary.duplicate_submissions),
         ("discrepancies", summary.discrepancies),
@@ -57,6 +64,8 @@ def summary_table(summary: Summary) -> Table:
         ("broker_requests", summary.broker_requests),
         ("alerts raised", ", ".join(f"{k}={v}" for k, v in sorted(summary.alerts.items())) or "none"),
         ("virtual time / real time (s)", f"{summary.virtual_duration_s:.0f} / {summary.real_duration_s:.1f}"),
+        *(("error", e) for e in summary.errors),
+        *(("note", n) for n in summary.notes),
     ]
     for name, value in rows:
         style = "red" if _bad(name, value) else ""
@@ -77,3 +86,68 @@ def _bad(name: str, value: Any) -> bool:
         "discrepancies",
     }
     return name in watched and Decimal(str(value)) != 0
+
+
+COMPARED: tuple[tuple[str, str], ...] = (
+    ("parents", "parents"),
+    ("children_submitted", "exits submitted"),
+    ("broker_requests", "broker requests"),
+    ("broker_rejections", "broker refusals"),
+    ("insufficient_qty_rejections", "  insufficient qty (40310000)"),
+    ("wash_trade_rejections", "  potential wash trade"),
+    ("unprotected_share_s", "unprotected share-seconds"),
+    ("unprotected_qty", "unprotected qty at the end"),
+    ("overprotected_qty", "overprotected qty at the end"),
+    ("others_qty", "others' shares in the account"),
+    ("exits_on_others_qty", "  of them under our exits"),
+    ("duplicate_submissions", "duplicate submissions"),
+    ("discrepancies", "discrepancies"),
+)
+
+
+def compare_rows(summaries: list[Summary]) -> list[tuple[str, list[str]]]:
+    """Return the comparison's rows: one figure per mode, in the order of ``summaries``."""
+
+    def cell(summary: Summary, value: str) -> str:
+        return "refused" if summary.refused else value
+
+    rows = [(label, [cell(s, str(getattr(s, key))) for s in summaries]) for key, label in COMPARED]
+    latency = [cell(s, _latency(s.fill_to_protect_ms)) for s in summaries]
+    rows.append(("fill->protect p50 / p99 / max (ms)", latency))
+    rows.append(("real seconds", [f"{s.real_duration_s:.1f}" for s in summaries]))
+    return rows
+
+
+def compare_table(summaries: list[Summary]) -> Table:
+    """Return one table with a column per mode (``ordersync demo --compare``)."""
+    scenario = summaries[0].scenario if summaries else ""
+    table = Table(title=f"ordersync demo --compare: {scenario} (figures from the simulator's books)")
+    table.add_column("figure")
+    for summary in summaries:
+        table.add_column(summary.mode, justify="right")
+    for label, values in compare_rows(summaries):
+        table.add_row(label, *values)
+    return table
+
+
+class ProgressLines:
+    """Progress as plain lines on stderr (no terminal: CI, a pipe, ``--json``), one every ``every_s``."""
+
+    def __init__(self, mode: str, console: Console, every_s: float = 5.0) -> None:
+        self._mode = mode
+        self._console = console
+        self._every_s = every_s
+        self._started = time.monotonic()
+        self._last: float | None = None  # the first report prints at once
+
+    def __call__(self, state: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self._every_s:
+            return
+        self._last = now
+        by_code = state["counters"]["rejections"]["by_code"]
+        line = (
+            f"demo {self._mode}: virtual {state['now'][:19]}, {len(state['orders'])} orders at the broker, "
+            f"{sum(by_code.values())} refusals, {now - self._started:.0f} s"
+        )
+        self._console.print(line, markup=False, highlight=False, soft_wrap=True)

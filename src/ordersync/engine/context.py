@@ -72,20 +72,36 @@ class Context:
     on_dirty: Callable[[], None] = lambda: None
     lease: Lease | None = None
     lease_lost: bool = False
+    lease_unconfirmed: bool = False
 
     def may_write(self) -> bool:
         """True if this instance may send to the broker: it holds the lease (or runs without one).
 
-        Checked right before every submit and cancel, so an instance that lost its lease (its database
-        connection died, a standby took over) never writes beside the new active one.
+        Checked right before every submit and cancel. A lease another instance took over is *lost*: this
+        instance stops for good. A lease that cannot be renewed because the database does not answer is
+        *unconfirmed*: broker writes pause and resume once a renewal succeeds with the same token.
         """
         if self.lease is None:
             return True
         if self.lease.held():
+            if self.lease_unconfirmed:
+                self.lease_unconfirmed = False
+                log.warning(
+                    "engine.lease_confirmed", detail="the database answers again: broker writes resume"
+                )
+            self.metrics.lease_held.set(1)
             return True
-        if not self.lease_lost:
-            self.lease_lost = True
-            log.error("engine.lease_lost", detail="another instance may be active: no more broker writes")
+        self.metrics.lease_held.set(0)
+        if self.lease.lost:
+            if not self.lease_lost:
+                self.lease_lost = True
+                log.error("engine.lease_lost", detail="another instance is active: no more broker writes")
+        elif not self.lease_unconfirmed:
+            self.lease_unconfirmed = True
+            log.error(
+                "engine.lease_unconfirmed",
+                detail="the lease cannot be renewed (database unreachable?): broker writes paused",
+            )
         return False
 
     def entry(self, kind: str, client_order_id: str | None, **payload: Any) -> JournalEntry:

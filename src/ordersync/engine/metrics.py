@@ -29,6 +29,11 @@ class EngineMetrics:
         self.catch_ups = Counter(
             "ordersync_catch_ups", "Catch-up reads after stream loss", ["reason"], registry=r
         )
+        self.lease_held = Gauge(
+            "ordersync_lease_held",
+            "1 while this instance holds the lease (0: standby, lost or unconfirmed)",
+            registry=r,
+        )
         self.unknown_orders = Gauge(
             "ordersync_unknown_submits", "Submits whose outcome is unknown", registry=r
         )

@@ -182,8 +182,8 @@ class Engine:
     async def wait_for_lease(self) -> None:
         """Block (as a standby) until this instance holds the lease; no-op without one."""
         lease = self._ctx.lease
-        if lease is None:
-            return
+        if lease is None or lease.held():
+            return  # no lease, or taken already (``ordersync run`` waits for it before binding metrics)
         while not lease.try_acquire():
             await self._ctx.clock.sleep(self._ctx.options.lease_poll_s)
         with self._ctx.store.transaction() as tx:
@@ -440,8 +440,9 @@ class Engine:
 
     async def _tick(self) -> None:
         if not self._ctx.may_write():
-            self._running = False  # fenced: a standby may be active now; the process should exit
-            return
+            if self._ctx.lease_lost:
+                self._running = False  # fenced: a standby is active now; the process should exit
+            return  # unconfirmed (database unreachable): pause until a renewal succeeds
         # one read of the open orders serves the whole tick and the poller's next decision: with a
         # thousand open orders each read costs tens of milliseconds of CPU, and a tick used to make four
         with self._ctx.store.transaction() as tx:

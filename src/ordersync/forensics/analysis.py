@@ -1,149 +1,302 @@
-"""Turn the correlation into the incident report: rows, delays, buckets, symbols, verdict.
+"""Turn the correlation into the incident report: rows, delays, buckets, symbols, causes, exposure, verdict.
 
 Delays are measured per refusal, from its parent's submission to the refusal (the seed's buckets and its
 "2.9 to 386 minutes" range count refusals, not parents): short < 5 min, medium 5-20 min inclusive,
 long > 20 min; a refusal with no time, or whose parent has no submission line (or a refusal logged before
 its parent's submission), is "unknown". A parent is still failing after N hours when its last refusal
 came N hours or more after its submission (after its first refusal when the submission is not in the
-log). All times come from the log itself. Stdlib only.
+log). All times come from the log itself (or the broker's exports).
+
+The rows are not all kept as objects: `ParentRows` builds each `ParentIssue` from the correlation's
+columns when it is read, so a report of 150 000 parents costs the columns, not 150 000 rows with their
+datetimes. One pass over the rows computes every aggregate the report states. Stdlib only.
 """
 
 from __future__ import annotations
 
+import heapq
+import json
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Final
+from decimal import Decimal
+from typing import Final, overload
 
-from ordersync.forensics.correlate import Correlation, GroupTally
-from ordersync.forensics.records import Submission
+from ordersync.forensics.correlate import NO_TIME, Correlation
+from ordersync.forensics.enrich import Context, GroupFacts, enrich, next_steps, timeline
+from ordersync.forensics.exports import BrokerBook
+from ordersync.forensics.records import ErrorBody, Submission
 from ordersync.forensics.report import (
+    Cause,
+    CauseShare,
     CodeCount,
     DelayBuckets,
     Evidence,
     IncidentReport,
+    MergeNote,
     ParentIssue,
     Summary,
     SymbolCount,
+    SymbolExposure,
 )
 from ordersync.forensics.stats import ParseStats
 from ordersync.forensics.timeutil import from_us, to_us
-from ordersync.forensics.verdict import EvidenceTally, decide, overall_verdict
+from ordersync.forensics.verdict import decide, parents_verdict
 
-SHORT_US: Final = 5 * 60 * 1_000_000
-MEDIUM_US: Final = 20 * 60 * 1_000_000
+TIMELINE_PARENTS: Final = 200
+_LAST: Final = 1 << 62  # sorts after every real time
+
+
+def _sub_us(subs: Mapping[str, Submission], order_id: str | None) -> int:
+    sub = subs.get(order_id) if order_id else None
+    return to_us(sub.at) if sub is not None and sub.at is not None else _LAST
+
+
+class ParentRows(Sequence[ParentIssue]):
+    """The report's rows in table order, each built from the correlation's columns when it is read."""
+
+    def __init__(self, correlation: Correlation, ctx: Context) -> None:
+        self._c, self._ctx = correlation, ctx
+        self._order = self._table_order()
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @overload
+    def __getitem__(self, i: int) -> ParentIssue: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[ParentIssue]: ...
+    def __getitem__(self, i: int | slice) -> ParentIssue | Sequence[ParentIssue]:
+        if isinstance(i, slice):
+            return [self.build(g) for g in self._order[i]]
+        return self.build(self._order[i])
+
+    def __iter__(self) -> Iterator[ParentIssue]:
+        return (self.build(g) for g in self._order)
+
+    def most_refused(self, n: int) -> list[int]:
+        """Row numbers of the `n` rows with the most refusals (ties: table order), read from the columns."""
+        groups = self._c.groups
+        order = self._order
+        ranked = heapq.nsmallest(
+            n, range(len(order)), key=lambda i: (-(groups.timed[order[i]] + groups.untimed[order[i]]), i)
+        )
+        return sorted(ranked)
+
+    def _table_order(self) -> array[int]:
+        """Rows by submission time (none last), then first refusal (none last), then order id.
+
+        Three stable sorts on one key each: a tuple key per row would cost ~150 bytes per parent at once.
+        """
+        groups, subs = self._c.groups, self._c.submissions
+        order = list(range(len(groups)))
+        order.sort(key=lambda g: groups.order_ids[g] or "")
+        order.sort(key=lambda g: _LAST if (t := groups.first_us[g]) == NO_TIME else t)
+        order.sort(key=lambda g: _sub_us(subs, groups.order_ids[g]))
+        return array("i", order)
+
+    def build(self, g: int) -> ParentIssue:
+        groups, subs = self._c.groups, self._c.submissions
+        order_id = groups.order_ids[g]
+        sub = subs.get(order_id) if order_id else None
+        evidence = Evidence(*groups.evidence_of(g))
+        first, last = groups.first_us[g], groups.last_us[g]
+        p = ParentIssue(
+            broker_order_id=order_id,
+            symbol=(sub.symbol if sub else None) or groups.symbol_of(g),
+            side=sub.side if sub else None,
+            client_order_id=sub.client_order_id if sub else None,
+            submitted_at=sub.at if sub else None,
+            first_error_at=None if first == NO_TIME else from_us(first),
+            last_error_at=None if last == NO_TIME else from_us(last),
+            errors=groups.timed[g] + groups.untimed[g],
+            untimed_errors=groups.untimed[g],
+            linked_by_symbol=groups.linked_by_symbol[g],
+            child_kinds=tuple(sorted(groups.child_kinds.get(g, ()))),
+            platform_orders=tuple(sorted(groups.platform_orders.get(g, ()))),
+            evidence=evidence,
+            cause=decide(evidence),
+        )
+        held = groups.first_held_us[g]
+        facts = GroupFacts(
+            quotes={k: self._quote(b) for k, b in groups.quotes_of(g).items()},
+            related=groups.related_of(g),
+            requested=groups.requested[g],
+            child_ids=tuple(groups.child_ids.get(g, ())),
+            first_held_us=None if held == NO_TIME else held,
+        )
+        return enrich(p, facts, self._ctx)
+
+    def _quote(self, b: int) -> str:
+        raw = self._c.raw.get(b)
+        return raw if raw is not None else canonical_body(self._c.bodies[b])
+
+
+def canonical_body(body: ErrorBody) -> str:
+    """The body as Alpaca writes it (keys sorted, quantities as strings): what a well-formed line held."""
+    fields: dict[str, object] = {
+        "available": body.available,
+        "code": body.code,
+        "existing_qty": body.existing_qty,
+        "held_for_orders": body.held_for_orders,
+        "message": body.message,
+        "related_orders": list(body.related_orders) or None,
+        "symbol": body.symbol,
+    }
+    out = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in fields.items() if v is not None}
+    return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Totals:
+    """Everything the report states about all rows, gathered in one pass."""
+
+    def __init__(self, threshold: timedelta) -> None:
+        self.threshold = threshold
+        self.evidence = [0] * 10
+        self.failing: list[ParentIssue] = []
+        self.errors: Counter[str] = Counter()
+        self.linked: Counter[str] = Counter()
+        self.causes: Counter[Cause] = Counter()
+        self.cause_refusals: Counter[Cause] = Counter()
+        self.exposure: dict[str, SymbolExposure] = {}
+        self.listed = self.listed_unknown_side = 0
+        self.unknown_parent = 0
+        self.unlinked = False
+        self.parents = 0
+
+    def add(self, p: ParentIssue) -> None:
+        for i, v in enumerate(_evidence_values(p.evidence)):
+            self.evidence[i] += v
+        if (f := p.failing_for) is not None and f >= self.threshold:
+            self.failing.append(p)
+        if p.symbol:
+            self.errors[p.symbol] += p.errors
+            self.linked[p.symbol] += p.broker_order_id is not None
+        self.causes[p.cause] += 1
+        self.cause_refusals[p.cause] += p.errors
+        if p.evidence.related_to_listed:
+            self.listed += 1
+            self.listed_unknown_side += p.side is None
+        self.unknown_parent += p.listed_role == "competing order" and p.parent_order_id is None
+        self.unlinked = self.unlinked or p.broker_order_id is None
+        self.parents += p.broker_order_id is not None
+        if p.exposure is not None and p.symbol:
+            e = p.exposure
+            acc = self.exposure.get(p.symbol)
+            if acc is None:
+                self.exposure[p.symbol] = SymbolExposure(
+                    p.symbol, 1, e.qty, e.share_hours, e.start, e.end, e.open_at_end
+                )
+            else:
+                self.exposure[p.symbol] = SymbolExposure(
+                    p.symbol,
+                    acc.parents + 1,
+                    max(acc.max_qty, e.qty),
+                    acc.share_hours + e.share_hours,
+                    min(acc.first_start, e.start),
+                    max(acc.last_end, e.end),
+                    acc.open_at_end or e.open_at_end,
+                )
+
+    def exposures(self) -> tuple[SymbolExposure, ...]:
+        return tuple(sorted(self.exposure.values(), key=lambda r: (-r.share_hours, r.symbol)))
+
+    def cause_shares(self) -> tuple[CauseShare, ...]:
+        ranked = sorted(self.causes.items(), key=lambda kv: (-kv[1], kv[0]))
+        return tuple(CauseShare(c, n, self.cause_refusals[c]) for c, n in ranked)
+
+
+def _evidence_values(e: Evidence) -> tuple[int, ...]:
+    return (
+        e.bodies,
+        e.no_position,
+        e.short_sell_refusals,
+        e.wash_trade_refusals,
+        e.all_reserved,
+        e.partly_reserved,
+        e.no_qty_fields,
+        e.related_to_listed,
+        e.related_to_other,
+        e.related_absent,
+    )
 
 
 def build_report(
-    correlation: Correlation, *, stats: ParseStats | None, source: str, still_failing_hours: float
+    correlation: Correlation,
+    *,
+    stats: ParseStats | None,
+    source: str,
+    still_failing_hours: float,
+    book: BrokerBook | None = None,
 ) -> IncidentReport:
-    """Assemble the `IncidentReport` from a finished correlation."""
-    subs = correlation.submissions
-    pairs = sorted(((_parent(g, subs), g) for g in correlation.groups), key=lambda pg: _row_order(pg[0]))
-    parents = tuple(p for p, _ in pairs)
-    delays, unknown = _delays(pairs)
-    evidence = _total_evidence(parents)
-    threshold = timedelta(hours=still_failing_hours)
-    failing = [p for p in parents if (f := p.failing_for) is not None and f >= threshold]
-    return IncidentReport(
-        source=source,
-        summary=_summary(correlation, parents, delays),
-        parents=parents,
-        buckets=_buckets(delays, unknown),
-        still_failing_hours=still_failing_hours,
-        still_failing=tuple(sorted(failing, key=lambda p: p.failing_for or timedelta(0), reverse=True)),
-        symbols=_symbols(parents),
-        by_code=_by_code(correlation),
-        evidence=evidence,
-        verdict=overall_verdict(evidence, listed_sides_unknown=_listed_sides_unknown(parents)),
-        stats=stats,
-    )
-
-
-def _parent(group: GroupTally, submissions: Mapping[str, Submission]) -> ParentIssue:
-    sub = submissions.get(group.order_id) if group.order_id else None
-    times = group.times
-    evidence = group.evidence.freeze()
-    symbol = (sub.symbol if sub else None) or _most_common(group.symbols or {})
-    return ParentIssue(
-        broker_order_id=group.order_id,
-        symbol=symbol,
-        side=sub.side if sub else None,
-        client_order_id=sub.client_order_id if sub else None,
-        submitted_at=sub.at if sub else None,
-        first_error_at=from_us(min(times)) if times else None,
-        last_error_at=from_us(max(times)) if times else None,
-        errors=len(times) + group.untimed,
-        untimed_errors=group.untimed,
-        linked_by_symbol=group.linked_by_symbol,
-        child_kinds=tuple(sorted((group.child_kinds or {}).items())),
-        platform_orders=tuple(sorted(group.platform_orders or ())),
-        evidence=evidence,
-        cause=decide(evidence),
-    )
-
-
-def _most_common(counter: Mapping[str, int]) -> str | None:
-    return min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0] if counter else None
-
-
-def _row_order(p: ParentIssue) -> tuple[bool, int, bool, int, str]:
-    sub = to_us(p.submitted_at) if p.submitted_at else 0
-    first = to_us(p.first_error_at) if p.first_error_at else 0
-    return (p.submitted_at is None, sub, p.first_error_at is None, first, p.broker_order_id or "")
-
-
-def _delays(pairs: Iterable[tuple[ParentIssue, GroupTally]]) -> tuple[array[int], int]:
-    delays = array("q")  # 8 bytes per refusal
-    unknown = 0
-    for parent, group in pairs:
-        unknown += group.untimed
-        if parent.submitted_at is None:
-            unknown += len(group.times)
-            continue
-        start = to_us(parent.submitted_at)
-        known = [t - start for t in group.times if t >= start]
-        unknown += len(group.times) - len(known)
-        delays.extend(known)
-    return delays, unknown
-
-
-def _buckets(delays: array[int], unknown: int) -> DelayBuckets:
-    short = sum(1 for d in delays if d < SHORT_US)
-    long = sum(1 for d in delays if d > MEDIUM_US)
-    return DelayBuckets(short=short, medium=len(delays) - short - long, long=long, unknown=unknown)
-
-
-def _summary(correlation: Correlation, parents: tuple[ParentIssue, ...], delays: array[int]) -> Summary:
-    firsts = [p.first_error_at for p in parents if p.first_error_at is not None]
-    lasts = [p.last_error_at for p in parents if p.last_error_at is not None]
+    """Assemble the `IncidentReport` from a finished correlation and the broker's exports, if any."""
+    book = book or BrokerBook()
+    ctx = Context(correlation.submissions, book)
+    parents = ParentRows(correlation, ctx)
+    totals = _Totals(timedelta(hours=still_failing_hours))
+    for p in parents:
+        totals.add(p)
+    groups = correlation.groups
+    firsts = [t for t in groups.first_us if t != NO_TIME]
+    lasts = [t for t in groups.last_us if t != NO_TIME]
+    first_us, last_us = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+    evidence = Evidence(*totals.evidence)
+    causes = totals.cause_shares()
+    exposures = totals.exposures()
+    shown = [parents[row] for row in parents.most_refused(TIMELINE_PARENTS)]
+    d = correlation.delays
     kinds = correlation.issues_by_kind
-    return Summary(
+    summary = Summary(
         issues=sum(kinds.values()),
         issues_by_kind=tuple(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
         rejections=correlation.rejections,
-        parents=sum(1 for p in parents if p.broker_order_id is not None),
-        unlinked_issues=sum(p.errors for p in parents if p.broker_order_id is None),
-        symbols=len({p.symbol for p in parents if p.symbol}),
+        parents=totals.parents,
+        unlinked_issues=sum(
+            groups.timed[g] + groups.untimed[g] for g in range(len(groups)) if groups.order_ids[g] is None
+        ),
+        symbols=len(totals.errors),
         submissions=len(correlation.submissions),
-        first_error_at=min(firsts) if firsts else None,
-        last_error_at=max(lasts) if lasts else None,
-        min_delay=timedelta(microseconds=min(delays)) if delays else None,
-        max_delay=timedelta(microseconds=max(delays)) if delays else None,
-        mean_delay=timedelta(microseconds=sum(delays) // len(delays)) if delays else None,
+        first_error_at=from_us(first_us) if first_us is not None else None,
+        last_error_at=from_us(last_us) if last_us is not None else None,
+        min_delay=timedelta(microseconds=d.low) if d.low is not None else None,
+        max_delay=timedelta(microseconds=d.high) if d.high is not None else None,
+        mean_delay=timedelta(microseconds=d.total // d.count) if d.count else None,
         duplicates_merged=correlation.merged,
+    )
+    sides_unknown = bool(totals.listed) and totals.listed == totals.listed_unknown_side
+    return IncidentReport(
+        source=source,
+        summary=summary,
+        parents=parents,
+        buckets=DelayBuckets(short=d.short, medium=d.medium, long=d.long, unknown=d.unknown),
+        still_failing_hours=still_failing_hours,
+        still_failing=tuple(
+            sorted(totals.failing, key=lambda p: p.failing_for or timedelta(0), reverse=True)
+        ),
+        symbols=_symbols(totals),
+        by_code=_by_code(correlation),
+        evidence=evidence,
+        verdict=parents_verdict(causes, evidence, listed_sides_unknown=sides_unknown),
+        stats=stats,
+        causes=causes,
+        exposures=exposures,
+        timeline=timeline(shown),
+        next_steps=next_steps(
+            {c.cause for c in causes},
+            exposures,
+            unknown_parents=totals.unknown_parent,
+            unlinked=totals.unlinked,
+            has_export=bool(book),
+        ),
+        merges=_merges(correlation, stats),
+        notes=_notes(stats),
+        broker_export=bool(book),
     )
 
 
-def _symbols(parents: Iterable[ParentIssue]) -> tuple[SymbolCount, ...]:
-    errors: Counter[str] = Counter()
-    linked: Counter[str] = Counter()
-    for p in parents:
-        if p.symbol:
-            errors[p.symbol] += p.errors
-            linked[p.symbol] += p.broker_order_id is not None
-    rows = (SymbolCount(symbol=s, errors=n, parents=linked[s]) for s, n in errors.items())
+def _symbols(totals: _Totals) -> tuple[SymbolCount, ...]:
+    rows = (SymbolCount(symbol=s, errors=n, parents=totals.linked[s]) for s, n in totals.errors.items())
     return tuple(sorted(rows, key=lambda r: (-r.errors, r.symbol)))
 
 
@@ -152,13 +305,26 @@ def _by_code(correlation: Correlation) -> tuple[CodeCount, ...]:
     return tuple(sorted(rows, key=lambda r: (-r.count, r.code or 0, r.message)))
 
 
-def _total_evidence(parents: Iterable[ParentIssue]) -> Evidence:
-    tally = EvidenceTally.empty()
-    for p in parents:
-        tally.merge(p.evidence)
-    return tally.freeze()
+def _merges(correlation: Correlation, stats: ParseStats | None) -> tuple[MergeNote, ...]:
+    same_time = correlation.merged - correlation.merged_adjacent
+    notes = [
+        MergeNote(
+            "a DB-log row within 2 s of an Alpaca error line with the same body (same time)", same_time
+        ),
+        MergeNote(
+            "a DB-log row without a timestamp a few lines below an Alpaca error line with the same body "
+            "(adjacent lines of one handler)",
+            correlation.merged_adjacent,
+        ),
+    ]
+    if stats is not None:
+        notes.append(
+            MergeNote("an input given twice (same file or same content): read once", stats.duplicate_inputs)
+        )
+    return tuple(n for n in notes if n.count)
 
 
-def _listed_sides_unknown(parents: Iterable[ParentIssue]) -> bool:
-    listed = [p for p in parents if p.evidence.related_to_listed]
-    return bool(listed) and all(p.side is None for p in listed)
+def _notes(stats: ParseStats | None) -> tuple[str, ...]:
+    if stats is None:
+        return ()
+    return tuple(f"{f.path}: {n}" for f in stats.files for n in f.notes)

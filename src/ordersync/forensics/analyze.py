@@ -10,12 +10,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from ordersync.forensics.analysis import build_report
 from ordersync.forensics.correlate import Correlator
 from ordersync.forensics.errors import LogInputError
-from ordersync.forensics.reader import scan_paths
+from ordersync.forensics.exports import BrokerBook
+from ordersync.forensics.reader import scan_inputs
 from ordersync.forensics.records import LogRecord
 from ordersync.forensics.report import IncidentReport
 from ordersync.forensics.stats import StatsCounter
@@ -24,24 +26,34 @@ DEFAULT_STILL_FAILING_HOURS = 1.0
 
 
 def analyze_paths(
-    paths: Sequence[Path], *, progress: bool = False, still_failing_hours: float = DEFAULT_STILL_FAILING_HOURS
+    paths: Sequence[Path],
+    *,
+    progress: bool = False,
+    still_failing_hours: float = DEFAULT_STILL_FAILING_HOURS,
+    today: datetime | None = None,
 ) -> IncidentReport:
-    """Parse log files (plain or gzip, any mix of the platform's line shapes) and build the report.
+    """Read logs (any format of docs/forensics.md, plain or gzip, `-` for stdin) and broker exports.
 
-    With `progress`, a rich progress bar is drawn on stderr when the inputs total 32 MiB or more.
+    With `progress`, a rich progress bar is drawn on stderr when the inputs total 32 MiB or more. `today`
+    is the last resort for the year of syslog timestamps read from stdin (the caller's clock).
 
     Raises:
-        LogInputError: no paths, or a path is missing, not a file, unreadable, or corrupt gzip.
+        LogInputError: no paths, or an input is missing, not a file, unreadable, or has nothing readable.
     """
     if not paths:
         raise LogInputError(Path("."), "no log files given")
     correlator = Correlator()
     stats = StatsCounter()
+    book = BrokerBook()
     with _cyclic_gc_paused():
-        scan_paths(paths, correlator.add, stats, progress=progress)
+        scan_inputs(paths, correlator.add, stats, book, progress=progress, today=today)
     source = ", ".join(str(p) for p in paths)
     return build_report(
-        correlator.finish(), stats=stats.freeze(), source=source, still_failing_hours=still_failing_hours
+        correlator.finish(),
+        stats=stats.freeze(),
+        source=source,
+        still_failing_hours=still_failing_hours,
+        book=book,
     )
 
 

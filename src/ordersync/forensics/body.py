@@ -67,7 +67,7 @@ def _from_mapping(obj: Mapping[str, object]) -> ErrorBody | None:
     related = obj.get("related_orders")
     return ErrorBody(
         code=code,
-        message=_clip(message) if isinstance(message, str) else "",
+        message=sys.intern(_clip(message)) if isinstance(message, str) else "",
         symbol=_as_text(obj.get("symbol")),
         available=_as_qty(obj.get("available")),
         existing_qty=_as_qty(obj.get("existing_qty")),
@@ -86,7 +86,7 @@ def _extract(text: str) -> ErrorBody | None:
     quantities = {name: _match_qty(rx, text) for name, rx in _QTY_RES.items()}
     return ErrorBody(
         code=int(code_m.group(1)) if code_m else None,
-        message=_unescape(message_m.group(1)) if message_m else "",
+        message=sys.intern(_unescape(message_m.group(1))) if message_m else "",
         symbol=_as_text(symbol_m.group(1)) if symbol_m else None,
         related_orders=_as_ids(_QUOTED_RE.findall(related_m.group(1))) if related_m else (),
         **quantities,

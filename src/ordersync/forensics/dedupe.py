@@ -4,12 +4,16 @@ The platform logs one refusal twice: an `AlpacaAccount - ERROR` line and a DB-lo
 (the seed shows both shapes). Counting both would double the figures, but retries of the same child
 produce identical bodies too, so identity alone cannot merge. The rule, applied per identical body:
 
-1. a timestamped DB row and a timestamped Alpaca line within 2 s of each other are one event (greedy
-   pairing over both lists sorted by time, each line used at most once, which maximises the pairs);
-2. a DB row without a timestamp is one event with an Alpaca line of the same body that rule 1 left
-   unpaired, if one exists anywhere in the input (it cannot be placed in time, so it is assumed to be a
-   copy rather than a new event); only the surplus counts as extra events, with no time;
-3. two lines of the same origin are never merged, and journal records are never merged.
+1. same time: a timestamped DB row and a timestamped Alpaca line within 2 s of each other are one event
+   (greedy pairing over both lists sorted by time, each line used at most once, which maximises the
+   pairs);
+2. adjacent lines of one handler: a DB row without a timestamp that sits at most a few lines below a
+   timestamped record of the same input (its *anchor*, set by the reader; the seed's traceback puts the
+   `[parameters: ...]` row four lines under the error line) is one event with an Alpaca line of the same
+   body that rule 1 left unpaired within 2 s of that anchor;
+3. nothing else is merged: a DB row without a timestamp and without an anchor is its own event (with no
+   time), however many identical bodies exist elsewhere (a retried child repeats its body exactly); two
+   lines of the same origin are never merged, and journal records are never merged.
 
 A body without a symbol (the wash-trade refusal) is kept apart per `symbol=` token of its Alpaca line,
 so it can be linked by symbol; its DB rows, which carry no such token, are paired against the Alpaca
@@ -40,18 +44,27 @@ class BodyEvents:
     be one instance per parent order in a large log.
     """
 
-    __slots__ = ("child_kinds", "platform_orders", "timed", "untimed")
+    __slots__ = ("anchored", "child_ids", "child_kinds", "first_raw", "platform_orders", "timed", "untimed")
 
     def __init__(self) -> None:
         # indexed like _ORIGINS; a list of three is smaller than a dict and most slots stay None
         self.timed: list[array[int] | None] = [None, None, None]
         self.untimed: dict[Origin, int] | None = None
+        self.anchored: array[int] | None = None  # anchor times of untimed DB rows
+        self.first_raw: str | None = None
         self.child_kinds: dict[str, int] | None = None
         self.platform_orders: set[int] | None = None
+        self.child_ids: set[str] | None = None
 
     def add(self, rejection: Rejection, at_us: int | None) -> None:
         origin = rejection.origin
-        if at_us is None:
+        if self.first_raw is None:
+            self.first_raw = rejection.raw_body
+        if at_us is None and rejection.anchor_us is not None and origin is Origin.DB_LOG:
+            if self.anchored is None:
+                self.anchored = array("q")
+            self.anchored.append(rejection.anchor_us)
+        elif at_us is None:
             untimed = self.untimed = self.untimed or {}
             untimed[origin] = untimed.get(origin, 0) + 1
         else:
@@ -74,6 +87,10 @@ class BodyEvents:
             kinds = self.child_kinds = self.child_kinds or {}
             if kind in kinds or len(kinds) < _MAX_REFS:
                 kinds[kind] = kinds.get(kind, 0) + 1
+        if rejection.client_order_id is not None:
+            ids = self.child_ids = self.child_ids or set()
+            if len(ids) < _MAX_REFS:
+                ids.add(rejection.client_order_id)
         if rejection.platform_order is not None:
             orders = self.platform_orders = self.platform_orders or set()
             if len(orders) < _MAX_REFS:
@@ -87,6 +104,11 @@ class Events:
     times: array[int]
     untimed: int
     merged: int
+    merged_adjacent: int = 0
+
+    @property
+    def merged_same_time(self) -> int:
+        return self.merged - self.merged_adjacent
 
 
 def distinct_events(events: BodyEvents, siblings: Sequence[BodyEvents] = ()) -> Events:
@@ -95,20 +117,41 @@ def distinct_events(events: BodyEvents, siblings: Sequence[BodyEvents] = ()) -> 
     `siblings` hold Alpaca lines with the same body but another context (the `symbol=` token an error
     line may carry when the body has no symbol): DB rows carry no context, so they may copy any of them.
     """
-    alpaca = sorted(events.times(Origin.ALPACA_LOG))
-    pool = (
-        sorted([*alpaca, *(t for s in siblings for t in s.times(Origin.ALPACA_LOG))]) if siblings else alpaca
+    return merge_events(
+        alpaca=events.times(Origin.ALPACA_LOG),
+        pool_extra=[t for s in siblings for t in s.times(Origin.ALPACA_LOG)],
+        db=events.times(Origin.DB_LOG),
+        anchored=events.anchored or (),
+        journal=events.times(Origin.JOURNAL),
+        untimed=tuple(events.untimed_count(o) for o in _ORIGINS),
     )
-    db = sorted(events.times(Origin.DB_LOG))
-    unpaired_pool, unpaired_db, paired = pair_within(pool, db, WINDOW_US)
-    untimed_db = events.untimed_count(Origin.DB_LOG)
-    untimed_alpaca = events.untimed_count(Origin.ALPACA_LOG)
-    untimed_pool = untimed_alpaca + sum(s.untimed_count(Origin.ALPACA_LOG) for s in siblings)
-    copies = min(untimed_db, len(unpaired_pool) + untimed_pool)
-    journal = events.times(Origin.JOURNAL)
+
+
+def merge_events(
+    *,
+    alpaca: Sequence[int],
+    pool_extra: Sequence[int],
+    db: Sequence[int],
+    anchored: Sequence[int],
+    journal: Sequence[int],
+    untimed: Sequence[int],
+) -> Events:
+    """The merging rule on plain time lists: (Alpaca, DB, journal) times, DB anchors, untimed counts."""
+    alpaca = sorted(alpaca)
+    pool = sorted([*alpaca, *pool_extra]) if pool_extra else alpaca
+    unpaired_pool, unpaired_db, paired = pair_within(pool, sorted(db), WINDOW_US)
+    lone: Sequence[int] = ()
+    adjacent = 0
+    if anchored:
+        _, lone, adjacent = pair_within(unpaired_pool, sorted(anchored), WINDOW_US)
     times = array("q", sorted((*alpaca, *unpaired_db, *journal)))
-    untimed = untimed_alpaca + untimed_db - copies + events.untimed_count(Origin.JOURNAL)
-    return Events(times=times, untimed=untimed, merged=paired + copies)
+    untimed_alpaca, untimed_db, untimed_journal = untimed
+    return Events(
+        times=times,
+        untimed=untimed_alpaca + untimed_db + len(lone) + untimed_journal,
+        merged=paired + adjacent,
+        merged_adjacent=adjacent,
+    )
 
 
 def pair_within(a: Sequence[int], b: Sequence[int], window: int) -> tuple[list[int], list[int], int]:

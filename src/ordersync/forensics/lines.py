@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Final
 
 from ordersync.forensics.body import parse_error_body
+from ordersync.forensics.formats import Envelope
 from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
 
 
@@ -57,6 +59,7 @@ _TS_RE: Final = re.compile(
     r"\s{0,8}+\[?+(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
 )
 _MAX_ID_CHARS: Final = 128
+RAW_BODY_CHARS: Final = 400
 _KINDS_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9_-]{0,31})$")
 
 
@@ -89,6 +92,12 @@ def parse_shape(shape: Shape, line: str) -> LogRecord | Unparseable:
 def leading_timestamp(line: str) -> datetime | None:
     """Read the timestamp a line starts with (naive means UTC), or `None` if it has none."""
     if line[19:20] == "," and line[23:24] == " " and line[4:5] == "-":  # the seed's format: skip the regex
+        minute = _MINUTES.get(line[:16])
+        if minute is None:
+            minute = _minute(line[:16])
+        rest = line[17:19] + line[20:23]
+        if minute is not None and line[16:17] == ":" and rest.isdigit() and rest < "60":
+            return minute + _SECONDS[int(rest[:2])] + _MILLIS[int(rest[2:])]
         text = line[:23]
     elif (m := _TS_RE.match(line)) is not None:
         text = m.group(1)
@@ -99,6 +108,23 @@ def leading_timestamp(line: str) -> datetime | None:
         return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: an offset that pushes year 1 out of range
         return None
+
+
+_MINUTES: dict[str, datetime] = {}
+_SECONDS: Final = tuple(timedelta(seconds=i) for i in range(60))
+_MILLIS: Final = tuple(timedelta(milliseconds=i) for i in range(1000))
+
+
+def _minute(text: str) -> datetime | None:
+    # `2025-10-10 15:59` repeats on every line logged within that minute: parse it once
+    try:
+        at = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    if len(_MINUTES) >= 4096:  # a small window: lines come roughly in time order
+        _MINUTES.clear()
+    _MINUTES[text] = at
+    return at
 
 
 def _submission(line: str) -> Submission | Unparseable:
@@ -125,7 +151,8 @@ def _alpaca_error(line: str) -> Rejection | Unparseable:
     if parsed is None:
         return Unparseable("error line without a readable JSON body")
     body, repaired = parsed
-    prefix = tail[: tail.find("{")]
+    start = tail.find("{")
+    prefix = tail[:start]
     context = _key_values(prefix) if "=" in prefix else {}
     return Rejection(
         body=body,
@@ -135,6 +162,7 @@ def _alpaca_error(line: str) -> Rejection | Unparseable:
         client_order_id=context.get("client_order_id") or None,
         side=_side(context.get("side")),
         repaired=repaired,
+        raw_body=_raw(tail, start) if repaired else None,
     )
 
 
@@ -145,6 +173,7 @@ def _db_error(line: str) -> Rejection | Unparseable:
         return Unparseable("DB-log row without a readable JSON body")
     body, repaired = parsed
     kind, number = _child_ref(line[:mark])
+    tail = line[mark + len(DB_MARK) :]
     return Rejection(
         body=body,
         at=leading_timestamp(line),
@@ -152,7 +181,17 @@ def _db_error(line: str) -> Rejection | Unparseable:
         child_kind=kind,
         platform_order=number,
         repaired=repaired,
+        raw_body=_raw(tail, tail.find("{")) if repaired else None,
     )
+
+
+def _raw(text: str, start: int) -> str | None:
+    # the body as written, up to its closing brace when there is one, clipped for quoting
+    if start < 0:
+        return None
+    end = text.rfind("}", start)
+    raw = text[start : end + 1] if end > 0 else text[start:]
+    return raw if len(raw) <= RAW_BODY_CHARS else raw[:RAW_BODY_CHARS] + "…"
 
 
 def _child_ref(head: str) -> tuple[str | None, int | None]:
@@ -184,7 +223,9 @@ def _text(value: str | None) -> str | None:
     return sys.intern(value) if value else None
 
 
+@lru_cache(maxsize=4096)
 def _decimal(value: str | None) -> Decimal | None:
+    # cached: quantities repeat, and equal Decimals then share memory
     if not value or len(value) > 40:
         return None
     try:
@@ -192,3 +233,73 @@ def _decimal(value: str | None) -> Decimal | None:
     except ArithmeticError:
         return None
     return qty if qty.is_finite() else None
+
+
+REFUSAL_CODE_MARK: Final = "40310000"
+
+
+def parse_message(env: Envelope) -> LogRecord | Unparseable | None:
+    """Parse the message an envelope carries, completing it with the envelope's time and fields.
+
+    Besides the three shapes, a structured line (JSON) is a refusal when it carries an error body with a
+    code (inline or as an object beside the message), and a submission when its message says it
+    submitted an order and a field gives the `broker_order_id`.
+    """
+    message = env.message
+    shape = shape_of(message)
+    record: LogRecord | Unparseable | None
+    if shape is not None:
+        record = parse_shape(shape, message)
+        if isinstance(record, Unparseable) and env.body is not None and shape is Shape.ALPACA_ERROR:
+            record = _structured_refusal(env)
+        elif isinstance(record, Unparseable) and shape is Shape.SUBMISSION and env.context:
+            record = _structured_submission(env)
+    elif env.fmt == "text":
+        return None
+    elif env.body is not None or REFUSAL_CODE_MARK in message:
+        record = _structured_refusal(env)
+    elif "ubmitted order" in message and ("broker_order_id" in env.context or "order_id" in env.context):
+        record = _structured_submission(env)
+    else:
+        return None
+    if record is None or isinstance(record, Unparseable) or env.fmt == "text":
+        return record
+    return _completed(record, env)
+
+
+def _structured_refusal(env: Envelope) -> Rejection | Unparseable | None:
+    text = env.body if env.body is not None else env.message
+    parsed = parse_error_body(text)
+    if parsed is None:
+        return Unparseable("structured line without a readable error body") if env.body else None
+    body, repaired = parsed
+    raw = _raw(text, text.find("{")) if repaired else None
+    return Rejection(body=body, at=None, repaired=repaired, raw_body=raw)
+
+
+def _structured_submission(env: Envelope) -> Submission | Unparseable:
+    order_id = env.context.get("broker_order_id") or env.context.get("order_id") or ""
+    if not order_id or len(order_id) > _MAX_ID_CHARS:
+        return Unparseable("submission without broker_order_id")
+    return Submission(broker_order_id=sys.intern(order_id), at=None)
+
+
+def _completed(record: LogRecord, env: Envelope) -> LogRecord:
+    ctx = env.context
+    at = record.at or env.at
+    if isinstance(record, Submission):
+        return replace(
+            record,
+            at=at,
+            symbol=record.symbol or _text(ctx.get("symbol")),
+            side=record.side or _side(ctx.get("side")),
+            qty=record.qty if record.qty is not None else _decimal(ctx.get("qty")),
+            client_order_id=record.client_order_id or ctx.get("client_order_id") or None,
+        )
+    return replace(
+        record,
+        at=at,
+        symbol=record.symbol or _text(ctx.get("symbol")),
+        side=record.side or _side(ctx.get("side")),
+        client_order_id=record.client_order_id or ctx.get("client_order_id") or None,
+    )

@@ -1,168 +1,364 @@
-"""Stream log files line by line into records, with gzip detection and an optional progress bar.
+"""Stream every input into records: logs line by line, broker exports whole, duplicates skipped.
 
-Files are read in 1 MiB blocks and split on newlines, so memory stays flat whatever the file size; a
-line longer than 1 MiB is cut to its first 1 MiB (counted as oversized; the rest is skipped). Each
-undecoded line is tested against the literal markers of `lines.py` first, and only matching lines are
-decoded (UTF-8, invalid bytes replaced) and parsed: the common "other" line costs three substring tests.
-Gzip is detected by its magic bytes, not the file name. A path that cannot be opened, or a gzip stream
-that is corrupt before its first line, raises `LogInputError`; a stream that breaks later is reported as a
-note on that file and the lines read so far still count. Imports rich only when a progress bar is shown.
+Inputs are opened by `inputs.py` (stdin as `-`, gzip by magic bytes, byte-order marks honoured). An input
+that is a broker export goes to `exports.py`; an input whose content was already given (the same file
+twice, or a copy) is skipped with a note, so nothing is counted twice.
+
+Logs are read in 1 MiB blocks cut at newlines, so memory stays flat whatever the size. Within a block,
+only the lines that carry one of a few literal markers (`MARKERS`: every shape the parser understands
+contains one) are cut out and decoded, found with `bytes.find`, which runs at memory speed; every other
+line costs nothing but its share of a newline count. A line longer than 1 MiB is cut to its first 1 MiB
+(counted as oversized). Each marked line is unwrapped from its envelope (`formats.py`) and parsed
+(`lines.py`). A record without a time of its own gets the time of the record a few lines above it as an
+*anchor* (`dedupe.py` uses it to recognise the DB-log copy of an error line written by the same handler).
+RFC 3164 syslog timestamps have no year: `YearGuess` infers it and the file's notes say from what.
+
+An input with nothing readable (empty, binary, UTF-16 without a byte-order mark) raises `LogInputError`
+when not one line of it could be read. Imports rich only when a progress bar is shown.
 """
 
 from __future__ import annotations
 
-import gzip
+import re
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from ordersync.forensics.errors import LogInputError
-from ordersync.forensics.lines import (
-    DB_MARK_B,
-    DB_ORDER_MARK_B,
-    ERROR_MARK_B,
-    SUBMIT_MARK_B,
-    Shape,
-    Unparseable,
-    parse_shape,
-)
-from ordersync.forensics.records import LogRecord
+from ordersync.forensics.exports import MAX_EXPORT_BYTES, BrokerBook, load_export
+from ordersync.forensics.formats import YearlessTime, unwrap
+from ordersync.forensics.inputs import Opened, looks_like_export, open_input, sniff_problem
+from ordersync.forensics.lines import Unparseable, parse_message
+from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
 from ordersync.forensics.stats import FileStats, StatsCounter
+from ordersync.forensics.timeutil import to_us
 
 BLOCK_BYTES: Final = 1 << 20
 MAX_LINE_BYTES: Final = 1 << 20
 PROGRESS_MIN_BYTES: Final = 32 << 20
-_GZIP_MAGIC: Final = b"\x1f\x8b"
+ADJACENT_LINES: Final = 8
+# every line the parser can use carries one of these: "Successfully submitted order", "Error submitting
+# order", "| Error:" (DB-log rows), or the refusal code itself (structured logs with a body object)
+MARKERS: Final = (b"ubmitt", b"| Error:", b"40310000")
 _READ_ERRORS: Final = (OSError, EOFError, zlib.error)
+_CRI_TAG_RE: Final = re.compile(rb"\d{4}-\d\d-\d\dT\S+ (?:stdout|stderr) ([PF]) ")
+_DATED_RE: Final = re.compile(rb"(?<!\d)(20\d\d)-([01]\d)-([0-3]\d)[T ]([0-2]\d):([0-5]\d):([0-5]\d)")
 
 Sink = Callable[[LogRecord], None]
 Advance = Callable[[int], None]  # called with the bytes consumed so far
-_Read = Callable[[int], bytes]
 
 
-def scan_paths(paths: Sequence[Path], sink: Sink, stats: StatsCounter, *, progress: bool) -> None:
-    """Parse every line of every path, passing records to `sink` and counting into `stats`.
+def scan_inputs(
+    paths: Sequence[Path],
+    sink: Sink,
+    stats: StatsCounter,
+    book: BrokerBook,
+    *,
+    progress: bool,
+    today: datetime | None = None,
+) -> None:
+    """Read every input: exports into `book`, log records into `sink`, counts into `stats`.
+
+    `today` is the fallback for the year of RFC 3164 timestamps read from stdin with no other evidence.
 
     Raises:
-        LogInputError: a path is missing, not a regular file, unreadable, or not a readable gzip stream.
+        LogInputError: an input is missing, not a regular file, unreadable, or has nothing readable in it.
     """
-    sizes = [_size(path) for path in paths]
-    with _progress_bar(sum(sizes), enabled=progress) as advance:
-        offset = 0
-        for path, size in zip(paths, sizes, strict=True):
-            handler = _LineHandler(str(path), sink, stats)
-            stats.files.append(_scan_file(path, size, handler, _shifted(advance, offset)))
-            offset += size
+    with ExitStack() as stack:
+        logs: list[tuple[int, Opened]] = []
+        files: list[FileStats | None] = []  # in input order, whatever is read first
+        seen: dict[object, str] = {}
+        for path in paths:
+            inp = open_input(path)
+            stack.callback(inp.close)
+            if (dup := _duplicate(inp, seen, stats)) is not None:
+                files.append(dup)
+            elif looks_like_export(inp.head):
+                files.append(_load_export(inp, book))
+            else:
+                logs.append((len(files), inp))
+                files.append(None)
+        evidence = _dated_evidence([inp for _, inp in logs], book)
+        with _progress_bar(sum(i.size for _, i in logs), enabled=progress) as advance:
+            offset = 0
+            for index, inp in logs:
+                years = YearGuess(_own_evidence(inp) or evidence, inp.mtime, today)
+                handler = _LineHandler(inp.name, sink, stats, years)
+                files[index] = _scan_log(inp, handler, _shifted(advance, offset))
+                offset += inp.size
+        stats.files.extend(f for f in files if f is not None)
+
+
+def _duplicate(inp: Opened, seen: dict[object, str], stats: StatsCounter) -> FileStats | None:
+    content = ("content", hash(inp.head), len(inp.head), inp.size)
+    first = seen.get(inp.fingerprint) or (seen.get(content) if inp.head else None)
+    if first is None:
+        seen[inp.fingerprint] = seen[content] = inp.name
+        return None
+    stats.duplicate_inputs += 1
+    note = f"same content as {first}: counted once"
+    return FileStats(inp.name, inp.gzip, inp.size, 0, kind="duplicate", notes=(note,))
+
+
+def _load_export(inp: Opened, book: BrokerBook) -> FileStats:
+    chunks, total = [inp.head], len(inp.head)
+    while total <= MAX_EXPORT_BYTES and (block := inp.read(BLOCK_BYTES)):
+        chunks.append(block)
+        total += len(block)
+    if total > MAX_EXPORT_BYTES:
+        raise LogInputError(inp.path, f"broker export larger than {MAX_EXPORT_BYTES >> 20} MiB")
+    loaded = load_export(b"".join(chunks), book)
+    if isinstance(loaded, str):
+        raise LogInputError(inp.path, loaded)
+    kind, rows = loaded
+    return FileStats(inp.name, inp.gzip, inp.size, 0, kind=kind.value, encoding=inp.encoding, rows=rows)
+
+
+def _dated_evidence(logs: Sequence[Opened], book: BrokerBook) -> tuple[datetime, str] | None:
+    for inp in logs:
+        found = _first_date(inp.head)
+        if found is not None:
+            return found, f"a dated line in {inp.name}"
+    stamps = book.times()
+    return (min(stamps), "the broker export") if stamps else None
+
+
+def _own_evidence(inp: Opened) -> tuple[datetime, str] | None:
+    found = _first_date(inp.head)
+    return (found, "a dated line in the same input") if found is not None else None
+
+
+def _first_date(head: bytes) -> datetime | None:
+    for m in _DATED_RE.finditer(head, 0, 1 << 16):
+        try:
+            year, month, day, hour, minute, second = (int(g) for g in m.groups())
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+class YearGuess:
+    """Give RFC 3164 timestamps a year: the one nearest the latest evidence, starting from the best hint.
+
+    The first reference is a dated line in the same input, else in another input or the broker export,
+    else the file's modification time, else `today` (stdin). Each resolved time becomes the reference,
+    so a log that crosses New Year moves on to the next year.
+    """
+
+    def __init__(
+        self, evidence: tuple[datetime, str] | None, mtime: datetime | None, today: datetime | None
+    ) -> None:
+        if evidence is not None:
+            self._ref, self.source = evidence
+        elif mtime is not None:
+            self._ref, self.source = mtime, f"the file's modification time ({mtime:%Y-%m-%d})"
+        else:
+            self._ref = today or datetime(1970, 1, 1, tzinfo=UTC)
+            self.source = "today's date (no other evidence)" if today else "no evidence (1970 assumed)"
+        self.years: set[int] = set()
+
+    def resolve(self, stamp: YearlessTime) -> datetime | None:
+        ref = self._ref
+        options = [t for y in (ref.year - 1, ref.year, ref.year + 1) if (t := stamp.with_year(y))]
+        if not options:
+            return None
+        best = min(options, key=lambda t: abs(t - ref))
+        self._ref = best
+        self.years.add(best.year)
+        return best
+
+    def note(self) -> str | None:
+        if not self.years:
+            return None
+        years = ", ".join(str(y) for y in sorted(self.years))
+        return f"syslog (RFC 3164) timestamps carry no year: {years} inferred from {self.source}"
 
 
 def _shifted(advance: Advance, base: int) -> Advance:
     return lambda position: advance(base + position)
 
 
-def _size(path: Path) -> int:
+def _scan_log(inp: Opened, handler: _LineHandler, advance: Advance) -> FileStats:
+    problem = sniff_problem(inp.head)
+    if problem is not None and not inp.head.strip():
+        raise LogInputError(inp.path, problem)
+    note = None
     try:
-        if not path.is_file():
-            raise LogInputError(path, "no such file" if not path.exists() else "not a regular file")
-        return path.stat().st_size
-    except OSError as e:
-        raise LogInputError(path, e.strerror or type(e).__name__) from e
-
-
-def _scan_file(path: Path, size: int, handler: _LineHandler, advance: Advance) -> FileStats:
-    try:
-        raw = path.open("rb")
-    except OSError as e:
-        raise LogInputError(path, e.strerror or type(e).__name__) from e
-    with raw:
-        is_gzip = raw.read(2) == _GZIP_MAGIC
-        raw.seek(0)
-        # read1 on gzip: a stream cut short loses only the last chunk, not everything in a 1 MiB read
-        read = gzip.GzipFile(fileobj=raw, mode="rb").read1 if is_gzip else raw.read
-        note = _scan_stream(read, handler, lambda: advance(raw.tell()), path)
-    return FileStats(path=str(path), gzip=is_gzip, size_bytes=size, lines=handler.line_no, note=note)
-
-
-def _scan_stream(read: _Read, handler: _LineHandler, tick: Callable[[], None], path: Path) -> str | None:
-    try:
-        for lines in _blocks_of_lines(read, handler):
-            handler.lines(lines)
-            tick()
+        for chunk, oversized in _chunks(inp):
+            handler.chunk(chunk, oversized)
+            advance(inp.tell())
     except _READ_ERRORS as e:
         if handler.line_no == 0:
-            raise LogInputError(path, f"cannot read: {e}") from e
-        return f"read stopped after line {handler.line_no}: {e}"
-    return None
+            raise LogInputError(inp.path, f"cannot read: {e}") from e
+        note = f"read stopped after line {handler.line_no}: {e}"
+    if handler.recognised == 0 and problem is not None:
+        raise LogInputError(inp.path, problem)
+    notes = tuple(n for n in (note, handler.years.note()) if n)
+    return FileStats(
+        path=inp.name,
+        gzip=inp.gzip,
+        size_bytes=inp.size,
+        lines=handler.line_no,
+        note=note,
+        encoding=inp.encoding,
+        formats=tuple(sorted(handler.formats.items())),
+        notes=notes,
+    )
 
 
-def _blocks_of_lines(read: _Read, handler: _LineHandler) -> Iterator[list[bytes]]:
-    # one list per block read, so the per-line loop stays in one function (no call per line)
+def _chunks(inp: Opened) -> Iterator[tuple[bytes, bool]]:
+    """Blocks that end at a newline (the last may not); a line over 1 MiB comes alone, cut, flagged."""
     carry = b""
     skipping = False  # inside an oversized line, discarding until its newline
-    while block := read(BLOCK_BYTES):
+    data = inp.head
+    while data:
         if skipping:
-            newline = block.find(b"\n")
+            newline = data.find(b"\n")
             if newline < 0:
+                data = inp.read(BLOCK_BYTES)
                 continue
-            block, skipping = block[newline + 1 :], False
-        lines = block.split(b"\n")
-        lines[0] = carry + lines[0]
-        carry = lines.pop()
-        if lines and len(lines[0]) > MAX_LINE_BYTES:
-            lines[0] = handler.oversized(lines[0])
+            data, skipping = data[newline + 1 :], False
+        buf = carry + data if carry else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            carry = buf
+        else:
+            carry = buf[cut + 1 :]
+            yield buf[: cut + 1], False
         if len(carry) > MAX_LINE_BYTES:
-            lines.append(handler.oversized(carry))
+            yield carry[:MAX_LINE_BYTES], True
             carry, skipping = b"", True
-        yield lines
+        data = inp.read(BLOCK_BYTES)
     if carry:
-        yield [carry]
+        yield carry, False
 
 
 class _LineHandler:
-    """Classify undecoded lines by marker; parse and count only the lines that carry one."""
+    """Find the marked lines of a block, parse them, and count."""
 
-    __slots__ = ("line_no", "sink", "source", "stats")
+    __slots__ = (
+        "formats",
+        "last_line",
+        "last_us",
+        "line_no",
+        "recognised",
+        "sink",
+        "source",
+        "stats",
+        "years",
+    )
 
-    def __init__(self, source: str, sink: Sink, stats: StatsCounter) -> None:
-        self.source, self.sink, self.stats, self.line_no = source, sink, stats, 0
+    def __init__(self, source: str, sink: Sink, stats: StatsCounter, years: YearGuess) -> None:
+        self.source, self.sink, self.stats, self.years = source, sink, stats, years
+        self.line_no = self.recognised = 0
+        self.last_line, self.last_us = -(10**9), 0
+        self.formats: Counter[str] = Counter()
 
-    def oversized(self, line: bytes) -> bytes:
-        self.stats.oversized_lines += 1
-        return line[:MAX_LINE_BYTES]
+    def chunk(self, chunk: bytes, oversized: bool) -> None:
+        if oversized:
+            self.stats.oversized_lines += 1
+            self.line(chunk, self.line_no + 1)
+            self._advance(1)
+            return
+        spans = _marked_spans(chunk)
+        base = self.line_no
+        pos, no = 0, base + 1
+        for start, end in spans:
+            no += chunk.count(b"\n", pos, start)
+            pos = start
+            line = chunk[start:end]
+            if len(line) > MAX_LINE_BYTES:
+                self.stats.oversized_lines += 1
+                line = line[:MAX_LINE_BYTES]
+            elif line[10:11] == b"T" and (tag := _CRI_TAG_RE.match(line)) is not None:
+                line = _cri_joined(chunk, start, end, tag.group(1))
+            self.line(line, no)
+        lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        self._advance(lines)
 
-    def lines(self, lines: list[bytes]) -> None:
-        parse = self._parse
-        for line_no, line in enumerate(lines, self.line_no + 1):
-            if SUBMIT_MARK_B in line:
-                parse(Shape.SUBMISSION, line, line_no)
-            elif ERROR_MARK_B in line:
-                parse(Shape.ALPACA_ERROR, line, line_no)
-            elif DB_MARK_B in line and DB_ORDER_MARK_B in line:
-                parse(Shape.DB_ERROR, line, line_no)
-        self.line_no += len(lines)
-        self.stats.lines_read += len(lines)
+    def _advance(self, lines: int) -> None:
+        self.line_no += lines
+        self.stats.lines_read += lines
 
-    def _parse(self, shape: Shape, line: bytes, line_no: int) -> None:
-        text = line.decode("utf-8", "replace").rstrip("\r")
+    def line(self, raw: bytes, line_no: int) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
         try:
-            result = parse_shape(shape, text)
+            env = unwrap(text)
+            result = parse_message(env)
         except (ValueError, TypeError, ArithmeticError, RecursionError) as e:  # safety net: never crash
-            result = Unparseable(f"parser error {type(e).__name__}")
+            result, env = Unparseable(f"parser error {type(e).__name__}"), None
+        if result is None:
+            return
         if isinstance(result, Unparseable):
             self.stats.add_unparseable(self.source, line_no, result.reason, text)
             return
-        _count(self.stats, shape, result)
+        if result.at is None and env is not None and env.yearless is not None:
+            result = replace(result, at=self.years.resolve(env.yearless))
+        if result.at is not None:
+            self.last_line, self.last_us = line_no, to_us(result.at)
+        elif isinstance(result, Rejection) and line_no - self.last_line <= ADJACENT_LINES:
+            result = replace(result, anchor_us=self.last_us)
+        self.recognised += 1
+        if env is not None:
+            self.formats[env.fmt] += 1
+        _count(self.stats, result)
         self.sink(result)
 
 
-def _count(stats: StatsCounter, shape: Shape, record: LogRecord) -> None:
-    if shape is Shape.SUBMISSION:
+def _marked_spans(chunk: bytes) -> list[tuple[int, int]]:
+    found: dict[int, int] = {}
+    find, rfind = chunk.find, chunk.rfind
+    for marker in MARKERS:
+        i = find(marker)
+        while i >= 0:
+            start = rfind(b"\n", 0, i) + 1
+            end = find(b"\n", i)
+            if end < 0:
+                end = len(chunk)
+            found[start] = end
+            i = find(marker, end)
+    return sorted(found.items()) if len(found) > 1 else list(found.items())
+
+
+def _cri_joined(chunk: bytes, start: int, end: int, tag: bytes) -> bytes:
+    # Kubernetes splits a long line into `P` parts ending with an `F` part: rejoin them
+    while start > 0:  # earlier parts of the same line
+        prev_start = chunk.rfind(b"\n", 0, start - 1) + 1
+        m = _CRI_TAG_RE.match(chunk, prev_start)
+        if m is None or m.group(1) != b"P":
+            break
+        start = prev_start
+    parts = []
+    pos = start
+    while True:
+        line_end = chunk.find(b"\n", pos)
+        line_end = len(chunk) if line_end < 0 else line_end
+        m = _CRI_TAG_RE.match(chunk, pos)
+        if m is None:
+            break
+        parts.append((chunk[pos : m.end()], chunk[m.end() : line_end].rstrip(b"\r")))
+        if m.group(1) == b"F" or line_end >= len(chunk):
+            break
+        pos = line_end + 1
+    if not parts:
+        return chunk[start:end]
+    head = parts[-1][0] if parts[-1][0].endswith(b" F ") else parts[0][0]
+    return head + b"".join(p for _, p in parts)
+
+
+def _count(stats: StatsCounter, record: LogRecord) -> None:
+    if isinstance(record, Submission):
         stats.submissions += 1
-    elif shape is Shape.ALPACA_ERROR:
-        stats.alpaca_errors += 1
-    else:
+    elif record.origin is Origin.DB_LOG:
         stats.db_errors += 1
+    else:
+        stats.alpaca_errors += 1
     if getattr(record, "repaired", False):
         stats.repaired_bodies += 1
 

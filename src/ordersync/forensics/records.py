@@ -4,7 +4,10 @@ These are the only types the analysis consumes, so anything that can produce the
 log parser (`lines.py`), or the CLI converting ordersync's own journal rows (forensics must not import the
 store). A `Submission` is an order the broker accepted; a `Rejection` is an Alpaca error body with where
 it came from. Quantities are `Decimal`; times are timezone-aware UTC or `None` when the source gave no
-time (a DB-log row without a timestamp prefix): no time is ever invented. Stdlib only.
+time (a DB-log row without a timestamp prefix): no time is ever invented. Submissions and refusals are
+plain (not frozen) slotted dataclasses on purpose: a frozen dataclass sets each field through
+`object.__setattr__`, which tripled the cost of building one per log line; treat them as immutable all
+the same. Stdlib only.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class Origin(StrEnum):
     JOURNAL = "journal"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=True)
 class Submission:
     """An order the broker accepted (`Successfully submitted order to Alpaca: broker_order_id=...`)."""
 
@@ -59,13 +62,17 @@ class ErrorBody:
         return self.code == INSUFFICIENT_QTY_CODE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=True)
 class Rejection:
     """A broker refusal: an error body, when it was logged, and the context the line carried.
 
     `child_kind` and `platform_order` come from DB-log rows (`TP for order 131 | Error: ...`);
     `symbol`, `client_order_id` and `side` from `key=value` tokens before the body, or from a journal row.
     `repaired` marks a body that was not valid JSON and was read by the tolerant field extractor.
+    `raw_body` is the body as the line wrote it (clipped), kept for a repaired body only (a well-formed one
+    is quoted from its fields), to quote in the report. `anchor_us` is set on a
+    record without a time of its own: the time of the record on the nearest line before it in the same
+    input, when that line is at most a few lines up (one handler writing both; see `dedupe.py`).
     """
 
     body: ErrorBody
@@ -77,6 +84,8 @@ class Rejection:
     client_order_id: str | None = None
     side: str | None = None
     repaired: bool = False
+    raw_body: str | None = None
+    anchor_us: int | None = None
 
 
 LogRecord = Submission | Rejection

@@ -2,36 +2,80 @@
 
 Times are ISO 8601 UTC strings (``null`` when unknown), delays are given both in seconds (exact to the
 microsecond) and in minutes rounded to one decimal as the Markdown shows them, enums are their values.
-The shape is explicit here rather than derived from the dataclasses, so a field rename in Python does not
-silently change the JSON contract. Stdlib only.
+Quantities are decimal strings (never floats). The shape is explicit here rather than derived from the
+dataclasses, so a field rename in Python does not silently change the JSON contract; its schema is
+docs/analyze.schema.json (generated from `schema.py`, which a test checks the output against).
+
+`iter_json` yields the document in pieces, one parent and one timeline event at a time, so writing the
+report of a huge log never holds the whole text in memory. Stdlib only.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ordersync.forensics.report import IncidentReport, ParentIssue, Verdict
-from ordersync.forensics.stats import ParseStats
+from ordersync.forensics.report import (
+    Exposure,
+    IncidentReport,
+    OrderRef,
+    ParentIssue,
+    SymbolExposure,
+    TimelineEvent,
+    Verdict,
+)
+from ordersync.forensics.stats import FileStats, ParseStats
 
 JsonObject = dict[str, Any]
 
 
 def render_json(report: IncidentReport) -> str:
-    """Return the report as a JSON document (indented, keys in a stable order)."""
-    return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"
+    """Return the report as a JSON document (keys in a stable order)."""
+    return "".join(iter_json(report))
+
+
+_STREAMED = ("parents", "timeline")
+
+
+def iter_json(report: IncidentReport) -> Iterator[str]:
+    """The JSON document in pieces: the long arrays one element per line, the rest indented."""
+    head = _top(report, streamed=False)
+    yield "{"
+    for i, (key, value) in enumerate(head.items()):
+        yield ("," if i else "") + f"\n  {json.dumps(key)}: "
+        if key == "parents":
+            yield from _array(_parent(p) for p in report.parents)
+        elif key == "timeline":
+            yield from _array(_event(e) for e in report.timeline)
+        else:
+            yield json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+    yield "\n}\n"
+
+
+def _array(items: Iterable[JsonObject]) -> Iterator[str]:
+    yield "["
+    first = True
+    for item in items:
+        yield ("\n    " if first else ",\n    ") + json.dumps(item, ensure_ascii=False)
+        first = False
+    yield "]" if first else "\n  ]"
 
 
 def report_to_dict(report: IncidentReport) -> JsonObject:
     """The report as plain JSON-ready Python data."""
+    return _top(report, streamed=True)
+
+
+def _top(report: IncidentReport, *, streamed: bool) -> JsonObject:
     return {
         "source": report.source,
         "found_problems": report.found_problems,
         "summary": _summary(report),
-        "parents": [_parent(p) for p in report.parents],
+        "parents": [_parent(p) for p in report.parents] if streamed else None,
         "delay_buckets": asdict(report.buckets),
         "still_failing": {
             "hours": report.still_failing_hours,
@@ -41,7 +85,63 @@ def report_to_dict(report: IncidentReport) -> JsonObject:
         "by_code": [asdict(c) for c in report.by_code],
         "root_cause": {"evidence": asdict(report.evidence), **_verdict(report.verdict)},
         "parse_stats": _stats(report.stats) if report.stats is not None else None,
+        "cause_distribution": [
+            {"cause": c.cause.value, "parents": c.parents, "refusals": c.refusals} for c in report.causes
+        ],
+        "exposure": [_symbol_exposure(e) for e in report.exposures],
+        "timeline": [_event(e) for e in report.timeline] if streamed else None,
+        "merged": [{"reason": m.reason, "count": m.count} for m in report.merges],
+        "next_steps": list(report.next_steps),
+        "notes": list(report.notes),
+        "broker_export": report.broker_export,
     }
+
+
+def _symbol_exposure(e: SymbolExposure) -> JsonObject:
+    return {
+        "symbol": e.symbol,
+        "parents": e.parents,
+        "max_qty": _dec(e.max_qty),
+        "share_hours": _dec(e.share_hours.quantize(Decimal("0.0001"))),
+        "from": _time(e.first_start),
+        "to": _time(e.last_end),
+        "open_at_end": e.open_at_end,
+    }
+
+
+def _event(e: TimelineEvent) -> JsonObject:
+    return {"at": _time(e.at), "symbol": e.symbol, "kind": e.kind, "order": e.order, "detail": e.detail}
+
+
+def _ref(c: OrderRef) -> JsonObject:
+    return {
+        "broker_order_id": c.broker_order_id,
+        "client_order_id": c.client_order_id,
+        "side": c.side,
+        "qty": _dec(c.qty),
+        "status": c.status,
+        "type": c.type,
+        "parent_id": c.parent_id,
+        "source": c.source,
+        "refusals": c.refusals,
+    }
+
+
+def _exposure(e: Exposure | None) -> JsonObject | None:
+    if e is None:
+        return None
+    return {
+        "qty": _dec(e.qty),
+        "from": _time(e.start),
+        "to": _time(e.end),
+        "open_at_end": e.open_at_end,
+        "ended_by": e.ended_by,
+        "share_hours": _dec(e.share_hours.quantize(Decimal("0.0001"))),
+    }
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
 
 
 def _summary(report: IncidentReport) -> JsonObject:
@@ -81,6 +181,17 @@ def _parent(p: ParentIssue) -> JsonObject:
         "platform_orders": list(p.platform_orders),
         "evidence": asdict(p.evidence),
         "cause": p.cause.value,
+        "listed_role": p.listed_role,
+        "listed_note": p.listed_note,
+        "parent_order_id": p.parent_order_id,
+        "competing_orders": [_ref(c) for c in p.competing],
+        "bodies": dict(p.quotes),
+        "requested_qty": _dec(p.requested_qty),
+        "qty": _dec(p.qty),
+        "filled_qty": _dec(p.filled_qty),
+        "filled_at": _time(p.filled_at),
+        "child_client_order_ids": list(p.child_ids),
+        "exposure": _exposure(p.exposure),
     }
 
 
@@ -95,7 +206,7 @@ def _verdict(v: Verdict) -> JsonObject:
 
 def _stats(stats: ParseStats) -> JsonObject:
     return {
-        "files": [asdict(f) for f in stats.files],
+        "files": [_file(f) for f in stats.files],
         "lines_read": stats.lines_read,
         "parsed": {
             "submissions": stats.submissions,
@@ -107,7 +218,15 @@ def _stats(stats: ParseStats) -> JsonObject:
         "unparseable_examples": [asdict(e) for e in stats.unparseable_examples],
         "repaired_bodies": stats.repaired_bodies,
         "oversized_lines": stats.oversized_lines,
+        "duplicate_inputs": stats.duplicate_inputs,
     }
+
+
+def _file(f: FileStats) -> JsonObject:
+    out = asdict(f)
+    out["formats"] = dict(f.formats)
+    out["notes"] = list(f.notes)
+    return out
 
 
 def _time(at: datetime | None) -> str | None:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from ordersync.forensics.report import IncidentReport, ParentIssue
-from ordersync.forensics.stats import ParseStats
+from ordersync.forensics.report import IncidentReport, OrderRef, ParentIssue
+from ordersync.forensics.stats import FileStats, ParseStats
 from ordersync.forensics.verdict import CAUSE_LABELS
 
 _TOP_SYMBOLS = 3
+_NO_EXPORT = "not given (sides and fills from the log only)"
 
 
 DEFAULT_MAX_ROWS = 200
@@ -43,7 +44,15 @@ def render_markdown(report: IncidentReport, *, max_rows: int | None = DEFAULT_MA
         _symbols(report),
         _codes(report),
         _root_cause(report, shown),
+        _distribution(report),
+        _per_parent(shown),
+        _exposure(report, clock),
+        _timeline(report, clock, max_rows),
+        _merged(report),
+        _next_steps(report),
     ]
+    if report.notes:
+        sections.append("\n".join(["## Notes", *(f"- {_escape(n)}" for n in report.notes)]))
     if report.stats is not None:
         sections.append(_stats(report.stats))
     return "\n\n".join(sections) + "\n"
@@ -65,9 +74,18 @@ class _Shown:
 
 def _shown(parents: Sequence[ParentIssue], max_rows: int | None) -> _Shown:
     if max_rows is None or len(parents) <= max_rows:
-        return _Shown(parents, 0)
-    ranked = sorted(range(len(parents)), key=lambda i: (-parents[i].errors, i))[:max_rows]
-    return _Shown([parents[i] for i in sorted(ranked)], len(parents) - max_rows)
+        return _Shown(list(parents), 0)
+    return _Shown(most_refused(parents, max_rows), len(parents) - max_rows)
+
+
+def most_refused(parents: Sequence[ParentIssue], n: int) -> list[ParentIssue]:
+    """The `n` rows with the most refusals, in table order (read from the columns when they are lazy)."""
+    pick = getattr(parents, "most_refused", None)
+    if pick is not None:
+        return [parents[i] for i in pick(n)]
+    errors = [p.errors for p in parents]
+    ranked = sorted(range(len(errors)), key=lambda i: (-errors[i], i))[:n]
+    return [parents[i] for i in sorted(ranked)]
 
 
 class _Clock:
@@ -108,6 +126,8 @@ def _executive(report: IncidentReport, clock: _Clock) -> str:
         f"- **Average Delay**: {minutes(s.mean_delay)}",
         f"- **Most Affected**: {top}",
         f"- **Root Cause (from the bodies)**: {report.verdict.headline}",
+        f"- **Exposure**: {_exposure_line(report)}",
+        f"- **Broker export**: {'given' if report.broker_export else _NO_EXPORT}",
     ]
     return "\n".join(lines)
 
@@ -219,9 +239,7 @@ def _plural(n: int, noun: str) -> str:
 
 
 def _stats(stats: ParseStats) -> str:
-    files = ", ".join(
-        f"{_escape(f.path)} ({'gzip' if f.gzip else 'plain'}, {f.lines} lines)" for f in stats.files
-    )
+    files = ", ".join(_file(f) for f in stats.files)
     lines = [
         "## Parse Statistics",
         f"- **Files**: {files}",
@@ -237,6 +255,20 @@ def _stats(stats: ParseStats) -> str:
     if stats.recognised == 0:
         lines.append("- **No line of the platform's log formats was found in this input.**")
     return "\n".join(lines + list(_examples(stats)))
+
+
+def _file(f: FileStats) -> str:
+    if f.kind == "duplicate":
+        return f"{_escape(f.path)} (skipped: given twice)"
+    if f.kind != "log":
+        return f"{_escape(f.path)} ({f.kind.replace('_', ' ')}, {f.rows} rows)"
+    formats = ", ".join(f"{name} {n}" for name, n in f.formats)
+    enc = "" if f.encoding == "utf-8" else f", {f.encoding}"
+    return (
+        f"{_escape(f.path)} ({'gzip' if f.gzip else 'plain'}{enc}, {f.lines} lines"
+        + (f"; formats: {formats}" if formats else "")
+        + ")"
+    )
 
 
 def _examples(stats: ParseStats) -> Iterable[str]:
@@ -270,3 +302,130 @@ def _cell(text: str | None) -> str:
 
 def _escape(text: str) -> str:
     return " ".join(text.split())
+
+
+def _exposure_line(report: IncidentReport) -> str:
+    if not report.exposures:
+        return "none measurable from this evidence"
+    total = sum((e.share_hours for e in report.exposures), Decimal(0))
+    still = [e.symbol for e in report.exposures if e.open_at_end]
+    tail = f"; no protection seen after the last refusal for {', '.join(still[:10])}" if still else ""
+    return f"{_dec(total)} share-hours unprotected over {len(report.exposures)} symbol(s){tail}"
+
+
+def _distribution(report: IncidentReport) -> str:
+    lines = [
+        "### Cause Distribution (across parents)",
+        "Each parent's cause is decided from its own bodies; this table counts parents, not bodies.",
+        "",
+        "| Cause | Parents | Refusals |",
+        "|-------|---------|----------|",
+    ]
+    lines += [f"| {CAUSE_LABELS[c.cause]} | {c.parents} | {c.refusals} |" for c in report.causes]
+    return "\n".join(lines if report.causes else [*lines, "| (none) | 0 | 0 |"])
+
+
+def _per_parent(shown: _Shown) -> str:
+    lines = ["## Per Parent: Cause, Body, Competing Order"]
+    for p in shown.rows:
+        lines += ["", f"### {_order(p)} ({_cell(p.symbol)})", f"- **Cause**: {CAUSE_LABELS[p.cause]}"]
+        lines.append(
+            f"- **This order is**: {p.listed_role}" + (f". {_escape(p.listed_note)}" if p.listed_note else "")
+        )
+        if p.parent_order_id:
+            lines.append(f"- **Parent (from the broker export)**: {_cell(p.parent_order_id)}")
+        facts = [
+            f"side {p.side}" if p.side else None,
+            f"qty {_dec(p.qty)}" if p.qty is not None else None,
+            f"filled {_dec(p.filled_qty)}" if p.filled_qty is not None else None,
+            f"first fill {p.filled_at:%Y-%m-%d %H:%M:%S}" if p.filled_at else None,
+            f"refused child asked for {_dec(p.requested_qty)}" if p.requested_qty is not None else None,
+        ]
+        known = ", ".join(f for f in facts if f)
+        if known:
+            lines.append(f"- **Known**: {known}")
+        if p.child_ids:
+            lines.append(f"- **Refused children**: {', '.join(_cell(c) for c in p.child_ids)}")
+        for c in p.competing:
+            lines.append(f"- **Competing order** {_ref(c)}")
+        for kind, raw in p.quotes:
+            fence = "~" * max(3, _longest_run(raw, "~") + 1)
+            lines += [f"- **Body** ({kind.replace('_', ' ')}):", "", f"{fence}json", raw, fence]
+    if not shown.rows:
+        lines.append("No parent.")
+    return "\n".join(lines + shown.note())
+
+
+def _ref(c: OrderRef) -> str:
+    bits = [
+        c.side or "side unknown",
+        _dec(c.qty) if c.qty is not None else "qty unknown",
+        c.type or "",
+        f"status {c.status}" if c.status else "status unknown",
+    ]
+    who = _cell(c.broker_order_id) + (
+        f" (client_order_id {_cell(c.client_order_id)})" if c.client_order_id else ""
+    )
+    parent = f", leg of {_cell(c.parent_id)}" if c.parent_id else ""
+    named = f"named in {c.refusals} refusal(s); source: {c.source}"
+    return f"{who}: {' '.join(b for b in bits if b)}{parent}; {named}"
+
+
+def _exposure(report: IncidentReport, clock: _Clock) -> str:
+    lines = [
+        "## Exposure per Symbol",
+        "Unprotected quantity × time: the refused child's quantity from the parent's fill (or the first "
+        "refusal showing the shares existed) until a sell of the symbol was accepted after the last "
+        "refusal; without one (marked open) until the end of the broker export, or with no export until "
+        "the parent's last refusal (what the refusals prove: a lower bound).",
+        "",
+        "| Symbol | Parents | Max Unprotected Qty | From | To | Share-hours | Open at end |",
+        "|--------|---------|---------------------|------|----|-------------|-------------|",
+    ]
+    lines += [
+        f"| {_cell(e.symbol)} | {e.parents} | {_dec(e.max_qty)} | {clock(e.first_start)} "
+        f"| {clock(e.last_end)} "
+        f"| {_dec(e.share_hours.quantize(Decimal('0.01')))} | {'yes' if e.open_at_end else 'no'} |"
+        for e in report.exposures
+    ]
+    return "\n".join(lines if report.exposures else [*lines, "| (none) | 0 | 0 | | | 0 | |"])
+
+
+def _timeline(report: IncidentReport, clock: _Clock, max_rows: int | None) -> str:
+    events = report.timeline
+    limit = len(events) if max_rows is None else max_rows * 3
+    lines = [
+        "## Timeline",
+        "| Time | Symbol | Event | Order | Detail |",
+        "|------|--------|-------|-------|--------|",
+    ]
+    lines += [
+        f"| {clock(e.at)} | {_cell(e.symbol)} | {e.kind.replace('_', ' ')} | {_cell(e.order)} "
+        f"| {_cell(e.detail)} |"
+        for e in events[:limit]
+    ]
+    if len(events) > limit:
+        lines.append(f"\n_{limit} of {len(events)} events shown; JSON lists all._")
+    return "\n".join(lines if events else [*lines, "| | | (no event) | | |"])
+
+
+def _merged(report: IncidentReport) -> str:
+    lines = ["## What Was Merged, and Why"]
+    if not report.merges:
+        return "\n".join([*lines, "Nothing was merged: every record counts as its own refusal."])
+    lines += [f"- {m.count} × {m.reason}" for m in report.merges]
+    lines.append(
+        "- Nothing else is merged: identical bodies elsewhere in the input (a retried child) count as "
+        "refusals of their own."
+    )
+    return "\n".join(lines)
+
+
+def _next_steps(report: IncidentReport) -> str:
+    lines = ["## Next Steps"]
+    lines += [f"{i}. {step}" for i, step in enumerate(report.next_steps, 1)]
+    return "\n".join(lines if report.next_steps else [*lines, "Nothing to do: no refusal to act on."])
+
+
+def _dec(value: Decimal | None) -> str:
+    return "unknown" if value is None else format(value.normalize(), "f")

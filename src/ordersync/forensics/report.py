@@ -8,8 +8,10 @@ Frozen dataclasses over stdlib types (`Decimal`, aware UTC `datetime`, `timedelt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from ordersync.forensics.stats import ParseStats
@@ -61,6 +63,87 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderRef:
+    """An order the evidence names (the competing order, the parent), with what is known about it.
+
+    `source` says where the facts came from: "broker export", "log", or "inferred from the bodies" (a
+    `related_orders` entry with every share held is an open sell, whatever the log calls it).
+    """
+
+    broker_order_id: str
+    client_order_id: str | None
+    side: str | None
+    qty: Decimal | None
+    status: str | None
+    type: str | None
+    parent_id: str | None
+    source: str
+    refusals: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Shares of one parent left without the protection a refused child was meant to give.
+
+    From `start` (the parent's fill, or the first refusal showing the shares existed) to `end` (the first
+    sell of the symbol accepted after the last refusal, or the last refusal itself: then `open_at_end`,
+    as nothing in the evidence shows the position protected afterwards, and the figure is a lower bound).
+    """
+
+    qty: Decimal
+    start: datetime
+    end: datetime
+    open_at_end: bool
+    ended_by: str | None
+
+    @property
+    def share_hours(self) -> Decimal:
+        seconds = Decimal((self.end - self.start) // timedelta(microseconds=1)) / Decimal(1_000_000)
+        return self.qty * seconds / Decimal(3600)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolExposure:
+    """Exposure summed over the parents of one symbol."""
+
+    symbol: str
+    parents: int
+    max_qty: Decimal
+    share_hours: Decimal
+    first_start: datetime
+    last_end: datetime
+    open_at_end: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One thing that happened to an order, for the timeline table and the SVG."""
+
+    at: datetime
+    symbol: str
+    kind: str  # submitted, filled, refused, refusals_end, competing, exposure_start, exposure_end
+    order: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CauseShare:
+    """How many parents (and their refusals) one cause explains."""
+
+    cause: Cause
+    parents: int
+    refusals: int
+
+
+@dataclass(frozen=True, slots=True)
+class MergeNote:
+    """Records counted once because the evidence says they are the same refusal, and why."""
+
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class ParentIssue:
     """One order the refusals point at (via `related_orders`, or by symbol when a body names none).
 
@@ -82,6 +165,17 @@ class ParentIssue:
     platform_orders: tuple[int, ...]
     evidence: Evidence
     cause: Cause
+    listed_role: str = "unknown"  # what the row's order is: "parent", "competing order" or "unknown"
+    listed_note: str | None = None
+    parent_order_id: str | None = None  # the true parent, when an export shows the row's order is a leg
+    competing: tuple[OrderRef, ...] = ()
+    quotes: tuple[tuple[str, str], ...] = ()  # (body class, the body as logged), one per class
+    requested_qty: Decimal | None = None
+    qty: Decimal | None = None
+    filled_qty: Decimal | None = None
+    filled_at: datetime | None = None
+    child_ids: tuple[str, ...] = ()
+    exposure: Exposure | None = None
 
     @property
     def delay(self) -> timedelta | None:
@@ -160,7 +254,7 @@ class IncidentReport:
 
     source: str
     summary: Summary
-    parents: tuple[ParentIssue, ...]
+    parents: Sequence[ParentIssue]  # built row by row from compact columns when read (analysis.py)
     buckets: DelayBuckets
     still_failing_hours: float
     still_failing: tuple[ParentIssue, ...]
@@ -169,6 +263,13 @@ class IncidentReport:
     evidence: Evidence
     verdict: Verdict
     stats: ParseStats | None
+    causes: tuple[CauseShare, ...] = ()
+    exposures: tuple[SymbolExposure, ...] = ()
+    timeline: tuple[TimelineEvent, ...] = ()
+    next_steps: tuple[str, ...] = ()
+    merges: tuple[MergeNote, ...] = ()
+    notes: tuple[str, ...] = ()
+    broker_export: bool = False
 
     @property
     def found_problems(self) -> bool:

@@ -26,13 +26,23 @@ class UnparseableExample:
 
 @dataclass(frozen=True, slots=True)
 class FileStats:
-    """One input file: whether it was gzip, its size on disk, its lines, and any read problem."""
+    """One input: gzip or not, its size on disk, its lines, any read problem, what it turned out to be.
+
+    `kind` is "log", "orders_export", "fills_export" or "duplicate" (skipped, see `notes`); `formats`
+    counts the recognised lines per envelope (`text`, `structlog`, `docker/json`, `syslog3164`, ...);
+    `rows` counts an export's orders or fills; `notes` say what the reader inferred or skipped.
+    """
 
     path: str
     gzip: bool
     size_bytes: int
     lines: int
     note: str | None = None
+    kind: str = "log"
+    encoding: str = "utf-8"
+    formats: tuple[tuple[str, int], ...] = ()
+    rows: int = 0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +58,7 @@ class ParseStats:
     repaired_bodies: int
     oversized_lines: int
     unparseable_examples: tuple[UnparseableExample, ...]
+    duplicate_inputs: int = 0
 
     @property
     def recognised(self) -> int:
@@ -70,6 +81,7 @@ class StatsCounter:
     unparseable: int = 0
     repaired_bodies: int = 0
     oversized_lines: int = 0
+    duplicate_inputs: int = 0
     examples: list[UnparseableExample] = field(default_factory=list)
 
     def add_unparseable(self, source: str, line_no: int, reason: str, text: str) -> None:
@@ -89,4 +101,5 @@ class StatsCounter:
             repaired_bodies=self.repaired_bodies,
             oversized_lines=self.oversized_lines,
             unparseable_examples=tuple(self.examples),
+            duplicate_inputs=self.duplicate_inputs,
         )

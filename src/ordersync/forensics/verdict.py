@@ -19,11 +19,12 @@ pending" reading of the seed report. Stdlib only.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import fields
 from enum import Enum
 
 from ordersync.forensics.records import ErrorBody
-from ordersync.forensics.report import Cause, Evidence, Verdict
+from ordersync.forensics.report import Cause, CauseShare, Evidence, Verdict
 
 SHORT_SELL_TEXT = "cannot open a short sell"
 WASH_TRADE_TEXT = "potential wash trade"
@@ -195,3 +196,49 @@ def _related(e: Evidence, cause: Cause, *, listed_sides_unknown: bool) -> str:
     if e.related_absent:
         sentences.append(f"{e.related_absent} bodies name no related order.")
     return " ".join(sentences)
+
+
+def parents_verdict(
+    causes: Sequence[CauseShare], evidence: Evidence, *, listed_sides_unknown: bool
+) -> Verdict:
+    """The overall cause from the distribution of causes across parents, never a vote over bodies.
+
+    One cause for every parent: that cause, argued from the bodies (`overall_verdict`). Several: "mixed",
+    and the headline names each cause with its share of the parents, so a 50/50 split reads as two causes.
+    """
+    decided = [c for c in causes if c.cause not in (Cause.NONE, Cause.UNDETERMINED)]
+    if len(decided) <= 1:
+        verdict = overall_verdict(evidence, listed_sides_unknown=listed_sides_unknown)
+        if not decided or decided[0].cause is verdict.cause:
+            return verdict
+        only = decided[0].cause
+        return Verdict(
+            cause=only,
+            headline=CAUSE_LABELS[only],
+            text=f"Every parent whose bodies decide it shows: {CAUSE_LABELS[only]}. {verdict.text}",
+            contradicts_pending_reading=only is Cause.RESERVED_BY_OPEN_ORDER,
+        )
+    total = sum(c.parents for c in causes)
+    shares = "; ".join(f"{CAUSE_LABELS[c.cause]} ({c.parents} of {total} parents)" for c in decided)
+    lead = (
+        f"**The causes differ between parents**: {shares}. Each parent's cause is decided from its own "
+        f"bodies; they are not pooled into one vote."
+    )
+    reserved = next((c.parents for c in decided if c.cause is Cause.RESERVED_BY_OPEN_ORDER), 0)
+    contra = (
+        f" For the {reserved} parent(s) whose shares were all reserved by another open order, this "
+        f'contradicts the "parent still pending" reading.'
+        if reserved
+        else ""
+    )
+    related = _related(
+        evidence,
+        Cause.RESERVED_BY_OPEN_ORDER if reserved else Cause.MIXED,
+        listed_sides_unknown=listed_sides_unknown,
+    )
+    return Verdict(
+        cause=Cause.MIXED,
+        headline=f"mixed across parents: {shares}",
+        text=" ".join(x for x in (lead + contra, related) if x),
+        contradicts_pending_reading=bool(reserved),
+    )

@@ -21,10 +21,11 @@ activities exist in the simulator; every other valid type lists nothing; an unkn
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from .book import Book
@@ -38,9 +39,9 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "ActivityQuery",
+    "FillLog",
     "activity_id",
     "execution_uuid",
-    "fill_activities",
     "list_activities",
     "parse_activity_query",
 ]
@@ -113,28 +114,81 @@ def parse_activity_query(params: Mapping[str, str], path_type: str | None = None
     )
 
 
-def fill_activities(book: Book) -> list[tuple[datetime, JsonDict]]:
-    """Every execution of every order as (time, row), oldest first (ties by id, so the order is stable)."""
-    rows = [row for order in book.orders.values() for row in _order_rows(order)]
-    rows.sort(key=lambda r: (r[0], r[1]["id"]))
-    return rows
+class FillLog:
+    """Every execution of every order as a FILL row, oldest first, kept up to date incrementally.
+
+    Rows never change once written (an execution is history), so each `refresh` only renders the executions
+    recorded since the last one and inserts them in (time, id) order; a page is then found by bisection, not
+    by scanning every row. Not thread-safe on its own: use it under the exchange's lock, as the books are.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[datetime, str, JsonDict]] = []  # (time, id, row), sorted by (time, id)
+        self._seen: dict[str, int] = {}  # order id -> executions already rendered
+        self._time_of: dict[str, datetime] = {}  # row id -> its time, to find a page_token's place
+
+    def refresh(self, book: Book) -> None:
+        """Render the executions recorded since the last refresh."""
+        for order in book.orders.values():
+            done = self._seen.get(order.id, 0)
+            if done == len(order.executions):
+                continue
+            for at, body in _order_rows(order)[done:]:
+                bisect.insort(self._rows, (at, body["id"], body), key=lambda r: (r[0], r[1]))
+                self._time_of[body["id"]] = at
+            self._seen[order.id] = len(order.executions)
+
+    def rows(self) -> list[JsonDict]:
+        """Every row, oldest first."""
+        return [body for _, _, body in self._rows]
+
+    def select(self, query: ActivityQuery) -> list[JsonDict]:
+        """The rows `query` selects, in its direction, one page of them.
+
+        Raises:
+            ApiError: 422 when `page_token` names no activity.
+        """
+        if query.types is not None and "FILL" not in query.types:
+            return []
+        lo, hi = self._window(query)
+        if query.page_token is not None:
+            at = self._time_of.get(query.page_token)
+            if at is None:
+                raise ApiError.unprocessable("invalid page_token")
+            position = bisect.bisect_left(self._rows, (at, query.page_token), key=lambda r: (r[0], r[1]))
+            # asc: the rows after the token's row; desc: the rows before it (the next page back in time)
+            lo, hi = (max(lo, position + 1), hi) if query.direction == "asc" else (lo, min(hi, position))
+        if hi <= lo:
+            return []
+        size = hi - lo if query.page_size is None else query.page_size
+        if query.direction == "asc":
+            return [body for _, _, body in self._rows[lo : min(hi, lo + size)]]
+        return [body for _, _, body in reversed(self._rows[max(lo, hi - size) : hi])]
+
+    def _window(self, query: ActivityQuery) -> tuple[int, int]:
+        """The index range of the rows inside `after`/`until` (both exclusive) and `date` (one ET day)."""
+        lo, hi = 0, len(self._rows)
+        if query.after is not None:
+            lo = max(lo, bisect.bisect_right(self._rows, query.after, key=lambda r: r[0]))
+        if query.until is not None:
+            hi = min(hi, bisect.bisect_left(self._rows, query.until, key=lambda r: r[0]))
+        if query.day is not None:
+            start = datetime.combine(query.day, time(0), tzinfo=EASTERN)
+            end = datetime.combine(query.day + timedelta(days=1), time(0), tzinfo=EASTERN)
+            lo = max(lo, bisect.bisect_left(self._rows, start, key=lambda r: r[0]))
+            hi = min(hi, bisect.bisect_left(self._rows, end, key=lambda r: r[0]))
+        return lo, hi
 
 
 def list_activities(book: Book, query: ActivityQuery) -> list[JsonDict]:
-    """The rows `query` selects, in its direction, one page of them.
+    """One page of `query` over the books, from a fresh `FillLog` (servers keep one and refresh it).
 
     Raises:
         ApiError: 422 when `page_token` names no activity.
     """
-    if query.types is not None and "FILL" not in query.types:
-        return []
-    rows = fill_activities(book)
-    if query.page_token is not None:
-        rows = _after_token(rows, query.page_token, query.direction)
-    chosen = [body for at, body in rows if _in_window(at, query)]
-    if query.direction == "desc":
-        chosen.reverse()
-    return chosen if query.page_size is None else chosen[: query.page_size]
+    log = FillLog()
+    log.refresh(book)
+    return log.select(query)
 
 
 def _order_rows(order: SimOrder) -> list[tuple[datetime, JsonDict]]:
@@ -164,24 +218,6 @@ def _order_rows(order: SimOrder) -> list[tuple[datetime, JsonDict]]:
             )
         )
     return rows
-
-
-def _after_token(
-    rows: list[tuple[datetime, JsonDict]], token: str, direction: str
-) -> list[tuple[datetime, JsonDict]]:
-    # asc: the rows after the token's row; desc: the rows before it (the next page going back in time).
-    for position, (_, body) in enumerate(rows):
-        if body["id"] == token:
-            return rows[position + 1 :] if direction == "asc" else rows[:position]
-    raise ApiError.unprocessable("invalid page_token")
-
-
-def _in_window(at: datetime, query: ActivityQuery) -> bool:
-    if query.after is not None and not at > query.after:
-        return False
-    if query.until is not None and not at < query.until:
-        return False
-    return query.day is None or at.astimezone(EASTERN).date() == query.day
 
 
 def _types(params: Mapping[str, str], path_type: str | None) -> frozenset[str] | None:

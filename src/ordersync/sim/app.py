@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +31,8 @@ from .wire import ApiError, parse_decimal
 __all__ = ["build_app"]
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+VIRTUAL_WAIT_POLL_S = 0.002  # real seconds between looks at the clock while an answer waits for virtual time
 
 _FAULT_MESSAGES = {
     429: "too many requests",
@@ -103,6 +106,10 @@ class _Api:
         delay = sim.faults.latency_s(method, path)
         if delay:
             await asyncio.sleep(delay)
+        symbol = await self._request_symbol(request)
+        virtual_delay = sim.http_latency_s(method, path, symbol)
+        if virtual_delay > 0:
+            await _wait_virtual(sim, virtual_delay)
         key = request.headers.get("APCA-API-KEY-ID", "")
         if not sim.check_credentials(key, request.headers.get("APCA-API-SECRET-KEY", "")):
             return JSONResponse({"message": "unauthorized."}, status_code=401)
@@ -111,7 +118,11 @@ class _Api:
         if not decision.allowed:
             sim.counters.rate_limited()
             return JSONResponse({"code": 42910000, "message": "rate limit exceeded"}, 429, headers=headers)
-        fault = sim.faults.http_fault(method, path)
+        fault = sim.faults.http_fault(method, path, symbol)
+        if fault is not None and fault.status == 429:
+            # An injected 429 says what a real one says: nothing left, and when the budget comes back.
+            headers["X-Ratelimit-Remaining"] = "0"
+            headers["X-Ratelimit-Reset"] = str(fault.reset_epoch or decision.reset_epoch)
         if fault is not None and not fault.lost_response:
             return _fault_response(fault.status, headers)
         response = await self._run(handler, request)
@@ -119,6 +130,22 @@ class _Api:
             return _fault_response(fault.status, headers)  # the request took effect; its answer is lost
         response.headers.update(headers)
         return response
+
+    async def _request_symbol(self, request: Request) -> str | None:
+        """The symbol a request is about, for symbol-limited fault windows (None when it names none)."""
+        params = request.path_params
+        if "symbol" in params:
+            return str(params["symbol"]).upper()
+        if "order_id" in params:
+            return self.exchange.order_symbol(str(params["order_id"]))
+        if request.method == "POST":
+            try:
+                body = await _json_body(request)
+            except ApiError:
+                return None
+            symbol = body.get("symbol") if isinstance(body, dict) else None
+            return symbol.strip().upper() if isinstance(symbol, str) else None
+        return None
 
     async def _run(self, handler: Handler, request: Request) -> Response:
         try:
@@ -182,8 +209,15 @@ async def _json_body(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise ApiError.bad_body() from None
+
+
+async def _wait_virtual(sim: Simulator, seconds: float) -> None:
+    """Hold an answer until the simulator's clock has moved `seconds` on (virtual-time HTTP latency)."""
+    due = sim.clock.now() + timedelta(seconds=seconds)
+    while sim.clock.now() < due:
+        await asyncio.sleep(VIRTUAL_WAIT_POLL_S)
 
 
 def _opt_decimal(raw: str | None, field: str) -> Decimal | None:

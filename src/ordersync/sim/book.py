@@ -31,12 +31,19 @@ class Reservation:
 class Book:
     """Orders, symbols, positions and cash of the one simulated account."""
 
-    def __init__(self, cash: Decimal, symbols: Iterable[SymbolInfo]) -> None:
+    def __init__(
+        self,
+        cash: Decimal,
+        symbols: Iterable[SymbolInfo],
+        positions: Iterable[Position] = (),
+        margin_multiplier: int = 1,
+    ) -> None:
         self.cash = cash
+        self.margin_multiplier = margin_multiplier
         self.orders: dict[str, SimOrder] = {}
         self.by_client_id: dict[str, str] = {}
         self.symbols: dict[str, SymbolInfo] = {s.symbol: s for s in symbols}
-        self.positions: dict[str, Position] = {}
+        self.positions: dict[str, Position] = {p.symbol: p for p in positions if p.qty != 0}
 
     def add(self, order: SimOrder) -> None:
         self.orders[order.id] = order
@@ -97,6 +104,8 @@ class Book:
         return root.role != "entry" or root.status == "filled"
 
     def reserves_shares(self, order: SimOrder) -> bool:
+        if order.replacing:
+            return False  # its predecessor reserves until the replace is confirmed
         return order.side == "sell" and order.is_open and (order.role == "entry" or self.exits_active(order))
 
     def reservation(self, symbol: str, exclude: Iterable[str] = ()) -> Reservation:
@@ -111,16 +120,24 @@ class Book:
         return Reservation(sum(per_group.values(), Decimal(0)), list(per_group))
 
     def buying_power(self) -> Decimal:
-        """Cash less the cost of open buy orders (at their limit, or at the current price)."""
+        """What new buys may cost: cash (a cash account) or multiplier x equity less the market value already
+        held (a margin account, 2x or 4x), less the cost of open buy orders at their limit or the price."""
         reserved = sum(
             (
                 o.remaining * (o.limit_price or self.price(o.symbol))
                 for o in self.open_orders()
-                if o.side == "buy"
+                if o.side == "buy" and not o.replacing
             ),
             Decimal(0),
         )
-        return self.cash - reserved
+        if self.margin_multiplier == 1:
+            return self.cash - reserved
+        exposure = sum((abs(p.qty) * self.price(p.symbol) for p in self.positions.values()), Decimal(0))
+        return max(self.margin_multiplier * self.equity() - exposure - reserved, Decimal(0))
+
+    def equity(self) -> Decimal:
+        """Cash plus the market value of every position (short positions count negative)."""
+        return self.cash + sum((p.qty * self.price(p.symbol) for p in self.positions.values()), Decimal(0))
 
     def apply_fill(self, order: SimOrder, qty: Decimal, price: Decimal) -> Position:
         """Book one execution into the position and cash; return the position after it."""

@@ -131,11 +131,13 @@ def _at(d: date, t: time) -> datetime:
 
 
 class MarketCalendar:
-    """NYSE sessions for any date; thread-safe (immutable apart from a per-year holiday cache)."""
+    """NYSE sessions for any date; thread-safe (its caches only ever gain entries that are the same whoever
+    computes them)."""
 
     def __init__(self) -> None:
         self._holidays: dict[int, dict[date, str]] = {}
         self._early: dict[int, set[date]] = {}
+        self._days: dict[date, Session | None] = {}
 
     def holiday_name(self, d: date) -> str | None:
         """The holiday closing the market on `d`, or None."""
@@ -150,6 +152,11 @@ class MarketCalendar:
 
     def session_on(self, d: date) -> Session | None:
         """The session of the (ET) date `d`, or None on a weekend or holiday."""
+        if d not in self._days:
+            self._days[d] = self._build_session(d)
+        return self._days[d]
+
+    def _build_session(self, d: date) -> Session | None:
         if d.weekday() >= 5 or self.holiday_name(d) is not None:
             return None
         close = EARLY_CLOSE if self.is_early_close(d) else REGULAR_CLOSE

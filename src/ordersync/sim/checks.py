@@ -115,7 +115,11 @@ def _opposite_open(book: Book, spec: OrderSpec, skipped: set[str]) -> list[SimOr
     return [
         o
         for o in book.open_orders(spec.symbol)
-        if o.side != spec.side and o.id not in skipped and o.status != "held" and o.role == "entry"
+        if o.side != spec.side
+        and o.id not in skipped
+        and o.working_status != "held"
+        and o.role == "entry"
+        and not o.replacing
     ]
 
 
@@ -127,7 +131,12 @@ def _check_wash_trade(book: Book, spec: OrderSpec, skipped: set[str]) -> None:
     if spec.order_class != "simple" or spec.type == "trailing_stop":
         return
     for other in book.open_orders(spec.symbol):
-        if other.side == spec.side or other.id in skipped or other.status == "held":
+        if (
+            other.side == spec.side
+            or other.id in skipped
+            or other.working_status == "held"
+            or other.replacing
+        ):
             continue
         if _could_cross(spec.side, spec.type, spec.limit_price, other.type, other.limit_price):
             raise ApiError.forbidden("potential wash trade detected. use complex orders")

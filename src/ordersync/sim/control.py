@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
     from .simulator import Simulator
 
 __all__ = ["control_routes"]
+
+MAX_ADVANCE_S = 10 * 366 * 86_400  # one request moves the clock by at most ten years
+MAX_SYMBOL_LEN = 32
+MAX_RATE_LIMIT = 10_000_000
+EXCHANGES = ("AMEX", "ARCA", "BATS", "NYSE", "NASDAQ", "NYSEARCA", "OTC")
 
 
 def control_routes(sim: Simulator) -> list[Route]:
@@ -61,8 +67,8 @@ class _Control:
     async def advance(self, request: Request) -> Response:
         body = await _body(request)
         seconds = parse_decimal(body.get("seconds"), "seconds")
-        if seconds < 0:
-            raise ApiError.unprocessable("seconds must be >= 0")
+        if not 0 <= seconds <= MAX_ADVANCE_S:
+            raise ApiError.unprocessable(f"seconds must be between 0 and {MAX_ADVANCE_S}")
         self.sim.exchange.advance_to(self.sim.clock.now() + timedelta(seconds=float(seconds)))
         return JSONResponse({"now": fmt_time(self.sim.clock.now())})
 
@@ -72,14 +78,26 @@ class _Control:
         if not isinstance(symbol, str) or not symbol:
             raise ApiError.unprocessable("symbol is required")
         price = parse_decimal(body.get("price"), "price")
-        self.sim.exchange.set_price(symbol.upper(), price, str(body.get("exchange", "NYSE")))
+        if price <= 0:
+            raise ApiError.unprocessable("price must be > 0")
+        if len(symbol) > MAX_SYMBOL_LEN:
+            raise ApiError.unprocessable("invalid symbol")
+        exchange = body.get("exchange", "NYSE")
+        if exchange not in EXCHANGES:
+            raise ApiError.unprocessable(f"exchange must be one of {', '.join(EXCHANGES)}")
+        self.sim.exchange.set_price(symbol.upper(), price, exchange)
         return JSONResponse({"symbol": symbol.upper(), "price": str(price)})
 
     async def fill(self, request: Request) -> Response:
         body = await _body(request)
-        qty = None if body.get("qty") is None else parse_decimal(body["qty"], "qty")
-        price = None if body.get("price") is None else parse_decimal(body["price"], "price")
-        order = self.sim.exchange.manual_fill(body.get("order_id"), body.get("client_order_id"), qty, price)
+        qty = _opt_positive(body, "qty")
+        price = _opt_positive(body, "price")
+        order_id, client_order_id = body.get("order_id"), body.get("client_order_id")
+        if not isinstance(order_id, str | None) or not isinstance(client_order_id, str | None):
+            raise ApiError.unprocessable("order_id and client_order_id must be strings")
+        if order_id is None and client_order_id is None:
+            raise ApiError.unprocessable("order_id or client_order_id is required")
+        order = self.sim.exchange.manual_fill(order_id, client_order_id, qty, price)
         return JSONResponse(order)
 
     async def get_faults(self, request: Request) -> Response:
@@ -98,8 +116,8 @@ class _Control:
     async def rate_limit(self, request: Request) -> Response:
         body = await _body(request)
         limit = body.get("limit_per_min")
-        if not isinstance(limit, int) or limit < 1:
-            raise ApiError.unprocessable("limit_per_min must be a positive integer")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_RATE_LIMIT:
+            raise ApiError.unprocessable(f"limit_per_min must be an integer from 1 to {MAX_RATE_LIMIT}")
         self.sim.limiter.set_limit(limit)
         return JSONResponse(self.sim.limiter.snapshot())
 
@@ -107,10 +125,19 @@ class _Control:
         return JSONResponse({"dropped": self.sim.hub.disconnect_all()})
 
 
+def _opt_positive(body: dict[str, Any], field: str) -> Decimal | None:
+    if body.get(field) is None:
+        return None
+    value = parse_decimal(body[field], field)
+    if value <= 0:
+        raise ApiError.unprocessable(f"{field} must be > 0")
+    return value
+
+
 async def _body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError.bad_body() from None
     if not isinstance(body, dict):
         raise ApiError.bad_body()

@@ -9,7 +9,13 @@ return JSON-ready dicts (Alpaca's shapes) rather than live records, so nothing o
 Fill plans: a buy (or any order) whose client_order_id names a scenario parent is filled by that parent's
 plan (virtual seconds after its submission) instead of by price; a plan that sums below the quantity leaves
 the order partially filled; `cancel_after_s` / `expire_after_s` make the venue end the remainder, and
-`reject_after_s` rejects the order after its POST was answered 200 (Alpaca rejects asynchronously too)."""
+`reject_after_s` rejects the order after its POST was answered 200 (Alpaca rejects asynchronously too); a
+plan follows its order through replacements.
+
+Scenario format v2 adds starting positions and a margin multiplier to the books, other applications' orders
+already working at the start (`foreign_orders`, no events: they predate every client), asynchronous replaces
+(`pending_replace`, then `replaced` or `order_replace_rejected`) and, with `market.calendar`, the market
+sessions of `sessions.py`."""
 
 from __future__ import annotations
 
@@ -23,12 +29,13 @@ from .book import Book
 from .checks import Policy, check_new_order
 from .clock import SimClock, SteppedClock
 from .groups import create_group, new_order, replacement_spec, swap_into_group
-from .model import SimOrder, SymbolInfo
-from .order_request import OrderSpec, ReplaceSpec
+from .model import Position, SimOrder, SymbolInfo
+from .order_request import OrderSpec, ReplaceSpec, is_fractional
 from .queries import OrderQuery, select_orders
 from .scheduler import Scheduler
 from .serialize import account_json, order_json, position_json
-from .venue import EventSink, Latency, Venue, order_with_legs
+from .sessions import MarketSessions
+from .venue import EventSink, Latency, Venue, notional_qty, order_with_legs
 from .wire import CODE_UNPROCESSABLE, ApiError, JsonDict, asset_id_for, fmt_decimal, fmt_time, new_id
 
 __all__ = ["Exchange", "ExchangeConfig", "FillPlan", "FillStep", "PricePoint"]
@@ -66,6 +73,11 @@ class ExchangeConfig:
     latency: Latency = field(default_factory=Latency)
     plans: Mapping[str, FillPlan] = field(default_factory=dict)
     prices: Sequence[PricePoint] = ()
+    positions: Sequence[tuple[str, Decimal, Decimal]] = ()  # (symbol, signed qty, avg entry price)
+    margin_multiplier: int = 1
+    foreign_orders: Sequence[OrderSpec] = ()  # other applications' open orders at the start
+    calendar: bool = False  # market sessions on the NYSE calendar (False: always open)
+    done_for_day: bool = False  # partially filled GTC orders go `done_for_day` at the close
 
 
 class Exchange:
@@ -76,15 +88,43 @@ class Exchange:
         self.clock = clock
         self.config = config
         self.scheduler = Scheduler()
-        self.book = Book(config.cash, config.symbols)
+        self.book = Book(
+            config.cash,
+            config.symbols,
+            [Position(symbol, qty, avg) for symbol, qty, avg in config.positions],
+            config.margin_multiplier,
+        )
         self.venue = Venue(self.book, clock, self.scheduler, sink, config.latency)
         self.started_at = clock.now()
         for point in config.prices:
             self.schedule_at(
                 point.at_s, f"price {point.symbol}", self._price_setter(point.symbol, point.price)
             )
+        self.sessions: MarketSessions | None = None
+        if config.calendar:
+            self.sessions = MarketSessions(self, config.done_for_day)
+            self.venue.can_trade = self.sessions.can_trade
+            self.sessions.start()
+        for index, spec in enumerate(config.foreign_orders):
+            self._place_foreign(index, spec)
         if isinstance(clock, SteppedClock):
             clock.bind(self.advance_to)
+
+    def _place_foreign(self, index: int, spec: OrderSpec) -> None:
+        """Put another application's order in the books as already working (no events: it predates us).
+
+        Raises:
+            ValueError: the account refuses it (one line naming the order).
+        """
+        assert spec.qty is not None  # scenario foreign orders always give qty
+        try:
+            coid = self._unique_client_order_id(spec.client_order_id)
+            check_new_order(self.book, self.config.policy, spec, spec.qty)
+        except ApiError as e:
+            raise ValueError(f"foreign_orders.{index}: refused by the account: {e.body['message']}") from None
+        root = create_group(self.book, self.clock.now(), spec, spec.qty, coid)
+        self.venue.touch(root, "new")
+        self.venue.later(0, f"match {root.id}", lambda: self.venue.match(root))
 
     # -- time ------------------------------------------------------------------------------------------
 
@@ -114,12 +154,17 @@ class Exchange:
         Raises:
             ApiError: 403/422 with Alpaca's body.
         """
-        assert spec.qty is not None  # notional orders are refused by the request parser
         with self.lock:
-            self.book.symbol(spec.symbol)
+            info = self.book.symbol(spec.symbol)
+            if is_fractional(spec) and not info.fractionable:
+                raise ApiError.unprocessable(
+                    f"asset {spec.symbol} is not fractionable", code=CODE_UNPROCESSABLE
+                )
+            qty = spec.qty if spec.qty is not None else notional_qty(spec.notional, info.price)
             coid = self._unique_client_order_id(spec.client_order_id)
-            check_new_order(self.book, self.config.policy, spec, spec.qty)
-            root = create_group(self.book, self.clock.now(), spec, spec.qty, coid)
+            check_new_order(self.book, self.config.policy, spec, qty)
+            root = create_group(self.book, self.clock.now(), spec, qty, coid)
+            root.notional = spec.notional
             self._start(root)
             return order_with_legs(self.book, root)
 
@@ -127,6 +172,12 @@ class Exchange:
         with self.lock:
             order = self.book.get(order_id)
             return order_with_legs(self.book, order) if nested else order_json(order)
+
+    def order_symbol(self, order_id: str) -> str | None:
+        """The symbol of an order, or None when unknown (for symbol-limited faults)."""
+        with self.lock:
+            order = self.book.orders.get(order_id)
+            return None if order is None else order.symbol
 
     def get_by_client_id(self, client_order_id: str) -> JsonDict:
         with self.lock:
@@ -165,14 +216,21 @@ class Exchange:
             return results
 
     def replace(self, order_id: str, spec: ReplaceSpec) -> JsonDict:
-        """Replace a working order: a new order id; the old one goes `replaced` with `replaced_by`.
+        """Request an asynchronous replace (PATCH): answer with the new order, confirm it later.
+
+        The old order goes `pending_replace` (event `pending_replace`) and keeps working; after the venue's
+        replace latency it ends `replaced` (event `replaced`) and the new order goes live. If the old order
+        filled (or otherwise ended) first, the replace fails: event `order_replace_rejected` on the old
+        order, and the new order, which never lived, ends `rejected` without an event of its own
+        (docs/alpaca.md, "Replace is asynchronous"). Held exit legs of a bracket/OTO/OCO can be replaced
+        and stay in their group; a bracket's entry cannot.
 
         Raises:
             ApiError: 404, 422 (state or fields), 403 (unchanged parameters, or the new qty is not available).
         """
         with self.lock:
             old = self.book.get(order_id)
-            if not old.is_live or old.cancel_requested or old.leg_ids:
+            if not self._replaceable(old):
                 raise ApiError.unprocessable(
                     "unable to replace order in current state", code=CODE_UNPROCESSABLE
                 )
@@ -182,13 +240,46 @@ class Exchange:
             if old.order_class == "simple":
                 check_new_order(self.book, self.config.policy, new_spec, qty, exclude=[old.id])
             new = new_order(self.book, self.clock.now(), new_spec, qty, coid, role=old.role)
-            swap_into_group(self.book, old, new)
+            new.replaces, new.order_class, new.replacing = old.id, old.order_class, True
             self.book.add(new)
-            old.replaced_by, old.replaced_at = new.id, self.clock.now()
-            self.venue.touch(old, "replaced")
-            self.venue.emit("replaced", old)
-            self._start(new)
+            old.status_before_replace = old.status
+            self.venue.touch(old, "pending_replace")
+            self.venue.emit("pending_replace", old)
+            self.venue.later(
+                self.config.latency.replace_s,
+                f"replace {old.id}",
+                lambda: self._confirm_replace(old, new, derive_qty=spec.qty is None),
+            )
             return order_json(new)
+
+    def _replaceable(self, order: SimOrder) -> bool:
+        if not order.is_open or order.cancel_requested or order.replacing:
+            return False
+        if order.status in ("pending_replace", "accepted", "pending_new", "pending_cancel"):
+            return False
+        return not (order.role == "entry" and order.leg_ids)  # a bracket/OTO entry: only its legs
+
+    def _confirm_replace(self, old: SimOrder, new: SimOrder, derive_qty: bool) -> None:
+        """The venue's answer to a PATCH: replaced, or rejected because the old order ended first."""
+        new.replacing = False
+        if old.status != "pending_replace":
+            self.venue.emit("order_replace_rejected", old)
+            self.venue.end(new, "rejected", emit=False)
+            return
+        was = old.status_before_replace or "new"
+        old.status = was
+        if derive_qty:
+            new.qty = old.remaining
+        swap_into_group(self.book, old, new)
+        old.replaced_by, old.replaced_at = new.id, self.clock.now()
+        self.venue.touch(old, "replaced")
+        self.venue.emit("replaced", old)
+        new.planned = old.planned
+        if was == "held":
+            self.venue.touch(new, "held")  # a held leg stays held; its group activates it as before
+            self.venue.match(new)
+        else:
+            self._start(new)
 
     def manual_fill(
         self, order_id: str | None, client_order_id: str | None, qty: Decimal | None, price: Decimal | None
@@ -236,6 +327,10 @@ class Exchange:
         Raises:
             ApiError: 404 "position does not exist", or the refusals of a new order (shares held by orders).
         """
+        if qty is not None and qty <= 0:
+            raise ApiError.unprocessable("qty must be > 0")
+        if percentage is not None and not 0 < percentage <= 100:
+            raise ApiError.unprocessable("percentage must be between 0 and 100")
         with self.lock:
             held = self.book.position_qty(symbol)
             if held == 0:
@@ -249,8 +344,10 @@ class Exchange:
             )
 
     def market_clock(self) -> JsonDict:
-        """The market clock; the simulated market never closes ([sim limitation])."""
+        """The market clock: the NYSE calendar's with `market.calendar`, else a market that never closes."""
         now = self.clock.now()
+        if self.sessions is not None:
+            return self.sessions.calendar.clock_json(now)
         close = now.replace(hour=20, minute=0, second=0, microsecond=0)
         if close <= now:
             close += timedelta(days=1)
@@ -270,6 +367,7 @@ class Exchange:
                 sum((v for v in values if v > 0), Decimal(0)),
                 sum((v for v in values if v < 0), Decimal(0)),
                 self.started_at,
+                self.book.margin_multiplier,
             )
             body["shorting_enabled"] = self.config.policy.shorting_enabled
             return body
@@ -303,7 +401,7 @@ class Exchange:
 
     def _start(self, root: SimOrder) -> None:
         plan = self.config.plans.get(root.client_order_id)
-        root.planned = plan is not None
+        root.planned = root.planned or plan is not None
         self.venue.later(self.config.latency.ack_s, f"ack {root.id}", lambda: self.venue.ack(root))
         if plan is not None:
             self._schedule_plan(root, plan)
@@ -323,10 +421,28 @@ class Exchange:
                 )
 
     def _plan_fill(self, order: SimOrder, step: FillStep) -> Callable[[], None]:
-        return lambda: self.venue.execute(order, step.qty, step.price or self.book.price(order.symbol))
+        def fill() -> None:
+            live = self.live_successor(order)  # a replaced parent's plan goes on with its replacement
+            sessions = self.sessions
+            if sessions is not None and live.is_open and not sessions.can_trade(live):
+                # the market is closed for it: the planned fill happens when it can trade again
+                due = sessions.next_trading_time(live, self.clock.now())
+                self.scheduler.schedule(due, f"plan fill {order.client_order_id} (deferred)", fill)
+                return
+            self.venue.execute(live, step.qty, step.price or self.book.price(live.symbol))
+
+        return fill
 
     def _plan_end(self, order: SimOrder, status: str) -> Callable[[], None]:
-        return lambda: self.venue.terminate(order, status)
+        return lambda: self.venue.terminate(self.live_successor(order), status)
+
+    def live_successor(self, order: SimOrder) -> SimOrder:
+        """`order`, or the order that replaced it (through the whole `replaced_by` chain)."""
+        seen = {order.id}
+        while order.replaced_by is not None and order.replaced_by not in seen:
+            order = self.book.orders[order.replaced_by]
+            seen.add(order.id)
+        return order
 
     def _price_setter(self, symbol: str, price: Decimal) -> Callable[[], None]:
         return lambda: self.set_price(symbol, price)
@@ -348,6 +464,7 @@ class Exchange:
             "planned": order.planned,
             "cancel_requested": order.cancel_requested,
             "triggered": order.triggered,
+            "replacing": order.replacing,
             "reserves_shares": self.book.reserves_shares(order),
             # every execution with its venue time: the demo measures fill-to-protect latency from these
             "executions": [

@@ -55,6 +55,7 @@ class SymbolInfo:
     price: Decimal
     exchange: str
     asset_id: str
+    fractionable: bool = True
 
 
 @dataclass
@@ -70,6 +71,7 @@ class SimOrder:
     time_in_force: str
     qty: Decimal
     created_at: datetime
+    notional: Decimal | None = None  # a notional order: `qty` is derived from it at the fill
     order_class: str = "simple"
     status: str = "accepted"
     limit_price: Decimal | None = None
@@ -97,6 +99,10 @@ class SimOrder:
     triggered: bool = False
     cancel_requested: bool = False
     planned: bool = False  # filled by a scenario plan rather than by price
+    # An asynchronous replace (PATCH): the old order shows `pending_replace` and remembers what it was; the
+    # new order exists (readable) but neither reserves, counts nor trades until the venue confirms.
+    status_before_replace: str | None = None
+    replacing: bool = False
     executions: list[tuple[datetime, Decimal, Decimal]] = field(default_factory=list)  # (at, qty, price)
 
     @property
@@ -112,6 +118,13 @@ class SimOrder:
         if self.filled_qty == 0:
             return None
         return self.filled_cost / self.filled_qty
+
+    @property
+    def working_status(self) -> str:
+        """The status the venue works the order by: a pending replace keeps working as it was."""
+        if self.status == "pending_replace" and self.status_before_replace is not None:
+            return self.status_before_replace
+        return self.status
 
     @property
     def is_leg(self) -> bool:

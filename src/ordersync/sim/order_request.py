@@ -17,9 +17,20 @@ from typing import Any
 from .model import ORDER_CLASSES, ORDER_TYPES, SIDES, TIME_IN_FORCES
 from .wire import CODE_UNPROCESSABLE, ApiError, JsonDict, parse_decimal
 
-__all__ = ["OrderSpec", "ReplaceSpec", "StopLossSpec", "parse_order_request", "parse_replace_request"]
+__all__ = [
+    "QTY_STEP",
+    "OrderSpec",
+    "ReplaceSpec",
+    "StopLossSpec",
+    "is_fractional",
+    "parse_order_request",
+    "parse_replace_request",
+]
 
 MAX_CLIENT_ORDER_ID = 128
+MAX_SYMBOL_LEN = 32
+QTY_DECIMALS = 9
+QTY_STEP = Decimal(1).scaleb(-QTY_DECIMALS)
 
 
 @dataclass(frozen=True)
@@ -134,13 +145,16 @@ def _enum(value: Any, allowed: tuple[str, ...], field: str) -> str:
     if value is None:
         raise ApiError.unprocessable(f"{field} is required")
     if not isinstance(value, str) or value not in allowed:
-        raise ApiError.unprocessable(f"invalid {field}: {value!r}")
+        shown = repr(value)
+        raise ApiError.unprocessable(f"invalid {field}: {shown if len(shown) <= 40 else shown[:37] + '...'}")
     return value
 
 
 def _symbol(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ApiError.unprocessable("symbol is required")
+    if len(value) > MAX_SYMBOL_LEN:
+        raise ApiError.unprocessable("invalid symbol")
     return value.strip().upper()
 
 
@@ -205,12 +219,33 @@ def _require_leg(value: Any, field: str) -> JsonDict:
     return value
 
 
+def is_fractional(spec: OrderSpec) -> bool:
+    """A notional order, or a quantity that is not a whole number of shares."""
+    return spec.notional is not None or (spec.qty is not None and spec.qty != spec.qty.to_integral_value())
+
+
 def _check_quantity(spec: OrderSpec) -> None:
+    # Fractional and notional orders (docs/alpaca.md, "Fractional and notional orders"): DAY only, simple
+    # only, notional only on market orders; a quantity has at most 9 decimals, a notional at most 2.
     if (spec.qty is None) == (spec.notional is None):
         raise ApiError.unprocessable("exactly one of qty or notional is required")
+    if spec.qty is not None and spec.qty != spec.qty.quantize(QTY_STEP):
+        raise ApiError.unprocessable(f"qty must have at most {QTY_DECIMALS} decimal places")
     if spec.notional is not None:
-        # [sim limitation] Alpaca accepts notional day market orders; the simulator refuses them loudly.
-        raise ApiError.unprocessable("notional orders are not supported by the simulator")
+        if spec.notional != spec.notional.quantize(Decimal("0.01")):
+            raise ApiError.unprocessable("notional must have at most 2 decimal places")
+        if spec.type != "market":
+            raise ApiError.unprocessable("notional orders must be market orders", code=CODE_UNPROCESSABLE)
+    if not is_fractional(spec):
+        return
+    if spec.time_in_force != "day":
+        raise ApiError.unprocessable("fractional orders must be DAY orders", code=CODE_UNPROCESSABLE)
+    if spec.order_class != "simple":
+        raise ApiError.unprocessable("fractional orders must be simple orders", code=CODE_UNPROCESSABLE)
+    if spec.type == "trailing_stop":
+        raise ApiError.unprocessable(
+            "fractional orders must be market, limit, stop or stop_limit orders", code=CODE_UNPROCESSABLE
+        )
 
 
 # Which price fields each order type requires (True) or forbids (False); None = trailing stops, checked apart.

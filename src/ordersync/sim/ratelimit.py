@@ -7,6 +7,7 @@ header names Alpaca's own SDKs read."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 from collections import Counter
@@ -59,5 +60,13 @@ class RateLimiter:
             return RateDecision(used <= self.limit, self.limit, max(self.limit - used, 0), reset)
 
     def snapshot(self) -> dict[str, object]:
+        """The limit and this window's counts, each API key shown as a short fingerprint, never in clear."""
         with self._lock:
-            return {"limit_per_min": self.limit, "window_counts": dict(self._counts)}
+            return {
+                "limit_per_min": self.limit,
+                "window_counts": {_fingerprint(k): n for k, n in self._counts.items()},
+            }
+
+
+def _fingerprint(key: str) -> str:
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]

@@ -1,47 +1,23 @@
 """Scenario files: the market, the account and the broker's behaviour for one simulator run, as YAML.
 
 A scenario is validated into pydantic models; any problem is a `ScenarioError` whose message is one line
-naming the field (`parents.3.fills.0.qty: Input should be greater than 0`). Shape (every key but `symbols`
-optional):
-
-    name: seed-incident
-    description: free text
-    seed: 7                        # default seed for faults (faults.seed overrides)
-    start: "2025-10-10T15:59:00Z"  # virtual clock start (stepped and fast clocks); default: now
-    cash: "1000000"
-    shorting_enabled: false        # sells beyond the position are refused with 403 40310000 when false
-    wash_trade_check: true         # 403 "potential wash trade detected. use complex orders"
-    rate_limit_per_min: 200        # per API key, per minute of virtual time
-    latency: {ack_s: 0, fill_s: 0, cancel_s: 0, pending_new_event: false, pending_cancel_event: false}
-    symbols: {OKE: {price: "72.10", exchange: NYSE}}   # exchange from alpaca-py's AssetExchange list
-    prices: [{at_s: 3600, symbol: OKE, price: "74.00"}]  # price path, virtual seconds after start
-    parents:                       # what the platform under test submits; the sim uses only id + the plan
-      - id: p01                    # the parent's client_order_id: the order with that id is filled by plan
-        symbol: OKE
-        qty: "9"
-        side: buy
-        type: market               # or limit, with limit_price
-        time_in_force: gtc
-        submit_at_s: 16            # when the platform submits (read by drivers; the sim ignores it)
-        fills: [{after_s: 204, qty: "4"}, {after_s: 300, qty: "5", price: "72.15"}]  # after submission
-        cancel_after_s: null       # the venue cancels the remainder then
-        expire_after_s: null       # the venue expires the remainder then
-        reject_after_s: null       # the venue rejects the order then (after a 200 on its POST)
-        take_profit: {limit_price: "76.00"}      # the platform's protection plan (sim ignores)
-        stop_loss: {stop_price: "68.50"}
-    faults: {...}                  # see faults.FaultConfig
+naming the field (`parents.3.fills.0.qty: Input should be greater than 0`). Every key is documented, with
+examples, in docs/scenarios.md; docs/scenario.schema.json is generated from these models
+(`write_json_schema`). Version 2 only adds keys (account, foreign_orders, actions, restarts, market, fault
+windows, exit offsets and trailing stops, virtual HTTP latency), so every version 1 file stays valid.
 
 The packaged default, `scenarios/seed_incident.yaml`, reproduces the seed incident.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -50,10 +26,19 @@ from .checks import Policy
 from .exchange import ExchangeConfig, FillPlan, FillStep, PricePoint
 from .faults import FaultConfig
 from .model import SymbolInfo
+from .order_request import OrderSpec, parse_order_request
 from .venue import Latency
-from .wire import asset_id_for
+from .wire import ApiError, JsonDict, asset_id_for
 
-__all__ = ["Scenario", "ScenarioError", "default_scenario", "load_scenario", "parse_scenario"]
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "default_scenario",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_json_schema",
+    "write_json_schema",
+]
 
 Exchange = Literal["AMEX", "ARCA", "BATS", "NYSE", "NASDAQ", "NYSEARCA", "OTC"]
 
@@ -66,30 +51,71 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Money = Decimal
+Offset = Annotated[
+    Decimal, Field(gt=0, lt=1)
+]  # a fraction of the parent's fill price, as the engine's PriceRule
+
+
 class SymbolModel(_Strict):
     price: Decimal = Field(gt=0)
     exchange: Exchange = "NYSE"
+    fractionable: bool = True
 
 
 class PriceMove(_Strict):
-    at_s: float = Field(ge=0)
+    at_s: float = Field(ge=0, allow_inf_nan=False)
     symbol: str
     price: Decimal = Field(gt=0)
 
 
 class FillStepModel(_Strict):
-    after_s: float = Field(ge=0)
+    after_s: float = Field(ge=0, allow_inf_nan=False)
     qty: Decimal = Field(gt=0)
     price: Decimal | None = Field(default=None, gt=0)
 
 
 class TakeProfitModel(_Strict):
-    limit_price: Decimal = Field(gt=0)
+    """A take-profit: an absolute `limit_price`, or an `offset` (fraction) beyond the parent's fill price."""
+
+    limit_price: Decimal | None = Field(default=None, gt=0)
+    offset: Offset | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> TakeProfitModel:
+        if (self.limit_price is None) == (self.offset is None):
+            raise ValueError("give exactly one of limit_price or offset")
+        return self
 
 
 class StopLossModel(_Strict):
-    stop_price: Decimal = Field(gt=0)
+    """A stop-loss: `stop_price` (with `limit_price` for a stop-limit), or `offset` (with `limit_offset`) from
+    the parent's fill price, or a trailing stop by `trail_percent` or `trail_price`."""
+
+    stop_price: Decimal | None = Field(default=None, gt=0)
     limit_price: Decimal | None = Field(default=None, gt=0)
+    offset: Offset | None = None
+    limit_offset: Offset | None = None
+    trail_percent: Decimal | None = Field(default=None, gt=0, lt=100)
+    trail_price: Decimal | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> StopLossModel:
+        given = [self.stop_price, self.offset, self.trail_percent, self.trail_price]
+        if sum(v is not None for v in given) != 1:
+            raise ValueError("give exactly one of stop_price, offset, trail_percent or trail_price")
+        if self.limit_price is not None and self.stop_price is None:
+            raise ValueError("limit_price goes with stop_price (use limit_offset with offset)")
+        if self.limit_offset is not None and self.offset is None:
+            raise ValueError("limit_offset goes with offset")
+        return self
+
+    @property
+    def kind(self) -> Literal["stop", "stop_limit", "trailing_stop"]:
+        """The order type the exit is sent as."""
+        if self.trail_percent is not None or self.trail_price is not None:
+            return "trailing_stop"
+        return "stop_limit" if self.limit_price is not None or self.limit_offset is not None else "stop"
 
 
 class ParentModel(_Strict):
@@ -100,13 +126,16 @@ class ParentModel(_Strict):
     type: Literal["market", "limit"] = "market"
     limit_price: Decimal | None = Field(default=None, gt=0)
     time_in_force: Literal["day", "gtc"] = "gtc"
-    submit_at_s: float = Field(default=0, ge=0)
+    submit_at_s: float = Field(default=0, ge=0, allow_inf_nan=False)
     fills: list[FillStepModel] = Field(default_factory=list)
-    cancel_after_s: float | None = Field(default=None, ge=0)
-    expire_after_s: float | None = Field(default=None, ge=0)
-    reject_after_s: float | None = Field(default=None, ge=0)
+    cancel_after_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    expire_after_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    reject_after_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     take_profit: TakeProfitModel | None = None
     stop_loss: StopLossModel | None = None
+    policy: Literal["each_fill", "full_fill"] = (
+        "each_fill"  # the platform's partial-fill policy (sim ignores)
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ParentModel:
@@ -124,11 +153,190 @@ class ParentModel(_Strict):
 
 
 class LatencyModel(_Strict):
-    ack_s: float = Field(default=0.0, ge=0)
-    fill_s: float = Field(default=0.0, ge=0)
-    cancel_s: float = Field(default=0.0, ge=0)
+    ack_s: float = Field(default=0.0, ge=0, le=86_400, allow_inf_nan=False)
+    fill_s: float = Field(default=0.0, ge=0, le=86_400, allow_inf_nan=False)
+    cancel_s: float = Field(default=0.0, ge=0, le=86_400, allow_inf_nan=False)
+    # the venue's confirmation of a PATCH (pending_replace -> replaced); default: cancel_s
+    replace_s: float | None = Field(default=None, ge=0, le=86_400, allow_inf_nan=False)
     pending_new_event: bool = False
     pending_cancel_event: bool = False
+    # virtual seconds before the REST answer, for every /v2 request and per route ("POST /v2/orders")
+    http_s: float = Field(default=0.0, ge=0, le=3600, allow_inf_nan=False)
+    routes: dict[str, Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+
+    def venue(self) -> Latency:
+        return Latency(
+            ack_s=self.ack_s,
+            fill_s=self.fill_s,
+            cancel_s=self.cancel_s,
+            replace_s=self.cancel_s if self.replace_s is None else self.replace_s,
+            pending_new_event=self.pending_new_event,
+            pending_cancel_event=self.pending_cancel_event,
+        )
+
+
+class StartingPosition(_Strict):
+    """A position held at the start; negative qty = short; `avg_entry_price` defaults to the price."""
+
+    symbol: str
+    qty: Decimal
+    avg_entry_price: Decimal | None = Field(default=None, gt=0)
+
+    @field_validator("qty")
+    @classmethod
+    def _nonzero(cls, value: Decimal) -> Decimal:
+        if value == 0 or not value.is_finite():
+            raise ValueError("qty must be a non-zero number")
+        return value
+
+
+class AccountModel(_Strict):
+    """The account at the start: cash (overrides the top-level `cash`), margin and positions."""
+
+    cash: Decimal | None = Field(default=None, gt=0)
+    margin_multiplier: Literal[1, 2, 4] = 1
+    positions: list[StartingPosition] = Field(default_factory=list)
+
+
+class OrderModel(_Strict):
+    """An order as an application sends it: another application's open order, or a person's manual one."""
+
+    symbol: str
+    side: Literal["buy", "sell"]
+    qty: Decimal = Field(gt=0)
+    type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
+    time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"] = "day"
+    limit_price: Decimal | None = Field(default=None, gt=0)
+    stop_price: Decimal | None = Field(default=None, gt=0)
+    trail_price: Decimal | None = Field(default=None, gt=0)
+    trail_percent: Decimal | None = Field(default=None, gt=0, lt=100)
+    extended_hours: bool = False
+    client_order_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _valid_request(self) -> OrderModel:
+        try:
+            parse_order_request(self.request_body())
+        except ApiError as e:
+            raise ValueError(str(e.body.get("message", e))) from None
+        return self
+
+    def request_body(self) -> JsonDict:
+        """The POST /v2/orders body this order stands for."""
+        return self.model_dump(exclude_none=True, mode="json")
+
+    def spec(self) -> OrderSpec:
+        return parse_order_request(self.request_body())
+
+
+class ForeignOrderModel(OrderModel):
+    """Another application's open order, in the account at the start; `client_order_id` is required."""
+
+    client_order_id: str = Field(min_length=1, max_length=128)
+    time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"] = "gtc"
+
+
+class ClientOrderTarget(_Strict):
+    client_order_id: str = Field(min_length=1, max_length=128)
+
+
+class RoleTarget(_Strict):
+    """An order found by its place in a scenario parent's protection: resolved when the action runs."""
+
+    parent: str = Field(min_length=1, max_length=128)
+    role: Literal["entry", "take_profit", "stop_loss"]
+
+
+Target = ClientOrderTarget | RoleTarget
+
+
+class _Action(_Strict):
+    at_s: float = Field(ge=0, allow_inf_nan=False)
+    note: str = ""
+
+
+class CancelAction(_Action):
+    """A person cancels one order (DELETE /v2/orders/{id})."""
+
+    action: Literal["cancel"]
+    target: Target
+
+
+class ReplaceAction(_Action):
+    """A person edits one order (PATCH /v2/orders/{id}); at least one field changes."""
+
+    action: Literal["replace"]
+    target: Target
+    qty: Decimal | None = Field(default=None, gt=0)
+    limit_price: Decimal | None = Field(default=None, gt=0)
+    stop_price: Decimal | None = Field(default=None, gt=0)
+    trail: Decimal | None = Field(default=None, gt=0)
+    time_in_force: Literal["day", "gtc"] | None = None
+
+    @model_validator(mode="after")
+    def _changes(self) -> ReplaceAction:
+        fields = (self.qty, self.limit_price, self.stop_price, self.trail, self.time_in_force)
+        if all(v is None for v in fields):
+            raise ValueError("give at least one of qty, limit_price, stop_price, trail, time_in_force")
+        return self
+
+
+class ClosePositionAction(_Action):
+    """A person closes a position (DELETE /v2/positions/{symbol}): all of it, `qty` shares or `percentage`.
+    With `cancel_orders`, the symbol's open orders are canceled first and the close goes after the cancels."""
+
+    action: Literal["close_position"]
+    symbol: str
+    qty: Decimal | None = Field(default=None, gt=0)
+    percentage: Decimal | None = Field(default=None, gt=0, le=100)
+    cancel_orders: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> ClosePositionAction:
+        if self.qty is not None and self.percentage is not None:
+            raise ValueError("give qty or percentage, not both")
+        return self
+
+
+class CancelAllAction(_Action):
+    """A person cancels every open order (DELETE /v2/orders)."""
+
+    action: Literal["cancel_all"]
+
+
+class SubmitAction(_Action):
+    """A person sends an order by hand (sells or buys); `order` is the POST /v2/orders body."""
+
+    action: Literal["submit"]
+    order: OrderModel
+
+
+Action = Annotated[
+    CancelAction | ReplaceAction | ClosePositionAction | CancelAllAction | SubmitAction,
+    Field(discriminator="action"),
+]
+
+
+class RestartModel(_Strict):
+    """An engine restart inside `ordersync demo` (the simulator ignores it)."""
+
+    at_s: float = Field(ge=0, allow_inf_nan=False)
+
+
+class MarketModel(_Strict):
+    """`calendar: true` opens and closes the market on the NYSE calendar; false = always open.
+    `done_for_day: true` (with the calendar): partially filled GTC orders go `done_for_day` at the close."""
+
+    calendar: bool = False
+    done_for_day: bool = False
+
+    @model_validator(mode="after")
+    def _needs_calendar(self) -> MarketModel:
+        if self.done_for_day and not self.calendar:
+            raise ValueError("done_for_day needs calendar: true")
+        return self
 
 
 class Scenario(_Strict):
@@ -147,6 +355,11 @@ class Scenario(_Strict):
     prices: list[PriceMove] = Field(default_factory=list)
     parents: list[ParentModel] = Field(default_factory=list)
     faults: FaultConfig = FaultConfig()
+    account: AccountModel = AccountModel()
+    foreign_orders: list[ForeignOrderModel] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    restarts: list[RestartModel] = Field(default_factory=list)
+    market: MarketModel = MarketModel()
 
     @field_validator("start")
     @classmethod
@@ -160,23 +373,61 @@ class Scenario(_Strict):
         for where, symbol in [
             *(("prices", p.symbol) for p in self.prices),
             *(("parents", p.symbol) for p in self.parents),
+            *(("account.positions", p.symbol) for p in self.account.positions),
+            *(("foreign_orders", o.symbol) for o in self.foreign_orders),
+            *((f"actions ({a.action})", _action_symbol(a)) for a in self.actions),
         ]:
-            if symbol not in self.symbols:
+            if symbol is not None and symbol not in self.symbols:
                 raise ValueError(f"{where}: symbol {symbol!r} is not listed under symbols")
-        ids = [p.id for p in self.parents]
+        ids = [p.id for p in self.parents] + [o.client_order_id for o in self.foreign_orders]
         if len(ids) != len(set(ids)):
-            raise ValueError("parents: ids must be unique (they are client_order_ids)")
+            raise ValueError("parents and foreign_orders: ids must be unique (they are client_order_ids)")
+        if "cash" in self.model_fields_set and self.account.cash is not None:
+            raise ValueError("give cash once: top-level cash or account.cash")
+        held = [p.symbol for p in self.account.positions]
+        if len(held) != len(set(held)):
+            raise ValueError("account.positions: one entry per symbol")
+        parent_ids = {p.id for p in self.parents}
+        for action in self.actions:
+            target = getattr(action, "target", None)
+            if isinstance(target, RoleTarget) and target.parent not in parent_ids:
+                raise ValueError(f"actions: target parent {target.parent!r} is not a scenario parent")
         return self
+
+    @property
+    def starting_cash(self) -> Decimal:
+        return self.account.cash if self.account.cash is not None else self.cash
 
     def exchange_config(self) -> ExchangeConfig:
         return ExchangeConfig(
-            symbols=[SymbolInfo(s, m.price, m.exchange, asset_id_for(s)) for s, m in self.symbols.items()],
-            cash=self.cash,
+            symbols=[
+                SymbolInfo(s, m.price, m.exchange, asset_id_for(s), m.fractionable)
+                for s, m in self.symbols.items()
+            ],
+            cash=self.starting_cash,
             policy=Policy(shorting_enabled=self.shorting_enabled, wash_trade_check=self.wash_trade_check),
-            latency=Latency(**self.latency.model_dump()),
+            latency=self.latency.venue(),
             plans={p.id: p.plan() for p in self.parents},
             prices=[PricePoint(p.at_s, p.symbol, p.price) for p in self.prices],
+            positions=[
+                (p.symbol, p.qty, p.avg_entry_price or self.symbols[p.symbol].price)
+                for p in self.account.positions
+            ],
+            margin_multiplier=self.account.margin_multiplier,
+            foreign_orders=[o.spec() for o in self.foreign_orders],
+            calendar=self.market.calendar,
+            done_for_day=self.market.done_for_day,
         )
+
+
+def _action_symbol(
+    action: CancelAction | ReplaceAction | ClosePositionAction | CancelAllAction | SubmitAction,
+) -> str | None:
+    if isinstance(action, ClosePositionAction):
+        return action.symbol
+    if isinstance(action, SubmitAction):
+        return action.order.symbol
+    return None
 
 
 def parse_scenario(data: object, source: str = "scenario") -> Scenario:
@@ -207,6 +458,21 @@ def load_scenario(path: Path | str) -> Scenario:
     except OSError as e:
         raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
     return _parse_text(text, str(path))
+
+
+def scenario_json_schema() -> JsonDict:
+    """The JSON schema of a scenario file, from the models (checked in as docs/scenario.schema.json)."""
+    schema: JsonDict = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ordersync simulator scenario"
+    return schema
+
+
+def write_json_schema(path: Path | str) -> None:
+    """Write `scenario_json_schema()` to `path`, formatted as checked in."""
+    Path(path).write_text(
+        json.dumps(scenario_json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
 
 
 def default_scenario() -> Scenario:

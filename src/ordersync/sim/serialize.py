@@ -40,8 +40,9 @@ def order_json(order: SimOrder, legs: Callable[[SimOrder], list[SimOrder]] | Non
         "asset_id": order.asset_id,
         "symbol": order.symbol,
         "asset_class": "us_equity",
-        "notional": None,
-        "qty": fmt_decimal(order.qty),
+        "notional": fmt_opt_decimal(order.notional),
+        # a notional order has no quantity until it fills
+        "qty": None if order.notional is not None and order.filled_qty == 0 else fmt_decimal(order.qty),
         "filled_qty": fmt_decimal(order.filled_qty),
         "filled_avg_price": None
         if order.filled_avg_price is None
@@ -100,10 +101,16 @@ def position_json(position: Position, info: SymbolInfo, held: Decimal) -> JsonDi
 
 
 def account_json(
-    cash: Decimal, buying_power: Decimal, long_value: Decimal, short_value: Decimal, created_at: datetime
+    cash: Decimal,
+    buying_power: Decimal,
+    long_value: Decimal,
+    short_value: Decimal,
+    created_at: datetime,
+    multiplier: int = 1,
 ) -> JsonDict:
-    """Render the account: status upper-case, every amount a string."""
+    """Render the account: status upper-case, every amount a string; `multiplier` 1 = cash account."""
     equity = cash + long_value + short_value
+    cash_power = min(buying_power, max(cash, Decimal(0)))
     return {
         "id": ACCOUNT_ID,
         "account_number": ACCOUNT_NUMBER,
@@ -112,9 +119,10 @@ def account_json(
         "currency": "USD",
         "cash": fmt_decimal(cash),
         "buying_power": fmt_decimal(buying_power),
-        "regt_buying_power": fmt_decimal(buying_power),
-        "non_marginable_buying_power": fmt_decimal(buying_power),
-        "options_buying_power": fmt_decimal(buying_power),
+        "regt_buying_power": fmt_decimal(buying_power if multiplier <= 2 else buying_power / 2),
+        "daytrading_buying_power": fmt_decimal(buying_power if multiplier == 4 else Decimal(0)),
+        "non_marginable_buying_power": fmt_decimal(cash_power if multiplier > 1 else buying_power),
+        "options_buying_power": fmt_decimal(cash_power if multiplier > 1 else buying_power),
         "portfolio_value": fmt_decimal(equity),
         "equity": fmt_decimal(equity),
         "last_equity": fmt_decimal(equity),
@@ -124,7 +132,7 @@ def account_json(
         "maintenance_margin": "0",
         "last_maintenance_margin": "0",
         "sma": "0",
-        "multiplier": "1",
+        "multiplier": str(multiplier),
         "accrued_fees": "0",
         "pending_transfer_in": "0",
         "pending_transfer_out": "0",

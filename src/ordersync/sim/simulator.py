@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 
+from .actions import ActionRunner
 from .clock import SimClock
 from .counters import Counters
 from .exchange import Exchange
 from .faults import FaultConfig, FaultInjector
 from .ratelimit import RateLimiter
-from .scenarios import Scenario
+from .scenarios import Scenario, ScenarioError
 from .stream import StreamHub
 from .wire import JsonDict
 
@@ -36,7 +37,13 @@ class Simulator:
         self.counters = Counters()
         self.faults = FaultInjector(scenario.faults, self.counters, default_seed=scenario.seed)
         self.hub = StreamHub(self.faults, self.counters, self.check_credentials)
-        self.exchange = Exchange(scenario.exchange_config(), clock, self.hub)
+        try:
+            self.exchange = Exchange(scenario.exchange_config(), clock, self.hub)
+        except ValueError as e:
+            raise ScenarioError(f"scenario {scenario.name!r}: {e}") from None
+        self.faults.bind_clock(clock, self.exchange.started_at)
+        self.exchange.venue.omit_sibling_event = self.faults.omit_sibling_event
+        self.actions = ActionRunner(self.exchange, scenario.parents, scenario.actions)
         self.limiter = RateLimiter(scenario.rate_limit_per_min, clock)
         self._schedule_stream_drops(scenario.faults, elapsed_s=0.0)
 
@@ -61,6 +68,8 @@ class Simulator:
         state["rate_limit"] = self.limiter.snapshot()
         state["stream"] = {"listening": self.hub.listening_count()}
         state["scenario"] = self.scenario.name
+        state["actions"] = self.actions.log()
+        state["counters"]["actions"] = self.actions.counts()
         return state
 
     async def run_ticker(self) -> None:
@@ -69,6 +78,13 @@ class Simulator:
             self.exchange.tick()
             self.hub.flush_stale()
             await asyncio.sleep(TICK_INTERVAL_S)
+
+    def http_latency_s(self, method: str, route: str, symbol: str | None) -> float:
+        """Virtual seconds before a /v2 answer: the scenario's `latency.routes` (else `http_s`) plus the
+        latency of the active fault windows."""
+        latency = self.scenario.latency
+        base = latency.routes.get(f"{method} {route}", latency.routes.get(route, latency.http_s))
+        return base + self.faults.window_latency_s(method, route, symbol)
 
     def _schedule_stream_drops(self, config: FaultConfig, elapsed_s: float) -> None:
         for at_s in config.stream_drop_at_s:

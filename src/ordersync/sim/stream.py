@@ -62,12 +62,12 @@ class StreamHub:
     def publish(self, message: JsonDict) -> None:
         """Deliver one trade_updates message to every listening connection, faults permitting."""
         frame = json.dumps(message, separators=(",", ":")).encode()
-        fault = self._faults.stream_fault()
+        fault = self._faults.stream_fault(_symbol_of(message))
         with self._lock:
             if fault == "disconnect":
                 self._drop_all_locked()
                 return
-            if fault == "drop":
+            if fault in ("drop", "silent"):
                 return
             if fault == "reorder" and self._held is None:
                 self._held = (frame, time.monotonic())
@@ -129,7 +129,7 @@ class StreamHub:
     def _handle(self, connection: _Connection, raw: str) -> JsonDict | None:
         try:
             message = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {"stream": "error", "data": {"error_message": "invalid syntax"}}
         if not isinstance(message, dict):
             return {"stream": "error", "data": {"error_message": "invalid syntax"}}
@@ -178,3 +178,10 @@ class StreamHub:
                 loop.call_soon_threadsafe(connection.queue.put_nowait, None)
             dropped += 1
         return dropped
+
+
+def _symbol_of(message: JsonDict) -> str | None:
+    data = message.get("data")
+    order = data.get("order") if isinstance(data, dict) else None
+    symbol = order.get("symbol") if isinstance(order, dict) else None
+    return symbol if isinstance(symbol, str) else None

@@ -14,18 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
 from .book import Book
 from .clock import SimClock
 from .matching import is_marketable
 from .model import SimOrder
+from .order_request import QTY_STEP
 from .scheduler import Scheduler
 from .serialize import order_json, trade_update
 from .wire import JsonDict, new_id
 
-__all__ = ["EventSink", "Latency", "Venue"]
+__all__ = ["EventSink", "Latency", "Venue", "notional_qty", "order_with_legs"]
 
 
 _STAMPS = {
@@ -49,6 +50,7 @@ class Latency:
     ack_s: float = 0.0
     fill_s: float = 0.0
     cancel_s: float = 0.0
+    replace_s: float = 0.0
     pending_new_event: bool = False
     pending_cancel_event: bool = False
 
@@ -64,6 +66,10 @@ class Venue:
         self.scheduler = scheduler
         self.sink = sink
         self.latency = latency
+        # Whether to withhold a sibling's `canceled` event (a fault; set by the simulator from its faults).
+        self.omit_sibling_event: Callable[[str], bool] = lambda symbol: False
+        # Whether the market lets this order trade now (market sessions; always, without a calendar).
+        self.can_trade: Callable[[SimOrder], bool] = lambda order: True
 
     def later(self, seconds: float, label: str, callback: Callable[[], None]) -> None:
         self.scheduler.schedule(self.clock.now() + timedelta(seconds=seconds), label, callback)
@@ -94,17 +100,21 @@ class Venue:
 
     def match_at_ack(self, order: SimOrder) -> None:
         self.match(order)
+        # An OCO's held stop leg is watched from the start: a stop already through the market triggers now.
+        for leg_id in order.leg_ids:
+            self.match(self.book.orders[leg_id])
         if order.is_open and order.time_in_force in ("ioc", "fok") and order.status != "held":
             self.terminate(order, "canceled")
 
     # -- matching and executions -------------------------------------------------------------------------
 
     def matchable(self, order: SimOrder) -> bool:
-        if not order.is_open or order.planned:
+        if not order.is_open or order.planned or order.replacing or not self.can_trade(order):
             return False
-        if order.status == "held":
+        status = order.working_status
+        if status == "held":
             return order.role == "stop_loss" and self.book.exits_active(order)
-        return order.status not in ("accepted", "pending_new")
+        return status not in ("accepted", "pending_new")
 
     def match_symbol(self, symbol: str) -> None:
         for order in self.book.open_orders(symbol):
@@ -114,8 +124,11 @@ class Venue:
         if not self.matchable(order):
             return
         was_triggered = order.triggered
-        marketable = is_marketable(order, self.book.price(order.symbol))
-        if order.status == "held" and order.triggered and not was_triggered:
+        price = self.book.price(order.symbol)
+        if order.notional is not None and order.filled_qty == 0:
+            order.qty = notional_qty(order.notional, price)  # the quantity of a notional order is set now
+        marketable = is_marketable(order, price)
+        if order.working_status == "held" and order.triggered and not was_triggered:
             self.release_stop_leg(order)
         if marketable:
             self.execute(order, order.remaining, self.book.price(order.symbol))
@@ -138,7 +151,11 @@ class Venue:
         order.filled_cost += qty * price
         order.executions.append((self.clock.now(), qty, price))
         full = order.remaining == 0
-        self.touch(order, "filled" if full else "partially_filled")
+        if order.status == "pending_replace" and not full:
+            order.status_before_replace = "partially_filled"  # the replace still waits for the venue
+            self.touch(order)
+        else:
+            self.touch(order, "filled" if full else "partially_filled")
         if full:
             order.filled_at = self.clock.now()
         self.book.apply_fill(order, qty, price)
@@ -158,6 +175,9 @@ class Venue:
         has_take_profit = any(leg.role == "take_profit" for leg in legs)
         for leg in legs:
             if leg.is_open and (leg.role == "take_profit" or not has_take_profit):
+                if leg.status == "pending_replace":
+                    leg.status_before_replace = "new"
+                    continue
                 self.touch(leg, "new")
                 self.emit("new", leg)
         for leg in legs:
@@ -168,20 +188,23 @@ class Venue:
             if not sibling.is_open:
                 continue
             if full:
-                self.end(sibling, "canceled")
+                # Real Alpaca sometimes omits this cancel's event; the books end the sibling all the same,
+                # readable by GET (docs/alpaca.md, "The omitted sibling cancel").
+                self.end(sibling, "canceled", emit=not self.omit_sibling_event(sibling.symbol))
             else:
                 sibling.qty = sibling.filled_qty + order.remaining
                 self.touch(sibling)
 
     # -- ending orders ---------------------------------------------------------------------------------------
 
-    def end(self, order: SimOrder, status: str) -> None:
+    def end(self, order: SimOrder, status: str, emit: bool = True) -> None:
         """End one open order (cancel, expire, reject; replace a triggered stop's sibling), with its event."""
         if not order.is_open:
             return
         self.touch(order, status)
         setattr(order, _STAMPS[status], self.clock.now())
-        self.emit(status, order)
+        if emit:
+            self.emit(status, order)
 
     def terminate(self, order: SimOrder, status: str) -> None:
         """End `order` and the rest of its group (canceling any order of a group cancels the rest)."""
@@ -203,6 +226,12 @@ class Venue:
             self.emit("order_cancel_rejected", order)  # the fill won the race
         else:
             self.terminate(order, "canceled")
+
+
+def notional_qty(notional: Decimal | None, price: Decimal) -> Decimal:
+    """Shares a dollar amount buys at `price`, rounded down to Alpaca's 9 decimals."""
+    assert notional is not None
+    return (notional / price).quantize(QTY_STEP, rounding=ROUND_DOWN)
 
 
 def order_with_legs(book: Book, order: SimOrder) -> JsonDict:

@@ -31,6 +31,11 @@ CODE_FORBIDDEN = 40310000
 CODE_NOT_FOUND = 40410000
 CODE_UNPROCESSABLE = 42210000
 
+# No price, quantity or duration the simulator takes comes near 1e15 or 1e-12; beyond 1e15 rounding to cents
+# or to 9 decimals would leave Decimal's 28-digit context, so such input is refused as invalid.
+MAX_EXPONENT = 14  # anything from 1e15 up
+MIN_EXPONENT = -12  # anything below 1e-12 (quantities have 9 decimals, prices 4)
+
 
 class ApiError(Exception):
     """An Alpaca error response: HTTP status plus the JSON body exactly as Alpaca sends it."""
@@ -76,7 +81,8 @@ def parse_decimal(value: object, field: str) -> Decimal:
         result = Decimal(str(value).strip())
     except InvalidOperation:
         raise ApiError.unprocessable(f"invalid {field}") from None
-    if not result.is_finite():
+    # adjusted() reads the exponent without arithmetic: abs() of a million-digit number would overflow
+    if not result.is_finite() or (result != 0 and not MIN_EXPONENT <= result.adjusted() <= MAX_EXPONENT):
         raise ApiError.unprocessable(f"invalid {field}")
     return result
 

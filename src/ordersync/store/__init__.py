@@ -5,5 +5,6 @@ entry, so a crash at any point leaves a consistent state to resume from (DESIGN.
 """
 
 from ordersync.store.sqlalchemy_store import SqlAlchemyStore, open_store
+from ordersync.store.url import StoreUrlError, check_store_url, open_checked_store
 
-__all__ = ["SqlAlchemyStore", "open_store"]
+__all__ = ["SqlAlchemyStore", "StoreUrlError", "check_store_url", "open_checked_store", "open_store"]

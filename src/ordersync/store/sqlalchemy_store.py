@@ -20,6 +20,7 @@ bench/bench_throughput.py measures the effect.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -37,7 +38,7 @@ from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId
 from ordersync.domain.order import Order
 from ordersync.ports import Alert, JournalEntry, PlanState
 from ordersync.store import tables as t
-from ordersync.store.lease import FileLease, PostgresLease
+from ordersync.store.lease import DEFAULT_RENEW_S, DEFAULT_TTL_S, FileLease, PostgresLease
 from ordersync.store.mapping import order_to_row, plan_to_row, row_to_alert, row_to_order, row_to_plan
 from ordersync.store.migrate import upgrade
 
@@ -450,6 +451,7 @@ class SqlAlchemyStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._fence: Callable[[Connection], None] | None = None
 
     @property
     def url(self) -> str:
@@ -468,6 +470,8 @@ class SqlAlchemyStore:
                 tx = SqlAlchemyTransaction(conn)
                 yield tx
                 tx.flush()
+                if self._fence is not None:
+                    self._fence(conn)  # a stale lease holder's writes never commit (store/lease.py)
         except IntegrityError as e:
             raise ConcurrencyConflict(f"conflicting write: {e.orig}") from e
 
@@ -481,10 +485,24 @@ class SqlAlchemyStore:
             for r in rows
         ]
 
-    def lease(self, name: str) -> PostgresLease | FileLease:
-        """Return the lease that makes one instance active for ``name`` on this database."""
+    def lease(
+        self,
+        name: str,
+        *,
+        ttl_s: float = DEFAULT_TTL_S,
+        renew_every_s: float = DEFAULT_RENEW_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> PostgresLease | FileLease:
+        """Return the lease that makes one instance active for ``name`` on this database.
+
+        On PostgreSQL this store's transactions are fenced on it from now on: once another instance has
+        taken the lease over, every transaction of this store is rolled back with ``LeaseLost``."""
         if self._engine.dialect.name == "postgresql":
-            return PostgresLease(self._engine, name)
+            lease = PostgresLease(
+                self._engine, name, ttl_s=ttl_s, renew_every_s=renew_every_s, monotonic=monotonic
+            )
+            self._fence = lease.fence
+            return lease
         database = self._engine.url.database
         path = Path(database + ".lease") if database and database != ":memory:" else Path("ordersync.lease")
         return FileLease(path)
@@ -529,12 +547,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+_POSTGRES_CONNECT_ARGS: dict[str, object] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 5000,
+}
+
+
 def open_store(url: str, *, migrate: bool = True) -> SqlAlchemyStore:
     """Open (and by default migrate to the latest schema) the store at ``url``.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://...``).
     """
-    engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+    postgres = url.startswith("postgresql")
+    # a database behind a dead network must fail a query within seconds, not after the kernel's TCP
+    # timeouts (minutes): the lease's deadline and the engine's loops depend on it (docs/operations.md)
+    connect_args = _POSTGRES_CONNECT_ARGS if postgres else {}
+    engine = create_engine(url, future=True, pool_pre_ping=postgres, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if migrate:

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -141,4 +142,14 @@ cursors = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Text(), nullable=False),
+)
+
+# one row per lease: the holder, its expiry in database time, and the fencing token (store/lease.py)
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("token", BigInteger(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
 )

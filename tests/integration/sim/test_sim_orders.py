@@ -20,6 +20,7 @@ from alpaca.trading.requests import (
     ReplaceOrderRequest,
     StopOrderRequest,
 )
+from simtools import wait_until
 
 from ordersync.sim import SimServer
 
@@ -314,6 +315,7 @@ def test_replace_creates_a_new_order_and_marks_the_old_replaced(
 
     assert new.id != old.id
     assert (str(new.replaces), new.qty, new.limit_price) == (str(old.id), "6", "26")
+    wait_until(lambda: client.get_order_by_id(old.id).status == OrderStatus.REPLACED)  # asynchronous
     replaced = client.get_order_by_id(old.id)
     assert (replaced.status, str(replaced.replaced_by)) == (OrderStatus.REPLACED, str(new.id))
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import ModuleType
 
 from ordersync.forensics import ErrorBody
 
@@ -31,3 +34,14 @@ def reserved_body(symbol: str, qty: int, related: str) -> ErrorBody:
 
 
 SHORT_SELL = ErrorBody(code=40310000, message="cannot open a short sell while a long buy order is open")
+
+
+def fixture_module(name: str) -> ModuleType:
+    """Import a generator script of tests/fixtures/logs (not a package) by file name."""
+    spec = importlib.util.spec_from_file_location(name, LOGS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve their module
+    spec.loader.exec_module(module)
+    return module

@@ -13,11 +13,15 @@ from ordersync.forensics.timeutil import to_us
 BODY = reserved_body("STWD", 37, "564db8de")
 
 
-def events(*rows: tuple[Origin, str | None]) -> BodyEvents:
+def events(*rows: tuple[Origin, str | None] | tuple[Origin, None, str]) -> BodyEvents:
+    """Rows of (origin, time) or (origin, None, anchor time): an untimed row a few lines under a record."""
     collected = BodyEvents()
-    for origin, clock in rows:
+    for origin, clock, *anchor in rows:
         at = utc(clock) if clock else None
-        collected.add(Rejection(body=BODY, at=at, origin=origin), to_us(at) if at else None)
+        anchor_us = to_us(utc(anchor[0])) if anchor else None
+        collected.add(
+            Rejection(body=BODY, at=at, origin=origin, anchor_us=anchor_us), to_us(at) if at else None
+        )
     return collected
 
 
@@ -41,17 +45,30 @@ def test_retries_by_the_same_origin_are_never_merged() -> None:
     assert (len(merged.times), merged.merged) == (2, 0)
 
 
-def test_untimed_db_rows_copy_unpaired_alpaca_lines_and_only_the_surplus_counts() -> None:
+def test_untimed_db_row_merges_only_with_the_error_line_it_sits_under() -> None:
     merged = distinct_events(
         events(
             (Origin.ALPACA_LOG, "16:02:41"),
-            (Origin.DB_LOG, "16:02:41"),  # pairs with the first Alpaca line
+            (Origin.DB_LOG, "16:02:41"),  # same time: pairs with the first Alpaca line
             (Origin.ALPACA_LOG, "16:07:49"),
-            (Origin.DB_LOG, None),  # a copy of 16:07:49
-            (Origin.DB_LOG, None),  # no Alpaca line left: a new event without a time
+            (Origin.DB_LOG, None, "16:07:49.025"),  # four lines under the 16:07:49 line: its copy
+            (Origin.DB_LOG, None),  # no anchor: nothing says it repeats a line, a refusal of its own
         )
     )
-    assert (len(merged.times), merged.untimed, merged.merged) == (2, 1, 2)
+    assert (len(merged.times), merged.untimed, merged.merged, merged.merged_adjacent) == (2, 1, 2, 1)
+
+
+def test_untimed_db_rows_are_never_merged_with_identical_bodies_elsewhere() -> None:
+    # a take-profit retried 25 times: 16 error lines, 9 untimed DB rows from another handler (issue 14)
+    rows: list[tuple[Origin, str | None]] = [(Origin.ALPACA_LOG, f"16:{10 + i}:00") for i in range(16)]
+    rows += [(Origin.DB_LOG, None)] * 9
+    merged = distinct_events(events(*rows))
+    assert (len(merged.times) + merged.untimed, merged.merged) == (25, 0)
+
+
+def test_an_anchor_far_from_any_unpaired_line_does_not_merge() -> None:
+    merged = distinct_events(events((Origin.ALPACA_LOG, "16:02:41"), (Origin.DB_LOG, None, "16:09:00")))
+    assert (len(merged.times), merged.untimed, merged.merged) == (1, 1, 0)
 
 
 def test_journal_records_are_never_merged() -> None:

@@ -1,0 +1,136 @@
+"""`ordersync demo --compare` and the demo command's promises to a user without a terminal.
+
+The CLI runs in-process (typer's runner: stdout and stderr are not terminals) on a small scenario file, so
+the four modes take a few seconds together. The comparison's figures come from the simulator's books; the
+test checks the table's shape and that the modes differ where they must (brackets leave the cancelled
+partial entry unprotected, the naive baseline is refused), not numbers that depend on timing.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_demo_modes import PARTIALS
+from typer.testing import CliRunner
+
+from ordersync.cli import app
+from ordersync.demo.run import MODES
+
+RESTART_FIXTURE = Path(__file__).parents[1] / "fixtures" / "scenarios" / "restart_and_market_close.yaml"
+
+
+@pytest.fixture(scope="module")
+def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("compare") / "partials.yaml"
+    path.write_text(yaml.safe_dump(PARTIALS, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def compared(scenario_file: Path) -> tuple[int, dict[str, Any], str]:
+    result = CliRunner().invoke(app, ["demo", "--compare", "--json", "--scenario", str(scenario_file)])
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def test_compare_runs_all_four_modes_on_one_scenario(compared: tuple[int, dict[str, Any], str]) -> None:
+    code, figures, _ = compared
+
+    assert list(figures) == list(MODES)
+    for mode, summary in figures.items():
+        assert summary["mode"] == mode
+        assert summary["parents"] == 3
+        assert "unprotected_share_s" in summary
+        assert "wash_trade_rejections" in summary
+    assert code == 0, "exit status follows safe mode's figures"
+
+
+def test_compare_shows_where_the_modes_differ(compared: tuple[int, dict[str, Any], str]) -> None:
+    _, figures, _ = compared
+
+    assert Decimal(figures["safe"]["unprotected_qty"]) == 0
+    assert Decimal(figures["poller"]["unprotected_qty"]) == 0
+    assert Decimal(figures["bracket"]["unprotected_qty"]) == 60  # the cancelled partial entry's shares
+    assert figures["naive"]["insufficient_qty_rejections"] > 0
+    assert figures["bracket"]["broker_requests"] == 3
+    exposure = {mode: Decimal(s["unprotected_share_s"]) for mode, s in figures.items()}
+    assert exposure["safe"] < exposure["bracket"]
+    assert exposure["poller"] < exposure["bracket"]
+
+
+def test_compare_prints_progress_lines_on_stderr_without_a_terminal(
+    compared: tuple[int, dict[str, Any], str],
+) -> None:
+    _, _, stderr = compared
+
+    for mode in MODES:
+        assert f"demo {mode}: virtual 2025-10-10T" in stderr, stderr[-2000:]
+
+
+def test_compare_table_has_a_column_per_mode(scenario_file: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--compare", "--scenario", str(scenario_file)], env={"COLUMNS": "200"}
+    )
+
+    header = next(line for line in result.stdout.splitlines() if line.startswith("┃ figure"))
+    assert all(mode in header for mode in MODES), result.stdout
+    assert "unprotected share-seconds" in result.stdout
+
+
+@pytest.mark.parametrize("mode", ["poller", "bracket", "naive"])
+def test_log_is_written_in_the_seed_format_by_every_platform_mode(
+    mode: str, scenario_file: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / f"{mode}.log"
+    result = CliRunner().invoke(
+        app, ["demo", "--json", "--mode", mode, "--scenario", str(scenario_file), "--log", str(log)]
+    )
+
+    assert result.exit_code in (0, 1), result.stderr
+    assert (
+        " - AlpacaAccount - INFO - Successfully submitted order to Alpaca: broker_order_id="
+        in log.read_text()
+    )
+
+
+@pytest.mark.parametrize("args", [["--mode", "safe"], ["--compare"]])
+def test_log_is_refused_with_one_line_where_there_is_no_platform_log(args: list[str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", *args, "--log", str(tmp_path / "x.log")])
+
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--log" in result.stderr
+    assert not (tmp_path / "x.log").exists()
+
+
+def test_an_exit_the_engine_cannot_place_is_refused_in_safe_mode_with_one_line() -> None:
+    result = CliRunner().invoke(app, ["demo", "--json", "--scenario", str(RESTART_FIXTURE)])
+
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "trailing-stop stop-loss is not supported" in result.stderr
+
+
+def test_an_unknown_mode_is_refused_naming_the_four_modes() -> None:
+    result = CliRunner().invoke(app, ["demo", "--mode", "fast"])
+
+    assert result.exit_code == 2
+    assert "safe, naive, poller, bracket" in result.stderr
+
+
+def test_compare_shows_safe_modes_refusal_and_runs_the_other_modes(tmp_path: Path) -> None:
+    data = {**PARTIALS, "parents": [{**PARTIALS["parents"][2], "stop_loss": {"trail_percent": "2"}}]}
+    path = tmp_path / "trailing.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["demo", "--compare", "--json", "--scenario", str(path)])
+
+    figures = json.loads(result.stdout)
+    assert "trailing-stop stop-loss is not supported" in figures["safe"]["refused"]
+    assert [figures[m]["parents"] for m in ("naive", "poller", "bracket")] == [1, 1, 1]
+    assert figures["bracket"]["notes"] == ["b03: a trailing stop cannot be a bracket leg; sent without it"]
+    assert result.exit_code == 1
