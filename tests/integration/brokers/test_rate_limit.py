@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ordersync.brokers.alpaca import AlpacaBroker
+from ordersync.brokers.alpaca.budget import RequestBudget
 from ordersync.domain.errors import RateLimited
 from ordersync.domain.ids import ClientOrderId
 from ordersync.ports import Priority, prioritized
@@ -37,6 +38,16 @@ class SimTime:
         self.slept.append(seconds)
         if seconds > 0:
             await asyncio.to_thread(self._server.advance, seconds)
+        await asyncio.sleep(0)
+
+
+class SimTimeless:
+    """A clock standing still at START (for a budget decision on its own)."""
+
+    def now(self) -> datetime:
+        return START
+
+    async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(0)
 
 
@@ -100,9 +111,10 @@ async def test_our_own_requests_never_earn_a_429_when_the_broker_says_the_window
     assert broker.budget.rate_limited == 0
 
 
-async def test_a_429_with_budget_left_costs_a_quarter_second_not_the_rest_of_the_minute(
+async def test_an_injected_429_waits_until_its_own_reset_not_the_rest_of_the_minute(
     servers: list[SimServer],
 ) -> None:
+    # the simulator answers a refused burst as Alpaca does: remaining 0, reset at the next whole second
     faults = {"on_request": [{"nth": 1, "fault": "429", "path": "/v2/orders:by_client_order_id"}]}
     server = start_sim(limit=200, faults=faults)
     servers.append(server)
@@ -111,10 +123,17 @@ async def test_a_429_with_budget_left_costs_a_quarter_second_not_the_rest_of_the
 
     with pytest.raises(RateLimited) as refused:
         await broker.get_by_client_id(ClientOrderId("any"))
-    assert refused.value.retry_after_s == 0.25, "the window has 199 requests left: retry soon"
+    assert refused.value.retry_after_s == 1.0, "until the reset the 429 named, not the window's 30 s left"
     await broker.get_by_client_id(ClientOrderId("any"))
 
-    assert server.now() - before == timedelta(seconds=0.25)
+    assert server.now() - before == timedelta(seconds=1)
+
+
+def test_a_429_with_budget_left_costs_a_short_backoff_not_the_reset() -> None:
+    # a 429 whose headers still show budget (a burst the broker refused anyway): a quarter second
+    clock = SimTimeless()
+    budget = RequestBudget(clock, per_minute=190)
+    assert budget.on_rate_limited(remaining=199, reset_epoch=clock.now().timestamp() + 30) == 0.25
 
 
 async def test_when_the_brokers_count_runs_low_only_protection_goes_until_the_reset(
