@@ -522,11 +522,11 @@ def _verify_at_broker(report: object, config: Path | None, max_requests: int) ->
     from ordersync.clocks import SystemClock
     from ordersync.domain.errors import OrderSyncError
     from ordersync.forensics import IncidentReport
-    from ordersync.incident_check import check_at_broker
+    from ordersync.incident_check import BUDGET_PER_MINUTE, check_at_broker
 
     assert isinstance(report, IncidentReport)
-    if max_requests < 2:
-        _fail(ValueError(f"--verify-requests must be 2 or more, was {max_requests}"))
+    if not 2 <= max_requests <= BUDGET_PER_MINUTE:
+        _fail(ValueError(f"--verify-requests must be 2 to {BUDGET_PER_MINUTE}, was {max_requests}"))
     settings, keys = _settings_and_keys(config)
     broker = AlpacaBroker(
         keys.key_id.get_secret_value(),
@@ -538,8 +538,8 @@ def _verify_at_broker(report: object, config: Path | None, max_requests: int) ->
         requests_per_minute=settings.broker.requests_per_minute,
     )
     try:
-        if not sys.stderr.isatty():
-            return asyncio.run(check_at_broker(report, broker, max_requests=max_requests))
+        if not sys.stderr.isatty():  # a log or cron: one plain progress line per read on stderr
+            return asyncio.run(check_at_broker(report, broker, max_requests=max_requests, on_read=_read_line))
         from rich.progress import Progress
 
         with Progress(console=err, transient=True) as bar:
@@ -554,6 +554,11 @@ def _verify_at_broker(report: object, config: Path | None, max_requests: int) ->
             )
     except OrderSyncError as e:
         _fail(e)
+
+
+def _read_line(spent: int, most: int) -> None:
+    sys.stderr.write(f"verify: broker read {spent} of at most {most}\n")
+    sys.stderr.flush()
 
 
 def _analyze_hours(text: str) -> float:
@@ -578,22 +583,19 @@ def _write_report(report: object, fmt: str, check: Any = None) -> None:
     assert isinstance(report, IncidentReport)
     write = sys.stdout.write
     if fmt == "json":
-        pieces = iter_json(report)
-        if check is not None:  # the validation goes in as one more key before the closing brace
-            from ordersync.incident_check import check_to_dict
+        extra: list[tuple[str, str]] = []
+        if check is not None:  # the validation is one more top-level key
+            from ordersync.incident_check import check_json
 
-            body = "".join(pieces).rstrip().removesuffix("}")
-            pieces = iter((body, ',\n  "validation": ', json.dumps(check_to_dict(check), indent=2), "\n}\n"))
+            extra.append(("validation", check_json(check)))
+        pieces = iter_json(report, extra)
     elif fmt == "html":
-        pieces = iter_html(report)
+        sections: Any = ()
         if check is not None:
-            from html import escape
+            from ordersync.incident_check import iter_check_html
 
-            from ordersync.incident_check import render_check_markdown
-
-            section = f"<h2>Validation at the broker</h2><pre>{escape(render_check_markdown(check))}</pre>"
-            page = "".join(pieces).replace("</body></html>", section + "</body></html>")
-            pieces = iter((page,))
+            sections = iter_check_html(check)
+        pieces = iter_html(report, extra=sections)
     else:
         text = render_markdown(report)
         if check is not None:

@@ -292,6 +292,7 @@ def build_report(
         merges=_merges(correlation, stats),
         notes=_notes(stats),
         broker_export=bool(book),
+        logged_orders=correlation.submissions.keys(),
     )
 
 

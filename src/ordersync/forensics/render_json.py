@@ -41,8 +41,12 @@ def render_json(report: IncidentReport) -> str:
 _STREAMED = ("parents", "timeline")
 
 
-def iter_json(report: IncidentReport) -> Iterator[str]:
-    """The JSON document in pieces: the long arrays one element per line, the rest indented."""
+def iter_json(report: IncidentReport, extra: Iterable[tuple[str, str]] = ()) -> Iterator[str]:
+    """The JSON document in pieces: the long arrays one element per line, the rest indented.
+
+    `extra` adds top-level keys after the report's own, each with its value already as JSON text (the
+    CLI's `validation` under `--verify`).
+    """
     head = _top(report, streamed=False)
     yield "{"
     for i, (key, value) in enumerate(head.items()):
@@ -53,6 +57,8 @@ def iter_json(report: IncidentReport) -> Iterator[str]:
             yield from _array(_event(e) for e in report.timeline)
         else:
             yield json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+    for key, text in extra:
+        yield f",\n  {json.dumps(key)}: {text}"
     yield "\n}\n"
 
 
