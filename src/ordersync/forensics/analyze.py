@@ -46,7 +46,9 @@ def analyze_paths(
     stats = StatsCounter()
     book = BrokerBook()
     with _cyclic_gc_paused():
-        scan_inputs(paths, correlator.add, stats, book, progress=progress, today=today)
+        scan_inputs(
+            paths, correlator.add, stats, book, progress=progress, today=today, timed_sink=correlator.add_at
+        )
     source = ", ".join(str(p) for p in paths)
     return build_report(
         correlator.finish(),

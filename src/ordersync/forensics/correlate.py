@@ -276,15 +276,38 @@ class Correlator:
         else:
             self._add_rejection(record)
 
+    def add_at(self, r: Rejection, at_us: int) -> None:
+        """Take a refusal whose time is given apart, in µs (`r.at` is ignored): no datetime per line."""
+        key: ErrorBody | BodyKey = r.body if r.body.symbol else (r.body, r.symbol)
+        b = self._body_index.get(key)
+        if b is None:
+            b = self._new_body(key, r)
+        slot = _ORIGINS.index(r.origin)
+        self._timed_b[slot].append(b)
+        self._timed_t[slot].append(at_us)
+        self._add_context(b, r)
+
+    def _new_body(self, key: ErrorBody | BodyKey, r: Rejection) -> int:
+        b = self._body_index[key] = len(self._keys)
+        self._keys.append(key)
+        if r.repaired and r.raw_body and len(self._raw) < MAX_RAW_QUOTES:
+            self._raw[b] = r.raw_body
+        return b
+
+    def _add_context(self, b: int, r: Rejection) -> None:
+        if r.child_kind is not None:
+            self._child_kinds[b] = _counted(self._child_kinds.get(b, ()), r.child_kind)
+        if r.platform_order is not None:
+            self._platform_orders[b] = _added(self._platform_orders.get(b, ()), r.platform_order)
+        if r.client_order_id is not None:
+            self._child_ids[b] = _added(self._child_ids.get(b, ()), r.client_order_id)
+
     def _add_rejection(self, r: Rejection) -> None:
         # the body alone is the key when it names its symbol (nearly always): no tuple per distinct body
         key: ErrorBody | BodyKey = r.body if r.body.symbol else (r.body, r.symbol)
         b = self._body_index.get(key)
         if b is None:
-            b = self._body_index[key] = len(self._keys)
-            self._keys.append(key)
-            if r.repaired and r.raw_body and len(self._raw) < MAX_RAW_QUOTES:
-                self._raw[b] = r.raw_body
+            b = self._new_body(key, r)
         slot = _ORIGINS.index(r.origin)
         if r.at is not None:
             self._timed_b[slot].append(b)
@@ -294,12 +317,7 @@ class Correlator:
             self._anchored_t.append(r.anchor_us)
         else:
             self._untimed[b, slot] += 1
-        if r.child_kind is not None:
-            self._child_kinds[b] = _counted(self._child_kinds.get(b, ()), r.child_kind)
-        if r.platform_order is not None:
-            self._platform_orders[b] = _added(self._platform_orders.get(b, ()), r.platform_order)
-        if r.client_order_id is not None:
-            self._child_ids[b] = _added(self._child_ids.get(b, ()), r.client_order_id)
+        self._add_context(b, r)
 
     def finish(self) -> Correlation:
         """Merge duplicates, link `40310000` refusals to parents, count everything else. Call it once."""
