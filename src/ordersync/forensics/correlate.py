@@ -59,6 +59,7 @@ _EVIDENCE: Final = (
 )
 _EV: Final = {name: i for i, name in enumerate(_EVIDENCE)}
 NO_TIME: Final = -(1 << 62)
+_NONE: Final = (0, 0, 0)
 
 
 @dataclass(slots=True)
@@ -338,14 +339,20 @@ class Correlator:
         for b, key in enumerate(self._keys):
             body, line_symbol = key if isinstance(key, tuple) else (key, None)
             siblings = [s for s in variants.get(body, ()) if s != b]
-            events = merge_events(
-                alpaca=timed[0].slice(b),
-                pool_extra=[t for s in siblings for t in timed[0].slice(s)],
-                db=timed[1].slice(b),
-                anchored=anchored.slice(b),
-                journal=timed[2].slice(b),
-                untimed=(self._untimed[b, 0], self._untimed[b, 1], self._untimed[b, 2]),
-            )
+            counts = self._untimed
+            untimed = (counts[b, 0], counts[b, 1], counts[b, 2]) if counts else _NONE
+            db, lone, journal = timed[1].slice(b), anchored.slice(b), timed[2].slice(b)
+            if db or lone or journal or siblings or untimed != _NONE:
+                events = merge_events(
+                    alpaca=timed[0].slice(b),
+                    pool_extra=[t for s in siblings for t in timed[0].slice(s)],
+                    db=db,
+                    anchored=lone,
+                    journal=journal,
+                    untimed=untimed,
+                )
+            else:  # Alpaca lines only (most bodies): nothing to merge, their times are sorted already
+                events = Events(array("q", timed[0].slice(b)), 0, 0)
             n = len(events.times) + events.untimed
             merged += events.merged
             adjacent += events.merged_adjacent

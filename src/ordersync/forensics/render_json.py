@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Final
 
 from ordersync.forensics.report import (
@@ -248,9 +248,14 @@ def _time(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
+_MICROSECOND: Final = timedelta(microseconds=1)
+_MILLION: Final = Decimal(1_000_000)
+
+
 def _delay(delta: timedelta | None) -> JsonObject | None:
     if delta is None:
         return None
-    us = Decimal(delta // timedelta(microseconds=1))
-    minutes = (us / Decimal(60_000_000)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    return {"seconds": float(us / Decimal(1_000_000)), "minutes": float(minutes)}
+    us = delta // _MICROSECOND
+    # exact integer rounding, half up, to a tenth of a minute (6 000 000 µs), as Decimal would give it
+    tenths = (2 * abs(us) + 6_000_000) // 12_000_000 * (1 if us >= 0 else -1)
+    return {"seconds": float(Decimal(us) / _MILLION), "minutes": tenths / 10}
