@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -465,6 +465,7 @@ def analyze(
     hours = _analyze_hours(still_failing_hours)
     if not logs and not db:
         _fail(ValueError("give log files, or --db URL for ordersync's own journal"))
+    spool: _JsonSpool | None = None
     try:
         if db:
             from ordersync.reports import journal_records
@@ -478,16 +479,18 @@ def analyze(
         else:
             from datetime import UTC, datetime
 
+            spool = _json_spool() if fmt == "json" else None
             report = analyze_paths(
                 logs or [],
                 progress=sys.stderr.isatty(),
                 still_failing_hours=hours,
                 today=datetime.now(UTC),  # the edge's clock: only for syslog years read from stdin
+                on_row=spool.write_row if spool else None,
             )
     except LogInputError as e:
         _fail(e)
     check = _verify_at_broker(report, config, verify_requests) if verify else None
-    _write_report(report, fmt, check)
+    _write_report(report, fmt, check, spool)
     if check is not None:
         raise typer.Exit(1 if check.unprotected_now else 0)
     raise typer.Exit(1 if report.summary.issues else 0)
@@ -574,7 +577,35 @@ def _analyze_hours(text: str) -> float:
     return hours
 
 
-def _write_report(report: object, fmt: str, check: Any = None) -> None:
+class _JsonSpool:
+    """The `parents` rows as JSON lines in a temporary file, written once while the report is built.
+
+    Building 150 000 rows a second time to write them cost as much as the whole analysis; the file (on
+    disk, not in memory) is read back in order when the JSON is written.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from ordersync.forensics.render_json import parent_json
+
+        # unlinked at once by the OS; closed by `_write_report` once the rows are copied out
+        self.file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._json = parent_json
+
+    def write_row(self, row: Any) -> None:
+        self.file.write(self._json(row) + "\n")
+
+    def rows(self) -> Iterator[str]:
+        self.file.seek(0)
+        return (line.rstrip("\n") for line in self.file)
+
+
+def _json_spool() -> _JsonSpool:
+    return _JsonSpool()
+
+
+def _write_report(report: object, fmt: str, check: Any = None, spool: _JsonSpool | None = None) -> None:
     # streamed piece by piece: the JSON of a huge log is never held whole in memory
     from ordersync.forensics import IncidentReport, render_markdown
     from ordersync.forensics.render_html import iter_html
@@ -588,7 +619,7 @@ def _write_report(report: object, fmt: str, check: Any = None) -> None:
             from ordersync.incident_check import check_json
 
             extra.append(("validation", check_json(check)))
-        pieces = iter_json(report, extra)
+        pieces = iter_json(report, extra, parents=spool.rows() if spool else None)
     elif fmt == "html":
         sections: Any = ()
         if check is not None:
@@ -606,6 +637,8 @@ def _write_report(report: object, fmt: str, check: Any = None) -> None:
     for piece in pieces:
         write(piece)
     sys.stdout.flush()
+    if spool is not None:
+        spool.file.close()
 
 
 @app.command()

@@ -42,17 +42,23 @@ def render_json(report: IncidentReport) -> str:
 _STREAMED = ("parents", "timeline")
 
 
-def iter_json(report: IncidentReport, extra: Iterable[tuple[str, str]] = ()) -> Iterator[str]:
+def iter_json(
+    report: IncidentReport, extra: Iterable[tuple[str, str]] = (), *, parents: Iterable[str] | None = None
+) -> Iterator[str]:
     """The JSON document in pieces: the long arrays one element per line, the rest indented.
 
     `extra` adds top-level keys after the report's own, each with its value already as JSON text (the
-    CLI's `validation` under `--verify`).
+    CLI's `validation` under `--verify`). `parents`, when given, are the rows already written as JSON
+    (`parent_json`, one per row in table order, spooled while the report was built) instead of building
+    every row again here.
     """
     head = _top(report, streamed=False)
     yield "{"
     for i, (key, value) in enumerate(head.items()):
         yield ("," if i else "") + f"\n  {json.dumps(key)}: "
-        if key == "parents":
+        if key == "parents" and parents is not None:
+            yield from _texts(parents)
+        elif key == "parents":
             yield from _array(_parent(p) for p in report.parents)
         elif key == "timeline":
             yield from _array(_event(e) for e in report.timeline)
@@ -63,13 +69,22 @@ def iter_json(report: IncidentReport, extra: Iterable[tuple[str, str]] = ()) -> 
     yield "\n}\n"
 
 
-def _array(items: Iterable[JsonObject]) -> Iterator[str]:
+def parent_json(p: ParentIssue) -> str:
+    """One row as the `parents` array holds it, on one line."""
+    return json.dumps(_parent(p), ensure_ascii=False)
+
+
+def _texts(items: Iterable[str]) -> Iterator[str]:
     yield "["
     first = True
-    for item in items:
-        yield ("\n    " if first else ",\n    ") + json.dumps(item, ensure_ascii=False)
+    for text in items:
+        yield ("\n    " if first else ",\n    ") + text
         first = False
     yield "]" if first else "\n  ]"
+
+
+def _array(items: Iterable[JsonObject]) -> Iterator[str]:
+    return _texts(json.dumps(item, ensure_ascii=False) for item in items)
 
 
 def report_to_dict(report: IncidentReport) -> JsonObject:
