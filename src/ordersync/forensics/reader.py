@@ -33,7 +33,7 @@ from ordersync.forensics.errors import LogInputError
 from ordersync.forensics.exports import MAX_EXPORT_BYTES, BrokerBook, load_export
 from ordersync.forensics.formats import YearlessTime, unwrap
 from ordersync.forensics.inputs import Opened, looks_like_export, open_input, sniff_problem
-from ordersync.forensics.lines import Unparseable, parse_message
+from ordersync.forensics.lines import Unparseable, parse_line, parse_message
 from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
 from ordersync.forensics.stats import FileStats, StatsCounter
 from ordersync.forensics.timeutil import to_us
@@ -326,8 +326,8 @@ class _LineHandler:
         templates = self.templates
         template = templates.get(key, _UNSEEN)
         if template is _UNSEEN:
-            if b"ubmitted order" in key:
-                return False  # submissions are unique per line: nothing to share
+            if b"ubmitted order" in key:  # unique per line: nothing to share, parsed directly
+                return self._seed_submission(raw, line_no, at_us)
             record = self._parse(raw)
             template = None
             if isinstance(record, Rejection) and record.at is not None:
@@ -362,10 +362,22 @@ class _LineHandler:
             return None
         return minute + int(rest[:2]) * 1_000_000 + int(rest[2:]) * 1000
 
+    def _seed_submission(self, raw: bytes, line_no: int, at_us: int) -> bool:
+        record = self._parse(raw)
+        if not isinstance(record, Submission) or record.at is None:
+            return False  # unparseable or odd: the general path reads it and says why
+        self.last_line, self.last_us = line_no, at_us
+        self.recognised += 1
+        self.formats["text"] += 1
+        _count(self.stats, record)
+        self.sink(record)
+        return True
+
     def _parse(self, raw: bytes) -> LogRecord | Unparseable | None:
+        # a line of the seed's plain format is its own message (`unwrap` would say "text"): parse it as such
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
         try:
-            return parse_message(unwrap(text))
+            return parse_line(text)
         except (ValueError, TypeError, ArithmeticError, RecursionError):
             return None
 
