@@ -9,12 +9,17 @@ writes, and the run checks that the report finds exactly that many.
     python bench/bench_analyze.py                          # 128 MiB, about a minute
     python bench/bench_analyze.py --size-mb 1024 --path /tmp/big.log   # the 1 GB figure; keeps the file
     python bench/bench_analyze.py --noise 2000             # a sparser log (refusals rarer, as in production)
+    git archive main src | tar -x -C /tmp/base && python bench/bench_analyze.py --baseline /tmp/base/src
+                                                           # before/after, side by side in one run
 
 The floor is `grep -c 40310000` (and `rg -c 40310000` when ripgrep is installed) on the same file: the
 issue's target is at least 1/10 of grep's speed. Every tool reads the file after one warm-up read, so all
-see the page cache. Then `ordersync analyze FILE --format md|json|html` runs as a child process per
-format (output discarded) and its peak RSS is read with `resource.getrusage` in that child: the target is
-150 MB or less in every format. `wc -l` is kept for `bench/run`, which reports lines/s against it.
+see the page cache. `analyze_paths` is timed in a child process, then `ordersync analyze FILE --format
+md|json|html` runs as a child process per format (output discarded) and its peak RSS is read with
+`resource.getrusage` in that child: the target is 150 MB or less in every format. With `--baseline SRC`
+every measurement is made for that source tree too (on PYTHONPATH), each right after the current one,
+so both see the same cache and the same machine load; a table compares them at the end. `wc -l` is kept
+for `bench/run`, which reports lines/s against it.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,8 +37,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from ordersync.forensics import analyze_paths
 
 SYMBOLS = ("OKE", "STWD", "EPD", "ET", "KMI", "WMB", "MPLX", "PAA", "ENB", "TRP", "AM", "DTM", "WES")
 NOISE = (
@@ -138,7 +141,47 @@ sys.exit(code)
 """
 
 
-def time_cli(path: Path, fmt: str) -> tuple[float, float, int]:
+_ANALYZE_CHILD = """
+import sys, time
+from pathlib import Path
+from ordersync.forensics import analyze_paths
+start = time.perf_counter()
+report = analyze_paths([Path(sys.argv[1])])
+seconds = time.perf_counter() - start
+s, st = report.summary, report.stats
+print("ANALYZE", seconds, st.lines_read, s.issues, s.parents, s.duplicates_merged)
+"""
+
+
+@dataclass
+class Version:
+    """The code measured: this checkout, or another source tree (`--baseline`) on PYTHONPATH."""
+
+    name: str
+    src: Path | None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.src is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(self.src), env.get("PYTHONPATH"))))
+        return env
+
+
+def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int]:
+    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents."""
+    result = subprocess.run(
+        [sys.executable, "-c", _ANALYZE_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=version.env(),
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("ANALYZE"))
+    _, seconds, lines, issues, parents, _merged = line.split()
+    return float(seconds), int(lines), int(issues), int(parents)
+
+
+def time_cli(path: Path, fmt: str, version: Version | None = None) -> tuple[float, float, int]:
     """Run `ordersync analyze PATH --format FMT` as a child: seconds, peak RSS in MiB, exit code."""
     start = time.perf_counter()
     result = subprocess.run(
@@ -147,6 +190,7 @@ def time_cli(path: Path, fmt: str) -> tuple[float, float, int]:
         stderr=subprocess.PIPE,
         text=True,
         check=False,
+        env=(version or Version("current", None)).env(),
     )
     seconds = time.perf_counter() - start
     peak = next((int(x.split()[1]) for x in result.stderr.splitlines() if x.startswith("PEAK_RSS_KB")), 0)
@@ -155,10 +199,6 @@ def time_cli(path: Path, fmt: str) -> tuple[float, float, int]:
 
 def mib(path: Path) -> float:
     return path.stat().st_size / 2**20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> int:
@@ -171,7 +211,15 @@ def main() -> int:
     parser.add_argument("--gzip", action="store_true", help="also time the same log gzip-compressed")
     parser.add_argument("--formats", default="md,json,html", help="CLI output formats to measure (RSS)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another source tree (its `src`, e.g. from `git archive main src`) measured side by side",
+    )
     args = parser.parse_args()
+    versions = [Version("current", None)]
+    if args.baseline is not None:
+        versions.insert(0, Version("baseline", args.baseline.resolve()))
     with tempfile.TemporaryDirectory() as tmp:
         path = args.path or Path(tmp) / "bench.log"
         expected = None
@@ -179,74 +227,94 @@ def main() -> int:
             start = time.perf_counter()
             expected = generate(path, args.size_mb, args.noise)
             print(f"generated {path} ({mib(path):.0f} MiB) in {time.perf_counter() - start:.1f} s")
-        figures = run(path, expected, compressed=args.gzip, tmp=Path(tmp), formats=args.formats.split(","))
+        figures = run(
+            path,
+            expected,
+            compressed=args.gzip,
+            tmp=Path(tmp),
+            formats=args.formats.split(","),
+            versions=versions,
+        )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 
 def run(
-    path: Path, expected: Written | None, *, compressed: bool, tmp: Path, formats: list[str]
+    path: Path,
+    expected: Written | None,
+    *,
+    compressed: bool,
+    tmp: Path,
+    formats: list[str],
+    versions: list[Version],
 ) -> dict[str, object]:
+    """Every measurement per version, one version after the other for each (same cache, same load)."""
     time_wc(path)  # warm the page cache for every tool
     wc_lines, wc_s = time_wc(path)
-    floors = {"grep": time_count("grep", path)}
+    grep = time_count("grep", path)
+    floors = {"grep": grep}
     if shutil.which("rg"):
         time_count("rg", path)
         floors["rg"] = time_count("rg", path)
-    rss_before = peak_rss_mb()
-    start = time.perf_counter()
-    report = analyze_paths([path])
-    analyze_s = time.perf_counter() - start
-    assert report.stats is not None
-    lines = report.stats.lines_read
-    figures: dict[str, object] = {
-        "size_mib": round(mib(path)),
-        "lines": lines,
-        "analyze_s": round(analyze_s, 2),
-    }
-    print(f"size            {mib(path):.0f} MiB, {lines:,} lines (wc -l: {wc_lines:,})")
+    print(f"size            {mib(path):.0f} MiB, {wc_lines:,} lines")
     print(f"wc -l           {wc_s:8.2f} s  {wc_lines / wc_s:14,.0f} lines/s")
     for tool, (count, seconds) in floors.items():
-        ratio = seconds / analyze_s
-        figures[f"{tool}_s"], figures[f"ratio_to_{tool}"] = round(seconds, 3), round(ratio, 4)
+        print(f"{tool} -c 40310000 {seconds:6.2f} s  ({count:,} lines)")
+    figures: dict[str, object] = {
+        "size_mib": round(mib(path)),
+        "lines": wc_lines,
+        "grep_s": round(grep[1], 3),
+    }
+    table: dict[str, dict[str, str]] = {v.name: {} for v in versions}
+    for version in versions:
+        seconds, lines, issues, parents = time_analyze(path, version)
+        ratio = grep[1] / seconds
+        figures[f"{version.name}_analyze_s"] = round(seconds, 2)
+        figures[f"{version.name}_ratio_to_grep"] = round(ratio, 4)
         verdict = "meets" if ratio >= 0.1 else "misses"
         print(
-            f"{tool} -c 40310000 {seconds:6.2f} s  ({count:,} lines); analyze runs at {ratio:.3f} "
-            f"of its speed "
-            f"(1/{1 / ratio:.0f}; {verdict} the 1/10 target)"
+            f"{version.name:9s} analyze_paths {seconds:7.2f} s  {lines / seconds:12,.0f} lines/s; "
+            f"1/{1 / ratio:.0f} of grep ({verdict} 1/10); {issues:,} refusals, {parents:,} parents"
         )
-    print(f"analyze_paths   {analyze_s:8.2f} s  {lines / analyze_s:14,.0f} lines/s")
-    print(f"peak RSS        {peak_rss_mb():8.0f} MiB in-process (before analyze: {rss_before:.0f} MiB)")
-    s, st = report.summary, report.stats
-    print(
-        f"found           {s.issues:,} 40310000 refusals, {s.parents:,} parents, "
-        f"{s.duplicates_merged:,} merged; parsed {st.submissions:,} submissions, "
-        f"{st.alpaca_errors:,} error lines, {st.db_errors:,} DB rows, {st.repaired_bodies:,} repaired, "
-        f"{st.other_lines:,} other"
-    )
-    if expected is not None and s.issues != expected.refusals_40310000:
-        sys.exit(f"MISMATCH: wrote {expected.refusals_40310000} refusals, report found {s.issues}")
-    del report
+        table[version.name]["analyze_paths"] = f"{seconds:.1f} s (1/{1 / ratio:.0f} of grep)"
+        if expected is not None and issues != expected.refusals_40310000:
+            sys.exit(f"MISMATCH ({version.name}): wrote {expected.refusals_40310000}, found {issues}")
     for fmt in formats:
-        seconds, peak, code = time_cli(path, fmt)
-        figures[f"cli_{fmt}_s"], figures[f"cli_{fmt}_peak_mib"] = round(seconds, 2), round(peak)
-        verdict = "meets" if peak <= 150 else "misses"
-        print(
-            f"cli --format {fmt:4s} {seconds:6.2f} s  peak RSS {peak:6.0f} MiB "
-            f"(exit {code}; {verdict} 150 MB)"
-        )
+        for version in versions:
+            seconds, peak, code = time_cli(path, fmt, version)
+            key = f"{version.name}_cli_{fmt}"
+            figures[f"{key}_s"], figures[f"{key}_peak_mib"] = round(seconds, 2), round(peak)
+            verdict = "meets" if peak <= 150 else "misses"
+            print(
+                f"{version.name:9s} cli --format {fmt:4s} {seconds:6.2f} s  peak RSS {peak:6.0f} MiB "
+                f"(exit {code}; {verdict} 150 MB)"
+            )
+            table[version.name][fmt] = f"{seconds:.1f} s, {peak:.0f} MiB"
     if compressed:
         gz = tmp / "bench.log.gz"
         with path.open("rb") as src, gzip.open(gz, "wb", compresslevel=1) as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
-        start = time.perf_counter()
-        analyze_paths([gz])
-        gz_s = time.perf_counter() - start
-        figures["gzip_s"] = round(gz_s, 2)
-        print(f"analyze (gzip)  {gz_s:8.2f} s  {lines / gz_s:14,.0f} lines/s")
+        for version in versions:
+            gz_s = time_analyze(gz, version)[0]
+            figures[f"{version.name}_gzip_s"] = round(gz_s, 2)
+            print(f"{version.name:9s} analyze (gzip) {gz_s:7.2f} s")
+    _print_table(table, formats)
     return figures
+
+
+def _print_table(table: dict[str, dict[str, str]], formats: list[str]) -> None:
+    columns = ["analyze_paths", *formats]
+    print()
+    print(
+        "| code | "
+        + " | ".join(c if c == "analyze_paths" else f"cli {c} (time, peak RSS)" for c in columns)
+        + " |"
+    )
+    print("|------|" + "|".join("---" for _ in columns) + "|")
+    for name, row in table.items():
+        print(f"| {name} | " + " | ".join(row.get(c, "") for c in columns) + " |")
 
 
 if __name__ == "__main__":

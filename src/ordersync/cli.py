@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -549,6 +549,7 @@ def analyze(
     hours = _analyze_hours(still_failing_hours)
     if not logs and not db:
         _fail(ValueError("give log files, or --db URL for ordersync's own journal"))
+    spool: _JsonSpool | None = None
     try:
         if db:
             from ordersync.reports import journal_records
@@ -562,16 +563,18 @@ def analyze(
         else:
             from datetime import UTC, datetime
 
+            spool = _json_spool() if fmt == "json" else None
             report = analyze_paths(
                 logs or [],
                 progress=sys.stderr.isatty(),
                 still_failing_hours=hours,
                 today=datetime.now(UTC),  # the edge's clock: only for syslog years read from stdin
+                on_row=spool.write_row if spool else None,
             )
     except LogInputError as e:
         _fail(e)
     check = _verify_at_broker(report, config, verify_requests) if verify else None
-    _write_report(report, fmt, check)
+    _write_report(report, fmt, check, spool)
     if check is not None:
         raise typer.Exit(1 if check.unprotected_now else 0)
     raise typer.Exit(1 if report.summary.issues else 0)
@@ -606,11 +609,11 @@ def _verify_at_broker(report: object, config: Path | None, max_requests: int) ->
     from ordersync.clocks import SystemClock
     from ordersync.domain.errors import OrderSyncError
     from ordersync.forensics import IncidentReport
-    from ordersync.incident_check import check_at_broker
+    from ordersync.incident_check import BUDGET_PER_MINUTE, check_at_broker
 
     assert isinstance(report, IncidentReport)
-    if max_requests < 2:
-        _fail(ValueError(f"--verify-requests must be 2 or more, was {max_requests}"))
+    if not 2 <= max_requests <= BUDGET_PER_MINUTE:
+        _fail(ValueError(f"--verify-requests must be 2 to {BUDGET_PER_MINUTE}, was {max_requests}"))
     settings, keys = _settings_and_keys(config)
     broker = AlpacaBroker(
         keys.key_id.get_secret_value(),
@@ -622,8 +625,8 @@ def _verify_at_broker(report: object, config: Path | None, max_requests: int) ->
         requests_per_minute=settings.broker.requests_per_minute,
     )
     try:
-        if not sys.stderr.isatty():
-            return asyncio.run(check_at_broker(report, broker, max_requests=max_requests))
+        if not sys.stderr.isatty():  # a log or cron: one plain progress line per read on stderr
+            return asyncio.run(check_at_broker(report, broker, max_requests=max_requests, on_read=_read_line))
         from rich.progress import Progress
 
         with Progress(console=err, transient=True) as bar:
@@ -640,6 +643,11 @@ def _verify_at_broker(report: object, config: Path | None, max_requests: int) ->
         _fail(e)
 
 
+def _read_line(spent: int, most: int) -> None:
+    sys.stderr.write(f"verify: broker read {spent} of at most {most}\n")
+    sys.stderr.flush()
+
+
 def _analyze_hours(text: str) -> float:
     # a finite number >= 0, or exit 2 with one line (typer's own float parsing accepts nan and inf)
     import math
@@ -653,7 +661,35 @@ def _analyze_hours(text: str) -> float:
     return hours
 
 
-def _write_report(report: object, fmt: str, check: Any = None) -> None:
+class _JsonSpool:
+    """The `parents` rows as JSON lines in a temporary file, written once while the report is built.
+
+    Building 150 000 rows a second time to write them cost as much as the whole analysis; the file (on
+    disk, not in memory) is read back in order when the JSON is written.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from ordersync.forensics.render_json import parent_json
+
+        # unlinked at once by the OS; closed by `_write_report` once the rows are copied out
+        self.file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._json = parent_json
+
+    def write_row(self, row: Any) -> None:
+        self.file.write(self._json(row) + "\n")
+
+    def rows(self) -> Iterator[str]:
+        self.file.seek(0)
+        return (line.rstrip("\n") for line in self.file)
+
+
+def _json_spool() -> _JsonSpool:
+    return _JsonSpool()
+
+
+def _write_report(report: object, fmt: str, check: Any = None, spool: _JsonSpool | None = None) -> None:
     # streamed piece by piece: the JSON of a huge log is never held whole in memory
     from ordersync.forensics import IncidentReport, render_markdown
     from ordersync.forensics.render_html import iter_html
@@ -662,22 +698,19 @@ def _write_report(report: object, fmt: str, check: Any = None) -> None:
     assert isinstance(report, IncidentReport)
     write = sys.stdout.write
     if fmt == "json":
-        pieces = iter_json(report)
-        if check is not None:  # the validation goes in as one more key before the closing brace
-            from ordersync.incident_check import check_to_dict
+        extra: list[tuple[str, str]] = []
+        if check is not None:  # the validation is one more top-level key
+            from ordersync.incident_check import check_json
 
-            body = "".join(pieces).rstrip().removesuffix("}")
-            pieces = iter((body, ',\n  "validation": ', json.dumps(check_to_dict(check), indent=2), "\n}\n"))
+            extra.append(("validation", check_json(check)))
+        pieces = iter_json(report, extra, parents=spool.rows() if spool else None)
     elif fmt == "html":
-        pieces = iter_html(report)
+        sections: Any = ()
         if check is not None:
-            from html import escape
+            from ordersync.incident_check import iter_check_html
 
-            from ordersync.incident_check import render_check_markdown
-
-            section = f"<h2>Validation at the broker</h2><pre>{escape(render_check_markdown(check))}</pre>"
-            page = "".join(pieces).replace("</body></html>", section + "</body></html>")
-            pieces = iter((page,))
+            sections = iter_check_html(check)
+        pieces = iter_html(report, extra=sections)
     else:
         text = render_markdown(report)
         if check is not None:
@@ -688,6 +721,8 @@ def _write_report(report: object, fmt: str, check: Any = None) -> None:
     for piece in pieces:
         write(piece)
     sys.stdout.flush()
+    if spool is not None:
+        spool.file.close()
 
 
 @app.command()

@@ -199,7 +199,12 @@ class Broker(Protocol):
         self, broker_order_id: BrokerOrderId, nested: bool = False
     ) -> BrokerOrderView | None: ...
     async def list_orders(
-        self, status: str, after: datetime | None = None, limit: int = 500, direction: str = "asc"
+        self,
+        status: str,
+        after: datetime | None = None,
+        limit: int = 500,
+        direction: str = "asc",
+        symbols: Sequence[str] | None = None,
     ) -> Sequence[BrokerOrderView]: ...
     async def positions(self) -> dict[Symbol, PositionView]: ...
     async def position(self, symbol: Symbol) -> PositionView | None: ...

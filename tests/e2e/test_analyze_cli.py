@@ -97,3 +97,12 @@ def test_verify_without_keys_is_exit_2_naming_the_variables() -> None:
     assert result.returncode == 2
     assert "APCA_API_KEY_ID" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_json_written_from_the_spooled_rows_is_the_rendered_report() -> None:
+    # the CLI writes `parents` from rows spooled while the report was built, not from a second pass
+    from ordersync.forensics import analyze_paths, render_json
+
+    log = LOGS / "seed_incident.log"
+    result = analyze(str(log), "--format", "json")
+    assert result.stdout.decode() == render_json(analyze_paths([log]))

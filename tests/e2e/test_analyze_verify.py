@@ -26,6 +26,7 @@ from ordersync.brokers.alpaca import AlpacaBroker
 from ordersync.cli import app
 from ordersync.clocks import SystemClock
 from ordersync.forensics import ErrorBody, Rejection, Submission, analyze_records
+from ordersync.forensics.schema import AnalyzeReport
 from ordersync.incident_check import check_at_broker
 from ordersync.sim.server import SimServer
 
@@ -72,6 +73,8 @@ async def test_check_reads_orders_and_positions_and_finds_the_unprotected_shares
             symbol="OKE", qty=4, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, limit_price=90
         )
     )
+    acked = lambda: all(o["status"] != "pending_new" for o in sim.snapshot()["orders"])  # noqa: E731
+    assert await until(acked, "the take-profit was acknowledged")  # no change left in flight
     now = datetime.now(UTC)
     records = [
         Submission(str(buy.id), now, symbol="OKE", side="buy", qty=Decimal(10)),
@@ -88,7 +91,7 @@ async def test_check_reads_orders_and_positions_and_finds_the_unprotected_shares
 
     assert sim.snapshot()["orders"] == before["orders"]  # read-only
     (oke,) = check.symbols
-    assert (oke.qty, oke.unprotected, [o.broker_order_id for o in oke.holders]) == (
+    assert (oke.qty, oke.unprotected, [h.order.broker_order_id for h in oke.holders]) == (
         Decimal(10),
         Decimal(6),
         [str(tp.id)],
@@ -150,8 +153,13 @@ def test_cli_verify_exits_1_while_shares_are_unprotected_then_0(sim: SimServer, 
 
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 1, result.stderr
+    AnalyzeReport.model_validate_json(result.stdout)  # the `validation` key follows the published schema
     validation = json.loads(result.stdout)["validation"]
     assert validation["symbols"][0]["unprotected"] == "6"
+    html = CliRunner().invoke(app, [*args[:-2], "--format", "html"], env=env)
+    assert html.exit_code == 1
+    assert "<h2>Validation at the broker</h2>" in html.stdout
+    assert html.stdout.rstrip().endswith("</body></html>")
     assert validation["parents"][0]["status"] == "filled"
 
     client.submit_order(

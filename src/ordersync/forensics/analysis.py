@@ -18,7 +18,7 @@ import heapq
 import json
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Final, overload
@@ -96,7 +96,27 @@ class ParentRows(Sequence[ParentIssue]):
         order.sort(key=lambda g: _sub_us(subs, groups.order_ids[g]))
         return array("i", order)
 
-    def build(self, g: int) -> ParentIssue:
+    def days(self) -> int:
+        """How many UTC days the rows' submission and refusal times span, read from the columns."""
+        groups, subs, day = self._c.groups, self._c.submissions, 86_400_000_000
+        found: set[int] = set()
+        for g in self._order:
+            first, last = groups.first_us[g], groups.last_us[g]
+            if first != NO_TIME:
+                found.add(first // day)
+            if last != NO_TIME:
+                found.add(last // day)
+            order_id = groups.order_ids[g]
+            sub = subs.get(order_id) if order_id else None
+            if sub is not None and sub.at is not None:
+                found.add(to_us(sub.at) // day)
+        return len(found)
+
+    def without_quotes(self) -> Iterator[ParentIssue]:
+        """The rows with no body quoted (for totals: quoting every body is a third of a row's cost)."""
+        return (self.build(g, quotes=False) for g in self._order)
+
+    def build(self, g: int, *, quotes: bool = True) -> ParentIssue:
         groups, subs = self._c.groups, self._c.submissions
         order_id = groups.order_ids[g]
         sub = subs.get(order_id) if order_id else None
@@ -120,7 +140,7 @@ class ParentRows(Sequence[ParentIssue]):
         )
         held = groups.first_held_us[g]
         facts = GroupFacts(
-            quotes={k: self._quote(b) for k, b in groups.quotes_of(g).items()},
+            quotes={k: self._quote(b) for k, b in groups.quotes_of(g).items()} if quotes else {},
             related=groups.related_of(g),
             requested=groups.requested[g],
             child_ids=tuple(groups.child_ids.get(g, ())),
@@ -229,14 +249,21 @@ def build_report(
     source: str,
     still_failing_hours: float,
     book: BrokerBook | None = None,
+    on_row: Callable[[ParentIssue], None] | None = None,
 ) -> IncidentReport:
-    """Assemble the `IncidentReport` from a finished correlation and the broker's exports, if any."""
+    """Assemble the `IncidentReport` from a finished correlation and the broker's exports, if any.
+
+    `on_row` sees every complete row once, in table order, while the totals are gathered: a renderer can
+    write (spool) the rows then instead of building all of them a second time.
+    """
     book = book or BrokerBook()
     ctx = Context(correlation.submissions, book)
     parents = ParentRows(correlation, ctx)
     totals = _Totals(timedelta(hours=still_failing_hours))
-    for p in parents:
+    for p in parents.without_quotes() if on_row is None else parents:
         totals.add(p)
+        if on_row is not None:
+            on_row(p)
     groups = correlation.groups
     firsts = [t for t in groups.first_us if t != NO_TIME]
     lasts = [t for t in groups.last_us if t != NO_TIME]
@@ -292,6 +319,7 @@ def build_report(
         merges=_merges(correlation, stats),
         notes=_notes(stats),
         broker_export=bool(book),
+        logged_orders=correlation.submissions.keys(),
     )
 
 

@@ -8,7 +8,7 @@ store). Both return the same `IncidentReport`. Stdlib only (rich, lazily, for th
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from ordersync.forensics.errors import LogInputError
 from ordersync.forensics.exports import BrokerBook
 from ordersync.forensics.reader import scan_inputs
 from ordersync.forensics.records import LogRecord
-from ordersync.forensics.report import IncidentReport
+from ordersync.forensics.report import IncidentReport, ParentIssue
 from ordersync.forensics.stats import StatsCounter
 
 DEFAULT_STILL_FAILING_HOURS = 1.0
@@ -31,11 +31,13 @@ def analyze_paths(
     progress: bool = False,
     still_failing_hours: float = DEFAULT_STILL_FAILING_HOURS,
     today: datetime | None = None,
+    on_row: Callable[[ParentIssue], None] | None = None,
 ) -> IncidentReport:
     """Read logs (any format of docs/forensics.md, plain or gzip, `-` for stdin) and broker exports.
 
     With `progress`, a rich progress bar is drawn on stderr when the inputs total 32 MiB or more. `today`
-    is the last resort for the year of syslog timestamps read from stdin (the caller's clock).
+    is the last resort for the year of syslog timestamps read from stdin (the caller's clock). `on_row`
+    sees every parent row once, as the report is built (see `build_report`).
 
     Raises:
         LogInputError: no paths, or an input is missing, not a file, unreadable, or has nothing readable.
@@ -46,7 +48,9 @@ def analyze_paths(
     stats = StatsCounter()
     book = BrokerBook()
     with _cyclic_gc_paused():
-        scan_inputs(paths, correlator.add, stats, book, progress=progress, today=today)
+        scan_inputs(
+            paths, correlator.add, stats, book, progress=progress, today=today, timed_sink=correlator.add_at
+        )
     source = ", ".join(str(p) for p in paths)
     return build_report(
         correlator.finish(),
@@ -54,6 +58,7 @@ def analyze_paths(
         source=source,
         still_failing_hours=still_failing_hours,
         book=book,
+        on_row=on_row,
     )
 
 

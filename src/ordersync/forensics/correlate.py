@@ -59,6 +59,7 @@ _EVIDENCE: Final = (
 )
 _EV: Final = {name: i for i, name in enumerate(_EVIDENCE)}
 NO_TIME: Final = -(1 << 62)
+_NONE: Final = (0, 0, 0)
 
 
 @dataclass(slots=True)
@@ -276,15 +277,38 @@ class Correlator:
         else:
             self._add_rejection(record)
 
+    def add_at(self, r: Rejection, at_us: int) -> None:
+        """Take a refusal whose time is given apart, in µs (`r.at` is ignored): no datetime per line."""
+        key: ErrorBody | BodyKey = r.body if r.body.symbol else (r.body, r.symbol)
+        b = self._body_index.get(key)
+        if b is None:
+            b = self._new_body(key, r)
+        slot = _ORIGINS.index(r.origin)
+        self._timed_b[slot].append(b)
+        self._timed_t[slot].append(at_us)
+        self._add_context(b, r)
+
+    def _new_body(self, key: ErrorBody | BodyKey, r: Rejection) -> int:
+        b = self._body_index[key] = len(self._keys)
+        self._keys.append(key)
+        if r.repaired and r.raw_body and len(self._raw) < MAX_RAW_QUOTES:
+            self._raw[b] = r.raw_body
+        return b
+
+    def _add_context(self, b: int, r: Rejection) -> None:
+        if r.child_kind is not None:
+            self._child_kinds[b] = _counted(self._child_kinds.get(b, ()), r.child_kind)
+        if r.platform_order is not None:
+            self._platform_orders[b] = _added(self._platform_orders.get(b, ()), r.platform_order)
+        if r.client_order_id is not None:
+            self._child_ids[b] = _added(self._child_ids.get(b, ()), r.client_order_id)
+
     def _add_rejection(self, r: Rejection) -> None:
         # the body alone is the key when it names its symbol (nearly always): no tuple per distinct body
         key: ErrorBody | BodyKey = r.body if r.body.symbol else (r.body, r.symbol)
         b = self._body_index.get(key)
         if b is None:
-            b = self._body_index[key] = len(self._keys)
-            self._keys.append(key)
-            if r.repaired and r.raw_body and len(self._raw) < MAX_RAW_QUOTES:
-                self._raw[b] = r.raw_body
+            b = self._new_body(key, r)
         slot = _ORIGINS.index(r.origin)
         if r.at is not None:
             self._timed_b[slot].append(b)
@@ -294,12 +318,7 @@ class Correlator:
             self._anchored_t.append(r.anchor_us)
         else:
             self._untimed[b, slot] += 1
-        if r.child_kind is not None:
-            self._child_kinds[b] = _counted(self._child_kinds.get(b, ()), r.child_kind)
-        if r.platform_order is not None:
-            self._platform_orders[b] = _added(self._platform_orders.get(b, ()), r.platform_order)
-        if r.client_order_id is not None:
-            self._child_ids[b] = _added(self._child_ids.get(b, ()), r.client_order_id)
+        self._add_context(b, r)
 
     def finish(self) -> Correlation:
         """Merge duplicates, link `40310000` refusals to parents, count everything else. Call it once."""
@@ -320,14 +339,20 @@ class Correlator:
         for b, key in enumerate(self._keys):
             body, line_symbol = key if isinstance(key, tuple) else (key, None)
             siblings = [s for s in variants.get(body, ()) if s != b]
-            events = merge_events(
-                alpaca=timed[0].slice(b),
-                pool_extra=[t for s in siblings for t in timed[0].slice(s)],
-                db=timed[1].slice(b),
-                anchored=anchored.slice(b),
-                journal=timed[2].slice(b),
-                untimed=(self._untimed[b, 0], self._untimed[b, 1], self._untimed[b, 2]),
-            )
+            counts = self._untimed
+            untimed = (counts[b, 0], counts[b, 1], counts[b, 2]) if counts else _NONE
+            db, lone, journal = timed[1].slice(b), anchored.slice(b), timed[2].slice(b)
+            if db or lone or journal or siblings or untimed != _NONE:
+                events = merge_events(
+                    alpaca=timed[0].slice(b),
+                    pool_extra=[t for s in siblings for t in timed[0].slice(s)],
+                    db=db,
+                    anchored=lone,
+                    journal=journal,
+                    untimed=untimed,
+                )
+            else:  # Alpaca lines only (most bodies): nothing to merge, their times are sorted already
+                events = Events(array("q", timed[0].slice(b)), 0, 0)
             n = len(events.times) + events.untimed
             merged += events.merged
             adjacent += events.merged_adjacent
@@ -482,13 +507,13 @@ class _ByBody:
 
 
 def _by_body(bodies: array[int], times: array[int], n: int) -> _ByBody:
-    counts = array("q", bytes(8 * (n + 1)))
+    counts = array("q", [0]) * (n + 1)  # no zeroed bytes copied in first
     for b in bodies:
         counts[b + 1] += 1
     for i in range(n):
         counts[i + 1] += counts[i]
     starts = array("q", counts)
-    out = array("q", bytes(8 * len(times)))
+    out = array("q", [0]) * len(times)
     for b, t in zip(bodies, times, strict=True):
         out[counts[b]] = t
         counts[b] += 1
@@ -535,14 +560,19 @@ class SubmissionIndex:
 
 
 def _by_symbol(submissions: Iterable[Submission]) -> dict[str, tuple[array[int], list[str]]]:
-    rows: dict[str, list[tuple[int, str]]] = {}
+    # columns per symbol, sorted by (time, id) one symbol at a time: a (time, id) tuple per submission
+    # for all symbols at once was the peak of a 150 000-parent report
+    times: dict[str, array[int]] = {}
+    ids: dict[str, list[str]] = {}
     for s in submissions:
         if s.symbol and s.at is not None:
-            rows.setdefault(s.symbol, []).append((to_us(s.at), s.broker_order_id))
+            times.setdefault(s.symbol, array("q")).append(to_us(s.at))
+            ids.setdefault(s.symbol, []).append(s.broker_order_id)
     out: dict[str, tuple[array[int], list[str]]] = {}
-    for sym, r in rows.items():
-        r.sort()
-        out[sym] = (array("q", (t for t, _ in r)), [i for _, i in r])
+    for sym, t in times.items():
+        i = ids[sym]
+        order = sorted(range(len(t)), key=lambda k: (t[k], i[k]))
+        out[sym] = (array("q", (t[k] for k in order)), [i[k] for k in order])
     return out
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
@@ -105,7 +105,8 @@ def _from_export(o: BrokerOrder, refusals: int) -> OrderRef:
 
 
 def enrich(p: ParentIssue, group: GroupFacts, ctx: Context) -> ParentIssue:
-    """Complete one parent row with its role, competing orders, quantities, fills and exposure."""
+    """Complete one parent row (just built, not shared yet) with its role, competing orders, quantities,
+    fills and exposure; returns the same row."""
     role, note, parent_id, competing = _role(p, group, ctx)
     quotes = tuple(sorted((k.value, v) for k, v in (group.quotes or {}).items()))
     qty, filled_qty, filled_at = _quantities(parent_id, ctx)
@@ -113,7 +114,7 @@ def enrich(p: ParentIssue, group: GroupFacts, ctx: Context) -> ParentIssue:
         sub = ctx.submissions.get(parent_id)
         if sub is not None and sub.qty is not None:
             qty = qty or sub.qty
-    enriched = replace(
+    _complete(
         p,
         listed_role=role,
         listed_note=note,
@@ -124,10 +125,19 @@ def enrich(p: ParentIssue, group: GroupFacts, ctx: Context) -> ParentIssue:
         qty=qty,
         filled_qty=filled_qty,
         filled_at=filled_at,
-        child_ids=tuple(sorted(group.child_ids)),
+        child_ids=tuple(sorted(group.child_ids)) if len(group.child_ids) > 1 else group.child_ids,
         side=p.side or (ctx.side_of(p.broker_order_id) if p.broker_order_id else None),
     )
-    return replace(enriched, exposure=_exposure(enriched, group, ctx))
+    _complete(p, exposure=_exposure(p, group, ctx))
+    return p
+
+
+def _complete(p: ParentIssue, **fields: object) -> None:
+    # `p` is the row `ParentRows.build` has just made and nobody else holds yet: its fields are set in
+    # place, as a frozen dataclass's own __post_init__ would, instead of copying all of them twice
+    # (`dataclasses.replace` was a fifth of the time of a report of 150 000 parents)
+    for name, value in fields.items():
+        object.__setattr__(p, name, value)
 
 
 def _role(

@@ -33,7 +33,7 @@ from ordersync.forensics.errors import LogInputError
 from ordersync.forensics.exports import MAX_EXPORT_BYTES, BrokerBook, load_export
 from ordersync.forensics.formats import YearlessTime, unwrap
 from ordersync.forensics.inputs import Opened, looks_like_export, open_input, sniff_problem
-from ordersync.forensics.lines import Unparseable, parse_message
+from ordersync.forensics.lines import Unparseable, parse_line, parse_message
 from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
 from ordersync.forensics.stats import FileStats, StatsCounter
 from ordersync.forensics.timeutil import to_us
@@ -42,6 +42,7 @@ BLOCK_BYTES: Final = 1 << 20
 MAX_LINE_BYTES: Final = 1 << 20
 PROGRESS_MIN_BYTES: Final = 32 << 20
 ADJACENT_LINES: Final = 8
+TEMPLATE_CACHE: Final = 4096
 # every line the parser can use carries one of these: "Successfully submitted order", "Error submitting
 # order", "| Error:" (DB-log rows), or the refusal code itself (structured logs with a body object)
 MARKERS: Final = (b"ubmitt", b"| Error:", b"40310000")
@@ -50,6 +51,7 @@ _CRI_TAG_RE: Final = re.compile(rb"\d{4}-\d\d-\d\dT\S+ (?:stdout|stderr) ([PF]) 
 _DATED_RE: Final = re.compile(rb"(?<!\d)(20\d\d)-([01]\d)-([0-3]\d)[T ]([0-2]\d):([0-5]\d):([0-5]\d)")
 
 Sink = Callable[[LogRecord], None]
+TimedSink = Callable[[Rejection, int], None]  # a refusal without its time, and the time in µs
 Advance = Callable[[int], None]  # called with the bytes consumed so far
 
 
@@ -61,10 +63,13 @@ def scan_inputs(
     *,
     progress: bool,
     today: datetime | None = None,
+    timed_sink: TimedSink | None = None,
 ) -> None:
     """Read every input: exports into `book`, log records into `sink`, counts into `stats`.
 
     `today` is the fallback for the year of RFC 3164 timestamps read from stdin with no other evidence.
+    `timed_sink(template, at_us)`, when given, takes the refusals of seed-format lines as a shared
+    template (time `None`) and the line's time in microseconds: no record or datetime per line.
 
     Raises:
         LogInputError: an input is missing, not a regular file, unreadable, or has nothing readable in it.
@@ -88,7 +93,7 @@ def scan_inputs(
             offset = 0
             for index, inp in logs:
                 years = YearGuess(_own_evidence(inp) or evidence, inp.mtime, today)
-                handler = _LineHandler(inp.name, sink, stats, years)
+                handler = _LineHandler(inp.name, sink, stats, years, timed_sink)
                 files[index] = _scan_log(inp, handler, _shifted(advance, offset))
                 offset += inp.size
         stats.files.extend(f for f in files if f is not None)
@@ -247,18 +252,33 @@ class _LineHandler:
         "last_line",
         "last_us",
         "line_no",
+        "minutes",
         "recognised",
         "sink",
         "source",
         "stats",
+        "templates",
+        "timed_sink",
         "years",
     )
 
-    def __init__(self, source: str, sink: Sink, stats: StatsCounter, years: YearGuess) -> None:
+    def __init__(
+        self,
+        source: str,
+        sink: Sink,
+        stats: StatsCounter,
+        years: YearGuess,
+        timed_sink: TimedSink | None = None,
+    ) -> None:
         self.source, self.sink, self.stats, self.years = source, sink, stats, years
+        self.timed_sink = timed_sink
         self.line_no = self.recognised = 0
         self.last_line, self.last_us = -(10**9), 0
         self.formats: Counter[str] = Counter()
+        # seed-format lines: the refusal each distinct text after the timestamp parsed to (time `None`),
+        # and each minute's `2025-10-10 16:02` as µs; both bounded (retries of a child come close together)
+        self.templates: dict[bytes, Rejection | None] = {}
+        self.minutes: dict[bytes, int] = {}
 
     def chunk(self, chunk: bytes, oversized: bool) -> None:
         if oversized:
@@ -287,6 +307,81 @@ class _LineHandler:
         self.stats.lines_read += lines
 
     def line(self, raw: bytes, line_no: int) -> None:
+        seed_format = raw[19:20] == b"," and raw[23:26] == b" - "
+        if not (seed_format and self.timed_sink is not None and self._seed(raw, line_no)):
+            self._line(raw, line_no)
+
+    def _seed(self, raw: bytes, line_no: int) -> bool:
+        """The seed's plain-text refusal lines, the bulk of a dense log: parse each distinct text once.
+
+        A plain line's record is its leading timestamp plus what the text after it says, so the refusal
+        parsed from `raw[23:]` is kept as a template and only the time is read per line (as integer µs).
+        Returns False for anything else (submissions, other timestamps): the general path reads it.
+        """
+        at_us = self._seed_time(raw)
+        sink = self.timed_sink
+        if at_us is None or sink is None:
+            return False
+        key = raw[23:].rstrip(b"\r\n")
+        templates = self.templates
+        template = templates.get(key, _UNSEEN)
+        if template is _UNSEEN:
+            if b"ubmitted order" in key:  # unique per line: nothing to share, parsed directly
+                return self._seed_submission(raw, line_no, at_us)
+            record = self._parse(raw)
+            template = None
+            if isinstance(record, Rejection) and record.at is not None:
+                record.at = None  # a fresh record: shared from here on as the template, without its time
+                template = record
+            if len(templates) >= TEMPLATE_CACHE:
+                templates.clear()
+            templates[key] = template
+        if not isinstance(template, Rejection):
+            return False
+        self.last_line, self.last_us = line_no, at_us
+        self.recognised += 1
+        self.formats["text"] += 1
+        _count(self.stats, template)
+        sink(template, at_us)
+        return True
+
+    def _seed_time(self, raw: bytes) -> int | None:
+        # `2025-10-10 16:02:40,272`: the minute parsed once, seconds and milliseconds as integers
+        minute = self.minutes.get(raw[:16])
+        if minute is None:
+            if raw[4:5] != b"-" or raw[16:17] != b":":
+                return None
+            at = _seed_minute(raw[:16])
+            if at is None:
+                return None
+            if len(self.minutes) >= 4096:
+                self.minutes.clear()
+            minute = self.minutes[raw[:16]] = at
+        rest = raw[17:19] + raw[20:23]
+        if not rest.isdigit() or rest >= b"60":
+            return None
+        return minute + int(rest[:2]) * 1_000_000 + int(rest[2:]) * 1000
+
+    def _seed_submission(self, raw: bytes, line_no: int, at_us: int) -> bool:
+        record = self._parse(raw)
+        if not isinstance(record, Submission) or record.at is None:
+            return False  # unparseable or odd: the general path reads it and says why
+        self.last_line, self.last_us = line_no, at_us
+        self.recognised += 1
+        self.formats["text"] += 1
+        _count(self.stats, record)
+        self.sink(record)
+        return True
+
+    def _parse(self, raw: bytes) -> LogRecord | Unparseable | None:
+        # a line of the seed's plain format is its own message (`unwrap` would say "text"): parse it as such
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        try:
+            return parse_line(text)
+        except (ValueError, TypeError, ArithmeticError, RecursionError):
+            return None
+
+    def _line(self, raw: bytes, line_no: int) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
         try:
             env = unwrap(text)
@@ -309,6 +404,17 @@ class _LineHandler:
             self.formats[env.fmt] += 1
         _count(self.stats, result)
         self.sink(result)
+
+
+_UNSEEN: Final = Unparseable("not parsed yet")  # a sentinel for the template cache
+
+
+def _seed_minute(text: bytes) -> int | None:
+    try:
+        at = datetime.fromisoformat(text.decode("ascii")).replace(tzinfo=UTC)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return to_us(at)
 
 
 def _marked_spans(chunk: bytes) -> list[tuple[int, int]]:

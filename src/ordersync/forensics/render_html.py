@@ -10,7 +10,7 @@ the most refusals) like the Markdown. Stdlib only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from html import escape
@@ -39,8 +39,10 @@ def render_html(report: IncidentReport, *, max_rows: int | None = DEFAULT_MAX_RO
     return "".join(iter_html(report, max_rows=max_rows))
 
 
-def iter_html(report: IncidentReport, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Iterator[str]:
-    """The page in pieces (one table row or one chart at a time)."""
+def iter_html(
+    report: IncidentReport, *, max_rows: int | None = DEFAULT_MAX_ROWS, extra: Iterable[str] = ()
+) -> Iterator[str]:
+    """The page in pieces (one table row or one chart at a time); `extra` pieces go before the end."""
     s = report.summary
     yield '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
     yield "<title>ordersync analyze: incident report</title><style>" + _STYLE + "</style></head><body>\n"
@@ -70,6 +72,7 @@ def iter_html(report: IncidentReport, *, max_rows: int | None = DEFAULT_MAX_ROWS
             f"{st.unparseable} unparseable; {st.repaired_bodies} repaired bodies; "
             f"{st.duplicate_inputs} duplicate inputs skipped.</p>\n"
         )
+    yield from extra
     yield "</body></html>\n"
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import Any, Final
 
 from ordersync.forensics.report import (
+    Evidence,
     Exposure,
     IncidentReport,
     OrderRef,
@@ -41,28 +42,49 @@ def render_json(report: IncidentReport) -> str:
 _STREAMED = ("parents", "timeline")
 
 
-def iter_json(report: IncidentReport) -> Iterator[str]:
-    """The JSON document in pieces: the long arrays one element per line, the rest indented."""
+def iter_json(
+    report: IncidentReport, extra: Iterable[tuple[str, str]] = (), *, parents: Iterable[str] | None = None
+) -> Iterator[str]:
+    """The JSON document in pieces: the long arrays one element per line, the rest indented.
+
+    `extra` adds top-level keys after the report's own, each with its value already as JSON text (the
+    CLI's `validation` under `--verify`). `parents`, when given, are the rows already written as JSON
+    (`parent_json`, one per row in table order, spooled while the report was built) instead of building
+    every row again here.
+    """
     head = _top(report, streamed=False)
     yield "{"
     for i, (key, value) in enumerate(head.items()):
         yield ("," if i else "") + f"\n  {json.dumps(key)}: "
-        if key == "parents":
+        if key == "parents" and parents is not None:
+            yield from _texts(parents)
+        elif key == "parents":
             yield from _array(_parent(p) for p in report.parents)
         elif key == "timeline":
             yield from _array(_event(e) for e in report.timeline)
         else:
             yield json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+    for key, text in extra:
+        yield f",\n  {json.dumps(key)}: {text}"
     yield "\n}\n"
 
 
-def _array(items: Iterable[JsonObject]) -> Iterator[str]:
+def parent_json(p: ParentIssue) -> str:
+    """One row as the `parents` array holds it, on one line."""
+    return json.dumps(_parent(p), ensure_ascii=False)
+
+
+def _texts(items: Iterable[str]) -> Iterator[str]:
     yield "["
     first = True
-    for item in items:
-        yield ("\n    " if first else ",\n    ") + json.dumps(item, ensure_ascii=False)
+    for text in items:
+        yield ("\n    " if first else ",\n    ") + text
         first = False
     yield "]" if first else "\n  ]"
+
+
+def _array(items: Iterable[JsonObject]) -> Iterator[str]:
+    return _texts(json.dumps(item, ensure_ascii=False) for item in items)
 
 
 def report_to_dict(report: IncidentReport) -> JsonObject:
@@ -179,7 +201,7 @@ def _parent(p: ParentIssue) -> JsonObject:
         "linked_by_symbol": p.linked_by_symbol,
         "child_kinds": dict(p.child_kinds),
         "platform_orders": list(p.platform_orders),
-        "evidence": asdict(p.evidence),
+        "evidence": _evidence(p.evidence),
         "cause": p.cause.value,
         "listed_role": p.listed_role,
         "listed_note": p.listed_note,
@@ -193,6 +215,14 @@ def _parent(p: ParentIssue) -> JsonObject:
         "child_client_order_ids": list(p.child_ids),
         "exposure": _exposure(p.exposure),
     }
+
+
+def _evidence(e: Evidence) -> JsonObject:
+    # field by field: `asdict` recurses and deep-copies, a tenth of the time of a huge report's parents
+    return {name: getattr(e, name) for name in _EVIDENCE_FIELDS}
+
+
+_EVIDENCE_FIELDS: Final = tuple(f.name for f in fields(Evidence))
 
 
 def _verdict(v: Verdict) -> JsonObject:
@@ -233,9 +263,14 @@ def _time(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
+_MICROSECOND: Final = timedelta(microseconds=1)
+_MILLION: Final = Decimal(1_000_000)
+
+
 def _delay(delta: timedelta | None) -> JsonObject | None:
     if delta is None:
         return None
-    us = Decimal(delta // timedelta(microseconds=1))
-    minutes = (us / Decimal(60_000_000)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    return {"seconds": float(us / Decimal(1_000_000)), "minutes": float(minutes)}
+    us = delta // _MICROSECOND
+    # exact integer rounding, half up, to a tenth of a minute (6 000 000 µs), as Decimal would give it
+    tenths = (2 * abs(us) + 6_000_000) // 12_000_000 * (1 if us >= 0 else -1)
+    return {"seconds": float(Decimal(us) / _MILLION), "minutes": tenths / 10}

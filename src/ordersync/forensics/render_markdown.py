@@ -90,6 +90,10 @@ def most_refused(parents: Sequence[ParentIssue], n: int) -> list[ParentIssue]:
 
 class _Clock:
     def __init__(self, report: IncidentReport) -> None:
+        days = getattr(report.parents, "days", None)  # the rows' own columns: no row built for this
+        if days is not None:
+            self.one_day = days() <= 1
+            return
         stamps = [t for p in report.parents for t in (p.submitted_at, p.first_error_at, p.last_error_at) if t]
         self.one_day = len({t.date() for t in stamps}) <= 1
 

@@ -8,7 +8,7 @@ Frozen dataclasses over stdlib types (`Decimal`, aware UTC `datetime`, `timedelt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -270,6 +270,7 @@ class IncidentReport:
     merges: tuple[MergeNote, ...] = ()
     notes: tuple[str, ...] = ()
     broker_export: bool = False
+    logged_orders: Collection[str] = ()  # every broker order id a submission line names (a view, no copy)
 
     @property
     def found_problems(self) -> bool:

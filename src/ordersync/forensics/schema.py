@@ -212,6 +212,54 @@ class MergeNote(_Model):
     count: int
 
 
+class ValidationParent(_Model):
+    order_id: str = Field(description="the row's parent (its export parent when the row is a leg)")
+    symbol: str | None
+    log_cause: CauseValue
+    status: str | None = Field(description="the order's status at the broker now; null: not known/read")
+    side: str | None
+    qty: DecimalText | None
+    filled_qty: DecimalText | None
+    filled_at: str | None = Field(description="last update of an order with fills (its last fill)")
+    updated_at: str | None
+    outcome: Literal["confirmed", "corrected", "unchecked"]
+    verdict: str
+
+
+class Holder(_Model):
+    order_id: str
+    client_order_id: str
+    type: str | None
+    status: str
+    qty: DecimalText | None
+    remaining: DecimalText = Field(description="shares the open sell still holds")
+    submitted_at: str | None
+    ours: bool = Field(description="the log names the order (else an order the log never mentions)")
+
+
+class ValidationSymbol(_Model):
+    symbol: str
+    qty: DecimalText = Field(description="the position now")
+    qty_available: DecimalText | None
+    held: DecimalText
+    held_by: list[Holder]
+    unprotected: DecimalText = Field(description="shares no open sell covers now (position - held)")
+
+
+class Validation(_Model):
+    """`analyze --verify`: the broker's books now, read-only."""
+
+    requests: int
+    max_requests: int
+    budget_share: str = Field(description="max_requests as a share of the 200 requests/min budget")
+    unprotected_now: bool = Field(description="true: --verify exits 1")
+    positions_read: bool
+    parents: list[ValidationParent]
+    symbols: list[ValidationSymbol]
+    unknown_orders: list[str]
+    unread_orders: list[str]
+
+
 class AnalyzeReport(_Model):
     """`ordersync analyze --format json`: the incident report."""
 
@@ -232,6 +280,7 @@ class AnalyzeReport(_Model):
     next_steps: list[str]
     notes: list[str]
     broker_export: bool
+    validation: Validation | None = Field(default=None, description="only with --verify")
 
 
 def json_schema() -> str:

@@ -102,3 +102,17 @@ def test_large_reports_list_the_orders_with_most_refusals_and_say_how_many_are_l
     assert "| P2 | OKE |" not in text
     assert "_2 of 4 orders shown (those with the most refusals); JSON lists all._" in text
     assert "| P1 | OKE |" in render_markdown(report, max_rows=None)
+
+
+def test_days_from_the_columns_match_the_rows(tmp_path: Path) -> None:
+    # the Markdown picks HH:MM:SS or dates from ParentRows.days(), which never builds a row
+    late = tmp_path / "two_days.log"
+    late.write_text(
+        (LOGS / "seed_sample.log").read_text()
+        + (LOGS / "seed_sample.log").read_text().replace("2025-10-10", "2025-10-11")
+    )
+    for path in (LOGS / "seed_incident.log", LOGS / "naive_demo.log", late):
+        rows = analyze_paths([path]).parents
+        stamps = {t.date() for p in rows for t in (p.submitted_at, p.first_error_at, p.last_error_at) if t}
+        assert rows.days() == len(stamps), path  # type: ignore[attr-defined]
+    assert analyze_paths([late]).parents.days() == 2  # type: ignore[attr-defined]

@@ -123,11 +123,21 @@ class AlpacaBroker:
         return None if result is None else order_view(_as_order(result))
 
     async def list_orders(
-        self, status: str, after: datetime | None = None, limit: int = 500, direction: str = "asc"
+        self,
+        status: str,
+        after: datetime | None = None,
+        limit: int = 500,
+        direction: str = "asc",
+        symbols: Sequence[str] | None = None,
     ) -> Sequence[BrokerOrderView]:
-        """Return one page of orders (legs flattened after their parent)."""
+        """Return one page of orders (legs flattened after their parent), of `symbols` only when given."""
         request = GetOrdersRequest(
-            status=QueryOrderStatus(status), after=after, limit=limit, direction=Sort(direction), nested=True
+            status=QueryOrderStatus(status),
+            after=after,
+            limit=limit,
+            direction=Sort(direction),
+            nested=True,
+            symbols=list(symbols) if symbols else None,
         )
         result = await self._call(self._client.get_orders, request)
         return [order_view(o) for o in flatten([_as_order(o) for o in result])]
