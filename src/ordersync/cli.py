@@ -1,4 +1,4 @@
-"""The ``ordersync`` command line (typer + rich): parse, call, render. Exit codes per DESIGN.md §3:
+"""The ``ordersync`` command line (typer + rich): parse, call, render. Exit codes per docs/operations.md §6:
 0 success, 1 the run found problems, 2 bad input (one line on stderr)."""
 
 from __future__ import annotations

@@ -125,7 +125,8 @@ class Lease(Protocol):
 
 
 class Store(Protocol):
-    """Durable state: every change and its journal entry commit together (DESIGN.md invariant 4)."""
+    """Durable state: every change and its journal entry commit together (docs/architecture.md §2,
+    invariant 4)."""
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
     def read_journal(self, after_seq: int = 0, limit: int = 10_000) -> list[JournalEntry]: ...

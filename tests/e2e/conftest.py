@@ -106,7 +106,8 @@ class Books:
         return [[root, *(by_id[i] for i in root["sim"]["leg_ids"])] for root in roots]
 
     def coverage(self, parent: str) -> Decimal:
-        """Shares the parent's children protect (DESIGN.md invariant 2), counted from the broker's books.
+        """Shares the parent's children protect (docs/architecture.md §2, invariant 2), counted from the
+        broker's books.
 
         An open group counts its quantity once (an OCO reserves its shares once); a finished one what it sold.
         """

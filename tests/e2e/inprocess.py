@@ -303,7 +303,8 @@ def fill_to_protect(books: dict[str, Any], parent_ids: set[str]) -> list[Protect
 def exposure(books: dict[str, Any], parent_ids: set[str]) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
     """Per parent: (filled, shares its live or finished children cover, shares its children were sent for).
 
-    Covered counts an open group once and a finished one by what it sold (DESIGN invariant 2); sent is
+    Covered counts an open group once and a finished one by what it sold (docs/architecture.md §2,
+    invariant 2); sent is
     the sum of every child group's quantity, which exceeds the filled quantity only if a child was ever
     duplicated or over-sized (nothing in these runs trims or replaces a child).
     """

@@ -90,7 +90,12 @@ async def naive_run(sim: Simulator, log_path: Path) -> None:
     scenario = load_scenario(SEED)
     clock = ProcessClock(sim.base)
     log = PlatformLog(log_path)
-    platform = NaivePlatform(sim.client, clock, log, poll_interval_s=POLL_S, max_child_attempts=5)  # type: ignore[arg-type]
+    def price_of(symbol: str) -> Decimal:  # the quote the platform reads before pricing its exits
+        return Decimal(str(books(sim.base)["prices"][symbol]))
+
+    platform = NaivePlatform(  # type: ignore[arg-type]
+        sim.client, clock, log, price_of, poll_interval_s=POLL_S, max_child_attempts=5
+    )
     start = clock.now()
     for parent in parents_of(scenario):
         await clock.sleep((start + timedelta(seconds=parent.submit_at_s) - clock.now()).total_seconds())

@@ -1,4 +1,5 @@
-"""What none of the peers does well (peers.md §5), end to end against the simulator through alpaca-py:
+"""What none of the peers does well (docs/architecture.md §11), end to end against the simulator through
+alpaca-py:
 exit sequencing under broker-held quantity, and alerts that matter (store, structlog, Prometheus)."""
 
 from __future__ import annotations

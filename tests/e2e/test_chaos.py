@@ -2,7 +2,8 @@
 
 Each run is ``ordersync.chaos.driver.run_chaos``: the simulator (``ordersync sim serve --clock fast:N``) and
 the engine worker run as separate processes, the worker is killed at seeded-random moments (and, for the
-crash-point test, kills itself at named points), and after quiescence every invariant of DESIGN.md §1 is
+crash-point test, kills itself at named points), and after quiescence every invariant of
+docs/architecture.md §2 is
 judged from the simulator's own books and the worker's store. A failing run prints its counts, its
 violations with the parents concerned, and keeps its scenario, logs, books and store in the test's tmp_path.
 

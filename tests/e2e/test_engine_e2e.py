@@ -1,7 +1,7 @@
 """The engine against `ordersync sim serve` in another process, over real HTTP and websocket, in real time.
 
 Every assertion is judged from the simulator's own books (GET /sim/state): which orders exist, what they
-filled, which refusals the broker answered. Coverage of a parent is counted there the way DESIGN.md
+filled, which refusals the broker answered. Coverage of a parent is counted there the way docs/architecture.md
 invariant 2 counts it: an open child group (an OCO and its stop leg) for its quantity once, a finished one
 for what it sold. A background watcher samples the books throughout and fails the test if a child ever
 covered more than its parent had filled at that moment (invariant 1: no child before a confirmed fill).

@@ -1,4 +1,5 @@
-"""Bounded delay under faults (DESIGN invariant 9): every fill is protected within 2x the poll interval,
+"""Bounded delay under faults (docs/architecture.md §2, invariant 9): every fill is protected within 2x
+the poll interval,
 plus the duration of the fault that made it impossible, whatever the stream and the HTTP side do.
 
 Each case runs the engine against the in-process simulator through alpaca-py, in virtual time (see

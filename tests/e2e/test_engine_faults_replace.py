@@ -1,4 +1,5 @@
-"""Replace chains (DESIGN invariant 8): an order of ours edited with PATCH, by us or by a person in the
+"""Replace chains (docs/architecture.md §2, invariant 8): an order of ours edited with PATCH, by us or
+by a person in the
 dashboard, is replaced by a new order; the replacement inherits its role, and its fills are protected.
 
 In-process simulator (real clock) through alpaca-py; the person is another alpaca-py client on the same

@@ -1,4 +1,5 @@
-"""The seven invariants of DESIGN.md §1, judged from the simulator's own books and the worker's store.
+"""The seven invariants of docs/architecture.md §2, judged from the simulator's own books and the
+worker's store.
 
 The broker's books (``GET /sim/state``) are the truth: which orders exist, when each was submitted, every
 execution with its venue time. The store is what ordersync believes after all the crashes. Children are tied

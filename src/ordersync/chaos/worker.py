@@ -9,7 +9,8 @@ then submits each scenario parent when the simulator's clock reaches its ``submi
 parent twice, and one it had written but not sent is the engine's to resume. SIGTERM stops it cleanly;
 SIGKILL is the point.
 
-``--crash-at POINT`` makes it SIGKILL itself at a named moment, for the crash-recovery tests (DESIGN.md
+``--crash-at POINT`` makes it SIGKILL itself at a named moment, for the crash-recovery tests
+(docs/architecture.md
 invariant 4; the engine is not changed, the broker and store it is given are wrapped):
 
 * ``parent_committed``: a parent and its plan are committed, its POST not sent yet;

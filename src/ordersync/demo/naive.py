@@ -1,4 +1,4 @@
-"""The naive baseline (DESIGN.md §5): the seed's platform, on the same simulator and scenario.
+"""The naive baseline (docs/architecture.md §9): the seed's platform, on the same simulator and scenario.
 
 It takes a parent for filled once the broker accepts it, sends the take-profit at once (refused while
 the buy is open: "cannot open a short sell while a long buy order is open"), sends the stop-loss as a

@@ -1,6 +1,6 @@
 """Platform logs in the seed's format, so ``ordersync analyze`` can read what a demo run did.
 
-Lines look like the seed's (shared/seed/000_ff694fcb062ecc5c.txt): ``2025-10-10 15:59:16,078 -
+Lines look like the seed's (docs/architecture.md §1): ``2025-10-10 15:59:16,078 -
 AlpacaAccount - INFO - Successfully submitted order to Alpaca: broker_order_id=...`` and ``... ERROR -
 Error submitting order to Alpaca: {json}``, plus the DB-log row ``TP for order N | Error: {json}``.
 Timestamps are the demo's virtual time.

@@ -3,7 +3,8 @@
 Children are tied to their parent by client_order_id (``<parent>~...`` for ordersync and the poller,
 ``naive-<parent>-`` for the naive baseline, an OCO leg through its group, a bracket's legs through their
 entry, which is the parent itself). Coverage of a parent = live exits in full plus what ended exits sold,
-as DESIGN.md invariant 2 counts it. An exit is live from its acceptance (a bracket's legs: from the moment the
+as docs/architecture.md §2, invariant 2 counts it. An exit is live from its acceptance (a bracket's
+legs: from the moment the
 entry completely filled and the broker released them) until it ends.
 
 Exposure, one figure for every mode: unprotected share-seconds, the integral over virtual time of each
@@ -24,7 +25,7 @@ TERMINAL = {"filled", "canceled", "expired", "replaced", "rejected"}
 
 @dataclass
 class Summary:
-    """The figures DESIGN.md §3 promises for ``ordersync demo --json``."""
+    """The figures docs/operations.md §6 promises for ``ordersync demo --json``."""
 
     mode: str
     scenario: str

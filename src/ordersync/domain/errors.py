@@ -8,7 +8,7 @@
     │   ├── Overfill                the broker reports more filled than ordered
     │   ├── MalformedObservation    a broker payload that cannot be turned into an observation
     │   └── UnknownOrder            an id we do not know
-    ├── BrokerError                 carries a Classification (DESIGN.md invariant 6)
+    ├── BrokerError                 carries a Classification (docs/architecture.md §2, invariant 6)
     │   ├── InsufficientQty         40310000: shares missing or held by another order -> reconcile
     │   ├── DuplicateClientOrderId  40010001 "must be unique": the order may exist -> look it up
     │   ├── RateLimited             429 -> back off per the broker's reset
@@ -66,7 +66,7 @@ class UnknownOrder(DomainError):
 
 
 class Classification(StrEnum):
-    """How the engine must react to a broker error (DESIGN.md invariant 6)."""
+    """How the engine must react to a broker error (docs/architecture.md §2, invariant 6)."""
 
     RETRYABLE = "retryable"
     NEEDS_RECONCILE = "needs_reconcile"

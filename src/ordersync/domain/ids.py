@@ -2,7 +2,8 @@
 
 A child's ``client_order_id`` is a pure function of its parent and its attempt number, so the id is
 known (and journaled) before the POST: a timed-out submit is settled by looking that id up, and a retry
-can never create a second order (DESIGN.md invariant 3; Alpaca rejects a reused id with 422 40010001).
+can never create a second order (docs/architecture.md §2, invariant 3; Alpaca rejects a reused id with
+422 40010001).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A plan is stored with its parent as a durable intent. ``release_decision`` is the whole rule for what
 to do about it, as a pure function of the parent's *broker-confirmed* state, the children that exist and
-the broker's ``qty_available``. Its properties are DESIGN.md invariants 1, 2 and 7:
+the broker's ``qty_available``. Its properties are docs/architecture.md §2, invariant 1, 2 and 7:
 
 * nothing is released before the broker confirms a fill, and never more than the confirmed quantity;
 * coverage (open children count in full, finished ones by what they filled) converges to exactly the

@@ -1,4 +1,5 @@
-"""Noticing every fill within a poll interval, whatever the stream does (DESIGN invariant 9, bounded delay).
+"""Noticing every fill within a poll interval, whatever the stream does (docs/architecture.md §2,
+invariant 9, bounded delay).
 
 The trade_updates stream can lose an event while it keeps delivering others, go silent, or drop; none of
 that is visible from the stream itself. The account's FILL activities (docs/alpaca.md, 4.8) list every

@@ -266,7 +266,8 @@ def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Ord
     points it at its predecessor with ``replaces``. A replaced entry's fills before the replace stay its
     own (its children cover them); the replacement becomes an entry of its own under the same plan, so
     its fills are protected too. A replaced child's successor is a child of the same parent (and group),
-    so the shares it covers stay covered (DESIGN invariant 8: replacements inherit their role).
+    so the shares it covers stay covered (docs/architecture.md §2, invariant 8: replacements inherit
+    their role).
     """
     view = obs.order
     if view.replaces is None:

@@ -1,4 +1,5 @@
-"""Sending orders exactly once, settling ambiguous submits, and cancelling (DESIGN.md invariants 3, 6).
+"""Sending orders exactly once, settling ambiguous submits, and cancelling (docs/architecture.md §2,
+invariant 3, 6).
 
 The client_order_id is journaled (status ``submitting``) before the POST. Any answer that leaves the
 outcome unknown (timeout, 5xx, lost response, 422 "must be unique" on a retry) keeps the order

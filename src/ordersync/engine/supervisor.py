@@ -85,7 +85,7 @@ class _Stop:
 
 
 class Engine:
-    """Keeps orders and their protection in sync with the broker (DESIGN.md invariants 1-7)."""
+    """Keeps orders and their protection in sync with the broker (docs/architecture.md §2, invariant 1-7)."""
 
     def __init__(
         self,

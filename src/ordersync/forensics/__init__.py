@@ -1,6 +1,7 @@
 """Incident forensics: read the platform's logs and write the `40310000` incident report.
 
-`ordersync analyze` (DESIGN §3, §6) calls `analyze_paths` for log files or `analyze_records` for records
+`ordersync analyze` (docs/operations.md §6, §6) calls `analyze_paths` for log files or `analyze_records`
+for records
 built from ordersync's own journal, then `render_markdown` or `render_json`. The package depends on the
 standard library, rich (progress bar, loaded lazily) and `ordersync.domain.errors` (its exception's base);
 it never imports the engine, store, brokers or simulator.

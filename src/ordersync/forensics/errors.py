@@ -4,7 +4,7 @@ Lines that cannot be parsed are never errors (they are counted and shown in the 
 is for what the caller must handle before any report exists: no path, a missing path, a directory, a
 file that cannot be opened, or a gzip stream that is corrupt before its first line. It belongs to the
 project's one exception tree (`ordersync.domain.errors`, a leaf module), so the CLI's single
-`OrderSyncError` handler maps it to exit code 2 with its one-line message (DESIGN §3).
+`OrderSyncError` handler maps it to exit code 2 with its one-line message (docs/operations.md §6).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Parse one log line of the three shapes the platform writes into a normalized record.
 
-Shapes (DESIGN §6 and the seed incident):
+Shapes (docs/forensics.md and the seed incident):
 
 1. ``<ts> - AlpacaAccount - INFO - Successfully submitted order to Alpaca: broker_order_id=<id>``, optionally
    followed by ``client_order_id=.. symbol=.. side=.. qty=..`` tokens;

@@ -44,7 +44,7 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class ErrorBody:
-    """The fields of an Alpaca error body (alpaca/semantics.md §4); absent fields are `None`.
+    """The fields of an Alpaca error body (docs/alpaca.md §4); absent fields are `None`.
 
     Hashable on purpose: identical bodies are the unit of deduplication and aggregation.
     """

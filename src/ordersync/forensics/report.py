@@ -30,7 +30,7 @@ class Cause(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """Counts of `40310000` bodies by what they show (alpaca/semantics.md §4, §6.3).
+    """Counts of `40310000` bodies by what they show (docs/alpaca.md §4, §6.3).
 
     - `no_position`: `existing_qty` 0, the sell came before the buy filled;
     - `short_sell_refusals`: "cannot open a short sell while a long buy order is open", same cause;
@@ -274,5 +274,5 @@ class IncidentReport:
 
     @property
     def found_problems(self) -> bool:
-        """True when the broker refused anything: the CLI's exit code 1 (DESIGN §3)."""
+        """True when the broker refused anything: the CLI's exit code 1 (docs/operations.md §6)."""
         return self.summary.rejections > 0

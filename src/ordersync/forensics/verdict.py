@@ -1,10 +1,10 @@
 """Decide the root cause of `40310000` refusals from what the error bodies say, never from assumption.
 
-Two different mistakes produce the same code (DESIGN §4, alpaca/semantics.md §4 and §6.3):
+Two different mistakes produce the same code (docs/alpaca.md §4.7, docs/alpaca.md §4 and §6.3):
 
 - the sell came before the buy filled: no shares yet, so `existing_qty` is 0 or Alpaca answers
   "cannot open a short sell while a long buy order is open" (or, for a stop beside a working limit
-  buy, "potential wash trade detected", alpaca/semantics.md §6.3);
+  buy, "potential wash trade detected", docs/alpaca.md §6.3);
 - the shares existed and another open order had reserved them: `existing_qty` > 0 and
   `held_for_orders` = `existing_qty`, the holder named in `related_orders` (a take-profit beside a
   stop-loss, or a retried take-profit competing with the first).

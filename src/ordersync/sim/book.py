@@ -1,7 +1,7 @@
 """The account's books: orders, symbols and prices, positions and cash, and the quantity reserved by orders.
 
 `Book` is plain state plus queries; it never emits events or schedules anything (that is `exchange.py`). The
-one rule that matters most here is Alpaca's reservation of shares by open sell orders (alpaca/semantics.md
+one rule that matters most here is Alpaca's reservation of shares by open sell orders (docs/alpaca.md
 §6.3): `held_for_orders` is the quantity still to be sold by open sell orders, and `qty_available` is the
 position minus it. A group of exits on the same shares (an OCO pair, or a bracket's take-profit and stop-loss
 once the entry has filled) reserves its quantity once, not once per leg: the group counts for the largest

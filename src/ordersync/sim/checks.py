@@ -1,4 +1,4 @@
-"""Account-dependent refusals of a new order, with Alpaca's exact bodies (alpaca/semantics.md §4, §6).
+"""Account-dependent refusals of a new order, with Alpaca's exact bodies (docs/alpaca.md §4, §6).
 
 Run under the books lock, in this order: a bracket must open or add to a position; a sell needs shares that
 no other open sell holds (403 40310000 "insufficient qty available ..."); a sell while flat with a buy open
@@ -91,7 +91,7 @@ def _check_sell_quantity(
 
 
 def _check_buy_against_short(book: Book, spec: OrderSpec, position: Decimal, skipped: set[str]) -> None:
-    # The mirror rule (alpaca/semantics.md §4): no long buy while flat with a short sell open.
+    # The mirror rule (docs/alpaca.md §4): no long buy while flat with a short sell open.
     if position == 0 and any(_opposite_open(book, spec, skipped)):
         raise ApiError.forbidden("cannot open a long buy while a short sell order is open")
 
@@ -124,7 +124,7 @@ def _opposite_open(book: Book, spec: OrderSpec, skipped: set[str]) -> list[SimOr
 
 
 def _check_wash_trade(book: Book, spec: OrderSpec, skipped: set[str]) -> None:
-    # New complex orders and trailing stops are exempt (alpaca/semantics.md §6.3). Whether resting legs
+    # New complex orders and trailing stops are exempt (docs/alpaca.md §6.3). Whether resting legs
     # and trailing stops count against a new simple order is [UNCONFIRMED]; they count here (the stricter
     # choice, so a client that relies on them not counting fails against the simulator first). Held legs are
     # not at the venue, so they do not count.

@@ -2,7 +2,7 @@
 
 A bracket is an entry plus a take-profit limit leg and a stop-loss stop (or stop-limit) leg on the exit side;
 an OTO is an entry plus one of them; an OCO is an exit-only pair whose take-profit is the parent (the order
-the client gets back) and whose stop-loss is its leg (alpaca/semantics.md §6.1). Legs are separate orders
+the client gets back) and whose stop-loss is its leg (docs/alpaca.md §6.1). Legs are separate orders
 with their own ids and generated client_order_ids, created `held`. A replacement (PATCH) takes the old
 order's place in its group. Nothing here emits events or takes locks: `exchange.py` calls it under the books
 lock."""
@@ -21,7 +21,7 @@ from .wire import ApiError, new_id
 
 __all__ = ["create_group", "new_order", "replacement_spec", "swap_into_group"]
 
-GTC_LIFETIME = timedelta(days=90)  # about 90 days per users' reports (alpaca/semantics.md §1.2)
+GTC_LIFETIME = timedelta(days=90)  # about 90 days per users' reports (docs/alpaca.md §1.2)
 
 
 def new_order(

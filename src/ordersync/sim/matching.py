@@ -1,7 +1,7 @@
 """When a working order executes against the symbol's price (the default matching of orders without a plan).
 
 Alpaca's paper venue fills an order when it is marketable against the quote, without checking size
-(alpaca/semantics.md §7); the simulator has one price per symbol and fills the whole remainder at it. Market
+(docs/alpaca.md §7); the simulator has one price per symbol and fills the whole remainder at it. Market
 orders are always marketable; a limit buy when price <= limit (sell: >=); a stop triggers when the price
 reaches the stop (sell: falls to it) and then behaves as a market order, or as a limit order for stop_limit;
 a trailing stop follows the high-water mark (sell) or low-water mark (buy) and triggers like a stop at hwm ∓

@@ -1,7 +1,7 @@
 """The simulator's own records of orders and positions, independent of ordersync's domain model.
 
 These are plain mutable dataclasses owned by the exchange under its lock. They mirror Alpaca's fields (see
-alpaca/semantics.md §3) plus the bookkeeping Alpaca keeps internally: the group an order belongs to (bracket,
+docs/alpaca.md §3) plus the bookkeeping Alpaca keeps internally: the group an order belongs to (bracket,
 OCO, OTO), its role in that group, a triggered flag for stops and the trailing high-water mark. The simulator
 is deliberately a separate model of the broker, so a bug in ordersync's order core cannot be mirrored here."""
 
@@ -23,7 +23,7 @@ __all__ = [
     "SymbolInfo",
 ]
 
-# Alpaca's terminal statuses (alpaca/semantics.md §1.1); done_for_day/calculated are not terminal.
+# Alpaca's terminal statuses (docs/alpaca.md §1.1); done_for_day/calculated are not terminal.
 TERMINAL_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})
 OPEN_STATUSES = frozenset(
     {

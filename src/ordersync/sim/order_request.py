@@ -4,7 +4,7 @@ Everything that can be decided from the request alone lives here: required field
 quantities, which price fields each type and class needs, and the sub-penny rule. What depends on the account
 (held quantity, short sells, wash trades, base prices) is checked by `checks.py` under the books lock.
 
-Messages follow Alpaca's where they are known (alpaca/semantics.md §4); the wording of the per-field messages
+Messages follow Alpaca's where they are known (docs/alpaca.md §4); the wording of the per-field messages
 ("qty must be > 0" and the like) is [UNCONFIRMED] and only the code (422 40010001) is relied upon. Sub-penny
 prices get 422 42210000 with Alpaca's documented message."""
 

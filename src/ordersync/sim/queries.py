@@ -1,11 +1,11 @@
 """GET /v2/orders: query-string parsing and selection, with Alpaca's defaults and alpaca-py's quirks.
 
-Defaults are Alpaca's (alpaca/semantics.md §4): status=open, limit=50 (max 500), direction=desc; `after` and
+Defaults are Alpaca's (docs/alpaca.md §4): status=open, limit=50 (max 500), direction=desc; `after` and
 `until` filter on submission time and are both exclusive; `nested` arrives as Python's `True`/`False` from
 alpaca-py and is parsed case-insensitively. Paging is done by moving `after`/`until` (there is no cursor).
 
 Held bracket legs: the docs say every leg is listed, users report that held legs are missing from the flat
-`status=open` list (alpaca/semantics.md §6.2). The simulator hides `held` legs from the flat open list and
+`status=open` list (docs/alpaca.md §6.2). The simulator hides `held` legs from the flat open list and
 shows them under the parent's `legs` with nested=true. With nested=true a group is listed when its root or
 any of its legs matches the status filter, so open exits of a filled entry are never invisible."""
 

@@ -1,4 +1,4 @@
-"""Alpaca's request rate limit: N requests per minute per API key, 429 beyond (alpaca/semantics.md §5).
+"""Alpaca's request rate limit: N requests per minute per API key, 429 beyond (docs/alpaca.md §5).
 
 The window is a fixed minute of *virtual* time, so a demo on `fast:N` sees the same limit per market minute
 as a run in real time, and tests on a stepped clock reset it by advancing the clock. Every response carries

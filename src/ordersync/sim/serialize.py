@@ -1,6 +1,6 @@
 """JSON shapes of orders, positions, the account and trade updates, as Alpaca sends them.
 
-Every shape here must pass alpaca-py 0.44.0's models (alpaca/alpaca-py.md §3): UUID ids, `Z` timestamps,
+Every shape here must pass alpaca-py 0.44.0's models (docs/alpaca.md §11.3): UUID ids, `Z` timestamps,
 non-null `updated_at`/`submitted_at`, numbers as strings, `order_class` "" for simple orders (as the live API
 often sends), `extended_hours` a bool, an exchange from alpaca-py's `AssetExchange` list, account status
 upper-case. The integration tests round-trip each one through the SDK models."""

@@ -1,7 +1,7 @@
 """The trade_updates websocket at `/stream` (and `/stream/`), speaking Alpaca's protocol as alpaca-py expects
 it.
 
-Protocol (alpaca/alpaca-py.md §4, alpaca/semantics.md §2): no greeting; the client sends `authenticate` and
+Protocol (docs/alpaca.md §11.4, docs/alpaca.md §2): no greeting; the client sends `authenticate` and
 the very next frame is the authorization reply; `listen` with `["trade_updates"]` is acknowledged with
 `listening`; then each event is one JSON object in one *binary* frame, as the paper API sends them. Several
 connections may listen at once and each gets every event of its account. There is no replay: an event

@@ -1,7 +1,7 @@
 """The venue side of an order's life: acknowledgement, executions, group legs, cancels and expiries.
 
 Every state change of an order after its POST happens here, under the exchange's lock, and each one emits the
-trade_updates event Alpaca would send (alpaca/semantics.md §1, §7): `new` after the acknowledgement latency,
+trade_updates event Alpaca would send (docs/alpaca.md §1, §7): `new` after the acknowledgement latency,
 `partial_fill`/`fill` with per-execution `qty`/`price`, cumulative `order.filled_qty`, the position after the
 execution and a fresh UUID `execution_id`; `canceled`/`expired` when the venue ends an order; and
 `order_cancel_rejected` when a fill wins the race against a cancel. Group rules (§6): bracket/OTO legs stay
@@ -75,7 +75,7 @@ class Venue:
         self.scheduler.schedule(self.clock.now() + timedelta(seconds=seconds), label, callback)
 
     def emit(self, event: str, order: SimOrder, fill: tuple[Decimal, Decimal, Decimal] | None = None) -> None:
-        # `new` carries an execution_id too, as observed in live traffic (alpaca/semantics.md §1.4).
+        # `new` carries an execution_id too, as observed in live traffic (docs/alpaca.md §1.4).
         execution_id = new_id() if event in ("new", "fill", "partial_fill") else None
         self.sink.publish(trade_update(event, order_json(order), self.clock.now(), execution_id, fill))
 
@@ -138,7 +138,7 @@ class Venue:
 
     def release_stop_leg(self, order: SimOrder) -> None:
         # A held stop-loss that triggers ends its take-profit sibling and goes to the venue. Alpaca marks
-        # that take-profit "replaced", not "canceled" (alpaca/semantics.md §6.2, forum and alpaca-py #198).
+        # that take-profit "replaced", not "canceled" (docs/alpaca.md §6.2, forum and alpaca-py #198).
         for sibling in self.book.siblings(order):
             self.end(sibling, "replaced")
         self.touch(order, "new")

@@ -25,7 +25,7 @@ __all__ = [
 
 JsonDict = dict[str, Any]
 
-# Alpaca's 8-digit error codes embed the HTTP status (see alpaca/semantics.md §4).
+# Alpaca's 8-digit error codes embed the HTTP status (see docs/alpaca.md §4).
 CODE_BAD_REQUEST = 40010001
 CODE_FORBIDDEN = 40310000
 CODE_NOT_FOUND = 40410000

@@ -1,7 +1,8 @@
 """Durable state on SQLAlchemy 2: SQLite (WAL) embedded by default, PostgreSQL for production.
 
 Every change to an order, a plan, a fill or an alert commits in the same transaction as its journal
-entry, so a crash at any point leaves a consistent state to resume from (DESIGN.md invariant 4).
+entry, so a crash at any point leaves a consistent state to resume from (docs/architecture.md §2,
+invariant 4).
 """
 
 from ordersync.store.sqlalchemy_store import SqlAlchemyStore, open_store

@@ -357,7 +357,8 @@ async def test_5xx_is_broker_unavailable_and_nothing_was_created(
 async def test_lost_response_is_broker_unavailable_but_the_order_exists(
     faulty_sim: Callable[[dict[str, Any]], SimServer],
 ) -> None:
-    """Why a submit that failed with 5xx must be looked up before any retry (DESIGN.md invariant 3)."""
+    """Why a submit that failed with 5xx must be looked up before any retry (docs/architecture.md §2,
+    invariant 3)."""
     sim = faulty_sim(
         {"on_request": [{"nth": 1, "fault": "lost_response", "method": "POST", "path": "/v2/orders"}]}
     )

@@ -2,7 +2,7 @@
 
 One simulator per module (stepped clock, port 0) serves most tests; each test trades its own symbols, so tests
 do not see each other's positions. Tests that need a special scenario (faults, latencies) start their own with
-`make_sim`. Clients are alpaca-py's `TradingClient` and `TradingStream`, configured as alpaca/alpaca-py.md §5
+`make_sim`. Clients are alpaca-py's `TradingClient` and `TradingStream`, configured as docs/alpaca.md §11.5
 advises for tests: short retry wait, a request timeout.
 """
 

@@ -85,7 +85,7 @@ def test_oco_stop_trigger_replaces_the_take_profit_and_sells_at_market(
 
     nested = client.get_order_by_id(oco.id, GetOrderByIdRequest(nested=True))
     (stop_leg,) = nested.legs or []
-    # Alpaca ends the take-profit 'replaced' when the stop triggers (alpaca/semantics.md §6.2)
+    # Alpaca ends the take-profit 'replaced' when the stop triggers (docs/alpaca.md §6.2)
     assert (nested.status, stop_leg.status) == (OrderStatus.REPLACED, OrderStatus.FILLED)
     assert stop_leg.filled_avg_price == "44.9"
 

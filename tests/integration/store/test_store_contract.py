@@ -1,4 +1,5 @@
-"""The Store port's contract, run against InMemoryStore, SQLite and PostgreSQL alike (STYLE.md §11).
+"""The Store port's contract, run against InMemoryStore, SQLite and PostgreSQL alike
+(docs/architecture.md §10).
 
 Whatever passes here for the SQL stores must pass for the fake, so unit tests built on InMemoryStore
 stay honest.

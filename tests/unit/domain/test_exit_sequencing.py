@@ -1,4 +1,5 @@
-"""Exit sequencing (peers.md §5.4): cancel -> broker confirms -> sell, never two sells for the same shares.
+"""Exit sequencing (docs/architecture.md §11.4): cancel -> broker confirms -> sell, never two sells for
+the same shares.
 
 Changing or closing protection must never ask the broker for shares another of our orders still holds
 (that is how 40310000 happens), so every step waits for the broker's confirmation of the one before.

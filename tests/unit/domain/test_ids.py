@@ -1,4 +1,4 @@
-"""The deterministic client_order_id of dependent orders (DESIGN.md invariant 3)."""
+"""The deterministic client_order_id of dependent orders (docs/architecture.md §2, invariant 3)."""
 
 from __future__ import annotations
 

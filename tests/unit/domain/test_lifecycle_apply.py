@@ -42,7 +42,7 @@ def test_duplicated_fill_event_changes_nothing() -> None:
 
 
 def test_fill_replayed_after_the_terminal_event_is_a_duplicate() -> None:
-    """The production log of semantics.md §7: fill, then new(dup), then fill(dup) with the same id."""
+    """The production log of docs/alpaca.md §7: fill, then new(dup), then fill(dup) with the same id."""
     order = live()
     fill = make_fill(order, 10)
     filled = apply(order, fill).order

@@ -1,7 +1,7 @@
 """Hypothesis: a true broker history, delivered duplicated, reordered and mixed with stale polls.
 
 The stream duplicates events (even after a terminal one), has no ordering guarantee, and polls race it
-(shared/alpaca/semantics.md §7). Whatever the delivery, the order must converge to the broker's truth and
+(docs/alpaca.md §7). Whatever the delivery, the order must converge to the broker's truth and
 never move backwards.
 """
 

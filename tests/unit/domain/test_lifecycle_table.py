@@ -1,5 +1,5 @@
 """Every (current status, observed broker status) pair of the lifecycle table, against an expectation
-written here from Alpaca's semantics (shared/alpaca/semantics.md §1, §7), not from the module's helper.
+written here from Alpaca's semantics (docs/alpaca.md §1, §7), not from the module's helper.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ LOCAL = {S.INTENT, S.SUBMITTING}
 TERMINAL = {S.FILLED, S.CANCELED, S.EXPIRED, S.REPLACED, S.REJECTED}
 BROKER = [s for s in OrderStatus if s not in LOCAL]
 
-# Venue quirks that override the tier rule (semantics.md §1.1, §1.2)
+# Venue quirks that override the tier rule (docs/alpaca.md §1.1, §1.2)
 EXPECTED_QUIRKS: dict[tuple[OrderStatus, OrderStatus], Move] = {
     (S.REPLACED, S.CANCELED): Move.STALE,  # late cancel of a replaced id adds nothing
     (S.DONE_FOR_DAY, S.NEW): Move.LATERAL,  # a GTC order works again the next day

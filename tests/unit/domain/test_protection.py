@@ -504,7 +504,7 @@ def test_oco_ended_unfilled_with_unread_legs_is_counted_until_the_legs_are_read(
 
 
 def test_a_cancelled_oco_whose_stop_leg_ended_covers_nothing() -> None:
-    """Cancelling any order of a group cancels the rest (semantics.md §6.1): once the stop leg is read as
+    """Cancelling any order of a group cancels the rest (docs/alpaca.md §6.1): once the stop leg is read as
     ended, nothing holds the shares."""
     primary = oco_child("p~oco1", "4", S.CANCELED)
     stop_leg = replace(

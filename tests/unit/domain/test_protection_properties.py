@@ -1,4 +1,5 @@
-"""Hypothesis: the release rule driven through random broker histories (DESIGN.md invariants 1, 2 and 7).
+"""Hypothesis: the release rule driven through random broker histories (docs/architecture.md §2,
+invariant 1, 2 and 7).
 
 A parent with a protection plan lives a random true life at the broker (acknowledgements, partial fills at
 varying prices, cancel/expire/reject, or still open). ordersync learns it through duplicated, reordered
@@ -431,7 +432,7 @@ def check_invariant_1(run: Run) -> None:
 
 
 def lone_exit_must_wait(parent: Order, plan: ProtectionPlan) -> bool | None:
-    """Alpaca's wash-trade rule (semantics.md §6.3) for an exit while the limit entry still works: True when
+    """Alpaca's wash-trade rule (docs/alpaca.md §6.3) for an exit while the limit entry still works: True when
     it must wait, False when it must not, None when it depends on the price computed from the fill."""
     if parent.is_terminal or (plan.take_profit is not None and plan.stop_loss is not None):
         return False  # nothing left to trade against, or an OCO (exempt)

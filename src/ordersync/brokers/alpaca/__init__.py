@@ -1,6 +1,7 @@
 """The Alpaca adapter: REST through alpaca-py's TradingClient, trade_updates through a small stream client.
 
-Split by concern (STYLE.md §6): ``mapping`` turns SDK models into domain views, ``errors`` classifies
+Split by concern (docs/architecture.md §10): ``mapping`` turns SDK models into domain views, ``errors``
+classifies
 Alpaca failures, ``broker`` is the REST port, ``stream`` the event port.
 """
 

@@ -1,4 +1,4 @@
-"""Classify Alpaca failures into the domain's BrokerError tree (DESIGN.md invariant 6).
+"""Classify Alpaca failures into the domain's BrokerError tree (docs/architecture.md §2, invariant 6).
 
 Only this module knows Alpaca's codes; the engine reacts to the classification. Messages never carry
 request headers, so API keys cannot leak through an error.
