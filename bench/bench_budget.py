@@ -54,7 +54,7 @@ from ordersync.store import open_store
 
 KEY, SECRET = "bench-key", "bench-secret"
 ALPACA_LIMIT_PER_MIN = 200
-NAIVE_PER_ORDER_PER_MIN = 2.0  # one GET per order every 30 s polling cycle (DESIGN.md section 5)
+NAIVE_PER_ORDER_PER_MIN = 2.0  # one GET per order every 30 s polling cycle (docs/architecture.md §9)
 FILL_EVERY_S = 15.0
 PRICE, BUY_AT, TP, SL = Decimal(100), Decimal(50), Decimal(130), Decimal(40)
 

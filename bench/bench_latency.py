@@ -9,7 +9,7 @@ each) is written to a temporary YAML file and run with the demo runner (``run_de
   platform; ``ordersync run`` defaults to 2 s);
 * ordersync, stream silent: connected, but the simulator drops every event (``drop_event_p: 1.0``), so
   the engine must notice the silence (``stream_silence_s``) before it polls;
-* naive: the seed's platform (DESIGN.md section 5): children sent at once, refused, retried on its 30 s
+* naive: the seed's platform (docs/architecture.md §9): children sent at once, refused, retried on its 30 s
   polling cycle;
 * floor: one bare POST round trip (alpaca-py -> simulator -> back) on the same simulator, the least any
   client spends placing a child once it knows of a fill.

@@ -150,9 +150,15 @@ def _demo_scenario(path: Path | None) -> Scenario:
     from ordersync.sim.scenarios import ScenarioError, default_scenario, load_scenario
 
     try:
-        return load_scenario(path) if path else default_scenario()
+        chosen = load_scenario(path) if path else default_scenario()
     except ScenarioError as e:
         _fail(e)
+    if chosen.accounts is not None:
+        # the demo drives one account with its own keys; a scenario of many accounts is for `sim serve`
+        _fail(
+            f"{path}: this scenario defines several accounts; ordersync demo runs one account (use sim serve)"
+        )
+    return chosen
 
 
 def _demo_progress(mode: str) -> Callable[[dict[str, Any]], None]:

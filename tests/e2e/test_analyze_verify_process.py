@@ -90,6 +90,7 @@ async def naive_run(sim: Simulator, log_path: Path) -> None:
     scenario = load_scenario(SEED)
     clock = ProcessClock(sim.base)
     log = PlatformLog(log_path)
+
     def price_of(symbol: str) -> Decimal:  # the quote the platform reads before pricing its exits
         return Decimal(str(books(sim.base)["prices"][symbol]))
 
