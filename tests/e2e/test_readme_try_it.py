@@ -49,3 +49,6 @@ def test_the_readme_try_it_block_runs_and_protects_the_fill(tmp_path: Path) -> N
     assert len(oco) == 1, orders
     assert oco[0]["qty"] == "9"
     assert re.search(r'ordersync_submits_total\{role="oco"\} 1\.0', out), out
+    run_log = (tmp_path / "run.log").read_text()
+    for event in ("order.accepted", "order.fill", "order.child_released"):  # the order's life at INFO
+        assert event in run_log, f"{event} not logged:\n{run_log}"

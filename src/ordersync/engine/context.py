@@ -136,7 +136,13 @@ class Context:
         self.on_dirty()
 
     def notify(self, kind: str, client_order_id: str | None, **detail: Any) -> None:
-        """Tell every listener; a listener that raises is logged and ignored."""
+        """Tell every listener, and the log at INFO (an order's life, readable by an operator).
+
+        A listener that raises is logged and ignored. Alerts log themselves as ``engine.alert``."""
+        if kind != "alert":
+            log.info(
+                f"order.{kind}", client_order_id=client_order_id, **{k: str(v) for k, v in detail.items()}
+            )
         note = Notification(kind, client_order_id, detail)
         for listener in list(self.listeners):
             try:
