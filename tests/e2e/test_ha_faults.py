@@ -79,6 +79,19 @@ def _protected_parent(simulator: str, store_url: str, parent: str) -> None:
     wait_until(lambda: coverage(simulator, parent) == 4, 30, "protection of the first fill")
 
 
+def _active_and_standby(
+    tmp_path: Path, simulator: str, stores: tuple[str, str], processes: list[subprocess.Popen[bytes]]
+) -> list[Path]:
+    """Start an active instance, then a standby; return their logs once each is in its role."""
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    roles = ("active: syncing", "waiting for the lease")
+    for i, (log, store, role) in enumerate(zip(logs, stores, roles, strict=True)):
+        config = run_config(tmp_path, f"r{i}", simulator, store, free_port())
+        processes.append(start_run(config, log, "--log-format", "console"))
+        wait_until(lambda log=log, role=role: role in text_of(log), 30, f"instance {i}: {role}")  # type: ignore[misc]
+    return logs
+
+
 def _books_are_clean(simulator: str) -> None:
     state = get_json(f"{simulator}/sim/state")
     coids = [o["client_order_id"] for o in state["orders"]]
@@ -89,12 +102,7 @@ def _books_are_clean(simulator: str) -> None:
 def test_a_frozen_active_is_replaced_and_exits_when_it_resumes(
     tmp_path: Path, simulator: str, postgres_url: str, processes: list[subprocess.Popen[bytes]]
 ) -> None:
-    logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    configs = [run_config(tmp_path, f"r{i}", simulator, postgres_url, free_port()) for i in range(2)]
-    processes.append(start_run(configs[0], logs[0]))
-    wait_until(lambda: "active: syncing" in text_of(logs[0]), 30, "the first instance to become active")
-    processes.append(start_run(configs[1], logs[1]))
-    wait_until(lambda: "waiting for the lease" in text_of(logs[1]), 30, "the standby")
+    logs = _active_and_standby(tmp_path, simulator, (postgres_url, postgres_url), processes)
     _protected_parent(simulator, postgres_url, "fz-p1")
 
     processes[0].send_signal(signal.SIGSTOP)  # a GC pause, a stuck disk: alive, connected, silent
@@ -145,13 +153,8 @@ def test_a_partitioned_active_loses_to_the_standby_and_its_late_writes_are_refus
 ) -> None:
     proxy = TcpProxy(_pg_address(postgres_url))
     try:
-        logs = [tmp_path / "a.log", tmp_path / "b.log"]
-        active_config = run_config(tmp_path, "a", simulator, _proxied(postgres_url, proxy), free_port())
-        standby_config = run_config(tmp_path, "b", simulator, postgres_url, free_port())
-        processes.append(start_run(active_config, logs[0], "--log-format", "console"))
-        wait_until(lambda: "active: syncing" in text_of(logs[0]), 30, "active")
-        processes.append(start_run(standby_config, logs[1], "--log-format", "console"))
-        wait_until(lambda: "waiting for the lease" in text_of(logs[1]), 30, "standby")
+        stores = (_proxied(postgres_url, proxy), postgres_url)  # only the active goes through the proxy
+        logs = _active_and_standby(tmp_path, simulator, stores, processes)
         _protected_parent(simulator, postgres_url, "pt-p1")
 
         proxy.cut()  # the active can no longer reach the database; the standby can
@@ -173,12 +176,7 @@ def test_a_partitioned_active_loses_to_the_standby_and_its_late_writes_are_refus
 def test_a_post_in_flight_when_the_active_freezes_lands_once(
     tmp_path: Path, simulator: str, postgres_url: str, processes: list[subprocess.Popen[bytes]]
 ) -> None:
-    logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    configs = [run_config(tmp_path, f"r{i}", simulator, postgres_url, free_port()) for i in range(2)]
-    processes.append(start_run(configs[0], logs[0]))
-    wait_until(lambda: "active: syncing" in text_of(logs[0]), 30, "the first instance to become active")
-    processes.append(start_run(configs[1], logs[1]))
-    wait_until(lambda: "waiting for the lease" in text_of(logs[1]), 30, "the standby")
+    logs = _active_and_standby(tmp_path, simulator, (postgres_url, postgres_url), processes)
     _protected_parent(simulator, postgres_url, "sl-p1")
 
     # the next child POST takes 4 s to reach the broker's books; the active freezes while it is on the wire
