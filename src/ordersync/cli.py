@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
@@ -129,6 +130,10 @@ def demo(
         _fail(
             ValueError(f"--log writes one platform's seed-format log; {where} has none (safe mode: use --db)")
         )
+    if log is not None and not (log.parent.is_dir() and os.access(log.parent, os.W_OK)):
+        _fail(f"--log: cannot write {log}: folder {log.parent} does not exist or is not writable")
+    if db is not None:
+        _check_store(db)
     chosen = _demo_scenario(scenario)
     from ordersync.demo.run import UnsupportedScenario, check_supported
 

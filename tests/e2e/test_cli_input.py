@@ -266,3 +266,39 @@ def test_alerts_ack_refuses_a_malformed_id(tmp_path: Path) -> None:
     code, err = _run(["alerts", "ack", "nocolon", "--db", _store_with_alert(tmp_path)])
     assert code == 2
     assert "KIND:KEY" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["demo", "--mode", "naive", "--log", "/nonexistent/dir/x.log"], "--log: cannot write"),
+        (["demo", "--db", "sqlite:////nonexistent/dir/x.db"], "/nonexistent/dir"),
+        (["demo", "--db", "mysql://x/y"], "unsupported store 'mysql'"),
+    ],
+)
+def test_demo_refuses_unusable_paths_in_one_line_before_running(args: list[str], expected: str) -> None:
+    code, err = _run(args)
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_status_watch_redraws_until_interrupted(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from ordersync.sim.process import ordersync_command
+
+    url = _store_with_alert(tmp_path)
+    proc = subprocess.Popen(
+        [*ordersync_command(), "status", "--db", url, "--watch", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 1, "an alert is open: exit 1 when the watch ends"
+    assert b"order_refused" in out
