@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -34,6 +34,20 @@ def redactor(secrets: list[str]) -> structlog.types.Processor:
     return redact
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing, not at the time of configuring.
+
+    Configuration is process-wide; a caller that swapped stderr and closed it afterwards (a test runner
+    capturing a CLI call, a daemon redirecting its streams) must not leave every later log line raising
+    "I/O operation on closed file" inside the engine's loops."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(*, json: bool, level: str = "info", secrets: list[str] | None = None) -> None:
     """Configure structlog for the process: JSON lines for services, readable lines for a terminal."""
     renderer: structlog.types.Processor = (
@@ -48,6 +62,6 @@ def configure(*, json: bool, level: str = "info", secrets: list[str] | None = No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
