@@ -105,3 +105,10 @@ class StreamRecorder:
             asyncio.run_coroutine_threadsafe(self.stream.stop_ws(), loop).result(timeout=5)
         self.sim.disconnect_streams()  # wakes the SDK's 5 s recv wait so it sees the stop at once
         self._thread.join(timeout=10)
+
+
+# the types of conftest.py's fixture factories, for the test files' annotations
+Sim = Callable[..., SimServer]
+Client = Callable[..., TradingClient]
+Recorder = Callable[[SimServer], StreamRecorder]
+HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}  # raw HTTP calls with the test keys

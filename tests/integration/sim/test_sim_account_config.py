@@ -3,18 +3,13 @@ market buys and short sales as Alpaca does, through alpaca-py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
-
-from ordersync.sim import SimServer
-
-Sim = Callable[..., SimServer]
-Client = Callable[..., TradingClient]
+from simtools import Client, Sim
 
 
 def _configure(client: TradingClient, **changes: object) -> None:

@@ -3,7 +3,6 @@ orders in the same account, and a person's actions at given times (targets resol
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -20,14 +19,10 @@ from alpaca.trading.requests import (
     StopOrderRequest,
     TakeProfitRequest,
 )
-from simtools import StreamRecorder, wait_until
+from simtools import Client, Recorder, Sim, wait_until
 
 from ordersync.domain.ids import ClientOrderId, child_client_order_id
 from ordersync.sim import ScenarioError, SimServer
-
-Sim = Callable[..., SimServer]
-Client = Callable[..., TradingClient]
-Recorder = Callable[[SimServer], StreamRecorder]
 
 OKE_40 = {"positions": [{"symbol": "OKE", "qty": "40", "avg_entry_price": "70.00"}]}
 

@@ -21,13 +21,10 @@ from alpaca.trading.requests import (
     MarketOrderRequest,
     ReplaceOrderRequest,
 )
-from simtools import StreamRecorder
+from simtools import Client, Recorder, Sim
 
 from ordersync.sim import SimServer
 
-Sim = Callable[..., SimServer]
-Client = Callable[..., TradingClient]
-Recorder = Callable[[SimServer], StreamRecorder]
 Symbol = Callable[..., str]
 
 

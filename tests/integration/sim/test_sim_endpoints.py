@@ -32,11 +32,9 @@ from alpaca.trading.requests import (
     LimitOrderRequest,
     MarketOrderRequest,
 )
-from simtools import KEY, SECRET
+from simtools import HEADERS
 
 from ordersync.sim import RealClock, SimServer, default_scenario
-
-HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
 
 
 def get(sim: SimServer, path: str, **params: Any) -> httpx.Response:

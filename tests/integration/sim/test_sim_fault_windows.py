@@ -4,7 +4,6 @@ omitted sibling `canceled` event, as alpaca-py (or raw HTTP, for headers) meets 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,14 +21,7 @@ from alpaca.trading.requests import (
     StopLossRequest,
     TakeProfitRequest,
 )
-from simtools import KEY, SECRET, START, StreamRecorder, wait_until
-
-from ordersync.sim import SimServer
-
-Sim = Callable[..., SimServer]
-Client = Callable[..., TradingClient]
-Recorder = Callable[[SimServer], StreamRecorder]
-HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+from simtools import HEADERS, START, Client, Recorder, Sim, wait_until
 
 
 def buy(symbol: str = "OKE", qty: float = 1, coid: str | None = None) -> MarketOrderRequest:

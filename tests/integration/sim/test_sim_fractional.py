@@ -3,12 +3,10 @@ fractional quantities only on simple DAY orders, at most 9 decimals, and per-ass
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from alpaca.common.exceptions import APIError
-from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderStatus
 from alpaca.trading.requests import (
     LimitOrderRequest,
@@ -17,12 +15,7 @@ from alpaca.trading.requests import (
     StopLossRequest,
     TakeProfitRequest,
 )
-from simtools import wait_until
-
-from ordersync.sim import SimServer
-
-Sim = Callable[..., SimServer]
-Client = Callable[..., TradingClient]
+from simtools import Client, Sim, wait_until
 
 
 def test_a_notional_market_day_order_is_sized_at_its_fill(make_sim: Sim, client_for: Client) -> None:

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from simtools import KEY, SECRET
+from simtools import HEADERS, KEY, SECRET
 
 from ordersync.sim import SimServer
 
-HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
 DEEP_ARRAY = "[" * 100_000 + "]" * 100_000
 DEEP_OBJECT = '{"a":' * 50_000 + "1" + "}" * 50_000
 NUMBERS = ["1e309", "-1e309", "1e300", "-5", "NaN", "Infinity", "0", "123456789012345678901234567890"]

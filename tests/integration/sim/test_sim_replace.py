@@ -4,8 +4,6 @@ exit legs of a bracket after its entry filled, which stay in their group."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderStatus
 from alpaca.trading.requests import (
@@ -16,13 +14,8 @@ from alpaca.trading.requests import (
     StopLossRequest,
     TakeProfitRequest,
 )
-from simtools import StreamRecorder, wait_until
+from simtools import Client, Recorder, Sim, wait_until
 
-from ordersync.sim import SimServer
-
-Sim = Callable[..., SimServer]
-Client = Callable[..., TradingClient]
-Recorder = Callable[[SimServer], StreamRecorder]
 SLOW_REPLACE = {"latency": {"replace_s": 5.0}, "parents": []}
 
 

@@ -4,7 +4,7 @@ extended-hours DAY limit orders trade before the open and after the close."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -12,14 +12,13 @@ from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderStatus
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
-from simtools import KEY, SECRET, StreamRecorder, scenario, trading_client, wait_until
+from simtools import KEY, SECRET, Recorder, scenario, trading_client, wait_until
 
 from ordersync.sim import SimServer, SteppedClock
 
 # Friday 2025-10-10, 15:59 ET (19:59 UTC): one minute before the close; the next open is Monday 09:30 ET.
 FRIDAY_1559 = datetime(2025, 10, 10, 19, 59, tzinfo=UTC)
 MONDAY_OPEN = datetime(2025, 10, 13, 13, 30, tzinfo=UTC)
-Recorder = Callable[[SimServer], StreamRecorder]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ limit once triggered (and rests if the price is past it), trailing stops follow 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from alpaca.trading.client import TradingClient
@@ -17,13 +16,8 @@ from alpaca.trading.requests import (
     TakeProfitRequest,
     TrailingStopOrderRequest,
 )
-from simtools import StreamRecorder, wait_until
+from simtools import Client, Recorder, Sim, wait_until
 
-from ordersync.sim import SimServer
-
-Sim = Callable[..., SimServer]
-Client = Callable[..., TradingClient]
-Recorder = Callable[[SimServer], StreamRecorder]
 HOLDING: dict[str, Any] = {"account": {"positions": [{"symbol": "OKE", "qty": "10"}]}}  # OKE at 72.10
 
 
