@@ -203,19 +203,14 @@ def _demo_one(chosen: Scenario, mode: str, as_json: bool, db: str | None, log: P
 
 
 def _demo_compare(chosen: Scenario, as_json: bool, db: str | None) -> None:
-    from ordersync.demo.run import MODES, DemoOptions, UnsupportedScenario, check_supported
-    from ordersync.demo.summary import Summary
+    from ordersync.demo.compare import compare_modes
+    from ordersync.demo.conductor import DemoStalled
     from ordersync.demo.view import compare_table
 
-    summaries = []
-    for mode in MODES:
-        try:
-            check_supported(chosen, mode)
-        except UnsupportedScenario as e:
-            summaries.append(Summary(mode=mode, scenario=chosen.name, refused=str(e)))
-            continue
-        options = DemoOptions(mode=mode, db_url=db if mode == "safe" else None)
-        summaries.append(_demo_run(chosen, options, _demo_progress(mode)))
+    try:  # the runs behind bench/bench_modes.py too
+        summaries = compare_modes(chosen, db_url=db, progress=_demo_progress)
+    except DemoStalled as e:
+        _fail(e, code=1)
     if as_json:
         out.print_json(json.dumps({s.mode: s.as_dict() for s in summaries}))
     else:

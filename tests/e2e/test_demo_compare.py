@@ -19,7 +19,9 @@ from test_demo_modes import PARTIALS
 from typer.testing import CliRunner
 
 from ordersync.cli import app
+from ordersync.demo.compare import COLUMNS, markdown_table
 from ordersync.demo.run import MODES
+from ordersync.demo.summary import Summary
 
 RESTART_FIXTURE = Path(__file__).parents[1] / "fixtures" / "scenarios" / "restart_and_market_close.yaml"
 
@@ -134,3 +136,30 @@ def test_compare_shows_safe_modes_refusal_and_runs_the_other_modes(tmp_path: Pat
     assert [figures[m]["parents"] for m in ("naive", "poller", "bracket")] == [1, 1, 1]
     assert figures["bracket"]["notes"] == ["b03: a trailing stop cannot be a bracket leg; sent without it"]
     assert result.exit_code == 1
+
+
+def test_the_bench_table_has_one_markdown_line_per_scenario_and_mode() -> None:
+    safe = Summary(
+        mode="safe",
+        scenario="seed",
+        broker_rejections=6,
+        insufficient_qty_rejections=3,
+        wash_trade_rejections=1,
+        unprotected_share_s="1234.5",
+        unprotected_qty="0",
+        fill_to_protect_ms={"p50": 59.3, "p99": 20463.5, "max": 14280070.7, "n": 9},
+        broker_requests=1680,
+        children_submitted=8,
+    )
+    refused = Summary(
+        mode="safe", scenario="trailing", refused="parent b03: a trailing-stop ... not supported"
+    )
+
+    lines = markdown_table([safe, refused]).splitlines()
+
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == list(COLUMNS)
+    assert set(lines[1]) <= {"|", "-", ":"}
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells == ["seed", "safe", "1,234.5", "0", "3 / 1 / 2", "0.1 / 20.5 / 14,280.1", "1,680", "8"]
+    assert "refused: a trailing-stop ... not supported" in lines[3]
+    assert len({len(line) for line in lines}) == 1, "columns line up in a terminal too"

@@ -10,6 +10,8 @@ the assertions that read it (module-scoped cache).
 - bracket: Alpaca holds the legs until the entry *completely* fills and sizes them to the entry's full
   quantity, and ends them with a cancelled entry. The two tests named for the weak cases pin that: a partial
   fill waits unprotected until the entry completes; a cancelled partial entry leaves its shares unprotected.
+  On the market calendar (the comparison's close fixture) a DAY bracket's legs expire at the close, even those
+  of an entry that filled completely.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import pytest
 from ordersync.demo.run import DemoOptions, run_demo
 from ordersync.demo.summary import Summary
 from ordersync.forensics import analyze_paths
-from ordersync.sim.scenarios import parse_scenario
+from ordersync.sim.scenarios import Scenario, load_scenario, parse_scenario
 
 POLL_S = 5.0
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "scenarios"
 
 
 @dataclass
@@ -166,6 +169,12 @@ EXPIRY: dict[str, Any] = {
     ],
 }
 SCENARIOS = {"naive-weather": NAIVE_WEATHER, "partials": PARTIALS, "expiry": EXPIRY}
+# the comparison's fixture on the market calendar (docs/comparison.md): Friday 15:00 ET, close at 16:00
+CLOSE_FIXTURE = FIXTURES / "compare_partial_entry_expires_at_close.yaml"
+
+
+def _scenario(name: str) -> Scenario:
+    return load_scenario(CLOSE_FIXTURE) if name == "close" else parse_scenario(SCENARIOS[name])
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +188,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str, st
             log = workdir / f"{scenario}-{mode}.log" if mode != "safe" else None
             books: list[dict[str, Any]] = []
             options = DemoOptions(mode=mode, log_path=log, poller_interval_s=POLL_S, stall_s=20)
-            summary = asyncio.run(run_demo(parse_scenario(SCENARIOS[scenario]), options, None, books.append))
+            summary = asyncio.run(run_demo(_scenario(scenario), options, None, books.append))
             cache[scenario, mode] = Run(summary, books[0], log)
         return cache[scenario, mode]
 
@@ -320,3 +329,28 @@ def test_bracket_mode_an_expired_partial_entry_leaves_its_shares_unprotected(
     assert (d01["status"], d01["filled_qty"]) == ("expired", "30")
     assert {leg["status"] for leg in run.legs("d01")} == {"expired"}
     assert Decimal(run.summary.unprotected_qty) == 30
+
+
+def test_bracket_mode_at_the_close_every_days_legs_expire_and_the_filled_shares_stay_bare(
+    demo: Callable[[str, str], Run],
+) -> None:
+    run = demo("close", "bracket")
+    close = "2025-10-10T20:00:00"  # 16:00 ET
+
+    # p01: a DAY entry 60 of 100 filled at the close; its held legs expire with it
+    p01 = run.one("p01")
+    assert (p01["status"], p01["filled_qty"]) == ("expired", "60")
+    assert p01["expired_at"].startswith(close)
+    assert {leg["status"] for leg in run.legs("p01")} == {"expired"}
+    # p02: a GTC entry the venue cancelled 25 of 60 filled: its legs were never armed, they end with it
+    p02 = run.one("p02")
+    assert (p02["status"], p02["filled_qty"]) == ("canceled", "25")
+    assert {leg["status"] for leg in run.legs("p02")} == {"canceled"}
+    # p03: a DAY entry that filled completely: its legs were armed, but they are DAY too
+    p03 = run.one("p03")
+    assert (p03["status"], p03["filled_qty"]) == ("filled", "50")
+    legs = run.legs("p03")
+    assert all(leg["status"] == "expired" and leg["expired_at"].startswith(close) for leg in legs), legs
+    # every filled share goes into the weekend with no exit
+    assert Decimal(run.summary.unprotected_qty) == 60 + 25 + 50
+    assert run.books["counters"]["requests"] == {"POST /v2/orders": 3}
