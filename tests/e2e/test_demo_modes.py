@@ -170,11 +170,15 @@ EXPIRY: dict[str, Any] = {
 }
 SCENARIOS = {"naive-weather": NAIVE_WEATHER, "partials": PARTIALS, "expiry": EXPIRY}
 # the comparison's fixture on the market calendar (docs/comparison.md): Friday 15:00 ET, close at 16:00
-CLOSE_FIXTURE = FIXTURES / "compare_partial_entry_expires_at_close.yaml"
+# and the one where a person edits our exits (PATCH), then the price meets the edited stops
+FIXTURE_FILES = {
+    "close": FIXTURES / "compare_partial_entry_expires_at_close.yaml",
+    "edited": FIXTURES / "compare_exit_edited_by_hand.yaml",
+}
 
 
 def _scenario(name: str) -> Scenario:
-    return load_scenario(CLOSE_FIXTURE) if name == "close" else parse_scenario(SCENARIOS[name])
+    return load_scenario(FIXTURE_FILES[name]) if name in FIXTURE_FILES else parse_scenario(SCENARIOS[name])
 
 
 @pytest.fixture(scope="module")
@@ -354,3 +358,34 @@ def test_bracket_mode_at_the_close_every_days_legs_expire_and_the_filled_shares_
     # every filled share goes into the weekend with no exit
     assert Decimal(run.summary.unprotected_qty) == 60 + 25 + 50
     assert run.books["counters"]["requests"] == {"POST /v2/orders": 3}
+
+
+def test_an_exit_a_person_replaced_stays_the_parents_exit_in_the_summary(
+    demo: Callable[[str, str], Run],
+) -> None:
+    run = demo("edited", "poller")
+
+    # the OCO's take-profit root was PATCHed: the replacement has a new id and client_order_id, and the
+    # summary follows its `replaces` chain back to p01's exit (it counted p01's 20 shares bare before)
+    (old,) = [c for c in run.children("p01") if c["sim"]["role"] == "take_profit"]
+    (new,) = [o for o in run.orders if o.get("replaces") == old["id"]]
+    assert (old["status"], new["limit_price"]) == ("replaced", "77")
+    # the edited stop (70.00, not 68.50) sold p01's shares when the price fell to 69.90
+    (stop,) = [o for o in run.orders if o["sim"]["group_id"] == new["id"] and o["id"] != new["id"]]
+    assert (stop["stop_price"], stop["status"], stop["filled_qty"]) == ("70", "filled", "20")
+    assert Decimal(run.summary.unprotected_qty) == 0
+    assert Decimal(run.summary.unprotected_share_s) < 200
+
+
+def test_bracket_mode_arms_the_legs_a_person_edited_while_they_were_held(
+    demo: Callable[[str, str], Run],
+) -> None:
+    run = demo("edited", "bracket")
+
+    # p02's stop was tightened to 60.50 while its legs were held (10 of 30 filled): the edited stop armed
+    # when the entry completed, and sold all 30 when the price fell to 60.40
+    stops = [leg for leg in run.legs("p02") if leg["sim"]["role"] == "stop_loss"]
+    edited = [(s["stop_price"], s["status"], s["filled_qty"]) for s in stops]
+    assert sorted(edited) == [("59", "replaced", "0"), ("60.5", "filled", "30")]
+    # the weak case again: the first 10 shares waited 1,680 s for the rest of the entry
+    assert Decimal(run.summary.unprotected_share_s) >= 10 * 1680

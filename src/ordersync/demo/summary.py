@@ -249,12 +249,26 @@ def _filled_by(order: Mapping[str, Any], at: datetime) -> Decimal:
 
 
 def owner_of(order: Mapping[str, Any], by_id: Mapping[str, Any], parent_ids: set[str]) -> str | None:
-    """Return the parent a broker order (or a leg, through its group) belongs to."""
-    group = order["sim"].get("group_id")
-    if group and group in by_id and group != order["id"]:
-        root = by_id[group]["client_order_id"]
-        return root if root in parent_ids else parent_of(root, parent_ids)
-    return parent_of(order["client_order_id"], parent_ids)
+    """Return the parent a broker order belongs to: by its client_order_id, a leg through its group, and an
+    exit that replaced one of a parent's exits (a PATCH, ours or a person's: Alpaca gives the replacement a
+    new id and client_order_id and points it at its predecessor with ``replaces``) through that chain.
+
+    A replaced *entry*'s successor is not a child: it stays unattributed, as before."""
+    seen: set[str] = set()
+    while order["id"] not in seen:
+        seen.add(order["id"])
+        group = order["sim"].get("group_id")
+        if group and group in by_id and group != order["id"]:
+            order = by_id[group]  # a leg: its group's root decides
+            if order["client_order_id"] in parent_ids:
+                return str(order["client_order_id"])  # a bracket's legs belong to their entry
+            continue
+        owner = parent_of(order["client_order_id"], parent_ids)
+        predecessor = by_id.get(order.get("replaces") or "")
+        if owner is not None or predecessor is None or predecessor["client_order_id"] in parent_ids:
+            return owner
+        order = predecessor
+    return None
 
 
 def is_group_root(order: Mapping[str, Any]) -> bool:
