@@ -358,6 +358,9 @@ def test_bracket_mode_at_the_close_every_days_legs_expire_and_the_filled_shares_
     # every filled share goes into the weekend with no exit
     assert Decimal(run.summary.unprotected_qty) == 60 + 25 + 50
     assert run.books["counters"]["requests"] == {"POST /v2/orders": 3}
+    # the run ends at the scenario's end (7,200 s + settle), not at the simulator's next timer (the
+    # after-hours end, 20:00 ET), which the conductor used to jump to while the demo read its books
+    assert run.summary.virtual_duration_s < 7200 + 600 + 60
 
 
 def test_an_exit_a_person_replaced_stays_the_parents_exit_in_the_summary(

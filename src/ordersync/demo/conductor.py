@@ -4,7 +4,8 @@ A fast clock (N x real time) would scale every loopback round trip by N too, so 
 read as seconds of "fill-to-protect" latency. Instead virtual time flows at real speed while anything is
 happening (the simulator's FlowingClock) and jumps, when the whole system is quiet, to the next thing
 due: the simulator's next timer (a fill, a price move, an acknowledgement latency) or the next sleeper
-on the demo clock (a poll cycle, a backoff). Latencies are then real processing and round-trip time,
+on the demo clock (a poll cycle, a backoff). With no sleeper at all (the demo starting or reading its final
+books) time does not jump. Latencies are then real processing and round-trip time,
 the scenario's modelled venue latencies, and each client's own waits.
 """
 
@@ -122,9 +123,14 @@ class Conductor:
             self._progress()
             await asyncio.sleep(0)
             return
-        due = [t for t in (self._next_timer(), self._clock.next_wake(), end) if t is not None]
-        if not due:  # quiet and nothing scheduled: whoever waits, waits on something that never comes
-            self._check_stall("the system is quiet and nothing is scheduled")
+        wake = self._clock.next_wake()
+        # the simulator's timers are stepped only on behalf of someone waiting for time: with no sleeper the
+        # demo is starting or finishing (a cancelled poller awaited, the books read), and a jump to the
+        # next timer (the after-hours end, hours away) would move the run's end with it
+        timer = self._next_timer() if wake is not None or end is not None else None
+        due = [t for t in (timer, wake, end) if t is not None]
+        if not due:  # quiet and nothing due: whoever waits, waits on something that never comes
+            self._check_stall("the system is quiet and nothing is scheduled for anyone waiting")
             await asyncio.sleep(QUIET_S)
             return
         target = min(due)
