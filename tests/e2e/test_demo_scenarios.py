@@ -48,8 +48,8 @@ KNOWN_GAPS = {
     "compare_exit_edited_by_hand": (
         "issue 21 finding: a person's PATCH of an OCO's take-profit root is adopted, but while the old "
         "root is pending_replace both count, so the release gate cancels the replacement ('coverage above "
-        "the filled quantity'), which cancels the whole OCO; the replaced root still counts as cover: "
-        "20 shares bare, no alert"
+        "the filled quantity'), which cancels the whole OCO; its leg is still filed under the old root, so "
+        "the cancelled replacement counts in full (unread legs): 20 shares bare, no alert"
     ),
     "restart_and_market_close": "issue 13: the engine has no trailing-stop exit (safe mode refuses the plan)",
     "v2_everything": "issue 13: the engine has no stop-limit exit (safe mode refuses the plan)",
