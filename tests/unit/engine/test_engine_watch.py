@@ -117,3 +117,22 @@ async def test_a_fill_activity_the_stream_did_not_deliver_reads_its_order() -> N
     assert oco_qtys(h) == [Decimal(4)]
     assert h.broker.calls["list_orders"] == lists, "one order read, not a catch-up of every list"
     await h.stop()
+
+
+async def test_a_connected_but_silent_stream_is_no_longer_trusted_and_the_orders_are_read() -> None:
+    h = EngineHarness(EngineOptions(stream_silence_s=60.0))
+    await h.start()
+    await h.buy("p1")
+    h.broker.fill("p1", 5, 100)
+    h.drop_events()
+    h.broker.activities.clear()  # only a read of the orders can show the fill
+    h.clock.advance(10)
+    await h.poll()
+    assert h.order("p1").filled_qty == 0, "a stream heard from 10 s ago is trusted: no catch-up read"
+
+    h.clock.advance(60)
+    await h.poll()
+
+    assert h.order("p1").filled_qty == 5
+    assert oco_qtys(h) == [Decimal(5)]
+    await h.stop()
