@@ -73,7 +73,7 @@ async def test_check_reads_orders_and_positions_and_finds_the_unprotected_shares
             symbol="OKE", qty=4, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, limit_price=90
         )
     )
-    acked = lambda: all(o["status"] != "pending_new" for o in sim.snapshot()["orders"])  # noqa: E731
+    acked = lambda: all(o["status"] not in ("pending_new", "accepted") for o in sim.snapshot()["orders"])  # noqa: E731
     assert await until(acked, "the take-profit was acknowledged")  # no change left in flight
     now = datetime.now(UTC)
     records = [

@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ordersync.cli import app
+from ordersync.demo.schema import DemoSummary
 from ordersync.forensics import analyze_paths
 from ordersync.sim import default_scenario
 from ordersync.sim.process import ordersync_command
@@ -72,6 +73,7 @@ class DemoRun:
         except ValueError:
             pytest.fail(f"--json did not print one JSON object; stdout:\n{self.stdout[-2000:]}")
         assert isinstance(parsed, dict)
+        DemoSummary.model_validate_json(self.stdout)  # the published contract, docs/demo.schema.json
         return parsed
 
     def explain(self) -> str:

@@ -10,7 +10,8 @@ from ordersync.domain.events import BrokerOrderView
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
 from ordersync.domain.order import OrderStatus
 from ordersync.forensics import Cause, Evidence, ParentIssue
-from ordersync.incident_check import Holder, SymbolAtBroker, _verdict
+from ordersync.incident_check.model import Holder, SymbolAtBroker
+from ordersync.incident_check.verdict import _verdict
 
 T = datetime(2025, 10, 10, 16, 0, tzinfo=UTC)
 
