@@ -108,6 +108,8 @@ def operator_canceled(group: Sequence[Order], requested: Iterable[ClientOrderId]
     """
     if not group or any(m.is_open for m in group):
         return False
+    if any(m.status is OrderStatus.REPLACED for m in group):
+        return False  # edited (PATCH), by us or a person: the replacement inherits the role and the shares
     if not any(m.status is OrderStatus.CANCELED for m in group):
         return False
     asked = set(requested)

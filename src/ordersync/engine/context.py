@@ -309,6 +309,8 @@ def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Ord
     tx.add_order(successor)
     if predecessor.group_id is not None:
         ctx.leg_owner[view.broker_order_id] = predecessor.group_id
+    elif predecessor.is_child:
+        _hand_over_group(ctx, tx, predecessor, successor)
     plan = tx.get_plan(predecessor.client_order_id) if predecessor.parent_id is None else None
     if plan is not None and tx.get_plan(successor.client_order_id) is None:
         tx.add_plan(PlanState(successor.client_order_id, plan.plan))
@@ -324,6 +326,21 @@ def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Ord
     )
     log.info("engine.replacement_adopted", replaces=predecessor.client_order_id, by=successor.client_order_id)
     return successor
+
+
+def _hand_over_group(ctx: Context, tx: Transaction, predecessor: Order, successor: Order) -> None:
+    """An exit of ours edited by PATCH (a person moving our take-profit): the replacement is the group's
+    primary now. Alpaca lists the old legs under it, so they move with it, and the replaced order becomes
+    a member of the new group (its fills before the edit still count there, once): the shares it covered
+    stay covered by one group, never counted twice (which would make the release rule cancel the edit)."""
+    assert predecessor.parent_id is not None
+    for leg in tx.children_of(predecessor.parent_id):
+        if leg.group_id == predecessor.client_order_id:
+            tx.save_order(replace(leg, group_id=successor.client_order_id))
+            if leg.broker_order_id:
+                ctx.leg_owner[leg.broker_order_id] = successor.client_order_id
+    current = tx.get_order(predecessor.client_order_id) or predecessor
+    tx.save_order(replace(current, group_id=successor.client_order_id))
 
 
 def _follow_replacement(ctx: Context, tx: Transaction, order: Order, view: BrokerOrderView) -> None:

@@ -173,3 +173,10 @@ def test_reconcile_notes_nothing_when_the_position_is_exactly_ours() -> None:
     parent = make_order("p1", symbol="OKE", qty=20, status=OrderStatus.FILLED, filled_qty=20)
 
     assert reconcile([parent], [make_view(parent)], {OKE: D(20)}, {OKE: D(20)}, T0) == []
+
+
+def test_an_exit_a_person_edited_is_replaced_not_canceled_and_is_no_persons_cancel() -> None:
+    tp = _child("p1~oco1", 20, status=OrderStatus.REPLACED)  # PATCH: a successor carries the role
+    leg = _child("p1~oco1-sl", 20, status=OrderStatus.CANCELED, group="p1~oco1")
+
+    assert not operator_canceled([tp, leg], requested=[])
