@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from alpaca.trading.enums import OrderSide as AlpacaSide
 from alpaca.trading.enums import TimeInForce as AlpacaTif
+from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest
 
 from ordersync.clocks import SystemClock
@@ -147,14 +148,15 @@ async def test_a_person_editing_our_take_profit_hands_its_role_to_the_replacemen
 
     edit = ReplaceOrderRequest(limit_price=112.0)
     new = await asyncio.to_thread(person.replace_order_by_id, oco[0]["id"], edit)
+    assert isinstance(new, AlpacaOrder)
 
     def adopted() -> bool:
-        return any(o.broker_order_id == str(new.id) for o in running.engine.orders())  # type: ignore[union-attr]
+        return any(o.broker_order_id == str(new.id) for o in running.engine.orders())
 
     await _eventually(adopted, "the replacement adopted")
     assert await running.engine.wait_idle(timeout_s=10)
     await asyncio.sleep(1.0)
-    (successor,) = [o for o in running.engine.orders() if o.broker_order_id == str(new.id)]  # type: ignore[union-attr]
+    (successor,) = [o for o in running.engine.orders() if o.broker_order_id == str(new.id)]
     assert (successor.parent_id, successor.role.value) == ("p3", "oco")
     assert successor.limit_price == Decimal("112.00")
     kinds = {k for k, _ in _kinds(running)}
