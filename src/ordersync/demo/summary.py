@@ -287,7 +287,11 @@ def _filled_by(order: Mapping[str, Any], at: datetime) -> Decimal:
 
 
 def owner_of(order: Mapping[str, Any], by_id: Mapping[str, Any], parent_ids: set[str]) -> str | None:
-    """Return the parent a broker order (or a leg, through its group) belongs to."""
+    """Return the parent a broker order (or a leg, through its group; a replacement, through the order it
+    replaced) belongs to."""
+    replaced = order.get("replaces")
+    if replaced and replaced in by_id and replaced != order["id"]:
+        return owner_of(by_id[replaced], by_id, parent_ids)
     group = order["sim"].get("group_id")
     if group and group in by_id and group != order["id"]:
         root = by_id[group]["client_order_id"]
