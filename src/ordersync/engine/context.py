@@ -330,7 +330,8 @@ def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Ord
 
 def _hand_over_group(ctx: Context, tx: Transaction, predecessor: Order, successor: Order) -> None:
     """An exit of ours edited by PATCH (a person moving our take-profit): the replacement is the group's
-    primary now. Alpaca lists the old legs under it, so they move with it, and the replaced order becomes
+    primary now. A replaced leg keeps its place in its group at the broker (docs/simulator.md), so the
+    other legs sit under the replacement and move with it here too, and the replaced order becomes
     a member of the new group (its fills before the edit still count there, once): the shares it covered
     stay covered by one group, never counted twice (which would make the release rule cancel the edit)."""
     assert predecessor.parent_id is not None
