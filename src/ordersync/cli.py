@@ -493,6 +493,34 @@ def alerts_ack(
 
 
 @app.command()
+def protect(
+    parent_id: Annotated[str, typer.Argument(help="the parent whose protection a person canceled")],
+    config: Annotated[Path | None, typer.Option(help="config file naming the store")] = None,
+    db: Annotated[str | None, typer.Option(help="store URL (overrides the config's)")] = None,
+) -> None:
+    """Re-arm a parent a person unprotected: lift its operator hold; the engine protects it again.
+
+    A cancel of our take-profit/stop-loss that ordersync did not ask for is a person's decision, so the
+    engine holds the parent (alert `protection_cancelled_by_operator`) instead of re-arming it."""
+    from ordersync.clocks import SystemClock
+    from ordersync.domain.ids import ClientOrderId
+    from ordersync.engine.context import UnknownParent, lift_hold
+
+    store = _open_store(_store_url(db, config), must_exist=True)
+    try:
+        child = lift_hold(store, ClientOrderId(parent_id), SystemClock().now())
+    except UnknownParent as e:
+        _fail(e)
+    finally:
+        store.close()
+    if child is None:
+        out.print(f"{parent_id} is not on operator hold: nothing to do", markup=False)
+    else:
+        lifted = f"{parent_id}: hold lifted ({child} was canceled by hand); the engine re-arms it"
+        out.print(lifted, markup=False)
+
+
+@app.command()
 def reconcile(
     config: Annotated[Path, typer.Option(help="YAML config naming the broker and the store")],
     db: Annotated[str | None, typer.Option(help="store URL (overrides the config's)")] = None,
@@ -516,6 +544,10 @@ def reconcile(
     out.print(f"{counts}  discrepancies: {len(report.discrepancies)}")
     for d in report.discrepancies:
         out.print(f"  {d.kind} {d.key}: {d.detail}", markup=False)
+    if report.notes:  # others' orders and shares: reported, not discrepancies of ours
+        out.print(f"others (not ours, left alone): {len(report.notes)}")
+    for n in report.notes:
+        out.print(f"  {n.kind} {n.key}: {n.detail}", markup=False)
     raise typer.Exit(1 if report.discrepancies else 0)
 
 

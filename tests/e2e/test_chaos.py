@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from alpaca.trading.client import TradingClient
-from alpaca.trading.requests import MarketOrderRequest
+from alpaca.trading.requests import LimitOrderRequest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -259,13 +259,13 @@ def test_engine_start_survives_a_transient_broker_error() -> None:
 
 def test_an_alert_raised_before_a_crash_is_resolved_after_it_once_its_condition_cleared() -> None:
     """Chaos seeds 11, 22 and 33: at quiescence, alerts raised by a killed worker are still open although
-    the books and the store agree (``unprotected_position`` for covered parents, ``position_drift`` for
-    symbols whose positions match), so ``ordersync status`` reports problems after every crash.
+    the books and the store agree, so ``ordersync status`` reports problems after every crash.
 
-    ``Watch`` resolves an alert only from what it remembers in memory (``_seen`` for reconciliation
-    discrepancies, ``_unprotected_since`` for unprotected parents); a restarted engine remembers nothing.
-    Here: another client buys 5 OKE (a drift the engine alerts on), the engine dies, the 5 are sold again,
-    and the restarted engine, whose reconciliations find no difference, never resolves the alert.
+    ``Watch`` resolved an alert only from what it remembered in memory; a restarted engine remembers
+    nothing. Here: another client's order holds shares (``foreign_order_holds_shares``, as a 40310000 read
+    of its holders raises it), the engine dies, the order is canceled, and the restarted engine, whose
+    reconciliations find no such holder open, must resolve the alert. (Another client's fills are not a
+    difference of ours at all since the attribution ledger: docs/architecture.md §2, invariant 8.)
     """
     options = EngineOptions(poll_interval_s=0.2, tick_s=0.1, reconcile_interval_s=0.3)
     scenario = parse_scenario({"symbols": {"OKE": {"price": "100"}}, "rate_limit_per_min": 100_000})
@@ -284,20 +284,22 @@ def test_an_alert_raised_before_a_crash_is_resolved_after_it_once_its_condition_
         other = TradingClient("k", "s", url_override=server.base_url)  # someone else trades on the account
         first, first_stream = engine()
         await first.start()
-        other.submit_order(MarketOrderRequest(symbol="OKE", qty=5, side="buy", time_in_force="day"))
+        holder = other.submit_order(
+            LimitOrderRequest(symbol="OKE", qty=5, side="buy", time_in_force="gtc", limit_price=90.0)
+        )
+        first_engine: Any = first
+        with first_engine._ctx.store.transaction() as tx:
+            first_engine._ctx.raise_alert(tx, "foreign_order_holds_shares", str(holder.id), "holds shares")
         await asyncio.sleep(1.5)
         with open_store(url).transaction() as tx:
             raised = [(a.kind, a.key) for a in tx.open_alerts()]
-        assert raised == [("position_drift", "OKE")], "the drift is alerted before the crash"
-        first_engine: Any = first  # kill -9: every task stops mid-flight, nothing is flushed or resolved
-        tasks = [*first_engine._loops, *first_engine._ctx.tasks]
+        assert raised == [("foreign_order_holds_shares", str(holder.id))], "alerted before the crash"
+        tasks = [*first_engine._loops, *first_engine._ctx.tasks]  # kill -9: nothing flushed or resolved
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await first_stream.close()
-        other.submit_order(MarketOrderRequest(symbol="OKE", qty=5, side="sell", time_in_force="day"))
-        while server.snapshot()["positions"]:  # the drift is gone before the engine comes back
-            await asyncio.sleep(0.05)
+        other.cancel_order_by_id(holder.id)  # the holder is gone before the engine comes back
         second, _ = engine()
         await second.start()
         await asyncio.sleep(1.5)

@@ -40,17 +40,7 @@ FIGURES = (
 )
 
 
-_OURS = "issue 13: no attribution ledger yet"
 KNOWN_GAPS = {
-    "action_close_position": f"{_OURS}: a person's close is fought (a 40310000 of ours) and counted as drift",
-    "action_sell_by_hand": f"{_OURS}: a person's sale of our shares is reported as a discrepancy",
-    "foreign_orders_same_symbol": f"{_OURS}: another app's orders are counted as discrepancies of ours",
-    "compare_exit_edited_by_hand": (
-        "issue 21 finding: a person's PATCH of an OCO's take-profit root is adopted, but while the old "
-        "root is pending_replace both count, so the release gate cancels the replacement ('coverage above "
-        "the filled quantity'), which cancels the whole OCO; its leg is still filed under the old root, so "
-        "the cancelled replacement counts in full (unread legs): 20 shares bare, no alert"
-    ),
     "restart_and_market_close": "issue 13: the engine has no trailing-stop exit (safe mode refuses the plan)",
     "v2_everything": "issue 13: the engine has no stop-limit exit (safe mode refuses the plan)",
 }

@@ -52,6 +52,9 @@ class DemoSummary(_Model):
     unprotected_share_s: DecimalText = _qty("exposure: sum over virtual time of unprotected filled shares")
     others_qty: DecimalText = _qty("shares at the end that our orders did not trade (other apps, a person)")
     exits_on_others_qty: DecimalText = _qty("our live exits reserving shares that are not ours")
+    operator_unprotected_qty: DecimalText = _qty(
+        "our filled shares a person deliberately left without an exit (cancelled our protection)"
+    )
     fill_to_protect_ms: FillToProtect
     broker_requests: int = Field(description="HTTP requests the mode made to the broker")
     alerts: dict[str, int] = Field(description="alerts raised during the run, by kind")

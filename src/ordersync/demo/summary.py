@@ -41,6 +41,7 @@ class Summary:
     unprotected_share_s: str = "0"  # exposure: sum over time of filled shares without a live exit
     others_qty: str = "0"  # shares in the account at the end that our orders did not trade (others')
     exits_on_others_qty: str = "0"  # our live exits beyond our own shares: they reserve others' shares
+    operator_unprotected_qty: str = "0"  # filled shares whose exit a person canceled (left so on purpose)
     fill_to_protect_ms: dict[str, float | None] = field(default_factory=dict)
     broker_requests: int = 0
     alerts: dict[str, int] = field(default_factory=dict)  # raised during the run, by kind
@@ -108,12 +109,18 @@ def summarize_books(
     groups = {p["client_order_id"]: exit_groups(p, children.get(p["client_order_id"], [])) for p in parents}
     summary.children_submitted = sum(len(g) for g in groups.values())  # an OCO pair or bracket legs: one
     under_by_symbol: dict[str, Decimal] = {}
-    over = Decimal(0)
+    over, by_person = Decimal(0), Decimal(0)
     for parent in parents:
         filled = Decimal(parent["filled_qty"])
-        covered = sum((g.cover_at(end) for g in groups[parent["client_order_id"]]), Decimal(0))
+        kids = groups[parent["client_order_id"]]
+        covered = sum((g.cover_at(end) for g in kids), Decimal(0))
         symbol = parent["symbol"]
-        under_by_symbol[symbol] = under_by_symbol.get(symbol, Decimal(0)) + max(Decimal(0), filled - covered)
+        # a person canceled these exits: the shares were left bare on purpose (docs/architecture.md §2,
+        # invariant 8: an operator's cancel is respected), reported apart from what we failed to protect
+        released = min(max(Decimal(0), filled - covered), _canceled_by_person(state, symbol, kids, end))
+        by_person += released
+        short = max(Decimal(0), filled - covered - released)
+        under_by_symbol[symbol] = under_by_symbol.get(symbol, Decimal(0)) + short
         over += max(Decimal(0), covered - filled)
     # shares of ours someone else sold (a person's close, a hand sell) are gone, not unprotected
     gone = _ours_gone(state, parents, groups, end)
@@ -121,6 +128,7 @@ def summarize_books(
         (max(Decimal(0), q - gone.get(s, Decimal(0))) for s, q in under_by_symbol.items()), Decimal(0)
     )
     summary.unprotected_qty, summary.overprotected_qty = str(under), str(over)
+    summary.operator_unprotected_qty = _plain(by_person)
     exposure = sum(
         (
             _symbol_exposure(state, symbol, [p for p in parents if p["symbol"] == symbol], groups, end)
@@ -230,6 +238,36 @@ def _symbol_exposure(
         short = max(Decimal(0), short - gone)
         if short > 0:
             total += short * Decimal(str((following - at).total_seconds()))
+    return total
+
+
+def _canceled_by_person(
+    state: Mapping[str, Any], symbol: str, groups: Sequence[ExitGroup], end: datetime
+) -> Decimal:
+    """Shares of exits that a scenario action (a person) canceled: a `cancel` naming one of its orders, or a
+    `cancel_all` / `close_position` with `cancel_orders` that ran while the exit was live and ended it."""
+    actions = [a for a in state.get("actions", []) if a.get("outcome") == "done"]
+    named = {a["order_id"] for a in actions if a["action"] == "cancel" and a.get("order_id")}
+    sweeps = [
+        _ts(a["at"])
+        for a in actions
+        if a["action"] == "cancel_all"
+        or (a["action"] == "close_position" and a["target"] == symbol and "canceled first" in a["detail"])
+    ]
+    total = Decimal(0)
+    for group in groups:
+        ended = all(m["status"] in TERMINAL for m in group.members)
+        if not ended or not any(m["status"] == "canceled" for m in group.members):
+            continue
+        by_name = any(m["id"] in named for m in group.members)
+        swept = any(
+            group.live_from is not None
+            and group.live_from <= at
+            and (group.live_until is None or at <= group.live_until)
+            for at in sweeps
+        )
+        if by_name or swept:
+            total += max(Decimal(0), group.qty - group.sold_by(end))
     return total
 
 

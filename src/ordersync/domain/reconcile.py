@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from ordersync.domain.attribution import attribute
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
 from ordersync.domain.lifecycle import Move, next_move
@@ -37,12 +38,26 @@ class Lookup:
 class Discrepancy:
     """A difference the corrections cannot remove (alerted when it persists)."""
 
-    kind: str  # "position_drift" | "foreign_order"
+    kind: str  # "position_drift"
     key: str
     detail: str
 
 
-Correction = Observe | Lookup | Discrepancy
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something of others' the run saw, reported but never alerted: not a difference of ours.
+
+    ``foreign_order``: an open order we did not place (another application, a person);
+    ``others_position``: shares of a symbol that are not ours (pre-existing, another application, a
+    person's trades), or shares of ours someone else sold (docs/architecture.md §2, invariant 8).
+    """
+
+    kind: str  # "foreign_order" | "others_position"
+    key: str
+    detail: str
+
+
+Correction = Observe | Lookup | Discrepancy | Note
 
 
 def reconcile(
@@ -54,6 +69,11 @@ def reconcile(
     ours: Collection[BrokerOrderId] = (),
 ) -> list[Correction]:
     """Return the corrections that bring local state to the broker's (pure; see the module docstring).
+
+    ``expected_positions`` are our own shares per symbol (``expected_positions(orders, {}, views)``, our
+    book). The broker's position is attributed against it (``domain/attribution.py``): what is not ours is
+    others' and what of ours is gone was sold by someone else, reported as ``Note``, never a
+    ``Discrepancy``; so are open orders we did not place.
 
     ``broker_orders`` must hold every open broker order and every order closed since the oldest local
     open order was submitted; ``local_open`` every non-terminal local order; ``ours`` the broker ids of
@@ -81,7 +101,7 @@ def reconcile(
         if view.broker_order_id not in stored:  # not adopted yet
             corrections.append(Observe(OrderObserved(view, Source.RECONCILE, view.updated_at, now)))
     corrections.extend(_foreign(broker_orders, known))
-    corrections.extend(_position_drift(expected_positions, broker_positions))
+    corrections.extend(_attribution(expected_positions, broker_positions))
     return corrections
 
 
@@ -108,25 +128,20 @@ def _is_news(order: Order, view: BrokerOrderView) -> bool:
 
 
 def _foreign(broker_orders: Sequence[BrokerOrderView], known: set[ClientOrderId]) -> list[Correction]:
-    # open broker orders we did not place (manual trades, another system) still hold shares
+    # open broker orders we did not place (manual trades, another system): theirs, reported, never fought
     return [
-        Discrepancy(
-            "foreign_order", v.broker_order_id, f"{v.symbol} {v.side} {v.qty} {v.status} not placed by us"
-        )
+        Note("foreign_order", v.broker_order_id, f"{v.symbol} {v.side} {v.qty} {v.status} not placed by us")
         for v in broker_orders
         if v.client_order_id not in known and not v.status.is_terminal and v.status.value != "held"
     ]
 
 
-def _position_drift(expected: Mapping[Symbol, Decimal], actual: Mapping[Symbol, Decimal]) -> list[Correction]:
-    drift: list[Correction] = []
-    for symbol in sorted(set(expected) | set(actual)):
-        want, have = expected.get(symbol, Decimal(0)), actual.get(symbol, Decimal(0))
-        if want != have:
-            drift.append(
-                Discrepancy("position_drift", symbol, f"{symbol}: we expect {want}, broker holds {have}")
-            )
-    return drift
+def _attribution(ours: Mapping[Symbol, Decimal], actual: Mapping[Symbol, Decimal]) -> list[Correction]:
+    return [
+        Note("others_position", symbol, ledger.describe())
+        for symbol, ledger in attribute(ours, actual).items()
+        if ledger.others or ledger.gone
+    ]
 
 
 def expected_positions(

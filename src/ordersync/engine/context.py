@@ -7,6 +7,7 @@ unit of work atomic with respect to every other task, which is the single-writer
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,9 +17,10 @@ from typing import Any
 import structlog
 
 from ordersync.domain import lifecycle
+from ordersync.domain.attribution import operator_canceled
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
-from ordersync.domain.ids import BrokerOrderId, ClientOrderId
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
 from ordersync.domain.lifecycle import Outcome
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType
 from ordersync.engine.metrics import EngineMetrics
@@ -73,6 +75,8 @@ class Context:
     lease: Lease | None = None
     lease_lost: bool = False
     lease_unconfirmed: bool = False
+    ours: dict[Symbol, Decimal] | None = None  # our book per symbol (domain/attribution.py); None: re-read
+    holds: dict[ClientOrderId, str] = field(default_factory=dict)  # operator holds, as of the last read
 
     def may_write(self) -> bool:
         """True if this instance may send to the broker: it holds the lease (or runs without one).
@@ -237,6 +241,11 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
     ctx.mark_dirty(order.parent_id or order.client_order_id)
     if result.order.is_terminal and not order.is_terminal:
         ctx.mark_symbol(order.symbol)  # holds on this symbol (wash-trade, availability) may clear now
+    if result.fill_delta > 0 and ctx.ours is not None:
+        sign = 1 if order.side is OrderSide.BUY else -1
+        ctx.ours[order.symbol] = ctx.ours.get(order.symbol, Decimal(0)) + sign * result.fill_delta
+    if result.order.is_terminal and not order.is_terminal and result.order.is_child:
+        _check_operator_cancel(ctx, tx, result.order)
     if result.fill_delta > 0:
         ctx.notify("fill", order.client_order_id, qty=result.fill_delta, filled_qty=result.order.filled_qty)
     return result.order
@@ -300,6 +309,8 @@ def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Ord
     tx.add_order(successor)
     if predecessor.group_id is not None:
         ctx.leg_owner[view.broker_order_id] = predecessor.group_id
+    elif predecessor.is_child:
+        _hand_over_group(ctx, tx, predecessor, successor)
     plan = tx.get_plan(predecessor.client_order_id) if predecessor.parent_id is None else None
     if plan is not None and tx.get_plan(successor.client_order_id) is None:
         tx.add_plan(PlanState(successor.client_order_id, plan.plan))
@@ -315,6 +326,22 @@ def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Ord
     )
     log.info("engine.replacement_adopted", replaces=predecessor.client_order_id, by=successor.client_order_id)
     return successor
+
+
+def _hand_over_group(ctx: Context, tx: Transaction, predecessor: Order, successor: Order) -> None:
+    """An exit of ours edited by PATCH (a person moving our take-profit): the replacement is the group's
+    primary now. A replaced leg keeps its place in its group at the broker (docs/simulator.md), so the
+    other legs sit under the replacement and move with it here too, and the replaced order becomes
+    a member of the new group (its fills before the edit still count there, once): the shares it covered
+    stay covered by one group, never counted twice (which would make the release rule cancel the edit)."""
+    assert predecessor.parent_id is not None
+    for leg in tx.children_of(predecessor.parent_id):
+        if leg.group_id == predecessor.client_order_id:
+            tx.save_order(replace(leg, group_id=successor.client_order_id))
+            if leg.broker_order_id:
+                ctx.leg_owner[leg.broker_order_id] = successor.client_order_id
+    current = tx.get_order(predecessor.client_order_id) or predecessor
+    tx.save_order(replace(current, group_id=successor.client_order_id))
 
 
 def _follow_replacement(ctx: Context, tx: Transaction, order: Order, view: BrokerOrderView) -> None:
@@ -367,3 +394,95 @@ def _adopt_leg(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
     tx.add_order(leg)
     tx.journal(ctx.entry("leg_adopted", leg.client_order_id, group=primary.client_order_id))
     return replace(leg)
+
+
+# -- operator intent (docs/architecture.md §2, invariant 8) ------------------------------------------------
+
+HOLDS = "operator_holds"  # cursor: {parent client_order_id: the child a person canceled}
+_PROTECTIVE = (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS, OrderRole.OCO)
+
+
+def read_holds(tx: Transaction) -> dict[ClientOrderId, str]:
+    """Return the parents on operator hold (a person canceled their protection; ``ordersync protect``
+    lifts the hold)."""
+    raw = tx.get_cursor(HOLDS)
+    loaded: dict[str, str] = json.loads(raw) if raw else {}
+    return {ClientOrderId(k): v for k, v in loaded.items()}
+
+
+def write_holds(tx: Transaction, holds: dict[ClientOrderId, str]) -> None:
+    """Store the operator holds (read-modify-write inside one transaction)."""
+    tx.set_cursor(HOLDS, json.dumps(holds, sort_keys=True))
+
+
+class UnknownParent(LookupError):
+    """``ordersync protect`` named an id that is no parent with a protection plan in this store."""
+
+
+def lift_hold(store: Store, parent_id: ClientOrderId, now: datetime) -> str | None:
+    """Lift a parent's operator hold (``ordersync protect``); return the child a person had canceled, or
+    None when the parent was not on hold. The engine (this process or the running one, through the store)
+    re-arms the parent on its next tick and resolves ``protection_cancelled_by_operator``.
+
+    Raises:
+        UnknownParent: no parent with a protection plan has that id.
+    """
+    with store.transaction() as tx:
+        if tx.get_plan(parent_id) is None:
+            order = tx.get_order(parent_id)
+            what = "no such order" if order is None else "it has no protection plan (a child?)"
+            raise UnknownParent(f"unknown parent id {parent_id}: {what}")
+        holds = read_holds(tx)
+        child = holds.pop(parent_id, None)
+        if child is None:
+            return None
+        write_holds(tx, holds)
+        tx.journal(JournalEntry(now, "operator_protect", parent_id, {"child": child}))
+    return child
+
+
+def _check_operator_cancel(ctx: Context, tx: Transaction, child: Order) -> None:
+    """A protective group of ours that ended canceled without a cancel of ours is a person's deliberate act:
+    the parent goes on hold (the release gate does not re-arm it) and one alert names it."""
+    parent_id = child.parent_id
+    if parent_id is None:
+        return
+    primary_id = child.group_id or child.client_order_id
+    group = [c for c in tx.children_of(parent_id) if primary_id in (c.client_order_id, c.group_id)]
+    primary = next((c for c in group if c.client_order_id == primary_id), None)
+    if primary is None or primary.role not in _PROTECTIVE:
+        return
+    state = tx.get_plan(parent_id)
+    if state is None or state.closing or state.done:
+        return
+    members = [c.client_order_id for c in group]
+    if not operator_canceled(group, ctx.canceling) or _cancel_journaled(ctx, members):
+        return
+    holds = read_holds(tx)
+    if parent_id in holds:
+        return
+    holds[parent_id] = primary_id
+    write_holds(tx, holds)
+    ctx.holds = holds
+    tx.journal(ctx.entry("operator_hold", parent_id, child=primary_id))
+    ctx.raise_alert(
+        tx,
+        "protection_cancelled_by_operator",
+        parent_id,
+        f"{child.symbol}: {primary_id} of {parent_id} was canceled by someone else; not re-armed "
+        f"(run `ordersync protect {parent_id}` to protect it again)",
+    )
+
+
+def _cancel_journaled(ctx: Context, coids: list[ClientOrderId]) -> bool:
+    # a cancel asked for before a restart is not in memory: the journal has it (rare: read only when a
+    # protective group ended canceled with no request of ours in memory)
+    wanted = set(coids)
+    after = 0
+    while entries := ctx.store.read_journal(after_seq=after):
+        if any(e.kind == "cancel_requested" and e.client_order_id in wanted for e in entries):
+            return True
+        after = entries[-1].seq or after
+        if entries[-1].seq is None:
+            return False
+    return False

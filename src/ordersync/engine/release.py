@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from ordersync.domain.attribution import Attribution, our_shares, reserved, unprotected
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import Source
 from ordersync.domain.ids import ClientOrderId, Symbol
@@ -27,7 +28,7 @@ from ordersync.domain.protection import (
     target_qty,
     unread_legs,
 )
-from ordersync.engine.context import Context, apply_observation
+from ordersync.engine.context import Context, apply_observation, read_holds
 from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, start_cancel, start_send
 from ordersync.ports import PlanState, Priority, Transaction, prioritized
@@ -55,12 +56,17 @@ async def release(ctx: Context, parent_ids: Iterable[ClientOrderId]) -> None:
 
 async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderId]) -> None:
     await _read_unseen_legs(ctx, parent_ids)
-    available = await _available(ctx, symbol, parent_ids) if _needs_more(ctx, parent_ids) else None
+    available, position = (
+        await _available(ctx, symbol, parent_ids) if _needs_more(ctx, parent_ids) else (None, None)
+    )
     to_send: list[ClientOrderId] = []
     to_cancel: list[CancelChild] = []
     with ctx.store.transaction() as tx:
+        ctx.holds = read_holds(tx)
         on_symbol = [o for o in tx.open_orders() if o.symbol == symbol]
         remaining = None if available is None else available - _unacknowledged(on_symbol)
+        if remaining is not None and position is not None:  # never more than our own unprotected shares
+            remaining = min(remaining, _ours_unprotected(ctx, tx, symbol, position, on_symbol))
         for pid in parent_ids:
             used, sends, cancels = _decide(ctx, tx, pid, remaining, on_symbol)
             if remaining is not None:
@@ -118,16 +124,32 @@ def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
     return False
 
 
-async def _available(ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderId]) -> Decimal | None:
+async def _available(
+    ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderId]
+) -> tuple[Decimal | None, Decimal | None]:
+    """The broker's ``qty_available`` and position for ``symbol`` (None when unknown or not limiting)."""
     with ctx.store.transaction() as tx:
         parents = [tx.get_order(pid) for pid in parent_ids]
     if all(p is not None and p.side is OrderSide.SELL for p in parents):
-        return UNLIMITED
+        return UNLIMITED, None
     try:
         position = await ctx.broker.position(symbol)
     except BrokerError:
-        return None  # unknown: the rule holds the release until the broker can be read
-    return Decimal(0) if position is None else position.qty_available
+        return None, None  # unknown: the rule holds the release until the broker can be read
+    if position is None:
+        return Decimal(0), Decimal(0)
+    return position.qty_available, position.qty
+
+
+def _ours_unprotected(
+    ctx: Context, tx: Transaction, symbol: Symbol, position: Decimal, on_symbol: list[Order]
+) -> Decimal:
+    # the attribution ledger (domain/attribution.py): our book, of it what the account still holds, less
+    # what our open exits already reserve; qty_available may include others' unreserved shares
+    if ctx.ours is None:
+        ctx.ours = our_shares(tx.all_orders())
+    ledger = Attribution(symbol, ctx.ours.get(symbol, Decimal(0)), position)
+    return unprotected(ledger, reserved(on_symbol))
 
 
 def _unacknowledged(on_symbol: list[Order]) -> Decimal:
@@ -144,6 +166,8 @@ def _decide(
     parent, state = tx.get_order(pid), tx.get_plan(pid)
     if parent is None or state is None or state.done:
         return Decimal(0), [], []
+    if pid in ctx.holds and not state.closing:
+        return Decimal(0), [], []  # a person canceled its protection: respected until `ordersync protect`
     now = ctx.clock.now()
     if state.next_release_at is not None and now < state.next_release_at:
         return Decimal(0), [], []  # backing off after a refusal (invariant 6)

@@ -9,26 +9,22 @@ condition clears (an alert nothing clears is a false alarm an operator must clea
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from ordersync.domain.errors import BrokerError, BrokerUnavailable, RateLimited
 from ordersync.domain.events import BrokerOrderView, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import coverage, target_qty
-from ordersync.domain.reconcile import Discrepancy, Lookup, Observe, expected_positions, reconcile
+from ordersync.domain.reconcile import Discrepancy, Lookup, Note, Observe, expected_positions, reconcile
 from ordersync.engine.catchup import read_changed
-from ordersync.engine.context import Context, apply_observation, log, pause
+from ordersync.engine.context import Context, apply_observation, log, pause, read_holds
 from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, start_settle
 from ordersync.ports import Alert, PlanState, Transaction
-
-BASELINE = "position_baseline"
 
 
 @dataclass
@@ -39,6 +35,7 @@ class ReconcileReport:
     lookups: int = 0
     discrepancies: list[Discrepancy] = field(default_factory=list)
     alerts_raised: int = 0
+    notes: list[Note] = field(default_factory=list)  # others' orders and shares: reported, never alerted
 
 
 class Watch:
@@ -97,20 +94,16 @@ class Watch:
         with ctx.store.transaction() as tx:
             local_open = tx.open_orders()
             everything = tx.all_orders()
-            baseline = _read_baseline(tx)
         oldest = min((o.created_at for o in local_open), default=None)
         views, positions = await self._read_broker(oldest, attempts)
-        if baseline is None:
-            baseline = _baseline(positions, expected_positions(everything, {}, views))
-            if not dry_run:
-                with ctx.store.transaction() as tx:
-                    tx.set_cursor(BASELINE, _dump(baseline))
-        # what our orders imply once this run's reads are applied: the corrections are not drift
-        expected = expected_positions(everything, baseline, views)
-        ours = {o.broker_order_id for o in everything if o.broker_order_id}
-        corrections = reconcile(local_open, views, expected, positions, ctx.clock.now(), ours)
+        # our book once this run's reads are applied (the corrections are not drift); the broker's position
+        # is attributed against it: the rest is others' (docs/architecture.md §2, invariant 8)
+        ours = expected_positions(everything, {}, views)
+        held = {o.broker_order_id for o in everything if o.broker_order_id}
+        corrections = reconcile(local_open, views, ours, positions, ctx.clock.now(), held)
         report = ReconcileReport()
         report.discrepancies = [c for c in corrections if isinstance(c, Discrepancy)]
+        report.notes = [c for c in corrections if isinstance(c, Note)]
         if dry_run:
             report.corrections = sum(isinstance(c, Observe) for c in corrections)
             report.lookups = sum(isinstance(c, Lookup) for c in corrections)
@@ -130,8 +123,12 @@ class Watch:
                     None,
                     corrections=report.corrections,
                     discrepancies=len(report.discrepancies),
+                    others=[f"{n.kind} {n.key}: {n.detail}" for n in report.notes],
                 )
             )
+        ctx.ours = None  # the release gate's book is read afresh from the store (corrections included)
+        for note in report.notes:
+            log.info("engine.others", kind=note.kind, key=note.key, detail=note.detail)
         for c in corrections:
             if isinstance(c, Lookup):
                 report.lookups += 1
@@ -204,11 +201,17 @@ class Watch:
         now = ctx.clock.now()
         with ctx.store.transaction() as tx:
             alerts = _TickAlerts(self._ctx, tx)
+            holds = read_holds(tx)
+            # `ordersync protect` lifted a hold (another process, through the store): release again
+            released = [pid for pid in ctx.holds if pid not in holds]
+            ctx.holds = holds
+            alerts.resolve_all_but("protection_cancelled_by_operator", set(holds))
             plans = tx.active_plans()
             due = [s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at <= now]
             due += self._check_unprotected(tx, alerts, plans, open_orders, now)  # held releases: every tick
             # exit sequencing in progress: re-ask a cancel whose confirmation never came
             due += [s.parent_id for s in plans if s.closing or s.replaced_at is not None]
+            due += released
             self._check_unknown(alerts, open_orders, now)
             silent = (now - last_stream_at).total_seconds()
             if not stream_connected and open_orders:
@@ -235,8 +238,8 @@ class Watch:
         children = tx.children_of_many(ids)
         for state in plans:
             parent = parents.get(state.parent_id)
-            if parent is None:
-                continue
+            if parent is None or (state.parent_id in self._ctx.holds and not state.closing):
+                continue  # on operator hold: its own alert says so; not ours to re-arm
             # the release gate counts unsent and unknown children (they may be live: never double-sell);
             # the alert counts only what the broker acknowledged: an unknown child protects nothing yet
             acknowledged = [c for c in children[state.parent_id] if not c.status.is_local]
@@ -317,20 +320,3 @@ def _inflight(ctx: Context, coid: ClientOrderId) -> bool:
     with ctx.store.transaction() as tx:
         order = tx.get_order(coid)
     return order is not None and order.status is OrderStatus.SUBMITTING
-
-
-def _baseline(broker: dict[Symbol, Decimal], ours: dict[Symbol, Decimal]) -> dict[Symbol, Decimal]:
-    symbols = set(broker) | set(ours)
-    return {s: broker.get(s, Decimal(0)) - ours.get(s, Decimal(0)) for s in symbols}
-
-
-def _read_baseline(tx: Transaction) -> dict[Symbol, Decimal] | None:
-    raw = tx.get_cursor(BASELINE)
-    if raw is None:
-        return None
-    loaded: dict[str, Any] = json.loads(raw)
-    return {Symbol(k): Decimal(v) for k, v in loaded.items()}
-
-
-def _dump(baseline: dict[Symbol, Decimal]) -> str:
-    return json.dumps({k: str(v) for k, v in baseline.items() if v != 0}, sort_keys=True)
