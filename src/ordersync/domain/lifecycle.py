@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from ordersync.domain.errors import DomainError, InvalidTransition, MalformedObservation, Overfill
-from ordersync.domain.events import OrderObserved
+from ordersync.domain.events import BrokerOrderView, OrderObserved
 from ordersync.domain.order import BROKER_STATUSES, Order, OrderStatus
 
 S = OrderStatus
@@ -143,13 +143,20 @@ def apply(order: Order, obs: OrderObserved) -> Applied:
     if view.filled_qty > order.qty:
         error = Overfill(f"{order.client_order_id}: broker filled {view.filled_qty} of {order.qty}")
         return Applied(order, Outcome.INVALID, error=error)
+    return _take(order, obs, observed_move(order, view))
+
+
+def observed_move(order: Order, view: BrokerOrderView) -> Move:
+    """The move ``view``'s status makes on ``order``, its age considered (reconcile asks it too).
+
+    An older non-terminal view never moves the status, whatever its tier: a late pending_cancel must not
+    undo the newer cancel-reject that already took the order back to new.
+    """
     move = next_move(order.status, view.status)
     older = order.broker_updated_at is not None and view.updated_at < order.broker_updated_at
     if older and move in (Move.ADVANCE, Move.LATERAL) and not view.status.is_terminal:
-        # an older non-terminal view never moves the status, whatever its tier: a late pending_cancel
-        # must not undo the newer cancel-reject that already took the order back to new
-        move = Move.STALE
-    return _take(order, obs, move)
+        return Move.STALE
+    return move
 
 
 def _take(order: Order, obs: OrderObserved, move: Move) -> Applied:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from ordersync.domain.attribution import attribute
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
-from ordersync.domain.lifecycle import Move, next_move
+from ordersync.domain.lifecycle import Move, observed_move
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 
 
@@ -120,11 +120,15 @@ def successors(views: Sequence[BrokerOrderView], ours: Collection[BrokerOrderId]
 
 
 def _is_news(order: Order, view: BrokerOrderView) -> bool:
+    # exactly what the lifecycle would take: a view it refuses (an overfill, an older status) is not
+    # proposed again on every run
+    if view.filled_qty > order.qty:
+        return False
     if view.filled_qty > order.filled_qty:
         return True
     if view.status == order.status:
         return False
-    return next_move(order.status, view.status) in (Move.ADVANCE, Move.LATERAL, Move.INVALID)
+    return observed_move(order, view) in (Move.ADVANCE, Move.LATERAL, Move.INVALID)
 
 
 def _foreign(broker_orders: Sequence[BrokerOrderView], known: set[ClientOrderId]) -> list[Correction]:

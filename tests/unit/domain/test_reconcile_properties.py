@@ -1,9 +1,10 @@
 """Reconciliation converges: once its corrections are applied (through the lifecycle, as the engine does),
 reconciling the same broker reads again asks for nothing more; only what no correction can fix remains.
 
-The broker reads are fresh (each view at least as new as what we applied from that order) and complete for
-the orders we sent unless a test drops some on purpose. ``run`` is the one call into ``reconcile``: a
-change of its signature is adapted there.
+The broker reads may be older than what we applied from an order (a late page) or impossible (an overfill):
+reconcile proposes only what the lifecycle takes, so neither is proposed again on every run. They are
+complete for the orders we sent unless a test drops some on purpose. ``run`` is the one call into
+``reconcile``: a change of its signature is adapted there.
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ def order_and_view(draw: st.DrawFn, n: int, complete: bool) -> tuple[Order, Brok
     if not (sent and complete) and not draw(st.booleans()):
         return order, None  # never sent, or missing from the reads
     seen = draw(st.sampled_from(sorted(BROKER_STATUSES)))
-    seen_filled = draw(st.integers(0, qty))  # a fill the broker reports is never above the order quantity
-    newer = (applied_at or T0) + timedelta(seconds=draw(st.integers(0, 600)))
+    seen_filled = draw(st.integers(0, qty + 2))  # above qty: an overfill the lifecycle refuses
+    newer = (applied_at or T0) + timedelta(
+        seconds=draw(st.integers(-600, 600))
+    )  # < 0: a read older than ours
     view = BrokerOrderView(
         broker_order_id=order.broker_order_id or BrokerOrderId(f"b-o{n}"),
         client_order_id=ClientOrderId(order.client_order_id),
