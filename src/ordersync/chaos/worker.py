@@ -61,6 +61,14 @@ CRASH_MARK = "chaos-crash"
 log = structlog.get_logger("ordersync.chaos.worker")
 
 START_FAILED = 75  # exit code: the engine could not start (a broker error during its start-up)
+SPAWNED_AT = "ORDERSYNC_CHAOS_SPAWNED_AT"  # env: the driver's time.time() when it started this process
+
+
+def _phase(name: str) -> None:
+    """Log how long after its spawn this worker reached a start-up phase (real seconds)."""
+    spawned = os.environ.get(SPAWNED_AT)
+    if spawned is not None:
+        log.info("chaos.worker_phase", phase=name, since_spawn_s=round(time.time() - float(spawned), 3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +187,10 @@ class FollowClock:
     interval in EngineOptions is in the simulator's seconds.
     """
 
-    def __init__(self, anchor: datetime, factor: float) -> None:
-        self._anchor = anchor
+    def __init__(self, anchor: datetime, factor: float, at_monotonic: float | None = None) -> None:
+        self._anchor = anchor  # the simulator's time at ``at_monotonic`` (time.monotonic() is host-wide)
         self._factor = factor
-        self._m0 = time.monotonic()
+        self._m0 = time.monotonic() if at_monotonic is None else at_monotonic
 
     @classmethod
     def synced(cls, base_url: str, factor: float) -> FollowClock:
@@ -196,9 +204,13 @@ class FollowClock:
                 if best is None or back - sent < best[0]:
                     best = (back - sent, now, (sent + back) / 2)
         assert best is not None
-        clock = cls(best[1], factor)
-        clock._m0 = best[2]
-        return clock
+        return cls(best[1], factor, best[2])
+
+    @property
+    def anchor(self) -> tuple[datetime, float]:
+        """(the simulator's time, time.monotonic() then): a process on this host can follow the same clock
+        without asking the simulator (a restarted worker protects sooner)."""
+        return self._anchor, self._m0
 
     def now(self) -> datetime:
         return self._anchor + timedelta(seconds=(time.monotonic() - self._m0) * self._factor)
@@ -240,6 +252,7 @@ class WorkerArgs:
     origin: datetime
     factor: float
     crash: CrashPlan | None
+    clock_anchor: tuple[datetime, float] | None = None
 
 
 def _parse(argv: Sequence[str] | None) -> WorkerArgs:
@@ -250,13 +263,21 @@ def _parse(argv: Sequence[str] | None) -> WorkerArgs:
     parser.add_argument("--scenario", required=True, type=Path)
     parser.add_argument("--origin", required=True, help="the simulator's start: submit_at_s counts from it")
     parser.add_argument("--factor", required=True, type=float, help="the simulator's fast:N factor")
+    parser.add_argument(
+        "--clock-anchor",
+        help="ISO@MONOTONIC: the simulator's time at that time.monotonic() (skips syncing with it)",
+    )
     parser.add_argument("--crash-at", choices=CRASH_POINTS)
     parser.add_argument("--crash-role", default="any", choices=("any", "parent", "child"))
     parser.add_argument("--crash-nth", default=1, type=int)
     ns = parser.parse_args(argv)
     crash = CrashPlan(ns.crash_at, ns.crash_role, ns.crash_nth) if ns.crash_at else None
     origin = _parse_time(ns.origin)
-    return WorkerArgs(ns.base_url, ns.stream_url, ns.db, ns.scenario, origin, ns.factor, crash)
+    anchor = None
+    if ns.clock_anchor:
+        at, _, mono = ns.clock_anchor.rpartition("@")
+        anchor = (_parse_time(at), float(mono))
+    return WorkerArgs(ns.base_url, ns.stream_url, ns.db, ns.scenario, origin, ns.factor, crash, anchor)
 
 
 def _order_of(parent: ParentModel, clock: FollowClock) -> Order:
@@ -292,17 +313,24 @@ async def _submit_on_schedule(
 
 async def run(args: WorkerArgs) -> int:
     """Run the engine and the scenario's submissions until SIGTERM/SIGINT; return the exit code."""
+    _phase("imported")
     credentials = credentials_from_env()
     key, secret = credentials.key_id.get_secret_value(), credentials.secret_key.get_secret_value()
     scenario = load_scenario(args.scenario)
     parent_ids = {p.id for p in scenario.parents}
     trigger = _Trigger(args.crash, parent_ids)
-    clock = FollowClock.synced(args.base_url, args.factor)
+    if args.clock_anchor is None:
+        clock = FollowClock.synced(args.base_url, args.factor)
+    else:
+        at, mono = args.clock_anchor
+        clock = FollowClock(at, args.factor, mono)
+    _phase("clock_synced")
     options = worker_options(args.factor)
     alpaca = AlpacaBroker(key, secret, clock=clock, base_url=args.base_url, timeout_s=5.0)
     stream = AlpacaStream(key, secret, clock=clock, url=args.stream_url, max_backoff_s=args.factor)
     real_store = open_store(args.db)
     lease = real_store.lease(f"ordersync:{key}")  # as `ordersync run` does: one active instance
+    _phase("store_opened")
     store = CrashingStore(real_store, trigger, parent_ids)
     broker = CrashingBroker(alpaca, trigger)
     engine = Engine(broker=broker, store=store, clock=clock, stream=stream, options=options, lease=lease)
@@ -325,6 +353,7 @@ async def run(args: WorkerArgs) -> int:
             log.error("chaos.start_failed", error=repr(error)[:300])
             return START_FAILED if isinstance(error, BrokerError) else 1
         log.info("chaos.worker_started", seconds=round(loop.time() - began, 2))
+        _phase("engine_started")
         submitter = asyncio.create_task(
             _submit_on_schedule(engine, list(scenario.parents), args.origin, clock)
         )
