@@ -1,13 +1,14 @@
 """The chaos worker: the real engine as a platform would run it, one process that may be killed at any time.
 
-``python -m ordersync.chaos.worker --base-url URL --stream-url URL --db URL --scenario FILE --origin ISO``
+``python -m ordersync.chaos.worker --base-url URL --stream-url URL --db URL --parents FILE --origin ISO``
 
-It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store + SystemClock (as ``ordersync run`` does, with
+It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store + FollowClock (as ``ordersync run`` does, with
 small intervals), starts the engine (which catches up and resumes unsent intents and unsettled submits),
-then submits each scenario parent when the simulator's clock reaches its ``submit_at_s`` (counted from
-``--origin``, the simulator's start) unless the store already holds it: a restarted worker never submits a
-parent twice, and one it had written but not sent is the engine's to resume. SIGTERM stops it cleanly;
-SIGKILL is the point.
+then submits each scenario parent (``--parents``: the JSON ``write_parents`` makes of a scenario, read
+without the scenario's models, so a restart protects sooner) when the simulator's clock reaches its
+``submit_at_s`` (counted from ``--origin``, the simulator's start) unless the store already holds it: a
+restarted worker never submits a parent twice, and one it had written but not sent is the engine's to
+resume. SIGTERM stops it cleanly; SIGKILL is the point.
 
 ``--crash-at POINT`` makes it SIGKILL itself at a named moment, for the crash-recovery tests
 (docs/architecture.md
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -36,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +47,24 @@ import structlog
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.config import credentials_from_env, secret_values
-from ordersync.demo.run import plan_for
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import BrokerOrderView
 from ordersync.domain.order import Order, new_order
+from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
 from ordersync.logging import configure
 from ordersync.ports import Broker, JournalEntry, Store, Transaction
-from ordersync.sim.scenarios import ParentModel, load_scenario
 from ordersync.store import open_store
 
-__all__ = ["CRASH_POINTS", "START_FAILED", "CrashPlan", "FollowClock", "main", "worker_options"]
+__all__ = [
+    "CRASH_POINTS",
+    "START_FAILED",
+    "CrashPlan",
+    "FollowClock",
+    "main",
+    "worker_options",
+    "write_parents",
+]
 
 CRASH_POINTS = ("parent_committed", "intent_committed", "before_post", "after_post", "fill_committed")
 CRASH_MARK = "chaos-crash"
@@ -248,7 +258,7 @@ class WorkerArgs:
     base_url: str
     stream_url: str
     db: str
-    scenario: Path
+    parents: Path
     origin: datetime
     factor: float
     crash: CrashPlan | None
@@ -260,7 +270,7 @@ def _parse(argv: Sequence[str] | None) -> WorkerArgs:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--stream-url", required=True)
     parser.add_argument("--db", required=True, help="store URL (SQLAlchemy)")
-    parser.add_argument("--scenario", required=True, type=Path)
+    parser.add_argument("--parents", required=True, type=Path, help="the parents JSON (write_parents)")
     parser.add_argument("--origin", required=True, help="the simulator's start: submit_at_s counts from it")
     parser.add_argument("--factor", required=True, type=float, help="the simulator's fast:N factor")
     parser.add_argument(
@@ -277,34 +287,92 @@ def _parse(argv: Sequence[str] | None) -> WorkerArgs:
     if ns.clock_anchor:
         at, _, mono = ns.clock_anchor.rpartition("@")
         anchor = (_parse_time(at), float(mono))
-    return WorkerArgs(ns.base_url, ns.stream_url, ns.db, ns.scenario, origin, ns.factor, crash, anchor)
+    return WorkerArgs(ns.base_url, ns.stream_url, ns.db, ns.parents, origin, ns.factor, crash, anchor)
 
 
-def _order_of(parent: ParentModel, clock: FollowClock) -> Order:
-    return new_order(
-        client_order_id=parent.id,
-        symbol=parent.symbol,
-        side=parent.side,
-        type=parent.type,
-        qty=parent.qty,
-        created_at=clock.now(),
-        time_in_force=parent.time_in_force,
-        limit_price=parent.limit_price,
-    )
+@dataclass(frozen=True, slots=True)
+class _Parent:
+    order: dict[str, Any]  # new_order's keyword arguments but created_at, as strings
+    submit_at_s: float
+    plan: ProtectionPlan | None
+
+
+def write_parents(scenario: Path, out: Path) -> Path:
+    """Write a scenario's parents, each with the demo's protection plan, as the worker's plain JSON."""
+    from ordersync.demo.run import plan_for  # the driver's side: the worker never imports these
+    from ordersync.sim.scenarios import load_scenario
+
+    def rule(r: PriceRule | None) -> dict[str, Any] | None:
+        return None if r is None else {"price": r.price, "offset": r.offset}
+
+    rows = []
+    for parent in load_scenario(scenario).parents:
+        plan = plan_for(parent)
+        order = {
+            "client_order_id": parent.id,
+            "symbol": parent.symbol,
+            "side": parent.side,
+            "type": parent.type,
+            "qty": parent.qty,
+            "time_in_force": parent.time_in_force,
+            "limit_price": parent.limit_price,
+        }
+        rows.append(
+            {
+                "order": {k: None if v is None else str(getattr(v, "value", v)) for k, v in order.items()},
+                "submit_at_s": parent.submit_at_s,
+                "plan": None
+                if plan is None
+                else {
+                    "take_profit": rule(plan.take_profit),
+                    "stop_loss": rule(plan.stop_loss),
+                    "policy": plan.policy.value,
+                },
+            }
+        )
+    out.write_text(json.dumps(rows, default=str), encoding="utf-8")
+    return out
+
+
+def _read_parents(path: Path) -> list[_Parent]:
+    def rule(raw: dict[str, Any] | None) -> PriceRule | None:
+        if raw is None:
+            return None
+        return PriceRule(*(None if raw[k] is None else Decimal(raw[k]) for k in ("price", "offset")))
+
+    parents = []
+    for row in json.loads(path.read_text(encoding="utf-8")):
+        raw = row["plan"]
+        plan = (
+            None
+            if raw is None
+            else ProtectionPlan(
+                rule(raw["take_profit"]), rule(raw["stop_loss"]), PartialFillPolicy(raw["policy"])
+            )
+        )
+        parents.append(_Parent(row["order"], float(row["submit_at_s"]), plan))
+    return parents
+
+
+def _order_of(parent: _Parent, clock: FollowClock) -> Order:
+    fields = {k: v for k, v in parent.order.items() if v is not None}
+    return new_order(created_at=clock.now(), **fields)
 
 
 async def _submit_on_schedule(
-    engine: Engine, parents: list[ParentModel], origin: datetime, clock: FollowClock
+    engine: Engine, parents: list[_Parent], origin: datetime, clock: FollowClock
 ) -> None:
     known = {o.client_order_id for o in engine.orders()}
-    pending = sorted((p for p in parents if p.id not in known), key=lambda p: p.submit_at_s)
+    pending = sorted(
+        (p for p in parents if p.order["client_order_id"] not in known), key=lambda p: p.submit_at_s
+    )
     log.info("chaos.schedule", known=len(known), to_submit=len(pending))
     submitted = 0
     while pending:
         elapsed = (clock.now() - origin).total_seconds()
         while pending and pending[0].submit_at_s <= elapsed:
             parent = pending.pop(0)
-            await engine.submit(_order_of(parent, clock), plan_for(parent))
+            await engine.submit(_order_of(parent, clock), parent.plan)
             submitted += 1
             if submitted % 100 == 0:
                 log.info("chaos.submitted", parents=submitted, virtual_s=round(elapsed, 1))
@@ -316,8 +384,8 @@ async def run(args: WorkerArgs) -> int:
     _phase("imported")
     credentials = credentials_from_env()
     key, secret = credentials.key_id.get_secret_value(), credentials.secret_key.get_secret_value()
-    scenario = load_scenario(args.scenario)
-    parent_ids = {p.id for p in scenario.parents}
+    parents = _read_parents(args.parents)
+    parent_ids = {p.order["client_order_id"] for p in parents}
     trigger = _Trigger(args.crash, parent_ids)
     if args.clock_anchor is None:
         clock = FollowClock.synced(args.base_url, args.factor)
@@ -354,9 +422,7 @@ async def run(args: WorkerArgs) -> int:
             return START_FAILED if isinstance(error, BrokerError) else 1
         log.info("chaos.worker_started", seconds=round(loop.time() - began, 2))
         _phase("engine_started")
-        submitter = asyncio.create_task(
-            _submit_on_schedule(engine, list(scenario.parents), args.origin, clock)
-        )
+        submitter = asyncio.create_task(_submit_on_schedule(engine, parents, args.origin, clock))
         await stop.wait()
         submitter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
