@@ -127,7 +127,7 @@ def test_a_thousand_parents_through_faults_and_kills_keep_every_invariant(
     assert sum(result.faults.values()) > 0, "faults must have been injected"
     assert result.ok, report
     assert result.verdict.fill_to_protect_p99_s is not None, report
-    assert [w.start for w in result.downtime] == [k.at for k in result.kills], report
+    assert all(k.ready_at is not None for k in result.kills), f"every restart reconciled\n{report}"
     BOUND[f"seed {seed} {store}"] = (
         len(result.verdict.violations[9]),
         result.verdict.fill_to_protect_p99_s,
