@@ -437,8 +437,8 @@ class InMemoryTransaction:
             grouped[child.parent_id].append(child)
         return grouped
 
-    def open_orders(self) -> list[Order]:
-        return self._select(lambda o: o.is_open)
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return self._select(lambda o: o.is_open and (symbol is None or o.symbol == symbol))
 
     def all_orders(self) -> list[Order]:
         return self._select(lambda o: True)

@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 
 import ordersync.chaos
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
-from ordersync.chaos.checks import Evidence, check_all
+from ordersync.chaos.checks import Evidence, Verdict, Window, check_all
 from ordersync.chaos.driver import ChaosOptions, ChaosResult, render, run_chaos
 from ordersync.chaos.generate import KINDS, SMALL, ChaosSpec, generate, parent_kind
 from ordersync.chaos.worker import CrashPlan
@@ -113,7 +113,10 @@ def test_a_thousand_parents_through_faults_and_kills_keep_every_invariant(
     seed: int, store: str, tmp_path: Path
 ) -> None:
     db_url = _postgres_or_skip() if store == "postgres" else None
-    options = ChaosOptions(seed=seed, parents=1000, kills=6, db_url=db_url, workdir=tmp_path / "run")
+    # invariants 1-7 must hold; bounded delay (9) is judged per fill and collected for the test below
+    options = ChaosOptions(
+        seed=seed, parents=1000, kills=6, db_url=db_url, workdir=tmp_path / "run", judge_delay=False
+    )
 
     result = run_chaos(options)
     report = _report(result)
@@ -124,23 +127,67 @@ def test_a_thousand_parents_through_faults_and_kills_keep_every_invariant(
     assert sum(result.faults.values()) > 0, "faults must have been injected"
     assert result.ok, report
     assert result.verdict.fill_to_protect_p99_s is not None, report
-    P99_S[f"seed {seed} {store}"] = result.verdict.fill_to_protect_p99_s
+    assert all(k.ready_at is not None for k in result.kills), f"every restart reconciled\n{report}"
+    BOUND[f"seed {seed} {store}"] = (
+        len(result.verdict.violations[9]),
+        result.verdict.fill_to_protect_p99_s,
+        result.verdict.fill_to_protect_own_p99_s or 0.0,
+    )
 
 
-P99_S: dict[str, float] = {}  # fill -> protect p99 (virtual s) of the runs above, for the bound below
+# per run above: fills beyond their bound (invariant 9), fill->protect p99 overall and less engine downtime
+BOUND: dict[str, tuple[int, float, float]] = {}
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 12 not met: with 6 SIGKILLs on a fast:56 clock, fill->protect p99 is 200-800 virtual s "
-    "(seed 11: 815.8 s); each restart costs minutes of virtual time",
+    reason="invariant 9 not met at the chaos pace: every fill's bound is 2 x poll interval (112 virtual s on "
+    "fast:~56) plus its overlap with engine downtime; measured (seeds 11 and 33, 1,000 parents, 6 kills, "
+    "load 7-10 on 2 cores): 1,636 of 1,636 and 1,693 of 1,704 fills past it, p99 5,310 / 3,175 virtual s "
+    "overall, 4,997 / 2,878 less downtime (docs/architecture.md, 'Measuring the bound under kills')",
 )
-def test_chaos_runs_protect_every_fill_within_30_virtual_seconds_p99() -> None:
-    # issue 12: whatever the faults and kills, a fill is protected within 30 s of virtual time (p99)
-    if not P99_S:
+def test_chaos_runs_protect_every_fill_within_two_poll_intervals_plus_the_downtime_it_waited_through() -> (
+    None
+):
+    # issue 12 / invariant 9, per fill, from the simulator's books (the check itself: the test below)
+    if not BOUND:
         pytest.skip("the chaos runs above did not run")
-    assert max(P99_S.values()) <= 30, P99_S
+    assert all(beyond == 0 for beyond, _, _ in BOUND.values()), BOUND
+
+
+def test_the_delay_bound_excuses_exactly_the_time_the_engine_was_down() -> None:
+    t = "2026-01-01T10:{:02d}:{:02d}.000000Z".format
+    at = lambda m, sec: datetime.fromisoformat(t(m, sec).replace("Z", "+00:00"))  # noqa: E731
+    books = [
+        _book("P1", "filled", 10, 10, t(0, 1), (t(0, 10),)),
+        _book("P1~tp1", "new", 10, 0, t(3, 20)),  # 190 s after its fill
+        _book("P2", "filled", 5, 5, t(0, 1), (t(0, 30),)),
+        _book("P2~tp1", "new", 5, 0, t(0, 50)),  # 20 s after its fill
+    ]
+    state = {
+        "now": t(9, 0),
+        "orders": books,
+        "positions": [],
+        "counters": {"requests": {}, "rejections": {"by_code": {}, "by_message": {}}},
+    }
+
+    def judge(*down: tuple[datetime, datetime]) -> Verdict:
+        windows = [Window(a, b, "engine down") for a, b in down]
+        return check_all(
+            Evidence(state, frozenset({"P1", "P2"}), [], {}, poll_interval_s=30, downtime=windows)
+        )
+
+    assert [v.split(":")[0] for v in judge().violations[9]] == ["P1"], "190 s > 2 x 30 s, nothing excused"
+    down_long = judge((at(0, 20), at(3, 0)))  # 160 s of P1's wait: bound 220 s
+    assert down_long.violations[9] == []
+    assert down_long.fill_to_protect_p99_s == 190.0
+    assert down_long.fill_to_protect_own_p99_s == 30.0  # P1: 190 - 160; P2: 20 - 20 (all of it down)
+    assert down_long.fills_in_downtime == 2
+    # two overlapping windows count once: 100 s excused, bound 160 s < 190 s
+    overlapping = judge((at(0, 20), at(1, 40)), (at(1, 0), at(2, 0)))
+    assert [v.split(":")[0] for v in overlapping.violations[9]] == ["P1"]
+    assert "bound 160.0 s" in overlapping.violations[9][0]
 
 
 # every crash point of the issue's item 2, for a parent and for a child; nth > 1 so each lands mid-run
@@ -167,7 +214,14 @@ def test_a_crash_at_every_point_recovers_with_no_duplicate_nothing_missing_and_n
     tmp_path: Path,
 ) -> None:
     options = ChaosOptions(
-        seed=5, parents=80, kills=0, faults=False, schedule_s=25, crashes=CRASHES, workdir=tmp_path / "run"
+        seed=5,
+        parents=80,
+        kills=0,
+        faults=False,
+        schedule_s=45,  # seven restarts of 3-6 real s each on a loaded machine: every point must be reached
+        crashes=CRASHES,
+        workdir=tmp_path / "run",
+        judge_delay=False,  # recovery is judged here; the delay bound above
     )
 
     result = run_chaos(options)

@@ -1,13 +1,14 @@
 """The chaos worker: the real engine as a platform would run it, one process that may be killed at any time.
 
-``python -m ordersync.chaos.worker --base-url URL --stream-url URL --db URL --scenario FILE --origin ISO``
+``python -m ordersync.chaos.worker --base-url URL --stream-url URL --db URL --parents FILE --origin ISO``
 
-It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store + SystemClock (as ``ordersync run`` does, with
+It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store + FollowClock (as ``ordersync run`` does, with
 small intervals), starts the engine (which catches up and resumes unsent intents and unsettled submits),
-then submits each scenario parent when the simulator's clock reaches its ``submit_at_s`` (counted from
-``--origin``, the simulator's start) unless the store already holds it: a restarted worker never submits a
-parent twice, and one it had written but not sent is the engine's to resume. SIGTERM stops it cleanly;
-SIGKILL is the point.
+then submits each scenario parent (``--parents``: the JSON ``write_parents`` makes of a scenario, read
+without the scenario's models, so a restart protects sooner) when the simulator's clock reaches its
+``submit_at_s`` (counted from ``--origin``, the simulator's start) unless the store already holds it: a
+restarted worker never submits a parent twice, and one it had written but not sent is the engine's to
+resume. SIGTERM stops it cleanly; SIGKILL is the point.
 
 ``--crash-at POINT`` makes it SIGKILL itself at a named moment, for the crash-recovery tests
 (docs/architecture.md
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -36,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,23 +47,38 @@ import structlog
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.config import credentials_from_env, secret_values
-from ordersync.demo.run import plan_for
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import BrokerOrderView
 from ordersync.domain.order import Order, new_order
+from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
 from ordersync.logging import configure
 from ordersync.ports import Broker, JournalEntry, Store, Transaction
-from ordersync.sim.scenarios import ParentModel, load_scenario
 from ordersync.store import open_store
 
-__all__ = ["CRASH_POINTS", "START_FAILED", "CrashPlan", "FollowClock", "main", "worker_options"]
+__all__ = [
+    "CRASH_POINTS",
+    "START_FAILED",
+    "CrashPlan",
+    "FollowClock",
+    "main",
+    "worker_options",
+    "write_parents",
+]
 
 CRASH_POINTS = ("parent_committed", "intent_committed", "before_post", "after_post", "fill_committed")
 CRASH_MARK = "chaos-crash"
 log = structlog.get_logger("ordersync.chaos.worker")
 
 START_FAILED = 75  # exit code: the engine could not start (a broker error during its start-up)
+SPAWNED_AT = "ORDERSYNC_CHAOS_SPAWNED_AT"  # env: the driver's time.time() when it started this process
+
+
+def _phase(name: str) -> None:
+    """Log how long after its spawn this worker reached a start-up phase (real seconds)."""
+    spawned = os.environ.get(SPAWNED_AT)
+    if spawned is not None:
+        log.info("chaos.worker_phase", phase=name, since_spawn_s=round(time.time() - float(spawned), 3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +197,10 @@ class FollowClock:
     interval in EngineOptions is in the simulator's seconds.
     """
 
-    def __init__(self, anchor: datetime, factor: float) -> None:
-        self._anchor = anchor
+    def __init__(self, anchor: datetime, factor: float, at_monotonic: float | None = None) -> None:
+        self._anchor = anchor  # the simulator's time at ``at_monotonic`` (time.monotonic() is host-wide)
         self._factor = factor
-        self._m0 = time.monotonic()
+        self._m0 = time.monotonic() if at_monotonic is None else at_monotonic
 
     @classmethod
     def synced(cls, base_url: str, factor: float) -> FollowClock:
@@ -196,9 +214,13 @@ class FollowClock:
                 if best is None or back - sent < best[0]:
                     best = (back - sent, now, (sent + back) / 2)
         assert best is not None
-        clock = cls(best[1], factor)
-        clock._m0 = best[2]
-        return clock
+        return cls(best[1], factor, best[2])
+
+    @property
+    def anchor(self) -> tuple[datetime, float]:
+        """(the simulator's time, time.monotonic() then): a process on this host can follow the same clock
+        without asking the simulator (a restarted worker protects sooner)."""
+        return self._anchor, self._m0
 
     def now(self) -> datetime:
         return self._anchor + timedelta(seconds=(time.monotonic() - self._m0) * self._factor)
@@ -236,10 +258,11 @@ class WorkerArgs:
     base_url: str
     stream_url: str
     db: str
-    scenario: Path
+    parents: Path
     origin: datetime
     factor: float
     crash: CrashPlan | None
+    clock_anchor: tuple[datetime, float] | None = None
 
 
 def _parse(argv: Sequence[str] | None) -> WorkerArgs:
@@ -247,43 +270,109 @@ def _parse(argv: Sequence[str] | None) -> WorkerArgs:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--stream-url", required=True)
     parser.add_argument("--db", required=True, help="store URL (SQLAlchemy)")
-    parser.add_argument("--scenario", required=True, type=Path)
+    parser.add_argument("--parents", required=True, type=Path, help="the parents JSON (write_parents)")
     parser.add_argument("--origin", required=True, help="the simulator's start: submit_at_s counts from it")
     parser.add_argument("--factor", required=True, type=float, help="the simulator's fast:N factor")
+    parser.add_argument(
+        "--clock-anchor",
+        help="ISO@MONOTONIC: the simulator's time at that time.monotonic() (skips syncing with it)",
+    )
     parser.add_argument("--crash-at", choices=CRASH_POINTS)
     parser.add_argument("--crash-role", default="any", choices=("any", "parent", "child"))
     parser.add_argument("--crash-nth", default=1, type=int)
     ns = parser.parse_args(argv)
     crash = CrashPlan(ns.crash_at, ns.crash_role, ns.crash_nth) if ns.crash_at else None
     origin = _parse_time(ns.origin)
-    return WorkerArgs(ns.base_url, ns.stream_url, ns.db, ns.scenario, origin, ns.factor, crash)
+    anchor = None
+    if ns.clock_anchor:
+        at, _, mono = ns.clock_anchor.rpartition("@")
+        anchor = (_parse_time(at), float(mono))
+    return WorkerArgs(ns.base_url, ns.stream_url, ns.db, ns.parents, origin, ns.factor, crash, anchor)
 
 
-def _order_of(parent: ParentModel, clock: FollowClock) -> Order:
-    return new_order(
-        client_order_id=parent.id,
-        symbol=parent.symbol,
-        side=parent.side,
-        type=parent.type,
-        qty=parent.qty,
-        created_at=clock.now(),
-        time_in_force=parent.time_in_force,
-        limit_price=parent.limit_price,
-    )
+@dataclass(frozen=True, slots=True)
+class _Parent:
+    order: dict[str, Any]  # new_order's keyword arguments but created_at, as strings
+    submit_at_s: float
+    plan: ProtectionPlan | None
+
+
+def write_parents(scenario: Path, out: Path) -> Path:
+    """Write a scenario's parents, each with the demo's protection plan, as the worker's plain JSON."""
+    from ordersync.demo.run import plan_for  # the driver's side: the worker never imports these
+    from ordersync.sim.scenarios import load_scenario
+
+    def rule(r: PriceRule | None) -> dict[str, Any] | None:
+        return None if r is None else {"price": r.price, "offset": r.offset}
+
+    rows = []
+    for parent in load_scenario(scenario).parents:
+        plan = plan_for(parent)
+        order = {
+            "client_order_id": parent.id,
+            "symbol": parent.symbol,
+            "side": parent.side,
+            "type": parent.type,
+            "qty": parent.qty,
+            "time_in_force": parent.time_in_force,
+            "limit_price": parent.limit_price,
+        }
+        rows.append(
+            {
+                "order": {k: None if v is None else str(getattr(v, "value", v)) for k, v in order.items()},
+                "submit_at_s": parent.submit_at_s,
+                "plan": None
+                if plan is None
+                else {
+                    "take_profit": rule(plan.take_profit),
+                    "stop_loss": rule(plan.stop_loss),
+                    "policy": plan.policy.value,
+                },
+            }
+        )
+    out.write_text(json.dumps(rows, default=str), encoding="utf-8")
+    return out
+
+
+def _read_parents(path: Path) -> list[_Parent]:
+    def rule(raw: dict[str, Any] | None) -> PriceRule | None:
+        if raw is None:
+            return None
+        return PriceRule(*(None if raw[k] is None else Decimal(raw[k]) for k in ("price", "offset")))
+
+    parents = []
+    for row in json.loads(path.read_text(encoding="utf-8")):
+        raw = row["plan"]
+        plan = (
+            None
+            if raw is None
+            else ProtectionPlan(
+                rule(raw["take_profit"]), rule(raw["stop_loss"]), PartialFillPolicy(raw["policy"])
+            )
+        )
+        parents.append(_Parent(row["order"], float(row["submit_at_s"]), plan))
+    return parents
+
+
+def _order_of(parent: _Parent, clock: FollowClock) -> Order:
+    fields = {k: v for k, v in parent.order.items() if v is not None}
+    return new_order(created_at=clock.now(), **fields)
 
 
 async def _submit_on_schedule(
-    engine: Engine, parents: list[ParentModel], origin: datetime, clock: FollowClock
+    engine: Engine, parents: list[_Parent], origin: datetime, clock: FollowClock
 ) -> None:
     known = {o.client_order_id for o in engine.orders()}
-    pending = sorted((p for p in parents if p.id not in known), key=lambda p: p.submit_at_s)
+    pending = sorted(
+        (p for p in parents if p.order["client_order_id"] not in known), key=lambda p: p.submit_at_s
+    )
     log.info("chaos.schedule", known=len(known), to_submit=len(pending))
     submitted = 0
     while pending:
         elapsed = (clock.now() - origin).total_seconds()
         while pending and pending[0].submit_at_s <= elapsed:
             parent = pending.pop(0)
-            await engine.submit(_order_of(parent, clock), plan_for(parent))
+            await engine.submit(_order_of(parent, clock), parent.plan)
             submitted += 1
             if submitted % 100 == 0:
                 log.info("chaos.submitted", parents=submitted, virtual_s=round(elapsed, 1))
@@ -292,17 +381,24 @@ async def _submit_on_schedule(
 
 async def run(args: WorkerArgs) -> int:
     """Run the engine and the scenario's submissions until SIGTERM/SIGINT; return the exit code."""
+    _phase("imported")
     credentials = credentials_from_env()
     key, secret = credentials.key_id.get_secret_value(), credentials.secret_key.get_secret_value()
-    scenario = load_scenario(args.scenario)
-    parent_ids = {p.id for p in scenario.parents}
+    parents = _read_parents(args.parents)
+    parent_ids = {p.order["client_order_id"] for p in parents}
     trigger = _Trigger(args.crash, parent_ids)
-    clock = FollowClock.synced(args.base_url, args.factor)
+    if args.clock_anchor is None:
+        clock = FollowClock.synced(args.base_url, args.factor)
+    else:
+        at, mono = args.clock_anchor
+        clock = FollowClock(at, args.factor, mono)
+    _phase("clock_synced")
     options = worker_options(args.factor)
     alpaca = AlpacaBroker(key, secret, clock=clock, base_url=args.base_url, timeout_s=5.0)
     stream = AlpacaStream(key, secret, clock=clock, url=args.stream_url, max_backoff_s=args.factor)
     real_store = open_store(args.db)
     lease = real_store.lease(f"ordersync:{key}")  # as `ordersync run` does: one active instance
+    _phase("store_opened")
     store = CrashingStore(real_store, trigger, parent_ids)
     broker = CrashingBroker(alpaca, trigger)
     engine = Engine(broker=broker, store=store, clock=clock, stream=stream, options=options, lease=lease)
@@ -325,9 +421,8 @@ async def run(args: WorkerArgs) -> int:
             log.error("chaos.start_failed", error=repr(error)[:300])
             return START_FAILED if isinstance(error, BrokerError) else 1
         log.info("chaos.worker_started", seconds=round(loop.time() - began, 2))
-        submitter = asyncio.create_task(
-            _submit_on_schedule(engine, list(scenario.parents), args.origin, clock)
-        )
+        _phase("engine_started")
+        submitter = asyncio.create_task(_submit_on_schedule(engine, parents, args.origin, clock))
         await stop.wait()
         submitter.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -411,7 +411,21 @@ def fill_to_protect(
 
     A fill never covered counts until ``end`` (the position stayed unprotected for the whole run).
     """
-    samples: list[float] = []
+    samples = [
+        ((covered_at or end) - at).total_seconds() * 1000
+        for _, at, covered_at in fill_protections(parents, children)
+    ]
+    return percentiles(samples)
+
+
+def fill_protections(
+    parents: Sequence[Mapping[str, Any]], children: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[tuple[str, datetime, datetime | None]]:
+    """Return every fill of ``parents`` as (parent client_order_id, fill time, time live exits covered it).
+
+    The cover time is None for a fill no exit ever covered.
+    """
+    found: list[tuple[str, datetime, datetime | None]] = []
     for parent in parents:
         groups = exit_groups(parent, children.get(parent["client_order_id"], []))
         accepted = sorted((g.live_from, g.qty) for g in groups if g.live_from is not None)
@@ -419,9 +433,8 @@ def fill_to_protect(
         for execution in parent["sim"].get("executions", []):
             cumulative += Decimal(execution["qty"])
             at = _ts(execution["at"])
-            covered_at = _covered_at(accepted, cumulative, at)
-            samples.append(((covered_at or end) - at).total_seconds() * 1000)
-    return percentiles(samples)
+            found.append((parent["client_order_id"], at, _covered_at(accepted, cumulative, at)))
+    return found
 
 
 def _covered_at(

@@ -41,6 +41,8 @@ def _tops(page: Sequence[BrokerOrderView]) -> list[BrokerOrderView]:
 
 async def read_changed(broker: Broker, oldest_open: datetime | None) -> list[BrokerOrderView]:
     """Return all open orders, and closed ones submitted since ``oldest_open`` (None: no closed read)."""
+    # open first, then closed, never both at once: an order that closes between the two reads is then in
+    # the second (read the other way round, or side by side, it could be in neither)
     views = await read_all(broker, "open", None)
     if oldest_open is not None:
         # a margin for clock skew between our created_at and the broker's submitted_at

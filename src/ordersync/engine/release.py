@@ -8,6 +8,7 @@ same transaction as the decision and sent after it commits (outbox): a crash in 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -45,13 +46,23 @@ async def release(ctx: Context, parent_ids: Iterable[ClientOrderId]) -> None:
             state = tx.get_plan(pid)
             if parent is not None and state is not None and not state.done:
                 by_symbol.setdefault(parent.symbol, []).append(pid)
-    for symbol, pids in by_symbol.items():
-        async with ctx.symbol_lock(symbol):
-            # the reads of a release that protects filled shares go first in the request budget; an exit
-            # in progress (closing, replacing a plan) waits its turn like any other cancel or read
-            urgency = Priority.PROTECT if _protects(ctx, pids) else Priority.NORMAL
-            with prioritized(urgency):
-                await _release_symbol(ctx, symbol, pids)
+    # symbols are independent (each has its own lock and qty_available read): decide them side by side, so
+    # a backlog (a restart with fills on many symbols) waits for one round trip, not one per symbol
+    done = await asyncio.gather(
+        *(_release_locked(ctx, symbol, pids) for symbol, pids in by_symbol.items()), return_exceptions=True
+    )
+    for outcome in done:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def _release_locked(ctx: Context, symbol: Symbol, pids: list[ClientOrderId]) -> None:
+    async with ctx.symbol_lock(symbol):
+        # the reads of a release that protects filled shares go first in the request budget; an exit
+        # in progress (closing, replacing a plan) waits its turn like any other cancel or read
+        urgency = Priority.PROTECT if _protects(ctx, pids) else Priority.NORMAL
+        with prioritized(urgency):
+            await _release_symbol(ctx, symbol, pids)
 
 
 async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientOrderId]) -> None:
@@ -63,7 +74,7 @@ async def _release_symbol(ctx: Context, symbol: Symbol, parent_ids: list[ClientO
     to_cancel: list[CancelChild] = []
     with ctx.store.transaction() as tx:
         ctx.holds = read_holds(tx)
-        on_symbol = [o for o in tx.open_orders() if o.symbol == symbol]
+        on_symbol = tx.open_orders(symbol)
         remaining = None if available is None else available - _unacknowledged(on_symbol)
         if remaining is not None and position is not None:  # never more than our own unprotected shares
             remaining = min(remaining, _ours_unprotected(ctx, tx, symbol, position, on_symbol))

@@ -194,10 +194,13 @@ class Engine:
         """Take the lease (if any), catch up with the broker, resume unfinished work, start the loops."""
         await self.wait_for_lease()
         self._running = True
+        began = asyncio.get_running_loop().time()
         # one read of the broker serves both the catch-up and the start-up reconciliation (it applies
         # every open order and every order closed since our oldest open one, legs included)
         await self._first_read()
+        read_s = asyncio.get_running_loop().time() - began
         self._resume()
+        log.info("engine.started", first_read_real_s=round(read_s, 3), dirty=len(self._ctx.dirty))
         for name, loop in (
             ("writer", self._writer),
             ("poller", self._poller),

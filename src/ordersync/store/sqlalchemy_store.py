@@ -256,8 +256,10 @@ class SqlAlchemyTransaction:
                 grouped[child.parent_id].append(child)
         return grouped
 
-    def open_orders(self) -> list[Order]:
-        return self._many(t.orders.c.is_open.is_(True))
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        if symbol is None:
+            return self._many(t.orders.c.is_open.is_(True))
+        return self._many(t.orders.c.is_open.is_(True) & (t.orders.c.symbol == symbol))
 
     def all_orders(self) -> list[Order]:
         return self._many(None)
