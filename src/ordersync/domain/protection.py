@@ -53,19 +53,64 @@ class PriceRule:
 
 
 @dataclass(frozen=True, slots=True)
+class TrailRule:
+    """A trailing stop: the stop follows the best price by ``trail_price`` dollars or ``trail_percent`` %."""
+
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None  # 2.5 = 2.5 %, as Alpaca's trail_percent
+
+    def __post_init__(self) -> None:
+        if (self.trail_price is None) == (self.trail_percent is None):
+            raise InvalidProtectionPlan("give exactly one of trail_price or trail_percent")
+        if self.trail_price is not None and self.trail_price <= 0:
+            raise InvalidProtectionPlan(f"trail_price must be positive, was {self.trail_price}")
+        if self.trail_percent is not None and not Decimal(0) < self.trail_percent < Decimal(100):
+            raise InvalidProtectionPlan(f"trail_percent must be in (0, 100), was {self.trail_percent}")
+
+
+@dataclass(frozen=True, slots=True)
 class ProtectionPlan:
-    """Take-profit and/or stop-loss for a parent; both together become one OCO."""
+    """Take-profit and/or stop-loss for a parent (docs/architecture.md §13 lists the exit kinds).
+
+    The stop-loss is a stop (``stop_loss``), a stop-limit (``stop_loss`` and ``stop_limit``, the limit
+    given like any exit price: absolute or an offset from the fill) or a trailing stop (``trailing``).
+    A take-profit with a stop or stop-limit becomes one OCO (the stop-limit as its stop leg). Alpaca has
+    no trailing OCO leg (docs/alpaca.md §6.1), so a take-profit beside a trailing stop releases the
+    trailing stop alone: protection of the shares comes before the profit target.
+    """
 
     take_profit: PriceRule | None = None
     stop_loss: PriceRule | None = None
     policy: PartialFillPolicy = PartialFillPolicy.EACH_FILL
+    stop_limit: PriceRule | None = None  # the limit of a stop-limit stop-loss
+    trailing: TrailRule | None = None  # a trailing stop-loss, instead of stop_loss
+
+    def __post_init__(self) -> None:
+        if self.stop_limit is not None and self.stop_loss is None:
+            raise InvalidProtectionPlan("a stop-limit needs its stop price (stop_loss) as well")
+        if self.trailing is not None and self.stop_loss is not None:
+            raise InvalidProtectionPlan("give a stop-loss or a trailing stop, not both")
 
     @property
     def role(self) -> OrderRole:
         """Return the role of the child orders this plan releases."""
         if self.take_profit and self.stop_loss:
             return OrderRole.OCO
+        if self.trailing is not None:
+            return OrderRole.STOP_LOSS  # alone, even beside a take-profit (no trailing OCO leg)
         return OrderRole.TAKE_PROFIT if self.take_profit else OrderRole.STOP_LOSS
+
+    @property
+    def stop_type(self) -> OrderType:
+        """Return the order type of the stop-loss (of a lone stop, or of the OCO's stop leg)."""
+        if self.trailing is not None:
+            return OrderType.TRAILING_STOP
+        return OrderType.STOP_LIMIT if self.stop_limit is not None else OrderType.STOP
+
+    @property
+    def has_stop(self) -> bool:
+        """True when the plan protects with a stop of any kind."""
+        return self.stop_loss is not None or self.trailing is not None
 
 
 def validate_plan(plan: ProtectionPlan, parent: Order) -> ProtectionPlan:
@@ -75,7 +120,7 @@ def validate_plan(plan: ProtectionPlan, parent: Order) -> ProtectionPlan:
         InvalidProtectionPlan: no exit given, or an exit on the wrong side of the entry (a take-profit
             below a long's limit price, a stop above it, a take-profit not beyond the stop).
     """
-    if plan.take_profit is None and plan.stop_loss is None:
+    if plan.take_profit is None and not plan.has_stop:
         raise InvalidProtectionPlan("a protection plan needs a take_profit, a stop_loss or both")
     if parent.role is not OrderRole.ENTRY:
         raise InvalidProtectionPlan("only an entry order can carry a protection plan")
@@ -92,6 +137,11 @@ def validate_plan(plan: ProtectionPlan, parent: Order) -> ProtectionPlan:
         )
     if tp is not None and sl is not None and sign * (tp - sl) <= 0:
         raise InvalidProtectionPlan(f"take-profit {tp} must be beyond stop-loss {sl} for a {direction}")
+    limit = plan.stop_limit.price if plan.stop_limit else None
+    if limit is not None and sl is not None and sign * (sl - limit) < 0:
+        # a sell stop-limit's limit at or below its stop (a buy's at or above): a limit beyond the stop
+        # would be marketable only on a rebound, so the stop would not protect
+        raise InvalidProtectionPlan(f"stop-limit limit {limit} is beyond its stop {sl} for a {direction}")
     return plan
 
 
@@ -314,9 +364,11 @@ def _hold_reason(
     if qty_available <= 0:
         return "qty_available is 0: shares held by other orders"
     working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
-    if plan.role is not OrderRole.OCO and any(_could_cross(parent, plan, o) for o in working):
+    exempt = plan.role is OrderRole.OCO or plan.trailing is not None
+    if not exempt and any(_could_cross(parent, plan, o) for o in working):
         # Alpaca refuses a simple order that could trade against our own open opposite order (docs/alpaca.md,
-        # 6.3); an OCO is exempt, a lone exit is not: it waits until those orders stop working
+        # 6.3); an OCO and a trailing stop are exempt, a lone exit is not: it waits until those orders stop
+        # working
         return "a lone exit waits for our opposite orders to finish (wash-trade rule)"
     return None
 
@@ -359,19 +411,30 @@ def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int
     fill_price = parent.filled_avg_price
     assert fill_price is not None
     sign = 1 if parent.side is OrderSide.BUY else -1
+    role = plan.role
     tp = _resolve(plan.take_profit, fill_price, sign) if plan.take_profit else None
     sl = _resolve(plan.stop_loss, fill_price, -sign) if plan.stop_loss else None
-    role = plan.role
+    sl_limit = _resolve(plan.stop_limit, fill_price, -sign) if plan.stop_limit else None
+    trail = plan.trailing
+    if role is OrderRole.OCO:
+        kind, limit, stop, leg_limit = OrderType.LIMIT, tp, sl, sl_limit
+    elif role is OrderRole.TAKE_PROFIT:
+        kind, limit, stop, leg_limit = OrderType.LIMIT, tp, None, None
+    else:
+        kind, limit, stop, leg_limit = plan.stop_type, sl_limit, sl, None
     return new_order(
         client_order_id=child_client_order_id(parent.client_order_id, role.value, attempt),
         symbol=parent.symbol,
         side=parent.side.opposite,
-        type=OrderType.STOP if role is OrderRole.STOP_LOSS else OrderType.LIMIT,
+        type=kind,
         qty=qty,
         created_at=now,
         time_in_force=TimeInForce.GTC,  # protection must outlive the trading day
-        limit_price=tp,
-        stop_price=sl,
+        limit_price=limit,
+        stop_price=stop,
+        stop_limit_price=leg_limit,
+        trail_price=None if trail is None else trail.trail_price,
+        trail_percent=None if trail is None else trail.trail_percent,
         role=role,
         parent_id=parent.client_order_id,
     )
