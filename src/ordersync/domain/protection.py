@@ -275,12 +275,24 @@ def release_decision(
     assert qty_available is not None  # _hold_reason returns a reason when it is unknown
     qty = min(need, qty_available)
     attempt = len([c for c in children if c.group_id is None]) + 1
+    whole = qty.to_integral_value(rounding=ROUND_FLOOR)
+    fraction = qty - whole
+    orders: list[Order] = []
+    holds: list[Hold] = []
     try:
-        child = _child_order(parent, plan, qty, attempt=attempt, now=now)
+        if whole > 0:
+            orders.append(_child_order(parent, plan, whole, attempt=attempt, now=now))
+        if fraction > 0:
+            reason = _fraction_hold(parent, plan, children, opposing)
+            if reason is None:
+                orders.append(_fraction_order(parent, plan, fraction, attempt + len(orders), now))
+            else:
+                holds.append(Hold(fraction, reason))
     except InvalidOrder as e:  # e.g. a relative stop below a $0.0001 fill rounds to zero
         return ReleaseDecision(target, covered, holds=(Hold(need, f"no valid exit price: {e}"),))
-    holds = (Hold(need - qty, "qty_available short: shares held by other orders"),) if qty < need else ()
-    return ReleaseDecision(target, covered, (SubmitChild(child),), holds)
+    if qty < need:
+        holds.append(Hold(need - qty, "qty_available short: shares held by other orders"))
+    return ReleaseDecision(target, covered, tuple(SubmitChild(o) for o in orders), tuple(holds))
 
 
 def exit_decision(
@@ -435,6 +447,55 @@ def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int
         stop_limit_price=leg_limit,
         trail_price=None if trail is None else trail.trail_price,
         trail_percent=None if trail is None else trail.trail_percent,
+        role=role,
+        parent_id=parent.client_order_id,
+    )
+
+
+FRACTION_REFUSALS_BEFORE_ALERT = 3  # a fractional exit refused this often is left to the operator
+
+
+def _fraction_hold(
+    parent: Order, plan: ProtectionPlan, children: Sequence[Order], opposing: Sequence[Order]
+) -> str | None:
+    # Alpaca takes fractional quantities only in simple DAY market/limit/stop/stop-limit orders
+    # (docs/alpaca.md §10.3): no GTC, no OCO, no trailing stop
+    if plan.trailing is not None and plan.take_profit is None:
+        return "fractional shares cannot carry a trailing stop at Alpaca (DAY stop/limit only)"
+    refused = [c for c in children if c.status is OrderStatus.REJECTED and c.qty % 1 != 0]
+    if len(refused) >= FRACTION_REFUSALS_BEFORE_ALERT:
+        return f"the broker refused the fractional exit {len(refused)} times: not retried (alert)"
+    if plan.stop_loss is not None:  # a lone stop on the fraction: the wash-trade rule applies to it
+        working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
+        if working:
+            return "a lone exit waits for our opposite orders to finish (wash-trade rule)"
+    return None
+
+
+def _fraction_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int, now: datetime) -> Order:
+    """The fraction of a share's exit: one simple DAY order (the stop when the plan has one, else the
+    take-profit), re-released after each close since a DAY order ends there (docs/architecture.md §13)."""
+    fill_price = parent.filled_avg_price
+    assert fill_price is not None
+    sign = 1 if parent.side is OrderSide.BUY else -1
+    if plan.stop_loss is not None:
+        role, stop = OrderRole.STOP_LOSS, _resolve(plan.stop_loss, fill_price, -sign)
+        limit = _resolve(plan.stop_limit, fill_price, -sign) if plan.stop_limit else None
+        kind = OrderType.STOP_LIMIT if limit is not None else OrderType.STOP
+    else:
+        assert plan.take_profit is not None  # _fraction_hold refused a lone trailing stop
+        role, stop, kind = OrderRole.TAKE_PROFIT, None, OrderType.LIMIT
+        limit = _resolve(plan.take_profit, fill_price, sign)
+    return new_order(
+        client_order_id=child_client_order_id(parent.client_order_id, role.value, attempt),
+        symbol=parent.symbol,
+        side=parent.side.opposite,
+        type=kind,
+        qty=qty,
+        created_at=now,
+        time_in_force=TimeInForce.DAY,  # Alpaca refuses a fractional GTC order (422)
+        limit_price=limit,
+        stop_price=stop,
         role=role,
         parent_id=parent.client_order_id,
     )
