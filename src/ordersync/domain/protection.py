@@ -246,6 +246,7 @@ def release_decision(
     now: datetime,
     opposing: Sequence[Order] = (),
     replaced_at: datetime | None = None,
+    cut_blockers: bool = False,
 ) -> ReleaseDecision:
     """Decide which children to submit or cancel for ``parent`` (pure; see the module docstring).
 
@@ -254,6 +255,7 @@ def release_decision(
     ``opposing`` are our open orders on the symbol on the parent's side (the parent included), which a
     simple exit could trade against (Alpaca's wash-trade refusal). ``replaced_at`` is when the plan was
     last changed: open children made before it are cancelled, and replaced once the broker confirms.
+    ``cut_blockers``: a lone exit has waited the wash-trade bound; cancel our orders that block it.
     """
     target = target_qty(parent, plan)
     covered = coverage(children)
@@ -270,6 +272,12 @@ def release_decision(
     if need == 0:
         return ReleaseDecision(target, covered)
     hold = _hold_reason(parent, plan, children, qty_available, opposing)
+    if hold == WASH_TRADE_HOLD and cut_blockers:
+        # the bound is reached (docs/architecture.md §13): our own working orders that block the stop are
+        # canceled; once the broker confirms, the stop goes (protection before completing the entry)
+        blockers = [o for o in (parent, *opposing) if _blocks(parent, plan, o)]
+        cancels = tuple(CancelChild(o.client_order_id, WASH_TRADE_CUT) for o in blockers if _cancelable(o))
+        return ReleaseDecision(target, covered, cancels, (Hold(need, f"{hold}; {WASH_TRADE_CUT}"),))
     if hold:
         return ReleaseDecision(target, covered, holds=(Hold(need, hold),))
     assert qty_available is not None  # _hold_reason returns a reason when it is unknown
@@ -375,14 +383,29 @@ def _hold_reason(
         return "the broker's qty_available is unknown"
     if qty_available <= 0:
         return "qty_available is 0: shares held by other orders"
-    working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
-    exempt = plan.role is OrderRole.OCO or plan.trailing is not None
-    if not exempt and any(_could_cross(parent, plan, o) for o in working):
+    if any(_blocks(parent, plan, o) for o in (parent, *opposing)):
         # Alpaca refuses a simple order that could trade against our own open opposite order (docs/alpaca.md,
         # 6.3); an OCO and a trailing stop are exempt, a lone exit is not: it waits until those orders stop
-        # working
-        return "a lone exit waits for our opposite orders to finish (wash-trade rule)"
+        # working, at most the wash-trade bound (then ``cut_blockers``)
+        return WASH_TRADE_HOLD
     return None
+
+
+WASH_TRADE_HOLD = "a lone exit waits for our opposite orders to finish (wash-trade rule)"
+WASH_TRADE_CUT = "wash-trade bound reached: cancel our working orders that block the stop"
+
+
+def _blocks(parent: Order, plan: ProtectionPlan, other: Order) -> bool:
+    if not other.is_open or other.side is not parent.side:
+        return False
+    if plan.role is OrderRole.OCO or plan.trailing is not None:
+        return False
+    return _could_cross(parent, plan, other)
+
+
+def _cancelable(order: Order) -> bool:
+    # only what the broker has (an intent or a submit in flight is not working there yet)
+    return not order.status.is_local and order.status is not OrderStatus.PENDING_CANCEL
 
 
 def _could_cross(parent: Order, plan: ProtectionPlan, other: Order) -> bool:
