@@ -287,6 +287,7 @@ def release_decision(
     fraction = qty - whole
     orders: list[Order] = []
     holds: list[Hold] = []
+    cuts: list[Command] = []
     try:
         if whole > 0:
             orders.append(_child_order(parent, plan, whole, attempt=attempt, now=now))
@@ -296,11 +297,15 @@ def release_decision(
                 orders.append(_fraction_order(parent, plan, fraction, attempt + len(orders), now))
             else:
                 holds.append(Hold(fraction, reason))
+            if reason == WASH_TRADE_HOLD and cut_blockers:  # the fraction's lone stop waited the bound
+                blockers = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
+                cuts += [CancelChild(o.client_order_id, WASH_TRADE_CUT) for o in blockers if _cancelable(o)]
     except InvalidOrder as e:  # e.g. a relative stop below a $0.0001 fill rounds to zero
         return ReleaseDecision(target, covered, holds=(Hold(need, f"no valid exit price: {e}"),))
     if qty < need:
         holds.append(Hold(need - qty, "qty_available short: shares held by other orders"))
-    return ReleaseDecision(target, covered, tuple(SubmitChild(o) for o in orders), tuple(holds))
+    commands = (*(SubmitChild(o) for o in orders), *cuts)
+    return ReleaseDecision(target, covered, commands, tuple(holds))
 
 
 def exit_decision(
@@ -491,7 +496,7 @@ def _fraction_hold(
     if plan.stop_loss is not None:  # a lone stop on the fraction: the wash-trade rule applies to it
         working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
         if working:
-            return "a lone exit waits for our opposite orders to finish (wash-trade rule)"
+            return WASH_TRADE_HOLD
     return None
 
 
