@@ -12,6 +12,8 @@ from ordersync.domain.errors import InvalidOrder, InvalidProtectionPlan
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
 from ordersync.domain.protection import (
     FRACTION_REFUSALS_BEFORE_ALERT,
+    WASH_TRADE_HOLD,
+    CancelChild,
     PriceRule,
     ProtectionPlan,
     ReleaseDecision,
@@ -183,3 +185,46 @@ def test_a_fraction_refused_again_and_again_is_no_longer_retried() -> None:
     decision = decide(done, plan, refused)
     assert submitted(decision) == []
     assert "not retried" in decision.holds[0].reason
+
+
+# -- the wash-trade bound ----------------------------------------------------------------------------------
+
+
+def _other_entry(coid: str, status: OrderStatus = S.NEW) -> Order:
+    return make_order(coid, qty=50, limit_price="100.00", status=status)
+
+
+def test_a_lone_stop_held_past_the_bound_cancels_our_working_buys_that_block_it() -> None:
+    plan = ProtectionPlan(stop_loss=SL)
+    working = parent()  # its own rest still works
+    others = [_other_entry("q"), _other_entry("intent-only", S.INTENT)]
+    held = decide(working, plan, opposing=others)
+    assert held.commands == ()
+    assert held.holds[0].reason == WASH_TRADE_HOLD
+
+    cut = release_decision(working, plan, [], D("100"), T0, others, cut_blockers=True)
+
+    # the entry's rest and the other working buy are canceled; an unsent intent is not at the broker
+    assert [c.client_order_id for c in cut.commands if isinstance(c, CancelChild)] == ["p", "q"]
+    assert submitted(cut) == []  # the stop goes once the broker confirms the cancels
+    after = decide(
+        replace(working, status=S.CANCELED), plan, opposing=[replace(others[0], status=S.CANCELED)]
+    )
+    [stop] = submitted(after)
+    assert stop.qty == 4
+
+
+def test_the_bound_changes_nothing_for_an_oco_or_a_trailing_stop() -> None:
+    for plan in (
+        ProtectionPlan(take_profit=TP, stop_loss=SL),
+        ProtectionPlan(trailing=TrailRule(trail_price=D(2))),
+    ):
+        decision = release_decision(parent(), plan, [], D("100"), T0, [_other_entry("q")], cut_blockers=True)
+        assert [c.order.qty for c in decision.commands if isinstance(c, SubmitChild)] == [D(4)]
+
+
+def test_a_fraction_s_lone_stop_held_past_the_bound_cancels_the_working_entry() -> None:
+    plan = ProtectionPlan(take_profit=TP, stop_loss=SL)
+    decision = release_decision(parent(filled="4.5"), plan, [], D("100"), T0, cut_blockers=True)
+    assert [c.order.role for c in decision.commands if isinstance(c, SubmitChild)] == [OrderRole.OCO]
+    assert [c.client_order_id for c in decision.commands if isinstance(c, CancelChild)] == ["p"]
