@@ -23,8 +23,8 @@ from ordersync.demo.platform_log import PlatformLog
 from ordersync.demo.poller import PollerPlatform
 from ordersync.demo.summary import Summary, summarize_books
 from ordersync.domain.errors import BrokerError, InvalidProtectionPlan
-from ordersync.domain.order import new_order
-from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule
+from ordersync.domain.order import Order, new_order
+from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule, validate_plan
 from ordersync.engine import Engine, EngineOptions
 from ordersync.engine.retry import backoff_s
 from ordersync.sim.clock import FlowingClock
@@ -87,15 +87,29 @@ def plan_for(parent: Any) -> ProtectionPlan | None:
                 stop_limit = PriceRule(price=sl.limit_price, offset=sl.limit_offset)
         if take_profit is None and stop_loss is None and trailing is None:
             return None
-        return ProtectionPlan(
+        plan = ProtectionPlan(
             take_profit,
             stop_loss,
             PartialFillPolicy(parent.policy),
             stop_limit=stop_limit,
             trailing=trailing,
         )
+        return validate_plan(plan, _entry(parent, DEFAULT_START))  # what Engine.submit would refuse
     except InvalidProtectionPlan as e:
         raise UnsupportedScenario(f"parent {parent.id}: {e}") from None
+
+
+def _entry(parent: Any, now: datetime) -> Order:
+    return new_order(
+        client_order_id=parent.id,
+        symbol=parent.symbol,
+        side=parent.side,
+        type=parent.type,
+        qty=parent.qty,
+        created_at=now,
+        time_in_force=parent.time_in_force,
+        limit_price=parent.limit_price,
+    )
 
 
 def check_supported(scenario: Scenario, mode: str) -> None:
@@ -307,16 +321,7 @@ class _SafeRun:
         )
 
     async def submit(self, parent: Any) -> None:
-        order = new_order(
-            client_order_id=parent.id,
-            symbol=parent.symbol,
-            side=parent.side,
-            type=parent.type,
-            qty=parent.qty,
-            created_at=self._clock.now(),
-            time_in_force=parent.time_in_force,
-            limit_price=parent.limit_price,
-        )
+        order = _entry(parent, self._clock.now())
         async with self._lock:
             await self.engine.submit(order, plan_for(parent))
 
