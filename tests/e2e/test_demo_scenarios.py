@@ -45,7 +45,7 @@ KNOWN_GAPS = {
     "action_close_position": f"{_OURS}: a person's close is fought (a 40310000 of ours) and counted as drift",
     "action_sell_by_hand": f"{_OURS}: a person's sale of our shares is reported as a discrepancy",
     "foreign_orders_same_symbol": f"{_OURS}: another app's orders are counted as discrepancies of ours",
-    "v2_everything": "issue 13: the engine has no stop-limit exit (safe mode refuses the plan)",
+    "v2_everything": f"{_OURS}: a person's close and hand sale of our shares are reported as position drift",
 }
 
 
