@@ -271,6 +271,8 @@ def release_decision(
     need = target - covered
     if need == 0:
         return ReleaseDecision(target, covered)
+    if need < 1 and (never := unreleasable_fraction(plan, children)):
+        return ReleaseDecision(target, covered, holds=(Hold(need, never),))
     hold = _hold_reason(parent, plan, children, qty_available, opposing)
     if hold == WASH_TRADE_HOLD and cut_blockers:
         # the bound is reached (docs/architecture.md §13): our own working orders that block the stop are
@@ -483,16 +485,27 @@ def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int
 FRACTION_REFUSALS_BEFORE_ALERT = 3  # a fractional exit refused this often is left to the operator
 
 
-def _fraction_hold(
-    parent: Order, plan: ProtectionPlan, children: Sequence[Order], opposing: Sequence[Order]
-) -> str | None:
-    # Alpaca takes fractional quantities only in simple DAY market/limit/stop/stop-limit orders
-    # (docs/alpaca.md §10.3): no GTC, no OCO, no trailing stop
+def unreleasable_fraction(plan: ProtectionPlan, children: Sequence[Order]) -> str | None:
+    """Why the fraction of a share a plan owes can never be released (None when it can).
+
+    Alpaca takes fractional quantities only in simple DAY market/limit/stop/stop-limit orders
+    (docs/alpaca.md §10.3): a trailing-only plan cannot protect a fraction, and a fractional exit the broker
+    refused ``FRACTION_REFUSALS_BEFORE_ALERT`` times is not tried again (no endless retry of a permanent
+    refusal). The release gate does not even read the position for such a shortfall.
+    """
     if plan.trailing is not None and plan.take_profit is None:
         return "fractional shares cannot carry a trailing stop at Alpaca (DAY stop/limit only)"
     refused = [c for c in children if c.status is OrderStatus.REJECTED and c.qty % 1 != 0]
     if len(refused) >= FRACTION_REFUSALS_BEFORE_ALERT:
         return f"the broker refused the fractional exit {len(refused)} times: not retried (alert)"
+    return None
+
+
+def _fraction_hold(
+    parent: Order, plan: ProtectionPlan, children: Sequence[Order], opposing: Sequence[Order]
+) -> str | None:
+    if reason := unreleasable_fraction(plan, children):
+        return reason
     if plan.stop_loss is not None:  # a lone stop on the fraction: the wash-trade rule applies to it
         working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
         if working:

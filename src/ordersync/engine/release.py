@@ -27,6 +27,7 @@ from ordersync.domain.protection import (
     release_decision,
     target_qty,
     unread_legs,
+    unreleasable_fraction,
 )
 from ordersync.engine.context import Context, apply_observation
 from ordersync.engine.retry import backoff_s
@@ -114,8 +115,12 @@ def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
             parent, state = tx.get_order(pid), tx.get_plan(pid)
             if parent is None or state is None:
                 continue
-            if state.closing or target_qty(parent, state.plan) > coverage(tx.children_of(pid)):
+            if state.closing:
                 return True
+            children = tx.children_of(pid)
+            short = target_qty(parent, state.plan) - coverage(children)
+            if short >= 1 or (short > 0 and unreleasable_fraction(state.plan, children) is None):
+                return True  # (a fraction that can never be released costs no position read per tick)
     return False
 
 

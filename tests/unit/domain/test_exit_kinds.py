@@ -20,6 +20,7 @@ from ordersync.domain.protection import (
     SubmitChild,
     TrailRule,
     release_decision,
+    unreleasable_fraction,
     validate_plan,
 )
 from ordersync.testing import T0, make_order
@@ -228,3 +229,29 @@ def test_a_fraction_s_lone_stop_held_past_the_bound_cancels_the_working_entry() 
     decision = release_decision(parent(filled="4.5"), plan, [], D("100"), T0, cut_blockers=True)
     assert [c.order.role for c in decision.commands if isinstance(c, SubmitChild)] == [OrderRole.OCO]
     assert [c.client_order_id for c in decision.commands if isinstance(c, CancelChild)] == ["p"]
+
+
+def test_a_fraction_that_can_never_be_released_is_held_without_the_position_being_known() -> None:
+    # the release gate reads no position for it (engine/release.py _needs_more): the hold says why anyway
+    plan = ProtectionPlan(trailing=TrailRule(trail_percent=D("3")))
+    done = parent(filled="3.5", status=S.FILLED, qty="3.5")
+    whole = replace(
+        new_order(
+            client_order_id="p~sl1",
+            symbol=done.symbol,
+            side="sell",
+            type="trailing_stop",
+            qty=3,
+            trail_percent="3",
+            created_at=T0,
+            role=OrderRole.STOP_LOSS,
+            parent_id=done.client_order_id,
+        ),
+        status=S.NEW,
+    )
+    assert unreleasable_fraction(plan, [whole]) is not None
+
+    decision = release_decision(done, plan, [whole], None, T0)
+
+    assert decision.commands == ()
+    assert [(h.qty, "trailing" in h.reason) for h in decision.holds] == [(D("0.5"), True)]
