@@ -21,128 +21,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from enum import StrEnum
+from decimal import ROUND_FLOOR, Decimal
 
-from ordersync.domain.errors import InvalidOrder, InvalidProtectionPlan
+from ordersync.domain.errors import InvalidOrder
+from ordersync.domain.exits import (
+    FRACTION_REFUSALS_BEFORE_ALERT,
+    child_order,
+    fraction_order,
+    tick_round,
+    unreleasable_fraction,
+)
 from ordersync.domain.ids import ClientOrderId, child_client_order_id
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
+from ordersync.domain.plans import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule, validate_plan
 
-
-class PartialFillPolicy(StrEnum):
-    """When to protect a partially filled parent."""
-
-    EACH_FILL = "each_fill"  # protect every confirmed increment at once
-    FULL_FILL = "full_fill"  # wait until the parent is completely filled (or dead with a partial fill)
-
-
-@dataclass(frozen=True, slots=True)
-class PriceRule:
-    """An exit price: absolute, or a fraction away from the parent's average fill price."""
-
-    price: Decimal | None = None
-    offset: Decimal | None = None  # 0.05 = 5 % away from the fill, in the protective direction
-
-    def __post_init__(self) -> None:
-        if (self.price is None) == (self.offset is None):
-            raise InvalidProtectionPlan("give exactly one of price or offset for each exit")
-        if self.price is not None and self.price <= 0:
-            raise InvalidProtectionPlan(f"exit price must be positive, was {self.price}")
-        if self.offset is not None and not Decimal(0) < self.offset < Decimal(1):
-            raise InvalidProtectionPlan(f"exit offset must be a fraction in (0, 1), was {self.offset}")
-
-
-@dataclass(frozen=True, slots=True)
-class TrailRule:
-    """A trailing stop: the stop follows the best price by ``trail_price`` dollars or ``trail_percent`` %."""
-
-    trail_price: Decimal | None = None
-    trail_percent: Decimal | None = None  # 2.5 = 2.5 %, as Alpaca's trail_percent
-
-    def __post_init__(self) -> None:
-        if (self.trail_price is None) == (self.trail_percent is None):
-            raise InvalidProtectionPlan("give exactly one of trail_price or trail_percent")
-        if self.trail_price is not None and self.trail_price <= 0:
-            raise InvalidProtectionPlan(f"trail_price must be positive, was {self.trail_price}")
-        if self.trail_percent is not None and not Decimal(0) < self.trail_percent < Decimal(100):
-            raise InvalidProtectionPlan(f"trail_percent must be in (0, 100), was {self.trail_percent}")
-
-
-@dataclass(frozen=True, slots=True)
-class ProtectionPlan:
-    """Take-profit and/or stop-loss for a parent (docs/architecture.md §13 lists the exit kinds).
-
-    The stop-loss is a stop (``stop_loss``), a stop-limit (``stop_loss`` and ``stop_limit``, the limit
-    given like any exit price: absolute or an offset from the fill) or a trailing stop (``trailing``).
-    A take-profit with a stop or stop-limit becomes one OCO (the stop-limit as its stop leg). Alpaca has
-    no trailing OCO leg (docs/alpaca.md §6.1), so a take-profit beside a trailing stop releases the
-    trailing stop alone: protection of the shares comes before the profit target.
-    """
-
-    take_profit: PriceRule | None = None
-    stop_loss: PriceRule | None = None
-    policy: PartialFillPolicy = PartialFillPolicy.EACH_FILL
-    stop_limit: PriceRule | None = None  # the limit of a stop-limit stop-loss
-    trailing: TrailRule | None = None  # a trailing stop-loss, instead of stop_loss
-
-    def __post_init__(self) -> None:
-        if self.stop_limit is not None and self.stop_loss is None:
-            raise InvalidProtectionPlan("a stop-limit needs its stop price (stop_loss) as well")
-        if self.trailing is not None and self.stop_loss is not None:
-            raise InvalidProtectionPlan("give a stop-loss or a trailing stop, not both")
-
-    @property
-    def role(self) -> OrderRole:
-        """Return the role of the child orders this plan releases."""
-        if self.take_profit and self.stop_loss:
-            return OrderRole.OCO
-        if self.trailing is not None:
-            return OrderRole.STOP_LOSS  # alone, even beside a take-profit (no trailing OCO leg)
-        return OrderRole.TAKE_PROFIT if self.take_profit else OrderRole.STOP_LOSS
-
-    @property
-    def stop_type(self) -> OrderType:
-        """Return the order type of the stop-loss (of a lone stop, or of the OCO's stop leg)."""
-        if self.trailing is not None:
-            return OrderType.TRAILING_STOP
-        return OrderType.STOP_LIMIT if self.stop_limit is not None else OrderType.STOP
-
-    @property
-    def has_stop(self) -> bool:
-        """True when the plan protects with a stop of any kind."""
-        return self.stop_loss is not None or self.trailing is not None
-
-
-def validate_plan(plan: ProtectionPlan, parent: Order) -> ProtectionPlan:
-    """Return ``plan`` if it can protect ``parent``.
-
-    Raises:
-        InvalidProtectionPlan: no exit given, or an exit on the wrong side of the entry (a take-profit
-            below a long's limit price, a stop above it, a take-profit not beyond the stop).
-    """
-    if plan.take_profit is None and not plan.has_stop:
-        raise InvalidProtectionPlan("a protection plan needs a take_profit, a stop_loss or both")
-    if parent.role is not OrderRole.ENTRY:
-        raise InvalidProtectionPlan("only an entry order can carry a protection plan")
-    sign = 1 if parent.side is OrderSide.BUY else -1
-    reference = parent.limit_price or parent.stop_price
-    tp = plan.take_profit.price if plan.take_profit else None
-    sl = plan.stop_loss.price if plan.stop_loss else None
-    direction = "long" if sign == 1 else "short"
-    if tp is not None and reference is not None and sign * (tp - reference) <= 0:
-        raise InvalidProtectionPlan(f"take-profit {tp} is not beyond the {direction} entry at {reference}")
-    if sl is not None and reference is not None and sign * (reference - sl) <= 0:
-        raise InvalidProtectionPlan(
-            f"stop-loss {sl} is not protective for the {direction} entry at {reference}"
-        )
-    if tp is not None and sl is not None and sign * (tp - sl) <= 0:
-        raise InvalidProtectionPlan(f"take-profit {tp} must be beyond stop-loss {sl} for a {direction}")
-    limit = plan.stop_limit.price if plan.stop_limit else None
-    if limit is not None and sl is not None and sign * (sl - limit) < 0:
-        # a sell stop-limit's limit at or below its stop (a buy's at or above): a limit beyond the stop
-        # would be marketable only on a rebound, so the stop would not protect
-        raise InvalidProtectionPlan(f"stop-limit limit {limit} is beyond its stop {sl} for a {direction}")
-    return plan
+# the plan types and the child-order helpers live in plans.py and exits.py; importable from here too
+__all__ = [
+    "FRACTION_REFUSALS_BEFORE_ALERT",
+    "WASH_TRADE_CUT",
+    "WASH_TRADE_HOLD",
+    "CancelChild",
+    "Command",
+    "Hold",
+    "PartialFillPolicy",
+    "PriceRule",
+    "ProtectionPlan",
+    "ReleaseDecision",
+    "SubmitChild",
+    "TrailRule",
+    "coverage",
+    "exit_decision",
+    "release_decision",
+    "target_qty",
+    "tick_round",
+    "unread_legs",
+    "unreleasable_fraction",
+    "validate_plan",
+]
 
 
 # -- commands the release gate executes ---------------------------------------------------------------
@@ -292,11 +207,11 @@ def release_decision(
     cuts: list[Command] = []
     try:
         if whole > 0:
-            orders.append(_child_order(parent, plan, whole, attempt=attempt, now=now))
+            orders.append(child_order(parent, plan, whole, attempt=attempt, now=now))
         if fraction > 0:
             reason = _fraction_hold(parent, plan, children, opposing)
             if reason is None:
-                orders.append(_fraction_order(parent, plan, fraction, attempt + len(orders), now))
+                orders.append(fraction_order(parent, plan, fraction, attempt + len(orders), now))
             else:
                 holds.append(Hold(fraction, reason))
             if reason == WASH_TRADE_HOLD and cut_blockers:  # the fraction's lone stop waited the bound
@@ -449,58 +364,6 @@ def _newest(order: Order) -> tuple[float, str]:
     return (-order.created_at.timestamp(), order.client_order_id)
 
 
-def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int, now: datetime) -> Order:
-    fill_price = parent.filled_avg_price
-    assert fill_price is not None
-    sign = 1 if parent.side is OrderSide.BUY else -1
-    role = plan.role
-    tp = _resolve(plan.take_profit, fill_price, sign) if plan.take_profit else None
-    sl = _resolve(plan.stop_loss, fill_price, -sign) if plan.stop_loss else None
-    sl_limit = _resolve(plan.stop_limit, fill_price, -sign) if plan.stop_limit else None
-    trail = plan.trailing
-    if role is OrderRole.OCO:
-        kind, limit, stop, leg_limit = OrderType.LIMIT, tp, sl, sl_limit
-    elif role is OrderRole.TAKE_PROFIT:
-        kind, limit, stop, leg_limit = OrderType.LIMIT, tp, None, None
-    else:
-        kind, limit, stop, leg_limit = plan.stop_type, sl_limit, sl, None
-    return new_order(
-        client_order_id=child_client_order_id(parent.client_order_id, role.value, attempt),
-        symbol=parent.symbol,
-        side=parent.side.opposite,
-        type=kind,
-        qty=qty,
-        created_at=now,
-        time_in_force=TimeInForce.GTC,  # protection must outlive the trading day
-        limit_price=limit,
-        stop_price=stop,
-        stop_limit_price=leg_limit,
-        trail_price=None if trail is None else trail.trail_price,
-        trail_percent=None if trail is None else trail.trail_percent,
-        role=role,
-        parent_id=parent.client_order_id,
-    )
-
-
-FRACTION_REFUSALS_BEFORE_ALERT = 3  # a fractional exit refused this often is left to the operator
-
-
-def unreleasable_fraction(plan: ProtectionPlan, children: Sequence[Order]) -> str | None:
-    """Why the fraction of a share a plan owes can never be released (None when it can).
-
-    Alpaca takes fractional quantities only in simple DAY market/limit/stop/stop-limit orders
-    (docs/alpaca.md §10.3): a trailing-only plan cannot protect a fraction, and a fractional exit the broker
-    refused ``FRACTION_REFUSALS_BEFORE_ALERT`` times is not tried again (no endless retry of a permanent
-    refusal). The release gate does not even read the position for such a shortfall.
-    """
-    if plan.trailing is not None and plan.take_profit is None:
-        return "fractional shares cannot carry a trailing stop at Alpaca (DAY stop/limit only)"
-    refused = [c for c in children if c.status is OrderStatus.REJECTED and c.qty % 1 != 0]
-    if len(refused) >= FRACTION_REFUSALS_BEFORE_ALERT:
-        return f"the broker refused the fractional exit {len(refused)} times: not retried (alert)"
-    return None
-
-
 def _fraction_hold(
     parent: Order, plan: ProtectionPlan, children: Sequence[Order], opposing: Sequence[Order]
 ) -> str | None:
@@ -511,56 +374,3 @@ def _fraction_hold(
         if working:
             return WASH_TRADE_HOLD
     return None
-
-
-def _fraction_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int, now: datetime) -> Order:
-    """The fraction of a share's exit: one simple DAY order (the stop when the plan has one, else the
-    take-profit), re-released after each close since a DAY order ends there (docs/architecture.md §13)."""
-    fill_price = parent.filled_avg_price
-    assert fill_price is not None
-    sign = 1 if parent.side is OrderSide.BUY else -1
-    if plan.stop_loss is not None:
-        role, stop = OrderRole.STOP_LOSS, _resolve(plan.stop_loss, fill_price, -sign)
-        limit = _resolve(plan.stop_limit, fill_price, -sign) if plan.stop_limit else None
-        kind = OrderType.STOP_LIMIT if limit is not None else OrderType.STOP
-    else:
-        assert plan.take_profit is not None  # _fraction_hold refused a lone trailing stop
-        role, stop, kind = OrderRole.TAKE_PROFIT, None, OrderType.LIMIT
-        limit = _resolve(plan.take_profit, fill_price, sign)
-    return new_order(
-        client_order_id=child_client_order_id(parent.client_order_id, role.value, attempt),
-        symbol=parent.symbol,
-        side=parent.side.opposite,
-        type=kind,
-        qty=qty,
-        created_at=now,
-        time_in_force=TimeInForce.DAY,  # Alpaca refuses a fractional GTC order (422)
-        limit_price=limit,
-        stop_price=stop,
-        role=role,
-        parent_id=parent.client_order_id,
-    )
-
-
-def _resolve(rule: PriceRule, fill_price: Decimal, sign: int) -> Decimal:
-    if rule.price is not None:
-        return tick_round(rule.price)
-    # rounded away from the fill, as documented: a take-profit up to the next tick above it (for a long),
-    # a stop down to the tick below, so neither is ever nearer the fill than the offset asked for
-    raw = fill_price * (1 + sign * (rule.offset or 0))
-    tick = _tick(raw)
-    price = raw.quantize(tick, rounding=ROUND_CEILING if sign > 0 else ROUND_FLOOR)
-    if sign * (price - fill_price) <= 0:
-        # a small offset rounded onto (or behind) the fill: step one tick away, so a take-profit is a
-        # profit and a stop does not trigger at once
-        price = fill_price.quantize(tick, rounding=ROUND_CEILING if sign > 0 else ROUND_FLOOR) + sign * tick
-    return price
-
-
-def _tick(price: Decimal) -> Decimal:
-    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
-
-
-def tick_round(price: Decimal) -> Decimal:
-    """Round to Alpaca's tick: cents at or above $1, hundredths of a cent below (no sub-penny refusals)."""
-    return price.quantize(_tick(price), rounding=ROUND_HALF_UP)
