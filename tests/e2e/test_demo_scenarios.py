@@ -49,9 +49,9 @@ KNOWN_GAPS = {
 }
 
 
-# fixtures that cross a weekend: the engine distrusts a silent stream and reads every 30 virtual seconds (the
-# demo's poll interval) with orders open, about 8,000 reads from Friday's close to Monday's open, each a real
-# round trip on loopback (about 7 minutes on a shared 2-core machine)
+# fixtures that cross a weekend: with orders open the engine distrusts a silent stream and catches up every 30
+# virtual seconds (the demo's poll interval): 15,059 broker requests over 66 virtual hours, each a real round
+# trip on loopback (440 s on a shared 2-core machine)
 LONG_RUNS = {"restart_and_market_close": 1200}
 
 
