@@ -47,6 +47,7 @@ class EngineSettings(_Strict):
     release_backoff_base_s: float = Field(default=2.0, gt=0)
     release_backoff_cap_s: float = Field(default=300.0, gt=0)
     unprotected_alert_s: float = Field(default=10.0, gt=0)
+    wash_trade_bound_s: float = Field(default=30.0, gt=0)
     unknown_alert_s: float = Field(default=30.0, gt=0)
     drift_alert_runs: int = Field(default=2, ge=1)
 

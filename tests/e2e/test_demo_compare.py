@@ -23,8 +23,6 @@ from ordersync.demo.compare import COLUMNS, markdown_table
 from ordersync.demo.run import MODES
 from ordersync.demo.summary import Summary
 
-RESTART_FIXTURE = Path(__file__).parents[1] / "fixtures" / "scenarios" / "restart_and_market_close.yaml"
-
 
 @pytest.fixture(scope="module")
 def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -109,12 +107,22 @@ def test_log_is_refused_with_one_line_where_there_is_no_platform_log(args: list[
     assert not (tmp_path / "x.log").exists()
 
 
-def test_an_exit_the_engine_cannot_place_is_refused_in_safe_mode_with_one_line() -> None:
-    result = CliRunner().invoke(app, ["demo", "--json", "--scenario", str(RESTART_FIXTURE)])
+def _stop_limit_above_its_stop(tmp_path: Path) -> Path:
+    stop_loss = {"stop_price": "16.50", "limit_price": "16.70"}  # a sell stop-limit whose limit is above it
+    data = {**PARTIALS, "parents": [{**PARTIALS["parents"][2], "stop_loss": stop_loss}]}
+    path = tmp_path / "stop-limit.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_an_exit_the_engine_cannot_place_is_refused_in_safe_mode_with_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--json", "--scenario", str(_stop_limit_above_its_stop(tmp_path))]
+    )
 
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "trailing-stop stop-loss is not supported" in result.stderr
+    assert "is beyond its stop" in result.stderr
 
 
 def test_an_unknown_mode_is_refused_naming_the_four_modes() -> None:
@@ -124,7 +132,7 @@ def test_an_unknown_mode_is_refused_naming_the_four_modes() -> None:
     assert "safe, naive, poller, bracket" in result.stderr
 
 
-def test_compare_shows_safe_modes_refusal_and_runs_the_other_modes(tmp_path: Path) -> None:
+def test_compare_runs_a_trailing_stop_in_every_mode_and_notes_what_the_bracket_drops(tmp_path: Path) -> None:
     data = {**PARTIALS, "parents": [{**PARTIALS["parents"][2], "stop_loss": {"trail_percent": "2"}}]}
     path = tmp_path / "trailing.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -132,10 +140,10 @@ def test_compare_shows_safe_modes_refusal_and_runs_the_other_modes(tmp_path: Pat
     result = CliRunner().invoke(app, ["demo", "--compare", "--json", "--scenario", str(path)])
 
     figures = json.loads(result.stdout)
-    assert "trailing-stop stop-loss is not supported" in figures["safe"]["refused"]
-    assert [figures[m]["parents"] for m in ("naive", "poller", "bracket")] == [1, 1, 1]
+    assert figures["safe"]["refused"] is None  # the engine places trailing stops (architecture §14.1)
+    assert [figures[m]["parents"] for m in ("safe", "naive", "poller", "bracket")] == [1, 1, 1, 1]
     assert figures["bracket"]["notes"] == ["b03: a trailing stop cannot be a bracket leg; sent without it"]
-    assert result.exit_code == 1
+    assert result.exit_code == 0  # safe mode protected everything
 
 
 def test_the_bench_table_has_one_markdown_line_per_scenario_and_mode() -> None:

@@ -40,15 +40,20 @@ FIGURES = (
 )
 
 
-KNOWN_GAPS = {
-    "restart_and_market_close": "issue 13: the engine has no trailing-stop exit (safe mode refuses the plan)",
-    "v2_everything": "issue 13: the engine has no stop-limit exit (safe mode refuses the plan)",
-}
+KNOWN_GAPS = {}
+
+
+# fixtures that cross a weekend: with orders open the engine distrusts a silent stream and catches up every 30
+# virtual seconds (the demo's poll interval): 15,059 broker requests over 66 virtual hours, each a real round
+# trip on loopback (440 s on a shared 2-core machine)
+LONG_RUNS = {"restart_and_market_close": 1200}
 
 
 def _fixture(path: Path) -> object:
     reason = KNOWN_GAPS.get(path.stem)
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    if path.stem in LONG_RUNS:
+        marks.append(pytest.mark.timeout(LONG_RUNS[path.stem]))
     return pytest.param(path, id=path.stem, marks=marks)
 
 

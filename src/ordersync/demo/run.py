@@ -22,9 +22,9 @@ from ordersync.demo.orders import parents_of
 from ordersync.demo.platform_log import PlatformLog
 from ordersync.demo.poller import PollerPlatform
 from ordersync.demo.summary import Summary, summarize_books
-from ordersync.domain.errors import BrokerError
-from ordersync.domain.order import new_order
-from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
+from ordersync.domain.errors import BrokerError, InvalidProtectionPlan
+from ordersync.domain.order import Order, new_order
+from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule, validate_plan
 from ordersync.engine import Engine, EngineOptions
 from ordersync.engine.retry import backoff_s
 from ordersync.sim.clock import FlowingClock
@@ -69,22 +69,47 @@ class UnsupportedScenario(ValueError):
 
 
 def plan_for(parent: Any) -> ProtectionPlan | None:
-    """Return the engine's protection plan for a scenario parent (price or offset exits, the fill policy).
+    """Return the engine's protection plan for a scenario parent: price or offset exits, a stop-limit's
+    limit (price or offset), a trailing stop, and the fill policy (docs/architecture.md §14).
 
     Raises:
-        UnsupportedScenario: a stop-limit or trailing stop-loss (the engine's PriceRule has neither).
+        UnsupportedScenario: the exits do not make a valid plan (one line naming the parent).
     """
     tp, sl = parent.take_profit, parent.stop_loss
-    if sl is not None and sl.kind != "stop":
-        raise UnsupportedScenario(
-            f"parent {parent.id}: a {sl.kind.replace('_', '-')} stop-loss is not supported by the engine "
-            "in safe mode (price or offset stops only)"
-        )
     take_profit = None if tp is None else PriceRule(price=tp.limit_price, offset=tp.offset)
-    stop_loss = None if sl is None else PriceRule(price=sl.stop_price, offset=sl.offset)
-    if take_profit is None and stop_loss is None:
-        return None
-    return ProtectionPlan(take_profit, stop_loss, PartialFillPolicy(parent.policy))
+    stop_loss = stop_limit = trailing = None
+    try:
+        if sl is not None and sl.kind == "trailing_stop":
+            trailing = TrailRule(trail_price=sl.trail_price, trail_percent=sl.trail_percent)
+        elif sl is not None:
+            stop_loss = PriceRule(price=sl.stop_price, offset=sl.offset)
+            if sl.kind == "stop_limit":
+                stop_limit = PriceRule(price=sl.limit_price, offset=sl.limit_offset)
+        if take_profit is None and stop_loss is None and trailing is None:
+            return None
+        plan = ProtectionPlan(
+            take_profit,
+            stop_loss,
+            PartialFillPolicy(parent.policy),
+            stop_limit=stop_limit,
+            trailing=trailing,
+        )
+        return validate_plan(plan, _entry(parent, DEFAULT_START))  # what Engine.submit would refuse
+    except InvalidProtectionPlan as e:
+        raise UnsupportedScenario(f"parent {parent.id}: {e}") from None
+
+
+def _entry(parent: Any, now: datetime) -> Order:
+    return new_order(
+        client_order_id=parent.id,
+        symbol=parent.symbol,
+        side=parent.side,
+        type=parent.type,
+        qty=parent.qty,
+        created_at=now,
+        time_in_force=parent.time_in_force,
+        limit_price=parent.limit_price,
+    )
 
 
 def check_supported(scenario: Scenario, mode: str) -> None:
@@ -296,16 +321,7 @@ class _SafeRun:
         )
 
     async def submit(self, parent: Any) -> None:
-        order = new_order(
-            client_order_id=parent.id,
-            symbol=parent.symbol,
-            side=parent.side,
-            type=parent.type,
-            qty=parent.qty,
-            created_at=self._clock.now(),
-            time_in_force=parent.time_in_force,
-            limit_price=parent.limit_price,
-        )
+        order = _entry(parent, self._clock.now())
         async with self._lock:
             await self.engine.submit(order, plan_for(parent))
 

@@ -155,6 +155,8 @@ class Order:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     stop_limit_price: Decimal | None = None  # the stop-loss leg's limit, for OCO children
+    trail_price: Decimal | None = None  # a trailing stop's trail in dollars ...
+    trail_percent: Decimal | None = None  # ... or in percent of the best price (exactly one of them)
     status: OrderStatus = OrderStatus.INTENT
     broker_order_id: BrokerOrderId | None = None
     leg_ids: tuple[BrokerOrderId, ...] = ()
@@ -204,6 +206,8 @@ def new_order(
     role: OrderRole = OrderRole.ENTRY,
     parent_id: ClientOrderId | None = None,
     stop_limit_price: object | None = None,
+    trail_price: object | None = None,
+    trail_percent: object | None = None,
 ) -> Order:
     """Validate a request and return it as an ``Order`` in status ``intent``.
 
@@ -226,6 +230,11 @@ def new_order(
         limit, stop = _positive(limit_price, "limit_price"), _positive(stop_price, "stop_price")
     else:
         limit, stop = _prices_for(order_type, limit_price, stop_price)
+    trail = None if trail_price is None else _positive(trail_price, "trail_price")
+    trail_pct = None if trail_percent is None else _positive(trail_percent, "trail_percent")
+    trails = (trail is not None) + (trail_pct is not None)
+    if trails != (1 if order_type is OrderType.TRAILING_STOP else 0):
+        raise InvalidOrder("only a trailing_stop has a trail: exactly one of trail_price, trail_percent")
     return Order(
         client_order_id=coid,
         symbol=Symbol(str(symbol).upper()),
@@ -241,6 +250,8 @@ def new_order(
         stop_limit_price=None
         if stop_limit_price is None
         else _positive(stop_limit_price, "stop_limit_price"),
+        trail_price=trail,
+        trail_percent=trail_pct,
     )
 
 

@@ -21,78 +21,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from enum import StrEnum
+from decimal import ROUND_FLOOR, Decimal
 
-from ordersync.domain.errors import InvalidOrder, InvalidProtectionPlan
+from ordersync.domain.errors import InvalidOrder
+from ordersync.domain.exits import (
+    FRACTION_REFUSALS_BEFORE_ALERT,
+    child_order,
+    fraction_order,
+    tick_round,
+    unreleasable_fraction,
+)
 from ordersync.domain.ids import ClientOrderId, child_client_order_id
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
+from ordersync.domain.plans import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule, validate_plan
 
-
-class PartialFillPolicy(StrEnum):
-    """When to protect a partially filled parent."""
-
-    EACH_FILL = "each_fill"  # protect every confirmed increment at once
-    FULL_FILL = "full_fill"  # wait until the parent is completely filled (or dead with a partial fill)
-
-
-@dataclass(frozen=True, slots=True)
-class PriceRule:
-    """An exit price: absolute, or a fraction away from the parent's average fill price."""
-
-    price: Decimal | None = None
-    offset: Decimal | None = None  # 0.05 = 5 % away from the fill, in the protective direction
-
-    def __post_init__(self) -> None:
-        if (self.price is None) == (self.offset is None):
-            raise InvalidProtectionPlan("give exactly one of price or offset for each exit")
-        if self.price is not None and self.price <= 0:
-            raise InvalidProtectionPlan(f"exit price must be positive, was {self.price}")
-        if self.offset is not None and not Decimal(0) < self.offset < Decimal(1):
-            raise InvalidProtectionPlan(f"exit offset must be a fraction in (0, 1), was {self.offset}")
-
-
-@dataclass(frozen=True, slots=True)
-class ProtectionPlan:
-    """Take-profit and/or stop-loss for a parent; both together become one OCO."""
-
-    take_profit: PriceRule | None = None
-    stop_loss: PriceRule | None = None
-    policy: PartialFillPolicy = PartialFillPolicy.EACH_FILL
-
-    @property
-    def role(self) -> OrderRole:
-        """Return the role of the child orders this plan releases."""
-        if self.take_profit and self.stop_loss:
-            return OrderRole.OCO
-        return OrderRole.TAKE_PROFIT if self.take_profit else OrderRole.STOP_LOSS
-
-
-def validate_plan(plan: ProtectionPlan, parent: Order) -> ProtectionPlan:
-    """Return ``plan`` if it can protect ``parent``.
-
-    Raises:
-        InvalidProtectionPlan: no exit given, or an exit on the wrong side of the entry (a take-profit
-            below a long's limit price, a stop above it, a take-profit not beyond the stop).
-    """
-    if plan.take_profit is None and plan.stop_loss is None:
-        raise InvalidProtectionPlan("a protection plan needs a take_profit, a stop_loss or both")
-    if parent.role is not OrderRole.ENTRY:
-        raise InvalidProtectionPlan("only an entry order can carry a protection plan")
-    sign = 1 if parent.side is OrderSide.BUY else -1
-    reference = parent.limit_price or parent.stop_price
-    tp = plan.take_profit.price if plan.take_profit else None
-    sl = plan.stop_loss.price if plan.stop_loss else None
-    direction = "long" if sign == 1 else "short"
-    if tp is not None and reference is not None and sign * (tp - reference) <= 0:
-        raise InvalidProtectionPlan(f"take-profit {tp} is not beyond the {direction} entry at {reference}")
-    if sl is not None and reference is not None and sign * (reference - sl) <= 0:
-        raise InvalidProtectionPlan(
-            f"stop-loss {sl} is not protective for the {direction} entry at {reference}"
-        )
-    if tp is not None and sl is not None and sign * (tp - sl) <= 0:
-        raise InvalidProtectionPlan(f"take-profit {tp} must be beyond stop-loss {sl} for a {direction}")
-    return plan
+# the plan types and the child-order helpers live in plans.py and exits.py; importable from here too
+__all__ = [
+    "FRACTION_REFUSALS_BEFORE_ALERT",
+    "WASH_TRADE_CUT",
+    "WASH_TRADE_HOLD",
+    "CancelChild",
+    "Command",
+    "Hold",
+    "PartialFillPolicy",
+    "PriceRule",
+    "ProtectionPlan",
+    "ReleaseDecision",
+    "SubmitChild",
+    "TrailRule",
+    "coverage",
+    "exit_decision",
+    "release_decision",
+    "target_qty",
+    "tick_round",
+    "unread_legs",
+    "unreleasable_fraction",
+    "validate_plan",
+]
 
 
 # -- commands the release gate executes ---------------------------------------------------------------
@@ -196,6 +161,7 @@ def release_decision(
     now: datetime,
     opposing: Sequence[Order] = (),
     replaced_at: datetime | None = None,
+    cut_blockers: bool = False,
 ) -> ReleaseDecision:
     """Decide which children to submit or cancel for ``parent`` (pure; see the module docstring).
 
@@ -204,6 +170,7 @@ def release_decision(
     ``opposing`` are our open orders on the symbol on the parent's side (the parent included), which a
     simple exit could trade against (Alpaca's wash-trade refusal). ``replaced_at`` is when the plan was
     last changed: open children made before it are cancelled, and replaced once the broker confirms.
+    ``cut_blockers``: a lone exit has waited the wash-trade bound; cancel our orders that block it.
     """
     target = target_qty(parent, plan)
     covered = coverage(children)
@@ -219,18 +186,43 @@ def release_decision(
     need = target - covered
     if need == 0:
         return ReleaseDecision(target, covered)
+    if need < 1 and (never := unreleasable_fraction(plan, children)):
+        return ReleaseDecision(target, covered, holds=(Hold(need, never),))
     hold = _hold_reason(parent, plan, children, qty_available, opposing)
+    if hold == WASH_TRADE_HOLD and cut_blockers:
+        # the bound is reached (docs/architecture.md §14): our own working orders that block the stop are
+        # canceled; once the broker confirms, the stop goes (protection before completing the entry)
+        blockers = [o for o in (parent, *opposing) if _blocks(parent, plan, o)]
+        cancels = tuple(CancelChild(o.client_order_id, WASH_TRADE_CUT) for o in blockers if _cancelable(o))
+        return ReleaseDecision(target, covered, cancels, (Hold(need, f"{hold}; {WASH_TRADE_CUT}"),))
     if hold:
         return ReleaseDecision(target, covered, holds=(Hold(need, hold),))
     assert qty_available is not None  # _hold_reason returns a reason when it is unknown
     qty = min(need, qty_available)
     attempt = len([c for c in children if c.group_id is None]) + 1
+    whole = qty.to_integral_value(rounding=ROUND_FLOOR)
+    fraction = qty - whole
+    orders: list[Order] = []
+    holds: list[Hold] = []
+    cuts: list[Command] = []
     try:
-        child = _child_order(parent, plan, qty, attempt=attempt, now=now)
+        if whole > 0:
+            orders.append(child_order(parent, plan, whole, attempt=attempt, now=now))
+        if fraction > 0:
+            reason = _fraction_hold(parent, plan, children, opposing)
+            if reason is None:
+                orders.append(fraction_order(parent, plan, fraction, attempt + len(orders), now))
+            else:
+                holds.append(Hold(fraction, reason))
+            if reason == WASH_TRADE_HOLD and cut_blockers:  # the fraction's lone stop waited the bound
+                blockers = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
+                cuts += [CancelChild(o.client_order_id, WASH_TRADE_CUT) for o in blockers if _cancelable(o)]
     except InvalidOrder as e:  # e.g. a relative stop below a $0.0001 fill rounds to zero
         return ReleaseDecision(target, covered, holds=(Hold(need, f"no valid exit price: {e}"),))
-    holds = (Hold(need - qty, "qty_available short: shares held by other orders"),) if qty < need else ()
-    return ReleaseDecision(target, covered, (SubmitChild(child),), holds)
+    if qty < need:
+        holds.append(Hold(need - qty, "qty_available short: shares held by other orders"))
+    commands = (*(SubmitChild(o) for o in orders), *cuts)
+    return ReleaseDecision(target, covered, commands, tuple(holds))
 
 
 def exit_decision(
@@ -313,12 +305,29 @@ def _hold_reason(
         return "the broker's qty_available is unknown"
     if qty_available <= 0:
         return "qty_available is 0: shares held by other orders"
-    working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
-    if plan.role is not OrderRole.OCO and any(_could_cross(parent, plan, o) for o in working):
+    if any(_blocks(parent, plan, o) for o in (parent, *opposing)):
         # Alpaca refuses a simple order that could trade against our own open opposite order (docs/alpaca.md,
-        # 6.3); an OCO is exempt, a lone exit is not: it waits until those orders stop working
-        return "a lone exit waits for our opposite orders to finish (wash-trade rule)"
+        # 6.3); an OCO and a trailing stop are exempt, a lone exit is not: it waits until those orders stop
+        # working, at most the wash-trade bound (then ``cut_blockers``)
+        return WASH_TRADE_HOLD
     return None
+
+
+WASH_TRADE_HOLD = "a lone exit waits for our opposite orders to finish (wash-trade rule)"
+WASH_TRADE_CUT = "wash-trade bound reached: cancel our working orders that block the stop"
+
+
+def _blocks(parent: Order, plan: ProtectionPlan, other: Order) -> bool:
+    if not other.is_open or other.side is not parent.side:
+        return False
+    if plan.role is OrderRole.OCO or plan.trailing is not None:
+        return False
+    return _could_cross(parent, plan, other)
+
+
+def _cancelable(order: Order) -> bool:
+    # only what the broker has (an intent or a submit in flight is not working there yet)
+    return not order.status.is_local and order.status is not OrderStatus.PENDING_CANCEL
 
 
 def _could_cross(parent: Order, plan: ProtectionPlan, other: Order) -> bool:
@@ -355,47 +364,13 @@ def _newest(order: Order) -> tuple[float, str]:
     return (-order.created_at.timestamp(), order.client_order_id)
 
 
-def _child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int, now: datetime) -> Order:
-    fill_price = parent.filled_avg_price
-    assert fill_price is not None
-    sign = 1 if parent.side is OrderSide.BUY else -1
-    tp = _resolve(plan.take_profit, fill_price, sign) if plan.take_profit else None
-    sl = _resolve(plan.stop_loss, fill_price, -sign) if plan.stop_loss else None
-    role = plan.role
-    return new_order(
-        client_order_id=child_client_order_id(parent.client_order_id, role.value, attempt),
-        symbol=parent.symbol,
-        side=parent.side.opposite,
-        type=OrderType.STOP if role is OrderRole.STOP_LOSS else OrderType.LIMIT,
-        qty=qty,
-        created_at=now,
-        time_in_force=TimeInForce.GTC,  # protection must outlive the trading day
-        limit_price=tp,
-        stop_price=sl,
-        role=role,
-        parent_id=parent.client_order_id,
-    )
-
-
-def _resolve(rule: PriceRule, fill_price: Decimal, sign: int) -> Decimal:
-    if rule.price is not None:
-        return tick_round(rule.price)
-    # rounded away from the fill, as documented: a take-profit up to the next tick above it (for a long),
-    # a stop down to the tick below, so neither is ever nearer the fill than the offset asked for
-    raw = fill_price * (1 + sign * (rule.offset or 0))
-    tick = _tick(raw)
-    price = raw.quantize(tick, rounding=ROUND_CEILING if sign > 0 else ROUND_FLOOR)
-    if sign * (price - fill_price) <= 0:
-        # a small offset rounded onto (or behind) the fill: step one tick away, so a take-profit is a
-        # profit and a stop does not trigger at once
-        price = fill_price.quantize(tick, rounding=ROUND_CEILING if sign > 0 else ROUND_FLOOR) + sign * tick
-    return price
-
-
-def _tick(price: Decimal) -> Decimal:
-    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
-
-
-def tick_round(price: Decimal) -> Decimal:
-    """Round to Alpaca's tick: cents at or above $1, hundredths of a cent below (no sub-penny refusals)."""
-    return price.quantize(_tick(price), rounding=ROUND_HALF_UP)
+def _fraction_hold(
+    parent: Order, plan: ProtectionPlan, children: Sequence[Order], opposing: Sequence[Order]
+) -> str | None:
+    if reason := unreleasable_fraction(plan, children):
+        return reason
+    if plan.stop_loss is not None:  # a lone stop on the fraction: the wash-trade rule applies to it
+        working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
+        if working:
+            return WASH_TRADE_HOLD
+    return None

@@ -69,6 +69,7 @@ class Context:
     stopping: bool = False
     poll_news: int = 0  # changes first learned from catch-up reads (the stream missed them)
     canceling: dict[ClientOrderId, datetime] = field(default_factory=dict)
+    wash_waits: dict[ClientOrderId, datetime] = field(default_factory=dict)  # release.py: held since
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     on_dirty: Callable[[], None] = lambda: None

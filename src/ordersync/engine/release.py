@@ -20,6 +20,7 @@ from ordersync.domain.events import Source
 from ordersync.domain.ids import ClientOrderId, Symbol
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 from ordersync.domain.protection import (
+    WASH_TRADE_HOLD,
     CancelChild,
     ReleaseDecision,
     SubmitChild,
@@ -28,6 +29,7 @@ from ordersync.domain.protection import (
     release_decision,
     target_qty,
     unread_legs,
+    unreleasable_fraction,
 )
 from ordersync.engine.context import Context, apply_observation, read_holds
 from ordersync.engine.retry import backoff_s
@@ -130,8 +132,12 @@ def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
             parent, state = tx.get_order(pid), tx.get_plan(pid)
             if parent is None or state is None:
                 continue
-            if state.closing or target_qty(parent, state.plan) > coverage(tx.children_of(pid)):
+            if state.closing:
                 return True
+            children = tx.children_of(pid)
+            short = target_qty(parent, state.plan) - coverage(children)
+            if short >= 1 or (short > 0 and unreleasable_fraction(state.plan, children) is None):
+                return True  # (a fraction that can never be released costs no position read per tick)
     return False
 
 
@@ -188,10 +194,26 @@ def _decide(
     else:
         opposing = [o for o in on_symbol if o.side is parent.side and o.client_order_id != pid]
         decision = release_decision(parent, state.plan, children, available, now, opposing, state.replaced_at)
+        if _wash_bound_reached(ctx, pid, decision, now):
+            decision = release_decision(
+                parent, state.plan, children, available, now, opposing, state.replaced_at, cut_blockers=True
+            )
     sends = _record(ctx, tx, parent, decision)
     cancels = [c for c in decision.commands if isinstance(c, CancelChild)]
     _update_plan(ctx, tx, state, parent, children, decision, now)
     return decision.qty_used, sends, cancels
+
+
+def _wash_bound_reached(ctx: Context, pid: ClientOrderId, decision: ReleaseDecision, now: datetime) -> bool:
+    """True once a lone exit of ``pid`` has been held by the wash-trade rule for ``wash_trade_bound_s``.
+
+    The wait is kept in memory: after a restart it starts again (the bound then counts from the restart).
+    """
+    if not any(h.reason == WASH_TRADE_HOLD for h in decision.holds):
+        ctx.wash_waits.pop(pid, None)
+        return False
+    since = ctx.wash_waits.setdefault(pid, now)
+    return (now - since).total_seconds() >= ctx.options.wash_trade_bound_s
 
 
 def _record(ctx: Context, tx: Transaction, parent: Order, decision: ReleaseDecision) -> list[ClientOrderId]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce
-from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
+from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule
 from ordersync.ports import Alert, PlanState
 
 
@@ -28,6 +28,8 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "limit_price": order.limit_price,
         "stop_price": order.stop_price,
         "stop_limit_price": order.stop_limit_price,
+        "trail_price": order.trail_price,
+        "trail_percent": order.trail_percent,
         "status": order.status.value,
         "filled_qty": order.filled_qty,
         "filled_avg_price": order.filled_avg_price,
@@ -56,6 +58,8 @@ def row_to_order(row: Mapping[Any, Any], execution_ids: frozenset[ExecutionId]) 
         limit_price=row["limit_price"],
         stop_price=row["stop_price"],
         stop_limit_price=row["stop_limit_price"],
+        trail_price=row["trail_price"],
+        trail_percent=row["trail_percent"],
         status=OrderStatus(row["status"]),
         broker_order_id=None if row["broker_order_id"] is None else BrokerOrderId(row["broker_order_id"]),
         leg_ids=tuple(BrokerOrderId(i) for i in row["leg_ids"]),
@@ -70,12 +74,17 @@ def row_to_order(row: Mapping[Any, Any], execution_ids: frozenset[ExecutionId]) 
 def plan_to_row(state: PlanState) -> dict[str, Any]:
     """Return the plans-table row of a plan and its release bookkeeping."""
     tp, sl = state.plan.take_profit, state.plan.stop_loss
+    limit, trail = state.plan.stop_limit, state.plan.trailing
     return {
         "parent_id": state.parent_id,
         "tp_price": tp.price if tp else None,
         "tp_offset": tp.offset if tp else None,
         "sl_price": sl.price if sl else None,
         "sl_offset": sl.offset if sl else None,
+        "sl_limit_price": limit.price if limit else None,
+        "sl_limit_offset": limit.offset if limit else None,
+        "trail_price": trail.trail_price if trail else None,
+        "trail_percent": trail.trail_percent if trail else None,
         "policy": state.plan.policy.value,
         "release_failures": state.release_failures,
         "next_release_at": state.next_release_at,
@@ -91,6 +100,10 @@ def row_to_plan(row: Mapping[Any, Any]) -> PlanState:
         take_profit=_rule(row["tp_price"], row["tp_offset"]),
         stop_loss=_rule(row["sl_price"], row["sl_offset"]),
         policy=PartialFillPolicy(row["policy"]),
+        stop_limit=_rule(row["sl_limit_price"], row["sl_limit_offset"]),
+        trailing=None
+        if row["trail_price"] is None and row["trail_percent"] is None
+        else TrailRule(trail_price=row["trail_price"], trail_percent=row["trail_percent"]),
     )
     return PlanState(
         parent_id=ClientOrderId(row["parent_id"]),

@@ -27,6 +27,7 @@ from ordersync.domain.errors import (
     BrokerUnavailable,
     DuplicateClientOrderId,
     InsufficientQty,
+    OrderRefused,
     RateLimited,
 )
 from ordersync.domain.events import OrderObserved
@@ -227,6 +228,78 @@ async def test_list_orders_flattens_an_oco_with_its_stop_leg(
     assert len(view.leg_ids) == 1
     assert [v.broker_order_id for v in listed] == [view.broker_order_id, view.leg_ids[0]]
     assert (listed[1].order_type, listed[1].stop_price) == ("stop", Decimal("45"))
+
+
+def _exit(
+    symbol: str, kind: OrderType, qty: str = "10", tif: TimeInForce = TimeInForce.GTC, **prices: Any
+) -> Order:
+    role = OrderRole.OCO if "stop_limit_price" in prices and "limit_price" in prices else OrderRole.STOP_LOSS
+    return new_order(
+        client_order_id=f"adapter-exit-{next(_ids)}",
+        symbol=symbol,
+        side=OrderSide.SELL,
+        type=kind,
+        qty=qty,
+        created_at=datetime.now(tz=UTC),
+        time_in_force=tif,
+        role=role,
+        **prices,
+    )
+
+
+@pytest.mark.parametrize(
+    ("prices", "trail"),
+    [
+        ({"trail_percent": "2.5"}, ("trail_percent", "2.5")),
+        ({"trail_price": "1.25"}, ("trail_price", "1.25")),
+    ],
+    ids=["percent", "price"],
+)
+async def test_a_trailing_stop_reaches_the_broker_with_its_trail(
+    sim: SimServer, broker: AlpacaBroker, symbol: Symbol, prices: dict[str, str], trail: tuple[str, str]
+) -> None:
+    await bought(broker, symbol, 10)
+
+    view = await broker.submit(_exit(symbol, OrderType.TRAILING_STOP, **prices))
+
+    (booked,) = [o for o in sim.snapshot()["orders"] if o["id"] == view.broker_order_id]
+    assert booked["type"] == "trailing_stop"
+    assert Decimal(booked[trail[0]]) == Decimal(trail[1])
+
+
+async def test_a_stop_limit_alone_and_as_the_stop_leg_of_an_oco(
+    sim: SimServer, broker: AlpacaBroker, symbol: Symbol
+) -> None:
+    await bought(broker, symbol, 20)
+
+    lone = await broker.submit(_exit(symbol, OrderType.STOP_LIMIT, stop_price="45.00", limit_price="44.80"))
+    oco = await broker.submit(
+        _exit(symbol, OrderType.LIMIT, limit_price="60.00", stop_price="45.00", stop_limit_price="44.70")
+    )
+
+    books = {o["id"]: o for o in sim.snapshot()["orders"]}
+    assert books[lone.broker_order_id]["type"] == "stop_limit"
+    assert Decimal(books[lone.broker_order_id]["limit_price"]) == Decimal("44.80")
+    leg = books[oco.leg_ids[0]]
+    assert (leg["type"], Decimal(leg["stop_price"]), Decimal(leg["limit_price"])) == (
+        "stop_limit",
+        Decimal("45"),
+        Decimal("44.70"),
+    )
+
+
+async def test_a_fraction_is_taken_in_a_day_stop_and_refused_in_a_gtc_one(
+    broker: AlpacaBroker, symbol: Symbol
+) -> None:
+    await bought(broker, symbol, 10)
+
+    with pytest.raises(OrderRefused, match="DAY"):
+        await broker.submit(_exit(symbol, OrderType.STOP, qty="0.5", stop_price="45.00"))
+    view = await broker.submit(
+        _exit(symbol, OrderType.STOP, qty="0.5", tif=TimeInForce.DAY, stop_price="45.00")
+    )
+
+    assert view.qty == Decimal("0.5")
 
 
 # -- positions ----------------------------------------------------------------------------------------------

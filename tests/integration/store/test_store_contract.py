@@ -17,7 +17,7 @@ import pytest
 from ordersync.domain.errors import ConcurrencyConflict, InvalidOrder, InvalidProtectionPlan
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, TimeInForce, new_order
-from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, validate_plan
+from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule, validate_plan
 from ordersync.ports import Alert, JournalEntry, PlanState, Store, Transaction
 from ordersync.testing import make_order
 
@@ -443,3 +443,41 @@ def test_cursors_are_overwritten(store: Store) -> None:
         tx.set_cursor("poll", "c")
     with store.transaction() as tx:
         assert (tx.get_cursor("stream"), tx.get_cursor("poll"), tx.get_cursor("none")) == ("b", "c", None)
+
+
+@pytest.mark.parametrize(
+    "exits",
+    [
+        {"stop_loss": PriceRule(price=D("440.00")), "stop_limit": PriceRule(offset=D("0.0333"))},
+        {"take_profit": PriceRule(offset=D("0.04")), "trailing": TrailRule(trail_percent=D("2.5"))},
+        {"trailing": TrailRule(trail_price=D("1.2500"))},
+    ],
+    ids=["stop-limit", "tp-and-trailing-percent", "trailing-price"],
+)
+def test_every_exit_kind_and_a_trailing_child_round_trip_exactly(store: Store, exits: dict[str, Any]) -> None:
+    plan = ProtectionPlan(policy=PartialFillPolicy.EACH_FILL, **exits)
+    child = new_order(
+        client_order_id=f"{PARENT}~sl1",
+        symbol="AAPL",
+        side="sell",
+        type="trailing_stop",
+        qty="12.5",
+        trail_percent="2.5",
+        created_at=T,
+        time_in_force=TimeInForce.GTC,
+        role=OrderRole.STOP_LOSS,
+        parent_id=ClientOrderId(PARENT),
+    )
+    with store.transaction() as tx:
+        tx.add_order(parent_order())
+        tx.add_plan(PlanState(ClientOrderId(PARENT), plan))
+        tx.add_order(child)
+
+    with store.transaction() as tx:
+        state = tx.get_plan(ClientOrderId(PARENT))
+        stored = tx.get_order(child.client_order_id)
+
+    assert state is not None
+    assert state.plan == plan
+    assert stored is not None
+    assert (stored.type, stored.trail_percent, stored.trail_price) == (child.type, D("2.5"), None)

@@ -300,11 +300,11 @@ def test_no_release_without_available_shares(available: str | None, reason: str)
 
 
 def test_release_is_capped_by_qty_available_and_the_rest_is_held() -> None:
-    decision = decide(parent(filled="4"), available="2.5")
+    decision = decide(parent(filled="4"), available="3")
     [tp] = submitted(decision)
-    assert tp.qty == D("2.5")
+    assert tp.qty == D("3")
     [hold] = decision.holds
-    assert hold.qty == D("1.5")
+    assert hold.qty == D("1")
 
 
 def test_no_release_until_the_broker_reports_the_fill_price() -> None:

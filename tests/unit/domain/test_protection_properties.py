@@ -34,6 +34,7 @@ from ordersync.domain.protection import (
     ProtectionPlan,
     ReleaseDecision,
     SubmitChild,
+    TrailRule,
     release_decision,
     validate_plan,
 )
@@ -75,10 +76,23 @@ def plans(draw: st.DrawFn, shape: str, side: OrderSide, limit: Decimal) -> Prote
         away = draw(st.integers(2, 20)) * tick(limit) * direction * sign
         return PriceRule(price=limit + away)
 
+    stop = rule(-1) if shape in ("stop_loss", "oco") else None
+    # the stop's kind (docs/architecture.md §14.1): plain, stop-limit (alone or as the OCO's leg), trailing
+    kinds = ["stop", "stop_limit", "trailing"] if shape == "stop_loss" else ["stop", "stop_limit"]
+    kind = draw(st.sampled_from(kinds)) if stop is not None else "stop"
+    stop_limit = trailing = None
+    if kind == "stop_limit" and stop is not None and stop.price is not None:
+        stop_limit = PriceRule(price=stop.price - draw(st.integers(0, 5)) * tick(limit) * sign)
+    elif kind == "stop_limit" and stop is not None and stop.offset is not None:
+        stop_limit = PriceRule(offset=stop.offset + draw(st.sampled_from([D(0), D("0.005")])))
+    elif kind == "trailing":
+        stop, trailing = None, TrailRule(trail_percent=draw(st.sampled_from([D("1"), D("2.5")])))
     return ProtectionPlan(
         take_profit=rule(+1) if shape in ("take_profit", "oco") else None,
-        stop_loss=rule(-1) if shape in ("stop_loss", "oco") else None,
+        stop_loss=stop,
         policy=draw(st.sampled_from(list(PartialFillPolicy))),
+        stop_limit=stop_limit,
+        trailing=trailing,
     )
 
 
@@ -436,6 +450,8 @@ def lone_exit_must_wait(parent: Order, plan: ProtectionPlan) -> bool | None:
     it must wait, False when it must not, None when it depends on the price computed from the fill."""
     if parent.is_terminal or (plan.take_profit is not None and plan.stop_loss is not None):
         return False  # nothing left to trade against, or an OCO (exempt)
+    if plan.trailing is not None:
+        return False  # a trailing stop is exempt too (docs/alpaca.md §4.7)
     if plan.take_profit is None:
         return True  # a resting limit buy vs a new stop sell: always refused
     if plan.take_profit.price is None:

@@ -30,6 +30,7 @@ from alpaca.trading.requests import (
     StopLossRequest,
     StopOrderRequest,
     TakeProfitRequest,
+    TrailingStopOrderRequest,
 )
 
 from ordersync.brokers.alpaca.budget import RequestBudget
@@ -246,4 +247,8 @@ def build_request(order: Order) -> OrderRequest:
         return StopLimitOrderRequest(
             **common, stop_price=float(order.stop_price or 0), limit_price=float(order.limit_price or 0)
         )
+    if order.type is OrderType.TRAILING_STOP:  # new_order guarantees exactly one of the two
+        if order.trail_percent is not None:
+            return TrailingStopOrderRequest(**common, trail_percent=float(order.trail_percent))
+        return TrailingStopOrderRequest(**common, trail_price=float(order.trail_price or 0))
     raise ValueError(f"ordersync does not send {order.type} orders")
