@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -67,6 +68,16 @@ _VERSIONS_IN = select(t.orders.c.client_order_id, t.orders.c.version).where(
 )
 _INSERT_FILL = insert(t.fills)
 _INSERT_FILL_IF_NEW = sqlite_insert(t.fills).on_conflict_do_nothing(index_elements=["execution_id"])
+# PostgreSQL: a batch's fills in one multi-row INSERT at commit; an id already stored is skipped and
+# reported back (RETURNING names the rows that went in), so the unique key stays the final guard
+_INSERT_FILLS_RETURNING = (
+    postgres_insert(t.fills)
+    .on_conflict_do_nothing(index_elements=["execution_id"])
+    .returning(t.fills.c.execution_id, sort_by_parameter_order=True)
+)
+_FILL_HOLDERS = select(t.fills.c.execution_id, t.fills.c.client_order_id).where(
+    t.fills.c.execution_id.in_(bindparam("ids", expanding=True))
+)
 _INSERT_JOURNAL = insert(t.journal)
 # the SET clause is whatever columns the parameters name; the WHERE binds must not share their names
 _UPDATE_ORDER = update(t.orders).where(
@@ -134,6 +145,7 @@ def _sqlite_read(conn: Connection, where: str, key: str) -> dict[str, Any] | Non
 _WHERE = {
     "by_id": t.orders.c.client_order_id == bindparam("key"),
     "by_broker_id": t.orders.c.broker_order_id == bindparam("key"),
+    "in_ids": t.orders.c.client_order_id.in_(bindparam("keys", expanding=True)),
 }
 
 
@@ -174,6 +186,8 @@ class SqlAlchemyTransaction:
         self._new_fills: dict[str, dict[str, Any]] = {}  # execution_id -> fills row, inserted at flush
         self._fills_of: dict[str, set[ExecutionId]] = {}  # client_order_id -> its buffered executions
         self._journal: list[dict[str, Any]] = []
+        # client ids a batch read (``orders_by_id``) found absent: asking again costs no query
+        self._absent: set[str] = set()
 
     def flush(self) -> None:
         """Write what is buffered (order updates, journal rows); called before the transaction commits.
@@ -183,8 +197,7 @@ class SqlAlchemyTransaction:
         """
         self._flush_orders()
         if self._new_fills:
-            self._conn.execute(_INSERT_FILL_IF_NEW, list(self._new_fills.values()))
-            self._new_fills, self._fills_of = {}, {}
+            self._flush_fills()
         if self._journal:
             self._conn.execute(_INSERT_JOURNAL, self._journal)
             self._journal = []
@@ -195,6 +208,8 @@ class SqlAlchemyTransaction:
         known = self._orders.get(client_order_id)
         if known is not None:
             return known.get()
+        if client_order_id in self._absent:
+            return None
         return self._one("by_id", client_order_id)
 
     def find_by_broker_id(self, broker_order_id: BrokerOrderId) -> Order | None:
@@ -206,6 +221,7 @@ class SqlAlchemyTransaction:
         return self._one("by_broker_id", broker_order_id)
 
     def add_order(self, order: Order) -> None:
+        self._absent.discard(order.client_order_id)
         self._conn.execute(_INSERT_ORDER, order_to_row(order))
 
     def save_order(self, order: Order) -> None:
@@ -239,12 +255,32 @@ class SqlAlchemyTransaction:
         return self._many(t.orders.c.parent_id == parent_id)
 
     def orders_by_id(self, ids: Collection[ClientOrderId]) -> dict[ClientOrderId, Order]:
-        """Return the orders with these client ids, in one query per 500 ids."""
-        found: list[Order] = []
-        wanted = list(ids)
+        """Return the orders with these client ids, in one query per 500 ids not yet read here.
+
+        The writer calls it with a batch's ids before applying the batch: every later ``get_order`` of
+        one of them, found or not, is then answered without a query.
+        """
+        found: dict[ClientOrderId, Order] = {}
+        wanted: list[str] = []
+        for coid in dict.fromkeys(ids):
+            known = self._orders.get(coid)
+            if known is not None:
+                found[coid] = known.get()
+            elif coid not in self._absent:
+                wanted.append(coid)
+        query = _QUERIES.get((self._dialect, "in_ids"))
+        if query is None:
+            query = _QUERIES.setdefault(
+                (self._dialect, "in_ids"), _order_query(self._dialect, _WHERE["in_ids"])
+            )
         for start in range(0, len(wanted), 500):
-            found += self._many(t.orders.c.client_order_id.in_(wanted[start : start + 500]))
-        return {o.client_order_id: o for o in found}
+            chunk = wanted[start : start + 500]
+            rows = [dict(r) for r in self._conn.execute(query, {"keys": chunk}).mappings()]
+            for row in rows:
+                order = self._from_row(row)
+                found[order.client_order_id] = order
+            self._absent.update(set(chunk) - {r["client_order_id"] for r in rows})
+        return found
 
     def children_of_many(self, parent_ids: Collection[ClientOrderId]) -> dict[ClientOrderId, list[Order]]:
         """Return the children of each parent, in one query per 500 parents."""
@@ -273,6 +309,10 @@ class SqlAlchemyTransaction:
             row = None if mapping is None else dict(mapping)
         if row is None:
             return None
+        return self._from_row(row)
+
+    def _from_row(self, row: dict[str, Any]) -> Order:
+        # a row of ``_order_query`` (the order and, where the dialect can, its execution ids as JSON)
         listed = row.pop("execution_ids", None)
         if listed is None and self._dialect not in _EXECUTION_LISTS:
             ids = list(self._conn.execute(_EXECUTIONS_OF, {"coid": row["client_order_id"]}).scalars())
@@ -378,9 +418,10 @@ class SqlAlchemyTransaction:
         known = self._orders.get(client_order_id)
         if execution_id in self._new_fills or (known is not None and execution_id in known.execution_ids):
             return False
-        if self._dialect == "sqlite" and known is not None:
+        if known is not None:
             # the order's executions are known (read in this transaction): insert at flush, all together;
             # an id another order already holds would be a broker anomaly, ignored there as it is here
+            # (on PostgreSQL a concurrent writer of the same order fails the order's version check first)
             self._new_fills[execution_id] = values
             self._fills_of.setdefault(client_order_id, set()).add(execution_id)
         elif self._dialect == "sqlite":
@@ -396,6 +437,25 @@ class SqlAlchemyTransaction:
             known.execution_ids = known.execution_ids | {execution_id}
             known.order = None
         return True
+
+    def _flush_fills(self) -> None:
+        rows = list(self._new_fills.values())
+        self._new_fills, self._fills_of = {}, {}
+        if self._dialect != "postgresql":
+            self._conn.execute(_INSERT_FILL_IF_NEW, rows)
+            return
+        inserted = set(self._conn.execute(_INSERT_FILLS_RETURNING, rows).scalars())
+        skipped = [r for r in rows if r["execution_id"] not in inserted]
+        if not skipped:
+            return
+        # stored already: by another order (a broker anomaly, ignored as on SQLite) or by a concurrent
+        # writer of the same order, which is a conflict (its version check should have caught it first)
+        ids = [r["execution_id"] for r in skipped]
+        holders = dict(self._conn.execute(_FILL_HOLDERS, {"ids": ids}).tuples().all())
+        for row in skipped:
+            if holders.get(row["execution_id"]) == row["client_order_id"]:
+                coid, execution = row["client_order_id"], row["execution_id"]
+                raise ConcurrencyConflict(f"execution {execution} of order {coid} recorded by another writer")
 
     def journal(self, entry: JournalEntry) -> None:
         # serialized now, so a payload that cannot be stored fails here, at the call; inserted at commit
