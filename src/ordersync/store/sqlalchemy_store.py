@@ -30,11 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ordersync.domain.errors import ConcurrencyConflict
+
+try:  # PostgreSQL's driver is optional (the ``postgres`` extra)
+    from psycopg.errors import UniqueViolation
+except ImportError:  # pragma: no cover - SQLite-only installs never take the PostgreSQL paths
+
+    class UniqueViolation(Exception):  # type: ignore[no-redef]
+        """Stands in for psycopg's exception where psycopg is not installed."""
+
+
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId
 from ordersync.domain.order import Order
 from ordersync.ports import Alert, JournalEntry, PlanState
@@ -68,13 +76,19 @@ _VERSIONS_IN = select(t.orders.c.client_order_id, t.orders.c.version).where(
 )
 _INSERT_FILL = insert(t.fills)
 _INSERT_FILL_IF_NEW = sqlite_insert(t.fills).on_conflict_do_nothing(index_elements=["execution_id"])
-# PostgreSQL: a batch's fills in one multi-row INSERT at commit; an id already stored is skipped and
-# reported back (RETURNING names the rows that went in), so the unique key stays the final guard
-_INSERT_FILLS_RETURNING = (
-    postgres_insert(t.fills)
-    .on_conflict_do_nothing(index_elements=["execution_id"])
-    .returning(t.fills.c.execution_id, sort_by_parameter_order=True)
+# PostgreSQL: a batch's journal rows and fills go in with COPY (in order: the journal's seq follows the
+# rows), several times cheaper than a multi-row INSERT, whose statement costs more to build and parse
+# client-side than to execute. The fills are copied inside a savepoint: if one of them is stored already
+# (the unique key is the final guard), the copy is undone and they go in again through INSERT ... ON
+# CONFLICT DO NOTHING RETURNING, which names the rows that went in.
+_PG_COPY_JOURNAL = "COPY journal (ts, kind, client_order_id, payload) FROM STDIN"
+_PG_COPY_FILLS = "COPY fills (execution_id, client_order_id, qty, price, ts) FROM STDIN"
+_PG_INSERT_FILLS = (
+    "INSERT INTO fills (execution_id, client_order_id, qty, price, ts)"
+    " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[])"
+    " ON CONFLICT (execution_id) DO NOTHING RETURNING execution_id"
 )
+_UTC_TIME = t.UtcDateTime()
 _FILL_HOLDERS = select(t.fills.c.execution_id, t.fills.c.client_order_id).where(
     t.fills.c.execution_id.in_(bindparam("ids", expanding=True))
 )
@@ -199,8 +213,12 @@ class SqlAlchemyTransaction:
         if self._new_fills:
             self._flush_fills()
         if self._journal:
-            self._conn.execute(_INSERT_JOURNAL, self._journal)
-            self._journal = []
+            rows, self._journal = self._journal, []
+            if self._dialect == "postgresql":
+                tuples = [(_utc(r["ts"]), r["kind"], r["client_order_id"], r["payload"]) for r in rows]
+                self._copy(_PG_COPY_JOURNAL, tuples)
+            else:
+                self._conn.execute(_INSERT_JOURNAL, rows)
 
     # -- orders --------------------------------------------------------------------------------------
 
@@ -444,7 +462,20 @@ class SqlAlchemyTransaction:
         if self._dialect != "postgresql":
             self._conn.execute(_INSERT_FILL_IF_NEW, rows)
             return
-        inserted = set(self._conn.execute(_INSERT_FILLS_RETURNING, rows).scalars())
+        tuples = [
+            (r["execution_id"], r["client_order_id"], str(r["qty"]), str(r["price"]), _utc(r["ts"]))
+            for r in rows
+        ]
+        savepoint = self._conn.begin_nested()
+        try:
+            self._copy(_PG_COPY_FILLS, tuples)
+        except UniqueViolation:
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+            return
+        columns = tuple(list(column) for column in zip(*tuples, strict=True))
+        inserted = set(self._conn.exec_driver_sql(_PG_INSERT_FILLS, columns).scalars())
         skipped = [r for r in rows if r["execution_id"] not in inserted]
         if not skipped:
             return
@@ -456,6 +487,13 @@ class SqlAlchemyTransaction:
             if holders.get(row["execution_id"]) == row["client_order_id"]:
                 coid, execution = row["client_order_id"], row["execution_id"]
                 raise ConcurrencyConflict(f"execution {execution} of order {coid} recorded by another writer")
+
+    def _copy(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        # COPY on the DBAPI (psycopg) connection of this transaction
+        driver: Any = self._conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def journal(self, entry: JournalEntry) -> None:
         # serialized now, so a payload that cannot be stored fails here, at the call; inserted at commit
@@ -569,6 +607,14 @@ class SqlAlchemyStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _utc(value: datetime) -> datetime | None:
+    # what the UtcDateTime column binds (a naive datetime is refused there, and so here)
+    return _UTC_TIME.process_bind_param(value, _NO_DIALECT)
+
+
+_NO_DIALECT: Any = None
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
