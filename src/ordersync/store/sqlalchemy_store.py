@@ -482,7 +482,7 @@ class SqlAlchemyTransaction:
         # stored already: by another order (a broker anomaly, ignored as on SQLite) or by a concurrent
         # writer of the same order, which is a conflict (its version check should have caught it first)
         ids = [r["execution_id"] for r in skipped]
-        holders = dict(self._conn.execute(_FILL_HOLDERS, {"ids": ids}).tuples().all())
+        holders = {str(r[0]): str(r[1]) for r in self._conn.execute(_FILL_HOLDERS, {"ids": ids})}
         for row in skipped:
             if holders.get(row["execution_id"]) == row["client_order_id"]:
                 coid, execution = row["client_order_id"], row["execution_id"]
