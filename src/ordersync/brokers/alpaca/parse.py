@@ -79,8 +79,6 @@ _ORDER_TYPES = frozenset(e.value for e in OrderType)
 _SIDES = frozenset(e.value for e in OrderSide)
 _TIFS = frozenset(e.value for e in TimeInForce)
 _INTENTS = frozenset(e.value for e in PositionIntent)
-# alpaca-py's Order turns "" into None for these before validating
-_BLANK_IS_NONE = ("asset_id", "symbol", "asset_class", "side", "position_intent", "type", "order_type")
 _OPTIONAL_TIMES = ("filled_at", "expired_at", "expires_at", "canceled_at", "failed_at", "replaced_at")
 _OPTIONAL_TEXT = ("notional", "trail_percent", "trail_price", "hwm")
 _STR_OR_FLOAT = ("qty", "filled_qty", "filled_avg_price", "limit_price", "stop_price", "ratio_qty")
@@ -116,7 +114,7 @@ def _optional_uuid(value: object) -> str | None:
 
 
 def _enum(value: object, allowed: frozenset[str]) -> str | None:
-    if value is None:
+    if value is None or value == "":  # alpaca-py's Order reads "" as None in its optional enums
         return None
     if type(value) is not str or value not in allowed:
         raise Declined("enum")
@@ -148,10 +146,6 @@ def fast_view(order: object) -> BrokerOrderView:
     if type(order) is not dict:
         raise Declined("order")
     get = order.get
-    for key in _BLANK_IS_NONE:
-        if get(key) == "":
-            order = {**order, key: None}
-            get = order.get
     broker_id = _uuid(get("id"))
     coid = get("client_order_id")
     if type(coid) is not str:
@@ -160,16 +154,20 @@ def fast_view(order: object) -> BrokerOrderView:
     updated_at = _time(get("updated_at"))
     submitted_at = _time(get("submitted_at"))
     for key in _OPTIONAL_TIMES:
-        if get(key) is not None:
-            _time(get(key))
+        value = get(key)
+        if value is not None:
+            _time(value)
     replaced_by = _optional_uuid(get("replaced_by"))
     replaces = _optional_uuid(get("replaces"))
-    _optional_uuid(get("asset_id"))
+    asset_id = get("asset_id")
+    if asset_id != "":  # alpaca-py's Order reads "" as None in asset_id, symbol and the enums below
+        _optional_uuid(asset_id)
     symbol = get("symbol")
     if symbol is not None and type(symbol) is not str:
         raise Declined("symbol")
     for key in _OPTIONAL_TEXT:
-        if get(key) is not None and type(get(key)) is not str:
+        value = get(key)
+        if value is not None and type(value) is not str:
             raise Declined(key)
     qty, filled_qty, avg_price, limit_price, stop_price, _ratio = (
         _str_or_float(get(k)) for k in _STR_OR_FLOAT
