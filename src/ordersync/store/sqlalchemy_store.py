@@ -190,9 +190,12 @@ class _Pending:
 class SqlAlchemyTransaction:
     """The Transaction port over one open SQLAlchemy connection (see ``SqlAlchemyStore.transaction``)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, kept: dict[str, _Known] | None = None) -> None:
         self._conn = conn
         self._dialect = conn.dialect.name
+        # the store's open orders as committed (see ``SqlAlchemyStore``): read from here, not the database
+        self._kept = kept
+        self._unkept: set[str] = set()  # orders written around this transaction's view (not to keep)
         # orders as this transaction last read or wrote them (exactly what a fresh read would return)
         self._orders: dict[str, _Known] = {}
         self._by_broker_id: dict[str, str] = {}
@@ -223,7 +226,7 @@ class SqlAlchemyTransaction:
     # -- orders --------------------------------------------------------------------------------------
 
     def get_order(self, client_order_id: ClientOrderId) -> Order | None:
-        known = self._orders.get(client_order_id)
+        known = self._orders.get(client_order_id) or self._from_kept(client_order_id)
         if known is not None:
             return known.get()
         if client_order_id in self._absent:
@@ -256,6 +259,7 @@ class SqlAlchemyTransaction:
             if coid in self._pending:  # our own buffered write is newer than the caller's copy
                 raise ConcurrencyConflict(f"order {coid} changed since version {version}")
             self._orders.pop(coid, None)
+            self._unkept.add(coid)
             row.update(where_coid=coid, where_version=version)
             if self._conn.execute(_UPDATE_ORDER, row).rowcount != 1:
                 raise ConcurrencyConflict(f"order {coid} changed since version {version}")
@@ -269,6 +273,30 @@ class SqlAlchemyTransaction:
         if order.broker_order_id is not None:
             self._by_broker_id[order.broker_order_id] = coid
 
+    def _from_kept(self, coid: str) -> _Known | None:
+        kept = self._kept.get(coid) if self._kept is not None else None
+        if kept is None or coid in self._unkept:
+            return None
+        known = self._orders[coid] = _Known(kept.base, kept.version, kept.execution_ids, kept.row, kept.order)
+        if kept.base.broker_order_id is not None:
+            self._by_broker_id[kept.base.broker_order_id] = coid
+        return known
+
+    def keep(self, kept: dict[str, _Known]) -> None:
+        """After commit: remember the open orders as this transaction left them (the newest version wins;
+        a terminal order is forgotten)."""
+        for coid in self._unkept:
+            kept.pop(coid, None)
+        for coid, known in self._orders.items():
+            if coid in self._unkept:
+                continue
+            if not known.base.is_open:
+                kept.pop(coid, None)
+                continue
+            old = kept.get(coid)
+            if old is None or old.version <= known.version:
+                kept[coid] = known
+
     def children_of(self, parent_id: ClientOrderId) -> list[Order]:
         return self._many(t.orders.c.parent_id == parent_id)
 
@@ -281,7 +309,7 @@ class SqlAlchemyTransaction:
         found: dict[ClientOrderId, Order] = {}
         wanted: list[str] = []
         for coid in dict.fromkeys(ids):
-            known = self._orders.get(coid)
+            known = self._orders.get(coid) or self._from_kept(coid)
             if known is not None:
                 found[coid] = known.get()
             elif coid not in self._absent:
@@ -547,9 +575,14 @@ class SqlAlchemyTransaction:
 class SqlAlchemyStore:
     """The Store port on a SQLAlchemy engine (SQLite file or PostgreSQL URL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, keep_orders: bool = False) -> None:
         self._engine = engine
         self._fence: Callable[[Connection], None] | None = None
+        # ``keep_orders``: open orders as last committed through this store, which transactions then read
+        # from here instead of the database. For the single writer only (the engine's store): every save
+        # still checks the version in its UPDATE, so a write by anyone else surfaces as
+        # ConcurrencyConflict (which empties this); but a mere reader would not see others' writes.
+        self._kept: dict[str, _Known] | None = {} if keep_orders else None
 
     @property
     def url(self) -> str:
@@ -565,13 +598,24 @@ class SqlAlchemyStore:
         """
         try:
             with self._engine.begin() as conn:
-                tx = SqlAlchemyTransaction(conn)
+                tx = SqlAlchemyTransaction(conn, self._kept)
                 yield tx
                 tx.flush()
                 if self._fence is not None:
                     self._fence(conn)  # a stale lease holder's writes never commit (store/lease.py)
         except IntegrityError as e:
+            self.forget_orders()
             raise ConcurrencyConflict(f"conflicting write: {e.orig}") from e
+        except ConcurrencyConflict:
+            self.forget_orders()  # another writer: what this store kept may be stale
+            raise
+        if self._kept is not None:
+            tx.keep(self._kept)
+
+    def forget_orders(self) -> None:
+        """Drop the orders kept in memory: the next reads go to the database."""
+        if self._kept is not None:
+            self._kept.clear()
 
     def read_journal(self, after_seq: int = 0, limit: int = 10_000) -> list[JournalEntry]:
         """Return journal entries in order, after ``after_seq``."""
@@ -663,10 +707,12 @@ _POSTGRES_CONNECT_ARGS: dict[str, object] = {
 }
 
 
-def open_store(url: str, *, migrate: bool = True) -> SqlAlchemyStore:
+def open_store(url: str, *, migrate: bool = True, keep_orders: bool = False) -> SqlAlchemyStore:
     """Open (and by default migrate to the latest schema) the store at ``url``.
 
-    ``url`` is a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://...``).
+    ``url`` is a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://...``). ``keep_orders``:
+    keep open orders in memory between transactions, for the engine's own store only (see
+    ``SqlAlchemyStore``): a store that only reads would keep showing what it read first.
     """
     postgres = url.startswith("postgresql")
     # a database behind a dead network must fail a query within seconds, not after the kernel's TCP
@@ -677,4 +723,4 @@ def open_store(url: str, *, migrate: bool = True) -> SqlAlchemyStore:
         event.listen(engine, "connect", _sqlite_pragmas)
     if migrate:
         upgrade(engine)
-    return SqlAlchemyStore(engine)
+    return SqlAlchemyStore(engine, keep_orders=keep_orders)

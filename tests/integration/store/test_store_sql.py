@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -163,3 +164,40 @@ def test_postgres_a_fill_another_writer_recorded_for_the_same_order_is_a_conflic
         assert store.read_journal() == [], "the whole batch was rolled back"
     finally:
         store.close()
+
+
+def test_the_engine_store_reads_kept_orders_and_a_second_writer_is_still_a_conflict(db_url: str) -> None:
+    engine_store = open_store(db_url, keep_orders=True)
+    other = open_store(db_url)  # another writer on the same database (another process, say)
+    try:
+        with engine_store.transaction() as tx:
+            tx.add_order(make_order("k-1", status=OrderStatus.ACCEPTED))
+        with engine_store.transaction() as tx:
+            mine = tx.get_order(ClientOrderId("k-1"))
+            assert mine is not None
+            tx.save_order(replace(mine, status=OrderStatus.NEW))  # kept as version 1
+        with other.transaction() as tx:
+            theirs = tx.get_order(ClientOrderId("k-1"))
+            assert theirs is not None
+            tx.save_order(replace(theirs, status=OrderStatus.CANCELED))  # version 2, behind our back
+        with engine_store.transaction() as tx:
+            kept = tx.get_order(ClientOrderId("k-1"))
+            assert kept is not None
+            assert (kept.status, kept.version) == (OrderStatus.NEW, 1), "read from memory, not the database"
+
+        def stale_save() -> None:
+            with engine_store.transaction() as tx:
+                order = tx.get_order(ClientOrderId("k-1"))
+                assert order is not None
+                tx.save_order(replace(order, status=OrderStatus.FILLED))
+
+        with pytest.raises(ConcurrencyConflict):
+            stale_save()
+        with engine_store.transaction() as tx:  # the conflict emptied what was kept: a fresh read
+            fresh = tx.get_order(ClientOrderId("k-1"))
+            assert fresh is not None
+            assert (fresh.status, fresh.version) == (OrderStatus.CANCELED, 2)
+        assert engine_store._kept == {}, "a terminal order is not kept"
+    finally:
+        engine_store.close()
+        other.close()
