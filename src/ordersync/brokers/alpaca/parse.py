@@ -14,7 +14,8 @@ message is either mapped the same way or handed to the code that always handled 
 
 Frames are decoded with orjson when it is installed (``pip install orjson``), else with ``json``; a
 frame orjson refuses (NaN, integers beyond 64 bits, lone surrogates) is decoded again by ``json``, which
-is what the stream always used.
+is what the stream always used. (orjson reads an integer beyond 64 bits as a float where json keeps an
+int: the same number wherever alpaca-py reads one, since it turns integers into floats there.)
 """
 
 from __future__ import annotations
@@ -81,7 +82,6 @@ _TIFS = frozenset(e.value for e in TimeInForce)
 _INTENTS = frozenset(e.value for e in PositionIntent)
 _OPTIONAL_TIMES = ("filled_at", "expired_at", "expires_at", "canceled_at", "failed_at", "replaced_at")
 _OPTIONAL_TEXT = ("notional", "trail_percent", "trail_price", "hwm")
-_STR_OR_FLOAT = ("qty", "filled_qty", "filled_avg_price", "limit_price", "stop_price", "ratio_qty")
 _TIME_CACHE: dict[str, datetime] = {}
 
 
@@ -169,9 +169,12 @@ def fast_view(order: object) -> BrokerOrderView:
         value = get(key)
         if value is not None and type(value) is not str:
             raise Declined(key)
-    qty, filled_qty, avg_price, limit_price, stop_price, _ratio = (
-        _str_or_float(get(k)) for k in _STR_OR_FLOAT
-    )
+    qty = _str_or_float(get("qty"))
+    filled_qty = _str_or_float(get("filled_qty"))
+    avg_price = _str_or_float(get("filled_avg_price"))
+    limit_price = _str_or_float(get("limit_price"))
+    stop_price = _str_or_float(get("stop_price"))
+    _str_or_float(get("ratio_qty"))
     _enum(get("asset_class"), _ASSET_CLASSES)
     order_class = get("order_class", "")
     order_class = _enum("simple" if order_class == "" else order_class, _ORDER_CLASSES)
