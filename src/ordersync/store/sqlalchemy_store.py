@@ -7,13 +7,16 @@ instead of a silent lost update.
 
 The hot path (one stream event: read the order, save it, record the fill, journal it) is kept cheap:
 statements are built once at import (building a Core statement costs more than executing it on SQLite);
-a transaction remembers the orders it has read (with their execution ids, read in the same query), so a
-burst of events for one order reads it once; saving an order read in this transaction is buffered and
-sent at commit as one UPDATE per order of the columns that changed, with the version check of the
-first read (a conflict then surfaces at commit, still as ConcurrencyConflict, and any multi-row read
-flushes first); on SQLite the fills of such orders and, on both databases, the journal rows are inserted
-together, in order, at commit (nothing reads the journal inside a transaction); on SQLite the one
-unavoidable query, the single-order read, skips SQLAlchemy's execution layer (see ``_sqlite_read``).
+the writer reads a whole batch's orders in one query (``orders_by_id``, with their execution ids; ids
+found absent are remembered too), and a transaction remembers the orders it has read, so a burst of
+events costs no read per event; the engine's store (``keep_orders``) also keeps open orders in memory
+between transactions. Saving an order read in this transaction is buffered and sent at commit as one
+UPDATE per order of the columns that changed, with the version check of the first read (a conflict
+then surfaces at commit, still as ConcurrencyConflict, and any multi-row read flushes first). The fills
+of such orders and the journal rows are written together, in order, at commit (nothing reads the
+journal inside a transaction): executemany on SQLite, COPY on PostgreSQL (one round trip each instead
+of a SELECT and an INSERT per execution); the fills' unique key stays the final guard against a
+duplicate. On SQLite the single-order read skips SQLAlchemy's execution layer (see ``_sqlite_read``).
 bench/bench_throughput.py measures the effect.
 """
 
