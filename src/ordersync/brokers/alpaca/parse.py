@@ -82,7 +82,10 @@ _TIFS = frozenset(e.value for e in TimeInForce)
 _INTENTS = frozenset(e.value for e in PositionIntent)
 _OPTIONAL_TIMES = ("filled_at", "expired_at", "expires_at", "canceled_at", "failed_at", "replaced_at")
 _OPTIONAL_TEXT = ("notional", "trail_percent", "trail_price", "hwm")
+# values already checked, bounded (cleared when full): a stream repeats them from event to event
 _TIME_CACHE: dict[str, datetime] = {}
+_UUIDS_SEEN: set[str] = set()
+_FLOATS: dict[str, float] = {}
 
 
 def _time(value: object) -> datetime:
@@ -104,8 +107,14 @@ def _time(value: object) -> datetime:
 
 
 def _uuid(value: object) -> str:
-    if type(value) is not str or _UUID.fullmatch(value) is None:
+    if type(value) is not str:
         raise Declined("uuid")
+    if value not in _UUIDS_SEEN:  # an order's id and asset id come with each of its events
+        if _UUID.fullmatch(value) is None:
+            raise Declined("uuid")
+        if len(_UUIDS_SEEN) > 8192:
+            _UUIDS_SEEN.clear()
+        _UUIDS_SEEN.add(value)
     return value  # canonical already: str(UUID(value)) == value
 
 
@@ -136,8 +145,14 @@ def _float(value: object) -> float | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, str) and _NUMBER.fullmatch(value) is not None:
-        return float(value)
+    if isinstance(value, str):
+        number = _FLOATS.get(value)  # quantities and prices repeat
+        if number is None and _NUMBER.fullmatch(value) is not None:
+            if len(_FLOATS) > 4096:
+                _FLOATS.clear()
+            number = _FLOATS[value] = float(value)
+        if number is not None:
+            return number
     raise Declined("float")
 
 
