@@ -31,7 +31,7 @@ def build_engine(
         requests_per_minute=settings.broker.requests_per_minute,
     )
     stream = AlpacaStream(key, secret, clock=clock, url=settings.broker.stream_url)
-    store = open_store(settings.store.url)
+    store = open_store(settings.store.url, keep_orders=True)  # the engine is the single writer
     # one active instance per account and database; the key id only names the lock (it is hashed)
     lease = store.lease(f"ordersync:{key}") if with_lease else None
     engine = Engine(

@@ -350,6 +350,10 @@ class Engine:
         if observations:
             try:
                 with self._ctx.store.transaction() as tx:
+                    # one read for the whole batch (the orders it names and their legs), not one per event
+                    tx.orders_by_id(
+                        {o.client_order_id for obs in observations for o in (obs.order, *obs.order.legs)}
+                    )
                     for obs in observations:
                         apply_observation(self._ctx, tx, obs)
             except Exception as e:  # keep the writer alive; the next catch-up re-reads the broker

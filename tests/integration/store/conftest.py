@@ -35,14 +35,19 @@ class Backend:
         return store
 
 
-@pytest.fixture(params=[pytest.param("memory"), *SQL_PARAMS])
+# "-kept": the engine's store, which keeps open orders in memory between transactions (keep_orders)
+KEPT_PARAMS = [pytest.param("sqlite-kept"), pytest.param("postgres-kept", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=[pytest.param("memory"), *SQL_PARAMS, *KEPT_PARAMS])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "memory":
         first = InMemoryStore()
         chosen = Backend("memory", lambda: first if not chosen.opened else first.reopen())
     else:
-        url = str(request.getfixturevalue(f"{request.param}_url"))
-        chosen = Backend(request.param, lambda: open_store(url))
+        database, _, kept = str(request.param).partition("-")
+        url = str(request.getfixturevalue(f"{database}_url"))
+        chosen = Backend(request.param, lambda: open_store(url, keep_orders=bool(kept)))
     yield chosen
     for store in chosen.opened:
         store.close()

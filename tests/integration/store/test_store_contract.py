@@ -345,6 +345,64 @@ def test_a_duplicated_execution_id_is_recorded_once(store: Store) -> None:
         assert parent.execution_ids == {"x-1", "x-2"}
 
 
+def test_a_batch_read_answers_later_reads_and_its_fills_are_recorded_once_across_batches_and_restarts(
+    backend: Backend,
+) -> None:
+    # the writer's shape: one read for the batch's ids, then get/save/record per event, all at commit
+    store = backend.open()
+    with store.transaction() as tx:
+        tx.add_order(parent_order())
+    other = ClientOrderId("not-there-yet")
+    with store.transaction() as tx:
+        found = tx.orders_by_id([PARENT, other])
+        assert set(found) == {PARENT}
+        assert tx.get_order(other) is None
+        tx.add_order(replace(oco_child(), client_order_id=other, broker_order_id=None))
+        assert tx.get_order(other) is not None, "an order added after the batch read is found"
+        parent = tx.get_order(PARENT)
+        assert parent is not None
+        assert tx.record_fill(ExecutionId("b-1"), PARENT, D("0.5"), D("412"), T)
+        assert tx.record_fill(ExecutionId("b-2"), PARENT, D("0.5"), D("412"), T)
+        assert not tx.record_fill(ExecutionId("b-1"), PARENT, D("0.5"), D("412"), T)
+        tx.save_order(replace(parent, filled_qty=D("1.000000001")))
+    store = backend.open()  # a restart
+    with store.transaction() as tx:
+        parent = tx.orders_by_id([PARENT])[PARENT]
+        assert parent.execution_ids == {"b-1", "b-2"}
+        assert not tx.record_fill(ExecutionId("b-2"), PARENT, D("0.5"), D("412"), T)
+        assert tx.record_fill(ExecutionId("b-3"), PARENT, D("0.5"), D("413"), T)
+        tx.save_order(replace(parent, filled_qty=D("1.500000001")))
+    with store.transaction() as tx:
+        parent = tx.get_order(PARENT)
+        assert parent is not None
+        assert parent.execution_ids == {"b-1", "b-2", "b-3"}
+        assert (parent.filled_qty, parent.version) == (D("1.500000001"), 2)
+
+
+def test_a_batch_that_fails_at_commit_writes_no_fill_and_no_journal_row(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.add_order(parent_order())
+
+    def attempt() -> None:
+        with store.transaction() as slow:
+            mine = slow.orders_by_id([PARENT])[PARENT]
+            slow.record_fill(ExecutionId("c-1"), PARENT, D("0.5"), D("412"), T)
+            slow.journal(entry("observed"))
+            slow.save_order(replace(mine, status=S.FILLED))
+            with store.transaction() as fast:
+                theirs = fast.get_order(PARENT)
+                assert theirs is not None
+                fast.save_order(replace(theirs, status=S.CANCELED))
+
+    with pytest.raises(ConcurrencyConflict):
+        attempt()
+    assert store.read_journal() == []
+    with store.transaction() as tx:
+        final = tx.get_order(PARENT)
+        assert final is not None
+        assert (final.status, final.execution_ids) == (S.CANCELED, frozenset())
+
+
 # -- alerts ----------------------------------------------------------------------------------------
 
 
