@@ -49,7 +49,7 @@ def analyze_paths(
     book = BrokerBook()
     with _cyclic_gc_paused():
         scan_inputs(
-            paths, correlator.add, stats, book, progress=progress, today=today, timed_sink=correlator.add_at
+            paths, correlator.add, stats, book, progress=progress, today=today, fast=correlator
         )
     source = ", ".join(str(p) for p in paths)
     return build_report(

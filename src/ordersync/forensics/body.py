@@ -28,6 +28,15 @@ _MESSAGE_RE: Final = re.compile(r'"message"\s*+:\s*+"((?:[^"\\]++|\\.)*+)"')
 _SYMBOL_RE: Final = re.compile(r'"symbol"\s*+:\s*+"([^"]{0,200}+)"')
 _RELATED_RE: Final = re.compile(r'"related_orders"\s*+:\s*+\[([^\]]{0,4000}+)\]')
 _QUOTED_RE: Final = re.compile(r'"([^"]{1,128}+)"')
+# Alpaca's own compact form of a 40310000 body (keys sorted, no spaces, quantities as strings): read in one
+# match. Only values without quotes, backslashes or control characters qualify, so every field is exactly
+# what `json` would decode; anything else (another order of keys, escapes, numbers) takes the general path.
+_PLAIN: Final = r'[^"\\\x00-\x1f]*+'
+_CANONICAL_RE: Final = re.compile(
+    rf'\{{"available":"({_PLAIN})","code":(0|[1-9]\d{{0,17}}),"existing_qty":"({_PLAIN})",'
+    rf'"held_for_orders":"({_PLAIN})","message":"({_PLAIN})","related_orders":\[(?:"({_PLAIN})")?\],'
+    rf'"symbol":"({_PLAIN})"\}}'
+)
 _QTY_RES: Final = {
     name: re.compile(rf'"{name}"\s*+:\s*+"?+([-+]?\d{{1,18}}+(?:\.\d{{1,18}}+)?+)(?![\d.])')
     for name in ("available", "existing_qty", "held_for_orders")
@@ -44,11 +53,28 @@ def parse_error_body(text: str) -> tuple[ErrorBody, bool] | None:
     start = text.find("{")
     if start < 0:
         return None
+    canonical = _CANONICAL_RE.match(text, start)
+    if canonical is not None:
+        return _canonical(canonical), False
     body = _strict(text, start)
     if body is not None:
         return body, False
     body = _extract(text[start:])
     return (body, True) if body is not None else None
+
+
+def _canonical(m: re.Match[str]) -> ErrorBody:
+    # the same values `_from_mapping` gives for the decoded object
+    available, code, existing, held, message, related, symbol = m.groups()
+    return ErrorBody(
+        code=int(code),
+        message=sys.intern(_clip(message)),
+        symbol=_intern(_clip(symbol)) if symbol else None,
+        available=_qty(available[:40]),
+        existing_qty=_qty(existing[:40]),
+        held_for_orders=_qty(held[:40]),
+        related_orders=(_intern(_clip(related)),) if related else (),
+    )
 
 
 def _strict(text: str, start: int) -> ErrorBody | None:

@@ -288,6 +288,22 @@ class Correlator:
         self._timed_t[slot].append(at_us)
         self._add_context(b, r)
 
+    def body_slot(self, r: Rejection) -> tuple[int, int]:
+        """Register `r`'s body (the reader's templates): its index and the origin slot of its columns."""
+        key: ErrorBody | BodyKey = r.body if r.body.symbol else (r.body, r.symbol)
+        b = self._body_index.get(key)
+        if b is None:
+            b = self._new_body(key, r)
+        return b, _ORIGINS.index(r.origin)
+
+    def timed_columns(self) -> tuple[list[array[int]], list[array[int]]]:
+        """Per origin, the body indices and times (µs) of timed refusals; the reader appends to them."""
+        return self._timed_b, self._timed_t
+
+    def add_context(self, b: int, r: Rejection) -> None:
+        """Count the line context of one refusal of body `b` (see `_add_context`)."""
+        self._add_context(b, r)
+
     def _new_body(self, key: ErrorBody | BodyKey, r: Rejection) -> int:
         b = self._body_index[key] = len(self._keys)
         self._keys.append(key)
