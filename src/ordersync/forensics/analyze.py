@@ -48,9 +48,7 @@ def analyze_paths(
     stats = StatsCounter()
     book = BrokerBook()
     with _cyclic_gc_paused():
-        scan_inputs(
-            paths, correlator.add, stats, book, progress=progress, today=today, fast=correlator
-        )
+        scan_inputs(paths, correlator.add, stats, book, progress=progress, today=today, fast=correlator)
     source = ", ".join(str(p) for p in paths)
     return build_report(
         correlator.finish(),

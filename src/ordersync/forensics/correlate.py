@@ -33,6 +33,7 @@ from typing import Any, Final, TypeVar
 
 from ordersync.forensics.dedupe import Events, merge_events
 from ordersync.forensics.records import ErrorBody, LogRecord, Origin, Rejection, Submission
+from ordersync.forensics.submissions import SubmissionTable, brief, submitted_us
 from ordersync.forensics.timeutil import to_us
 from ordersync.forensics.verdict import BodyClass, Relation, classify
 
@@ -254,7 +255,7 @@ class Correlator:
     """Accumulate records; `finish` links and aggregates them."""
 
     def __init__(self) -> None:
-        self._submissions: dict[str, Submission] = {}
+        self._submissions = SubmissionTable()
         self._body_index: dict[ErrorBody | BodyKey, int] = {}
         self._keys: list[ErrorBody | BodyKey] = []
         self._raw: dict[int, str] = {}  # the body as logged, kept for malformed (repaired) bodies only
@@ -271,9 +272,7 @@ class Correlator:
     def add(self, record: LogRecord) -> None:
         """Take one record; the order of records does not matter."""
         if isinstance(record, Submission):
-            known = self._submissions.get(record.broker_order_id)
-            if known is None or (record.at is not None and (known.at is None or record.at < known.at)):
-                self._submissions[record.broker_order_id] = record
+            self._submissions.add(record)
         else:
             self._add_rejection(record)
 
@@ -461,8 +460,7 @@ class Correlator:
         groups.add_symbol(g, symbol, n)
         groups.add_body(g, b, body, body_class, related, n)
         order_id = groups.order_ids[g]
-        sub = index.submission(order_id)
-        delays.add(times, untimed, to_us(sub.at) if sub is not None and sub.at is not None else None)
+        delays.add(times, untimed, index.submitted_us(order_id))
         # the first body's tuples are shared, not copied: most parents have one body
         if (kinds := self._child_kinds.get(b)) is not None:
             if g not in groups.child_kinds:
@@ -556,11 +554,14 @@ class SubmissionIndex:
 
     def __init__(self, submissions: Mapping[str, Submission]) -> None:
         self._submissions = submissions
-        self._buys = _by_symbol(s for s in submissions.values() if s.side == "buy")
-        self._candidates = _by_symbol(s for s in submissions.values() if s.side in ("buy", None))
+        self._buys = _by_symbol(s for s in brief(submissions) if s[3] == "buy")
+        self._candidates = _by_symbol(s for s in brief(submissions) if s[3] in ("buy", None))
 
     def submission(self, order_id: str | None) -> Submission | None:
         return self._submissions.get(order_id) if order_id else None
+
+    def submitted_us(self, order_id: str | None) -> int | None:
+        return submitted_us(self._submissions, order_id)
 
     def parent_of(self, related: str, symbol: str | None) -> str:
         """The parent buy of `related` if the log shows it is a sell; otherwise `related` itself."""
@@ -575,15 +576,17 @@ class SubmissionIndex:
         return _latest(self._candidates, symbol, at_us)
 
 
-def _by_symbol(submissions: Iterable[Submission]) -> dict[str, tuple[array[int], list[str]]]:
+def _by_symbol(
+    submissions: Iterable[tuple[str, int | None, str | None, str | None]],
+) -> dict[str, tuple[array[int], list[str]]]:
     # columns per symbol, sorted by (time, id) one symbol at a time: a (time, id) tuple per submission
     # for all symbols at once was the peak of a 150 000-parent report
     times: dict[str, array[int]] = {}
     ids: dict[str, list[str]] = {}
-    for s in submissions:
-        if s.symbol and s.at is not None:
-            times.setdefault(s.symbol, array("q")).append(to_us(s.at))
-            ids.setdefault(s.symbol, []).append(s.broker_order_id)
+    for order_id, at_us, symbol, _side in submissions:
+        if symbol and at_us is not None:
+            times.setdefault(symbol, array("q")).append(at_us)
+            ids.setdefault(symbol, []).append(order_id)
     out: dict[str, tuple[array[int], list[str]]] = {}
     for sym, t in times.items():
         i = ids[sym]

@@ -66,6 +66,7 @@ class FastSink(Protocol):
     def timed_columns(self) -> tuple[list[array[int]], list[array[int]]]:
         """Per origin slot, the body index and the time (µs) of every timed refusal, appended to."""
 
+
 Advance = Callable[[int], None]  # called with the bytes consumed so far
 
 
