@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ordersync.forensics.analysis import build_report
+from ordersync.forensics.body import parse_error_body
 from ordersync.forensics.correlate import Correlator
 from ordersync.forensics.errors import LogInputError
 from ordersync.forensics.exports import BrokerBook
@@ -49,6 +50,7 @@ def analyze_paths(
     book = BrokerBook()
     with _cyclic_gc_paused():
         scan_inputs(paths, correlator.add, stats, book, progress=progress, today=today, fast=correlator)
+    parse_error_body.cache_clear()  # its keys are whole line tails: ~2 MB nothing reads again
     source = ", ".join(str(p) for p in paths)
     return build_report(
         correlator.finish(),

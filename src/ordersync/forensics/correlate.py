@@ -98,8 +98,12 @@ class DelayStats:
 class GroupTable:
     """Per parent (or unlinked symbol) counters, one slot per group in flat arrays; rare data in dicts."""
 
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}  # by parent order id
+    def __init__(self, submissions: SubmissionTable | None = None) -> None:
+        # a parent with a submission line is found by its row there (4 bytes per submission, no dict
+        # entry and int per parent); any other parent by order id
+        self._rows = submissions
+        self._by_row: array[int] = array("i", [-1]) * (len(submissions) if submissions is not None else 0)
+        self.index: dict[str, int] = {}  # by parent order id, when it has no submission row
         self.unlinked: dict[str | None, int] = {}  # rows of refusals linked to no order, by symbol
         self.order_ids: list[str | None] = []
         self.symbols: list[str | None] = []
@@ -128,29 +132,40 @@ class GroupTable:
 
     def group(self, key: GroupKey) -> int:
         order_id, symbol = key
+        row = self._rows.row_of(order_id) if order_id is not None and self._rows is not None else None
+        if row is not None:
+            g = self._by_row[row]
+            if g >= 0:
+                return g
+            g = self._by_row[row] = len(self.order_ids)
+            self._new(key)
+            return g
         table: dict[Any, int] = self.index if order_id is not None else self.unlinked
         slot = order_id if order_id is not None else symbol
-        g = table.get(slot)
-        if g is None:
-            g = table[slot] = len(self.order_ids)
-            self.order_ids.append(key[0])
-            self.symbols.append(None)
-            for arr, init in (
-                (self.first_us, NO_TIME),
-                (self.last_us, NO_TIME),
-                (self.first_held_us, NO_TIME),
-                (self.timed, 0),
-                (self.untimed, 0),
-                (self.linked_by_symbol, 0),
-                (self.quote, -1),
-                (self.quote_class, -1),
-                (self.related_n, 0),
-            ):
-                arr.append(init)
-            self.evidence.extend((0,) * len(_EVIDENCE))
-            self.related.append(None)
-            self.requested.append(None)
-        return g
+        found = table.get(slot)
+        if found is None:
+            found = table[slot] = len(self.order_ids)
+            self._new(key)
+        return found
+
+    def _new(self, key: GroupKey) -> None:
+        self.order_ids.append(key[0])
+        self.symbols.append(None)
+        for arr, init in (
+            (self.first_us, NO_TIME),
+            (self.last_us, NO_TIME),
+            (self.first_held_us, NO_TIME),
+            (self.timed, 0),
+            (self.untimed, 0),
+            (self.linked_by_symbol, 0),
+            (self.quote, -1),
+            (self.quote_class, -1),
+            (self.related_n, 0),
+        ):
+            arr.append(init)
+        self.evidence.extend((0,) * len(_EVIDENCE))
+        self.related.append(None)
+        self.requested.append(None)
 
     def add(
         self, g: int, times: Sequence[int], untimed: int, body_class: BodyClass, relation: Relation
@@ -203,6 +218,10 @@ class GroupTable:
             if not counts:
                 counts[self.symbols[g] or symbol] += self.timed[g] + self.untimed[g] - n
             counts[symbol] += n
+
+    def release(self) -> None:
+        """Drop the lookups by order id and symbol once every refusal is filed."""
+        self.index, self.unlinked, self._rows, self._by_row = {}, {}, None, array("i")
 
     def evidence_of(self, g: int) -> tuple[int, ...]:
         base = g * len(_EVIDENCE)
@@ -346,7 +365,7 @@ class Correlator:
         variants = _variants(self._keys)
         self._body_index = {}  # not needed any more: free it before the parent columns grow
         index = SubmissionIndex(self._submissions)
-        groups = GroupTable()
+        groups = GroupTable(self._submissions)
         delays = DelayStats()
         by_code: Counter[tuple[int | None, str]] = Counter()
         kinds: Counter[str] = Counter()
@@ -378,7 +397,7 @@ class Correlator:
             if body.is_40310000:
                 kinds[issue_kind(body)] += n
                 self._link(b, body, line_symbol, events, index, groups, delays)
-        groups.index, groups.unlinked = {}, {}  # rows are addressed by number from here on
+        groups.release()  # rows are addressed by number from here on
         bodies = [k[0] if isinstance(k, tuple) else k for k in self._keys]
         raw = self._raw
         # the correlator may outlive this call (a caller's local): drop everything the report does not use

@@ -67,6 +67,10 @@ class SubmissionTable(Mapping[str, Submission]):
         us = self._at[row]
         return from_us(us) if us != _NO_TIME else self._odd.get(row)
 
+    def row_of(self, order_id: str) -> int | None:
+        """The row of `order_id` (0 for the first order added, and so on), or `None`."""
+        return self._index.get(order_id)
+
     def at_us(self, order_id: str) -> int | None:
         """The submission time of `order_id` in µs, without building the record (`None`: no time)."""
         row = self._index.get(order_id)
