@@ -133,8 +133,8 @@ class ParentRows(Sequence[ParentIssue]):
             errors=groups.timed[g] + groups.untimed[g],
             untimed_errors=groups.untimed[g],
             linked_by_symbol=groups.linked_by_symbol[g],
-            child_kinds=tuple(sorted(groups.child_kinds.get(g, ()))),
-            platform_orders=tuple(sorted(groups.platform_orders.get(g, ()))),
+            child_kinds=tuple(sorted(groups.kinds_of(g))),
+            platform_orders=tuple(sorted(groups.platform_orders_of(g))),
             evidence=evidence,
             cause=decide(evidence),
         )
@@ -143,7 +143,7 @@ class ParentRows(Sequence[ParentIssue]):
             quotes={k: self._quote(b) for k, b in groups.quotes_of(g).items()} if quotes else {},
             related=groups.related_of(g),
             requested=groups.requested[g],
-            child_ids=tuple(groups.child_ids.get(g, ())),
+            child_ids=tuple(groups.child_ids_of(g)),
             first_held_us=None if held == NO_TIME else held,
         )
         return enrich(p, facts, self._ctx)

@@ -125,6 +125,12 @@ class GroupTable:
         self.child_kinds: dict[int, tuple[tuple[str, int], ...]] = {}
         self.platform_orders: dict[int, tuple[int, ...]] = {}
         self.child_ids: dict[int, tuple[str, ...]] = {}
+        # or, for a group whose context is one body's: that body (-1: none, or the dicts above), and the
+        # correlator's per-body context (child kinds, platform orders, child ids), handed over at the end
+        self.context_body: array[int] = array("i")
+        self.context: tuple[
+            dict[int, tuple[tuple[str, int], ...]], dict[int, tuple[int, ...]], dict[int, tuple[str, ...]]
+        ] = ({}, {}, {})
         self.quote_class: array[int] = array("i")
 
     def __len__(self) -> int:
@@ -161,6 +167,7 @@ class GroupTable:
             (self.quote, -1),
             (self.quote_class, -1),
             (self.related_n, 0),
+            (self.context_body, -1),
         ):
             arr.append(init)
         self.evidence.extend((0,) * len(_EVIDENCE))
@@ -218,6 +225,21 @@ class GroupTable:
             if not counts:
                 counts[self.symbols[g] or symbol] += self.timed[g] + self.untimed[g] - n
             counts[symbol] += n
+
+    def has_own_context(self, g: int) -> bool:
+        return g in self.child_kinds or g in self.platform_orders or g in self.child_ids
+
+    def kinds_of(self, g: int) -> tuple[tuple[str, int], ...]:
+        b = self.context_body[g]
+        return self.context[0].get(b, ()) if b >= 0 else self.child_kinds.get(g, ())
+
+    def platform_orders_of(self, g: int) -> tuple[int, ...]:
+        b = self.context_body[g]
+        return self.context[1].get(b, ()) if b >= 0 else self.platform_orders.get(g, ())
+
+    def child_ids_of(self, g: int) -> tuple[str, ...]:
+        b = self.context_body[g]
+        return self.context[2].get(b, ()) if b >= 0 else self.child_ids.get(g, ())
 
     def release(self) -> None:
         """Drop the lookups by order id and symbol once every refusal is filed."""
@@ -402,6 +424,7 @@ class Correlator:
         raw = self._raw
         # the correlator may outlive this call (a caller's local): drop everything the report does not use
         self._keys, self._raw, self._untimed = [], {}, Counter()
+        groups.context = (self._child_kinds, self._platform_orders, self._child_ids)  # handed over
         self._child_kinds, self._platform_orders, self._child_ids = {}, {}, {}
         return Correlation(
             submissions=self._submissions,
@@ -480,7 +503,21 @@ class Correlator:
         groups.add_body(g, b, body, body_class, related, n)
         order_id = groups.order_ids[g]
         delays.add(times, untimed, index.submitted_us(order_id))
-        # the first body's tuples are shared, not copied: most parents have one body
+        if b in self._child_kinds or b in self._platform_orders or b in self._child_ids:
+            # a parent whose context comes from one body refers to that body's tuples (most parents:
+            # no dict entry per parent); a second body with context gets the parent its own entries
+            first = groups.context_body[g]
+            if first < 0 and not groups.has_own_context(g):
+                groups.context_body[g] = b
+            else:
+                if first >= 0:
+                    groups.context_body[g] = -1
+                    self._merge_context(groups, first, g)
+                self._merge_context(groups, b, g)
+        return n
+
+    def _merge_context(self, groups: GroupTable, b: int, g: int) -> None:
+        # the first body's tuples are shared, not copied
         if (kinds := self._child_kinds.get(b)) is not None:
             if g not in groups.child_kinds:
                 groups.child_kinds[g] = kinds
@@ -489,7 +526,6 @@ class Correlator:
                     groups.child_kinds[g] = _counted(groups.child_kinds[g], kind, count)
         _share(self._platform_orders, groups.platform_orders, b, g)
         _share(self._child_ids, groups.child_ids, b, g)
-        return n
 
 
 _SHARED_KINDS: dict[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]] = {}
