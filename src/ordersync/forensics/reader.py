@@ -244,13 +244,17 @@ def _chunks(inp: Opened) -> Iterator[tuple[bytes, bool]]:
                 data = inp.read(BLOCK_BYTES)
                 continue
             data, skipping = data[newline + 1 :], False
-        buf = carry + data if carry else data
-        cut = buf.rfind(b"\n")
+        cut = data.rfind(b"\n")  # the carry has no newline: the block's last one is the buffer's
         if cut < 0:
-            carry = buf
+            carry = carry + data if carry else data
         else:
-            carry = buf[cut + 1 :]
-            yield buf[: cut + 1], False
+            # one copy of the block at most (each large copy is a fresh mapping, see `analyze`)
+            if carry:
+                block = b"".join((carry, memoryview(data)[: cut + 1]))
+            else:
+                block = data if cut + 1 == len(data) else data[: cut + 1]
+            carry = data[cut + 1 :]
+            yield block, False
         if len(carry) > MAX_LINE_BYTES:
             yield carry[:MAX_LINE_BYTES], True
             carry, skipping = b"", True
