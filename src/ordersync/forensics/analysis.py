@@ -41,7 +41,8 @@ from ordersync.forensics.report import (
     SymbolExposure,
 )
 from ordersync.forensics.stats import ParseStats
-from ordersync.forensics.timeutil import from_us, to_us
+from ordersync.forensics.submissions import submitted_us
+from ordersync.forensics.timeutil import from_us
 from ordersync.forensics.verdict import decide, parents_verdict
 
 TIMELINE_PARENTS: Final = 200
@@ -49,8 +50,8 @@ _LAST: Final = 1 << 62  # sorts after every real time
 
 
 def _sub_us(subs: Mapping[str, Submission], order_id: str | None) -> int:
-    sub = subs.get(order_id) if order_id else None
-    return to_us(sub.at) if sub is not None and sub.at is not None else _LAST
+    at = submitted_us(subs, order_id)
+    return _LAST if at is None else at
 
 
 class ParentRows(Sequence[ParentIssue]):
@@ -106,10 +107,9 @@ class ParentRows(Sequence[ParentIssue]):
                 found.add(first // day)
             if last != NO_TIME:
                 found.add(last // day)
-            order_id = groups.order_ids[g]
-            sub = subs.get(order_id) if order_id else None
-            if sub is not None and sub.at is not None:
-                found.add(to_us(sub.at) // day)
+            at = submitted_us(subs, groups.order_ids[g])
+            if at is not None:
+                found.add(at // day)
         return len(found)
 
     def without_quotes(self) -> Iterator[ParentIssue]:
@@ -133,8 +133,8 @@ class ParentRows(Sequence[ParentIssue]):
             errors=groups.timed[g] + groups.untimed[g],
             untimed_errors=groups.untimed[g],
             linked_by_symbol=groups.linked_by_symbol[g],
-            child_kinds=tuple(sorted(groups.child_kinds.get(g, ()))),
-            platform_orders=tuple(sorted(groups.platform_orders.get(g, ()))),
+            child_kinds=tuple(sorted(groups.kinds_of(g))),
+            platform_orders=tuple(sorted(groups.platform_orders_of(g))),
             evidence=evidence,
             cause=decide(evidence),
         )
@@ -143,7 +143,7 @@ class ParentRows(Sequence[ParentIssue]):
             quotes={k: self._quote(b) for k, b in groups.quotes_of(g).items()} if quotes else {},
             related=groups.related_of(g),
             requested=groups.requested[g],
-            child_ids=tuple(groups.child_ids.get(g, ())),
+            child_ids=tuple(groups.child_ids_of(g)),
             first_held_us=None if held == NO_TIME else held,
         )
         return enrich(p, facts, self._ctx)

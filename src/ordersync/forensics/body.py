@@ -28,6 +28,24 @@ _MESSAGE_RE: Final = re.compile(r'"message"\s*+:\s*+"((?:[^"\\]++|\\.)*+)"')
 _SYMBOL_RE: Final = re.compile(r'"symbol"\s*+:\s*+"([^"]{0,200}+)"')
 _RELATED_RE: Final = re.compile(r'"related_orders"\s*+:\s*+\[([^\]]{0,4000}+)\]')
 _QUOTED_RE: Final = re.compile(r'"([^"]{1,128}+)"')
+# Alpaca's own compact form of a 40310000 body (keys sorted, no spaces, quantities as strings): read in one
+# match. Only values without quotes, backslashes or control characters qualify, so every field is exactly
+# what `json` would decode; anything else (another order of keys, escapes, numbers) takes the general path.
+_PLAIN: Final = r'[^"\\\x00-\x1f]*+'
+_CANONICAL_RE: Final = re.compile(
+    rf'\{{"available":"({_PLAIN})","code":(0|[1-9]\d{{0,17}}),"existing_qty":"({_PLAIN})",'
+    rf'"held_for_orders":"({_PLAIN})","message":"({_PLAIN})","related_orders":\[(?:"({_PLAIN})")?\],'
+    rf'"symbol":"({_PLAIN})"\}}'
+)
+# the same layout with the seed's stray quote after the code (`"code":40310000",`): not JSON, so the field
+# extractor would read it; this gives its result when every quantity is a plain number it reads whole, the
+# symbol fits its 200 characters and the id its 128 (`_extract` and its regexes decide everything else)
+_NUMBER: Final = r"[-+]?\d{1,18}(?:\.\d{1,18})?"
+_STRAY_RE: Final = re.compile(
+    rf'\{{"available":"({_NUMBER})","code":(\d{{1,12}})","existing_qty":"({_NUMBER})",'
+    rf'"held_for_orders":"({_NUMBER})","message":"({_PLAIN})","related_orders":\[(?:"([^"\\\x00-\x1f]{{1,128}})")?\],'
+    rf'"symbol":"([^"\\\x00-\x1f]{{0,200}})"\}}'
+)
 _QTY_RES: Final = {
     name: re.compile(rf'"{name}"\s*+:\s*+"?+([-+]?\d{{1,18}}+(?:\.\d{{1,18}}+)?+)(?![\d.])')
     for name in ("available", "existing_qty", "held_for_orders")
@@ -44,11 +62,31 @@ def parse_error_body(text: str) -> tuple[ErrorBody, bool] | None:
     start = text.find("{")
     if start < 0:
         return None
+    canonical = _CANONICAL_RE.match(text, start)
+    if canonical is not None:
+        return _canonical(canonical), False
     body = _strict(text, start)
     if body is not None:
         return body, False
+    stray = _STRAY_RE.match(text, start)
+    if stray is not None:
+        return _canonical(stray), True
     body = _extract(text[start:])
     return (body, True) if body is not None else None
+
+
+def _canonical(m: re.Match[str]) -> ErrorBody:
+    # the same values `_from_mapping` gives for the decoded object
+    available, code, existing, held, message, related, symbol = m.groups()
+    return ErrorBody(
+        code=_code(int(code)),
+        message=sys.intern(_clip(message)),
+        symbol=_intern(_clip(symbol)) if symbol else None,
+        available=_qty(available[:40]),
+        existing_qty=_qty(existing[:40]),
+        held_for_orders=_qty(held[:40]),
+        related_orders=(_intern(_clip(related)),) if related else (),
+    )
 
 
 def _strict(text: str, start: int) -> ErrorBody | None:
@@ -85,7 +123,7 @@ def _extract(text: str) -> ErrorBody | None:
     related_m = _RELATED_RE.search(text)
     quantities = {name: _match_qty(rx, text) for name, rx in _QTY_RES.items()}
     return ErrorBody(
-        code=int(code_m.group(1)) if code_m else None,
+        code=_code(int(code_m.group(1))) if code_m else None,
         message=sys.intern(_unescape(message_m.group(1))) if message_m else "",
         symbol=_as_text(symbol_m.group(1)) if symbol_m else None,
         related_orders=_as_ids(_QUOTED_RE.findall(related_m.group(1))) if related_m else (),
@@ -102,10 +140,23 @@ def _as_code(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return _code(value)
     if isinstance(value, str) and value.isdigit() and len(value) <= 12:
-        return int(value)
+        return _code(int(value))
     return None
+
+
+_CODES: dict[int, int] = {}
+
+
+def _code(value: int) -> int:
+    # one int object per distinct code: 40310000 is on nearly every body (28 bytes each otherwise)
+    shared = _CODES.get(value)
+    if shared is None:
+        if len(_CODES) >= 4096:
+            return value
+        shared = _CODES[value] = value
+    return shared
 
 
 def _as_text(value: object) -> str | None:

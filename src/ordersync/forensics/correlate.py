@@ -33,6 +33,7 @@ from typing import Any, Final, TypeVar
 
 from ordersync.forensics.dedupe import Events, merge_events
 from ordersync.forensics.records import ErrorBody, LogRecord, Origin, Rejection, Submission
+from ordersync.forensics.submissions import SubmissionTable, brief, submitted_us
 from ordersync.forensics.timeutil import to_us
 from ordersync.forensics.verdict import BodyClass, Relation, classify
 
@@ -97,8 +98,12 @@ class DelayStats:
 class GroupTable:
     """Per parent (or unlinked symbol) counters, one slot per group in flat arrays; rare data in dicts."""
 
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}  # by parent order id
+    def __init__(self, submissions: SubmissionTable | None = None) -> None:
+        # a parent with a submission line is found by its row there (4 bytes per submission, no dict
+        # entry and int per parent); any other parent by order id
+        self._rows = submissions
+        self._by_row: array[int] = array("i", [-1]) * (len(submissions) if submissions is not None else 0)
+        self.index: dict[str, int] = {}  # by parent order id, when it has no submission row
         self.unlinked: dict[str | None, int] = {}  # rows of refusals linked to no order, by symbol
         self.order_ids: list[str | None] = []
         self.symbols: list[str | None] = []
@@ -120,6 +125,12 @@ class GroupTable:
         self.child_kinds: dict[int, tuple[tuple[str, int], ...]] = {}
         self.platform_orders: dict[int, tuple[int, ...]] = {}
         self.child_ids: dict[int, tuple[str, ...]] = {}
+        # or, for a group whose context is one body's: that body (-1: none, or the dicts above), and the
+        # correlator's per-body context (child kinds, platform orders, child ids), handed over at the end
+        self.context_body: array[int] = array("i")
+        self.context: tuple[
+            dict[int, tuple[tuple[str, int], ...]], dict[int, tuple[int, ...]], dict[int, tuple[str, ...]]
+        ] = ({}, {}, {})
         self.quote_class: array[int] = array("i")
 
     def __len__(self) -> int:
@@ -127,29 +138,41 @@ class GroupTable:
 
     def group(self, key: GroupKey) -> int:
         order_id, symbol = key
+        row = self._rows.row_of(order_id) if order_id is not None and self._rows is not None else None
+        if row is not None:
+            g = self._by_row[row]
+            if g >= 0:
+                return g
+            g = self._by_row[row] = len(self.order_ids)
+            self._new(key)
+            return g
         table: dict[Any, int] = self.index if order_id is not None else self.unlinked
         slot = order_id if order_id is not None else symbol
-        g = table.get(slot)
-        if g is None:
-            g = table[slot] = len(self.order_ids)
-            self.order_ids.append(key[0])
-            self.symbols.append(None)
-            for arr, init in (
-                (self.first_us, NO_TIME),
-                (self.last_us, NO_TIME),
-                (self.first_held_us, NO_TIME),
-                (self.timed, 0),
-                (self.untimed, 0),
-                (self.linked_by_symbol, 0),
-                (self.quote, -1),
-                (self.quote_class, -1),
-                (self.related_n, 0),
-            ):
-                arr.append(init)
-            self.evidence.extend((0,) * len(_EVIDENCE))
-            self.related.append(None)
-            self.requested.append(None)
-        return g
+        found = table.get(slot)
+        if found is None:
+            found = table[slot] = len(self.order_ids)
+            self._new(key)
+        return found
+
+    def _new(self, key: GroupKey) -> None:
+        self.order_ids.append(key[0])
+        self.symbols.append(None)
+        for arr, init in (
+            (self.first_us, NO_TIME),
+            (self.last_us, NO_TIME),
+            (self.first_held_us, NO_TIME),
+            (self.timed, 0),
+            (self.untimed, 0),
+            (self.linked_by_symbol, 0),
+            (self.quote, -1),
+            (self.quote_class, -1),
+            (self.related_n, 0),
+            (self.context_body, -1),
+        ):
+            arr.append(init)
+        self.evidence.extend((0,) * len(_EVIDENCE))
+        self.related.append(None)
+        self.requested.append(None)
 
     def add(
         self, g: int, times: Sequence[int], untimed: int, body_class: BodyClass, relation: Relation
@@ -203,6 +226,25 @@ class GroupTable:
                 counts[self.symbols[g] or symbol] += self.timed[g] + self.untimed[g] - n
             counts[symbol] += n
 
+    def has_own_context(self, g: int) -> bool:
+        return g in self.child_kinds or g in self.platform_orders or g in self.child_ids
+
+    def kinds_of(self, g: int) -> tuple[tuple[str, int], ...]:
+        b = self.context_body[g]
+        return self.context[0].get(b, ()) if b >= 0 else self.child_kinds.get(g, ())
+
+    def platform_orders_of(self, g: int) -> tuple[int, ...]:
+        b = self.context_body[g]
+        return self.context[1].get(b, ()) if b >= 0 else self.platform_orders.get(g, ())
+
+    def child_ids_of(self, g: int) -> tuple[str, ...]:
+        b = self.context_body[g]
+        return self.context[2].get(b, ()) if b >= 0 else self.child_ids.get(g, ())
+
+    def release(self) -> None:
+        """Drop the lookups by order id and symbol once every refusal is filed."""
+        self.index, self.unlinked, self._rows, self._by_row = {}, {}, None, array("i")
+
     def evidence_of(self, g: int) -> tuple[int, ...]:
         base = g * len(_EVIDENCE)
         return tuple(self.evidence[base : base + len(_EVIDENCE)])
@@ -254,7 +296,7 @@ class Correlator:
     """Accumulate records; `finish` links and aggregates them."""
 
     def __init__(self) -> None:
-        self._submissions: dict[str, Submission] = {}
+        self._submissions = SubmissionTable()
         self._body_index: dict[ErrorBody | BodyKey, int] = {}
         self._keys: list[ErrorBody | BodyKey] = []
         self._raw: dict[int, str] = {}  # the body as logged, kept for malformed (repaired) bodies only
@@ -271,9 +313,7 @@ class Correlator:
     def add(self, record: LogRecord) -> None:
         """Take one record; the order of records does not matter."""
         if isinstance(record, Submission):
-            known = self._submissions.get(record.broker_order_id)
-            if known is None or (record.at is not None and (known.at is None or record.at < known.at)):
-                self._submissions[record.broker_order_id] = record
+            self._submissions.add(record)
         else:
             self._add_rejection(record)
 
@@ -286,6 +326,22 @@ class Correlator:
         slot = _ORIGINS.index(r.origin)
         self._timed_b[slot].append(b)
         self._timed_t[slot].append(at_us)
+        self._add_context(b, r)
+
+    def body_slot(self, r: Rejection) -> tuple[int, int]:
+        """Register `r`'s body (the reader's templates): its index and the origin slot of its columns."""
+        key: ErrorBody | BodyKey = r.body if r.body.symbol else (r.body, r.symbol)
+        b = self._body_index.get(key)
+        if b is None:
+            b = self._new_body(key, r)
+        return b, _ORIGINS.index(r.origin)
+
+    def timed_columns(self) -> tuple[list[array[int]], list[array[int]]]:
+        """Per origin, the body indices and times (µs) of timed refusals; the reader appends to them."""
+        return self._timed_b, self._timed_t
+
+    def add_context(self, b: int, r: Rejection) -> None:
+        """Count the line context of one refusal of body `b` (see `_add_context`)."""
         self._add_context(b, r)
 
     def _new_body(self, key: ErrorBody | BodyKey, r: Rejection) -> int:
@@ -331,7 +387,7 @@ class Correlator:
         variants = _variants(self._keys)
         self._body_index = {}  # not needed any more: free it before the parent columns grow
         index = SubmissionIndex(self._submissions)
-        groups = GroupTable()
+        groups = GroupTable(self._submissions)
         delays = DelayStats()
         by_code: Counter[tuple[int | None, str]] = Counter()
         kinds: Counter[str] = Counter()
@@ -363,11 +419,12 @@ class Correlator:
             if body.is_40310000:
                 kinds[issue_kind(body)] += n
                 self._link(b, body, line_symbol, events, index, groups, delays)
-        groups.index, groups.unlinked = {}, {}  # rows are addressed by number from here on
+        groups.release()  # rows are addressed by number from here on
         bodies = [k[0] if isinstance(k, tuple) else k for k in self._keys]
         raw = self._raw
         # the correlator may outlive this call (a caller's local): drop everything the report does not use
         self._keys, self._raw, self._untimed = [], {}, Counter()
+        groups.context = (self._child_kinds, self._platform_orders, self._child_ids)  # handed over
         self._child_kinds, self._platform_orders, self._child_ids = {}, {}, {}
         return Correlation(
             submissions=self._submissions,
@@ -445,9 +502,22 @@ class Correlator:
         groups.add_symbol(g, symbol, n)
         groups.add_body(g, b, body, body_class, related, n)
         order_id = groups.order_ids[g]
-        sub = index.submission(order_id)
-        delays.add(times, untimed, to_us(sub.at) if sub is not None and sub.at is not None else None)
-        # the first body's tuples are shared, not copied: most parents have one body
+        delays.add(times, untimed, index.submitted_us(order_id))
+        if b in self._child_kinds or b in self._platform_orders or b in self._child_ids:
+            # a parent whose context comes from one body refers to that body's tuples (most parents:
+            # no dict entry per parent); a second body with context gets the parent its own entries
+            first = groups.context_body[g]
+            if first < 0 and not groups.has_own_context(g):
+                groups.context_body[g] = b
+            else:
+                if first >= 0:
+                    groups.context_body[g] = -1
+                    self._merge_context(groups, first, g)
+                self._merge_context(groups, b, g)
+        return n
+
+    def _merge_context(self, groups: GroupTable, b: int, g: int) -> None:
+        # the first body's tuples are shared, not copied
         if (kinds := self._child_kinds.get(b)) is not None:
             if g not in groups.child_kinds:
                 groups.child_kinds[g] = kinds
@@ -456,7 +526,6 @@ class Correlator:
                     groups.child_kinds[g] = _counted(groups.child_kinds[g], kind, count)
         _share(self._platform_orders, groups.platform_orders, b, g)
         _share(self._child_ids, groups.child_ids, b, g)
-        return n
 
 
 _SHARED_KINDS: dict[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]] = {}
@@ -540,11 +609,14 @@ class SubmissionIndex:
 
     def __init__(self, submissions: Mapping[str, Submission]) -> None:
         self._submissions = submissions
-        self._buys = _by_symbol(s for s in submissions.values() if s.side == "buy")
-        self._candidates = _by_symbol(s for s in submissions.values() if s.side in ("buy", None))
+        self._buys = _by_symbol(s for s in brief(submissions) if s[3] == "buy")
+        self._candidates = _by_symbol(s for s in brief(submissions) if s[3] in ("buy", None))
 
     def submission(self, order_id: str | None) -> Submission | None:
         return self._submissions.get(order_id) if order_id else None
+
+    def submitted_us(self, order_id: str | None) -> int | None:
+        return submitted_us(self._submissions, order_id)
 
     def parent_of(self, related: str, symbol: str | None) -> str:
         """The parent buy of `related` if the log shows it is a sell; otherwise `related` itself."""
@@ -559,15 +631,17 @@ class SubmissionIndex:
         return _latest(self._candidates, symbol, at_us)
 
 
-def _by_symbol(submissions: Iterable[Submission]) -> dict[str, tuple[array[int], list[str]]]:
+def _by_symbol(
+    submissions: Iterable[tuple[str, int | None, str | None, str | None]],
+) -> dict[str, tuple[array[int], list[str]]]:
     # columns per symbol, sorted by (time, id) one symbol at a time: a (time, id) tuple per submission
     # for all symbols at once was the peak of a 150 000-parent report
     times: dict[str, array[int]] = {}
     ids: dict[str, list[str]] = {}
-    for s in submissions:
-        if s.symbol and s.at is not None:
-            times.setdefault(s.symbol, array("q")).append(to_us(s.at))
-            ids.setdefault(s.symbol, []).append(s.broker_order_id)
+    for order_id, at_us, symbol, _side in submissions:
+        if symbol and at_us is not None:
+            times.setdefault(symbol, array("q")).append(at_us)
+            ids.setdefault(symbol, []).append(order_id)
     out: dict[str, tuple[array[int], list[str]]] = {}
     for sym, t in times.items():
         i = ids[sym]

@@ -39,6 +39,7 @@ from ordersync.forensics.report import (
     SymbolExposure,
     TimelineEvent,
 )
+from ordersync.forensics.submissions import brief
 from ordersync.forensics.timeutil import from_us, to_us
 from ordersync.forensics.verdict import BodyClass
 
@@ -64,9 +65,9 @@ class Context:
         self.submissions, self.book = submissions, book
         self.export_end = max(book.times(), default=None)
         sells: dict[str, list[tuple[int, str]]] = {}
-        for s in submissions.values():
-            if s.side == "sell" and s.symbol and s.at is not None:
-                sells.setdefault(s.symbol, []).append((to_us(s.at), s.broker_order_id))
+        for order_id, at_us, symbol, side in brief(submissions):
+            if side == "sell" and symbol and at_us is not None:
+                sells.setdefault(symbol, []).append((at_us, order_id))
         for o in book.orders.values():
             if o.side == "sell" and o.symbol and o.created_at is not None and o.status not in _FAILED:
                 sells.setdefault(o.symbol, []).append((to_us(o.created_at), o.id))

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from ordersync.forensics.errors import LogInputError
 from ordersync.forensics.exports import MAX_EXPORT_BYTES, BrokerBook, load_export
@@ -51,7 +52,21 @@ _CRI_TAG_RE: Final = re.compile(rb"\d{4}-\d\d-\d\dT\S+ (?:stdout|stderr) ([PF]) 
 _DATED_RE: Final = re.compile(rb"(?<!\d)(20\d\d)-([01]\d)-([0-3]\d)[T ]([0-2]\d):([0-5]\d):([0-5]\d)")
 
 Sink = Callable[[LogRecord], None]
-TimedSink = Callable[[Rejection, int], None]  # a refusal without its time, and the time in µs
+
+
+class FastSink(Protocol):
+    """Where seed-format refusals go without a record per line (the `Correlator`)."""
+
+    def body_slot(self, r: Rejection) -> tuple[int, int]:
+        """Register the refusal's body; its index and the column (origin slot) its times go to."""
+
+    def add_context(self, b: int, r: Rejection) -> None:
+        """Count what the line said besides the body (DB-log child kind, order number, client id)."""
+
+    def timed_columns(self) -> tuple[list[array[int]], list[array[int]]]:
+        """Per origin slot, the body index and the time (µs) of every timed refusal, appended to."""
+
+
 Advance = Callable[[int], None]  # called with the bytes consumed so far
 
 
@@ -63,13 +78,13 @@ def scan_inputs(
     *,
     progress: bool,
     today: datetime | None = None,
-    timed_sink: TimedSink | None = None,
+    fast: FastSink | None = None,
 ) -> None:
     """Read every input: exports into `book`, log records into `sink`, counts into `stats`.
 
     `today` is the fallback for the year of RFC 3164 timestamps read from stdin with no other evidence.
-    `timed_sink(template, at_us)`, when given, takes the refusals of seed-format lines as a shared
-    template (time `None`) and the line's time in microseconds: no record or datetime per line.
+    `fast`, when given, takes the refusals of seed-format lines as a body registered once and a time in
+    microseconds appended to its columns per line: no record or datetime per line.
 
     Raises:
         LogInputError: an input is missing, not a regular file, unreadable, or has nothing readable in it.
@@ -93,7 +108,7 @@ def scan_inputs(
             offset = 0
             for index, inp in logs:
                 years = YearGuess(_own_evidence(inp) or evidence, inp.mtime, today)
-                handler = _LineHandler(inp.name, sink, stats, years, timed_sink)
+                handler = _LineHandler(inp.name, sink, stats, years, fast)
                 files[index] = _scan_log(inp, handler, _shifted(advance, offset))
                 offset += inp.size
         stats.files.extend(f for f in files if f is not None)
@@ -229,13 +244,17 @@ def _chunks(inp: Opened) -> Iterator[tuple[bytes, bool]]:
                 data = inp.read(BLOCK_BYTES)
                 continue
             data, skipping = data[newline + 1 :], False
-        buf = carry + data if carry else data
-        cut = buf.rfind(b"\n")
+        cut = data.rfind(b"\n")  # the carry has no newline: the block's last one is the buffer's
         if cut < 0:
-            carry = buf
+            carry = carry + data if carry else data
         else:
-            carry = buf[cut + 1 :]
-            yield buf[: cut + 1], False
+            # one copy of the block at most (each large copy is a fresh mapping, see `analyze`)
+            if carry:
+                block = b"".join((carry, memoryview(data)[: cut + 1]))
+            else:
+                block = data if cut + 1 == len(data) else data[: cut + 1]
+            carry = data[cut + 1 :]
+            yield block, False
         if len(carry) > MAX_LINE_BYTES:
             yield carry[:MAX_LINE_BYTES], True
             carry, skipping = b"", True
@@ -248,6 +267,7 @@ class _LineHandler:
     """Find the marked lines of a block, parse them, and count."""
 
     __slots__ = (
+        "fast",
         "formats",
         "last_line",
         "last_us",
@@ -258,7 +278,8 @@ class _LineHandler:
         "source",
         "stats",
         "templates",
-        "timed_sink",
+        "timed_b",
+        "timed_t",
         "years",
     )
 
@@ -268,16 +289,18 @@ class _LineHandler:
         sink: Sink,
         stats: StatsCounter,
         years: YearGuess,
-        timed_sink: TimedSink | None = None,
+        fast: FastSink | None = None,
     ) -> None:
         self.source, self.sink, self.stats, self.years = source, sink, stats, years
-        self.timed_sink = timed_sink
+        self.fast = fast
+        self.timed_b, self.timed_t = fast.timed_columns() if fast is not None else ([], [])
         self.line_no = self.recognised = 0
         self.last_line, self.last_us = -(10**9), 0
         self.formats: Counter[str] = Counter()
         # seed-format lines: the refusal each distinct text after the timestamp parsed to (time `None`),
         # and each minute's `2025-10-10 16:02` as µs; both bounded (retries of a child come close together)
-        self.templates: dict[bytes, Rejection | None] = {}
+        # (body index, origin slot, the template when its line context must be counted, repaired 0/1)
+        self.templates: dict[bytes, tuple[int, int, Rejection | None, int] | None] = {}
         self.minutes: dict[bytes, int] = {}
 
     def chunk(self, chunk: bytes, oversized: bool) -> None:
@@ -287,20 +310,56 @@ class _LineHandler:
             self._advance(1)
             return
         spans = _marked_spans(chunk)
-        base = self.line_no
-        pos, no = 0, base + 1
+        pos, no = 0, self.line_no + 1
+        count = chunk.count
+        fast, templates, minutes = self.fast, self.templates, self.minutes
+        hits = [0, 0, 0]  # template lines per origin slot
+        repaired = 0
         for start, end in spans:
-            no += chunk.count(b"\n", pos, start)
+            no += count(b"\n", pos, start)
             pos = start
             line = chunk[start:end]
+            # a seed-format line whose text after the timestamp was seen before: only its time is read
+            if (
+                fast is not None
+                and line[19:20] == b","
+                and line[23:26] == b" - "
+                and line[10:11] != b"T"
+                and (entry := templates.get(line[23:])) is not None
+                and (minute := minutes.get(line[:16])) is not None
+                and (rest := line[17:19] + line[20:23]).isdigit()
+                and rest < b"60"
+                and len(line) <= MAX_LINE_BYTES
+            ):
+                b, slot, context, bad = entry
+                at = minute + int(rest) * 1000  # (ss * 1000 + mmm) * 1000 µs
+                self.timed_b[slot].append(b)
+                self.timed_t[slot].append(at)
+                if context is not None:
+                    fast.add_context(b, context)
+                self.last_line, self.last_us = no, at
+                hits[slot] += 1
+                repaired += bad
+                continue
             if len(line) > MAX_LINE_BYTES:
                 self.stats.oversized_lines += 1
                 line = line[:MAX_LINE_BYTES]
             elif line[10:11] == b"T" and (tag := _CRI_TAG_RE.match(line)) is not None:
                 line = _cri_joined(chunk, start, end, tag.group(1))
             self.line(line, no)
-        lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        if spans:
+            self._count_templates(hits, repaired)
+        lines = no - self.line_no - 1 + count(b"\n", pos) + (0 if chunk.endswith(b"\n") else 1)
         self._advance(lines)
+
+    def _count_templates(self, hits: list[int], repaired: int) -> None:
+        total = hits[0] + hits[1] + hits[2]
+        if total:
+            self.recognised += total
+            self.formats["text"] += total
+            self.stats.alpaca_errors += hits[0] + hits[2]
+            self.stats.db_errors += hits[1]
+            self.stats.repaired_bodies += repaired
 
     def _advance(self, lines: int) -> None:
         self.line_no += lines
@@ -308,41 +367,52 @@ class _LineHandler:
 
     def line(self, raw: bytes, line_no: int) -> None:
         seed_format = raw[19:20] == b"," and raw[23:26] == b" - "
-        if not (seed_format and self.timed_sink is not None and self._seed(raw, line_no)):
+        if not (seed_format and self.fast is not None and self._seed(raw, line_no)):
             self._line(raw, line_no)
 
     def _seed(self, raw: bytes, line_no: int) -> bool:
         """The seed's plain-text refusal lines, the bulk of a dense log: parse each distinct text once.
 
         A plain line's record is its leading timestamp plus what the text after it says, so the refusal
-        parsed from `raw[23:]` is kept as a template and only the time is read per line (as integer µs).
+        parsed from `raw[23:]` is kept as a template (its body registered once with the correlator) and
+        only the time is read per line (as integer µs; `chunk` does that inline for texts seen before).
         Returns False for anything else (submissions, other timestamps): the general path reads it.
         """
         at_us = self._seed_time(raw)
-        sink = self.timed_sink
-        if at_us is None or sink is None:
+        fast = self.fast
+        if at_us is None or fast is None:
             return False
-        key = raw[23:].rstrip(b"\r\n")
+        key = raw[23:]
         templates = self.templates
-        template = templates.get(key, _UNSEEN)
-        if template is _UNSEEN:
+        entry = templates.get(key, _UNSEEN)
+        if entry is _UNSEEN:
             if b"ubmitted order" in key:  # unique per line: nothing to share, parsed directly
                 return self._seed_submission(raw, line_no, at_us)
             record = self._parse(raw)
-            template = None
+            entry = None
             if isinstance(record, Rejection) and record.at is not None:
                 record.at = None  # a fresh record: shared from here on as the template, without its time
-                template = record
+                b, slot = fast.body_slot(record)
+                has_context = (
+                    record.child_kind is not None
+                    or record.platform_order is not None
+                    or record.client_order_id is not None
+                )
+                entry = (b, slot, record if has_context else None, int(record.repaired))
             if len(templates) >= TEMPLATE_CACHE:
                 templates.clear()
-            templates[key] = template
-        if not isinstance(template, Rejection):
+            templates[key] = entry
+        if not isinstance(entry, tuple):
             return False
+        b, slot, context, bad = entry
+        self.timed_b[slot].append(b)
+        self.timed_t[slot].append(at_us)
+        if context is not None:
+            fast.add_context(b, context)
         self.last_line, self.last_us = line_no, at_us
-        self.recognised += 1
-        self.formats["text"] += 1
-        _count(self.stats, template)
-        sink(template, at_us)
+        hits = [0, 0, 0]
+        hits[slot] = 1
+        self._count_templates(hits, bad)
         return True
 
     def _seed_time(self, raw: bytes) -> int | None:
@@ -406,7 +476,7 @@ class _LineHandler:
         self.sink(result)
 
 
-_UNSEEN: Final = Unparseable("not parsed yet")  # a sentinel for the template cache
+_UNSEEN: Final = (-1, -1, None, 0)  # a sentinel for the template cache
 
 
 def _seed_minute(text: bytes) -> int | None:
