@@ -31,7 +31,7 @@ from alpaca.trading.client import TradingClient
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
-from ordersync.domain.order import Order
+from ordersync.domain.order import Order, OrderSide, OrderType, TimeInForce, new_order
 from ordersync.engine import Engine, EngineOptions
 from ordersync.ports import Alert, Store
 from ordersync.sim.process import end_process, start_simulator_process
@@ -58,6 +58,20 @@ FAST = EngineOptions(
     unprotected_alert_s=1.0,
     unknown_alert_s=5.0,
 )
+
+
+def buy_parent(coid: str, qty: int = 10) -> Order:
+    """A GTC buy limit at ENTRY, below the market: it rests at the broker until the test fills it."""
+    return new_order(
+        client_order_id=coid,
+        symbol=SYMBOL,
+        side=OrderSide.BUY,
+        type=OrderType.LIMIT,
+        qty=qty,
+        limit_price=ENTRY,
+        created_at=SystemClock().now(),
+        time_in_force=TimeInForce.GTC,
+    )
 
 
 def scenario_data(**overrides: Any) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from alpaca.trading.enums import TimeInForce as AlpacaTif
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import LimitOrderRequest
 
-from ordersync.clocks import SystemClock
-from ordersync.domain.order import Order, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
+from conftest import buy_parent
+from ordersync.domain.order import OrderStatus
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import EngineOptions
 
@@ -43,20 +43,6 @@ FAST_ALERTS = EngineOptions(  # the foreign-order test wants its alert within a 
     release_backoff_cap_s=1.0,
     unprotected_alert_s=0.5,
 )
-
-
-def buy_parent(coid: str, qty: int = 10) -> Order:
-    """A buy limit below the market: it rests at the broker until the test fills it."""
-    return new_order(
-        client_order_id=coid,
-        symbol=SYMBOL,
-        side=OrderSide.BUY,
-        type=OrderType.LIMIT,
-        qty=qty,
-        limit_price=ENTRY,
-        created_at=SystemClock().now(),
-        time_in_force=TimeInForce.GTC,
-    )
 
 
 async def submitted(sim: Sim, running: Running, coid: str, qty: int = 10) -> Books:

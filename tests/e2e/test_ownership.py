@@ -16,9 +16,9 @@ from alpaca.trading.enums import TimeInForce as AlpacaTif
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest
 
+from conftest import buy_parent
 from ordersync.clocks import SystemClock
 from ordersync.domain.ids import ClientOrderId
-from ordersync.domain.order import Order, OrderSide, OrderType, TimeInForce, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import EngineOptions
 from ordersync.engine.context import lift_hold
@@ -43,21 +43,8 @@ OPTIONS = EngineOptions(
 HOLD = "protection_cancelled_by_operator"
 
 
-def _parent(coid: str, qty: int = 10) -> Order:
-    return new_order(
-        client_order_id=coid,
-        symbol=SYMBOL,
-        side=OrderSide.BUY,
-        type=OrderType.LIMIT,
-        qty=qty,
-        limit_price=Decimal("90.00"),
-        created_at=SystemClock().now(),
-        time_in_force=TimeInForce.GTC,
-    )
-
-
 async def _protected(sim: Sim, running: Running, coid: str, qty: int = 10) -> Books:
-    await running.engine.submit(_parent(coid, qty), PLAN)
+    await running.engine.submit(buy_parent(coid, qty), PLAN)
     await sim.until(lambda b: b.status(coid) == "new", f"{coid} working", coid)
     await sim.fill(coid)
     return await sim.until(lambda b: b.coverage(coid) == qty == b.filled(coid), f"{coid} covered", coid, 10.0)
@@ -110,7 +97,7 @@ async def test_another_apps_trades_on_our_symbol_are_neither_protected_nor_a_dis
     other = sim.client()
     buy = MarketOrderRequest(symbol=SYMBOL, qty=30, side=AlpacaSide.BUY, time_in_force=AlpacaTif.DAY)
     await asyncio.to_thread(other.submit_order, buy)
-    await running.engine.submit(_parent("p2", 20), PLAN)
+    await running.engine.submit(buy_parent("p2", 20), PLAN)
     await sim.until(lambda b: b.status("p2") == "new", "p2 working", "p2")
 
     await sim.fill("p2", 8)

@@ -32,21 +32,19 @@ def child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int,
         kind, limit, stop, leg_limit = OrderType.LIMIT, tp, None, None
     else:
         kind, limit, stop, leg_limit = plan.stop_type, sl_limit, sl, None
-    return new_order(
-        client_order_id=child_client_order_id(parent.client_order_id, role.value, attempt),
-        symbol=parent.symbol,
-        side=parent.side.opposite,
-        type=kind,
-        qty=qty,
-        created_at=now,
-        time_in_force=TimeInForce.GTC,  # protection must outlive the trading day
+    return _exit_order(
+        parent,
+        role,
+        kind,
+        qty,
+        attempt,
+        now,
+        TimeInForce.GTC,  # protection must outlive the trading day
         limit_price=limit,
         stop_price=stop,
         stop_limit_price=leg_limit,
         trail_price=None if trail is None else trail.trail_price,
         trail_percent=None if trail is None else trail.trail_percent,
-        role=role,
-        parent_id=parent.client_order_id,
     )
 
 
@@ -83,6 +81,30 @@ def fraction_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: i
         assert plan.take_profit is not None  # _fraction_hold refused a lone trailing stop
         role, stop, kind = OrderRole.TAKE_PROFIT, None, OrderType.LIMIT
         limit = _resolve(plan.take_profit, fill_price, sign)
+    return _exit_order(
+        parent,
+        role,
+        kind,
+        qty,
+        attempt,
+        now,
+        TimeInForce.DAY,  # Alpaca refuses a fractional GTC order (422)
+        limit_price=limit,
+        stop_price=stop,
+    )
+
+
+def _exit_order(
+    parent: Order,
+    role: OrderRole,
+    kind: OrderType,
+    qty: Decimal,
+    attempt: int,
+    now: datetime,
+    tif: TimeInForce,
+    **prices: Decimal | None,
+) -> Order:
+    # every exit: the opposite side of its parent, on its symbol, named after it (exactly-once ids)
     return new_order(
         client_order_id=child_client_order_id(parent.client_order_id, role.value, attempt),
         symbol=parent.symbol,
@@ -90,11 +112,10 @@ def fraction_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: i
         type=kind,
         qty=qty,
         created_at=now,
-        time_in_force=TimeInForce.DAY,  # Alpaca refuses a fractional GTC order (422)
-        limit_price=limit,
-        stop_price=stop,
+        time_in_force=tif,
         role=role,
         parent_id=parent.client_order_id,
+        **prices,
     )
 
 
