@@ -122,11 +122,15 @@ def _protects(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
 
 
 def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
-    # only read the broker's position when some parent may release (or, closing, sell) shares
+    # only read the broker's position when some parent may release (or, closing, sell) shares: not for one
+    # backing off after a refusal (the tick marks it dirty every second; the read would cost ~60 a minute)
+    now = ctx.clock.now()
     with ctx.store.transaction() as tx:
         for pid in parent_ids:
             parent, state = tx.get_order(pid), tx.get_plan(pid)
             if parent is None or state is None:
+                continue
+            if state.next_release_at is not None and now < state.next_release_at and not state.closing:
                 continue
             if state.closing:
                 return True

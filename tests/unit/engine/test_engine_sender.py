@@ -88,6 +88,10 @@ async def test_an_insufficient_qty_refusal_is_retried_with_backoff_at_most_five_
     assert 2 <= len(children) <= 5, children  # at 0, 2, 6, 14, 30 s: base 2 s, doubling
     assert all(gap >= 2 * 2**i for i, gap in enumerate(gaps)), gaps
     assert h.alerts("foreign_order_holds_shares"), "the holder named by related_orders is reported"
+    reads = h.broker.calls["position"]
+    assert reads <= 2 * len(children), (
+        f"{reads} position reads for {len(children)} submits: read while backing off"
+    )
     await h.stop()
 
 
