@@ -43,10 +43,9 @@ FIGURES = (
 KNOWN_GAPS = {}
 
 
-# fixtures that cross a weekend: with orders open the engine distrusts a silent stream and catches up every 30
-# virtual seconds (the demo's poll interval): 15,059 broker requests over 66 virtual hours, each a real round
-# trip on loopback (440 s on a shared 2-core machine)
-LONG_RUNS = {"restart_and_market_close": 1200}
+# fixtures that replay a night: with orders open the engine reads the FILL activities every 30 virtual seconds
+# (the demo's poll interval), each a real round trip on loopback (~2,800 requests, ~100 s here)
+LONG_RUNS = {"restart_and_market_close": 600}
 
 
 def _fixture(path: Path) -> object:

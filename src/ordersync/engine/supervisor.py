@@ -79,6 +79,9 @@ def record_parent(store: Store, order: Order, plan: ProtectionPlan | None, now: 
         )
 
 
+LEASE_RENEW_CHECK_S = 0.5  # real seconds between lease checks (renewal itself happens when due)
+
+
 @dataclass(frozen=True, slots=True)
 class _Stop:
     """Sentinel that ends the writer."""
@@ -104,11 +107,15 @@ class Engine:
         self._queue: asyncio.Queue[OrderObserved | StreamStatus | _Stop] = asyncio.Queue()
         self._loops: list[asyncio.Task[None]] = []
         self._release_task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
         self.watch = Watch(self._ctx)
         self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up)
         self.stream_connected = False
         self._last_stream_at: datetime = clock.now()
         self._news_mark = 0
+        # a connected stream silent this long is read around; doubled after each silence read that found
+        # nothing new (a quiet market, a weekend), back to stream_silence_s on any stream event or news
+        self._silence_window_s = self._ctx.options.stream_silence_s
         self._any_open = True  # open orders, as of the last tick (until one has run: assume some)
         self._catch_up_task: asyncio.Task[None] | None = None
         self._running = False
@@ -194,6 +201,8 @@ class Engine:
         """Take the lease (if any), catch up with the broker, resume unfinished work, start the loops."""
         await self.wait_for_lease()
         self._running = True
+        if self._ctx.lease is not None:  # renewed from now on, not only from the first tick
+            self._lease_task = asyncio.create_task(self._keep_lease(), name="lease")
         began = asyncio.get_running_loop().time()
         # one read of the broker serves both the catch-up and the start-up reconciliation (it applies
         # every open order and every order closed since our oldest open one, legs included)
@@ -210,6 +219,17 @@ class Engine:
             self._loops.append(asyncio.create_task(loop(), name=name))
         if self._stream is not None:
             self._loops.append(asyncio.create_task(self._intake(self._stream), name="intake"))
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease every half second of real time while the engine runs.
+
+        The tick renews it too, but ticks start only once start() returns: a start-up read slower than the
+        lease's time to live (a loaded host, a large account) let the lease expire under a new active, whose
+        first write was then fenced. The lease is real time (database time), so is this wait.
+        """
+        while self._running and not self._ctx.lease_lost:
+            self._ctx.may_write()  # renews when due; notes a loss or a database outage
+            await asyncio.sleep(LEASE_RENEW_CHECK_S)
 
     async def _first_read(self) -> None:
         # a 429 or a 5xx at start-up is weather, not a reason to exit: retry with capped backoff, a bounded
@@ -261,6 +281,8 @@ class Engine:
                 task.cancel()
         if self._catch_up_task is not None:
             self._catch_up_task.cancel()
+        if self._lease_task is not None:
+            self._lease_task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._loops, return_exceptions=True), timeout=5)
         self._ctx.stopping = True  # nothing new is spawned from here on (see Context.spawn)
@@ -363,6 +385,7 @@ class Engine:
                 self._on_stream_status(item)
             elif isinstance(item, OrderObserved) and item.source.value == "stream":
                 self._last_stream_at = self._ctx.clock.now()
+                self._silence_window_s = self._ctx.options.stream_silence_s
         return not any(isinstance(item, _Stop) for item in batch)
 
     def _on_stream_status(self, status: StreamStatus) -> None:
@@ -373,12 +396,13 @@ class Engine:
         if self.stream_connected:
             # events sent while we were away are not replayed: read everything we may have missed
             self._last_stream_at = self._ctx.clock.now()
+            self._silence_window_s = self._ctx.options.stream_silence_s
             self._ctx.spawn(self._catch_up_retrying("reconnect"), "catch_up:reconnect")
 
     def stream_trusted(self) -> bool:
         """True while the stream is connected and has not been silent too long."""
         silent_s = (self._ctx.clock.now() - self._last_stream_at).total_seconds()
-        return self.stream_connected and silent_s < self._ctx.options.stream_silence_s
+        return self.stream_connected and silent_s < self._silence_window_s
 
     async def catch_up(self, reason: str) -> int:
         """Read every order that may have changed and queue it as observations; return how many."""
@@ -422,11 +446,27 @@ class Engine:
         self._news_mark = self._ctx.poll_news
         if self.stream_trusted() and not lossy:
             return
+        self._widen_silence_window(lossy)
         # in its own task: a catch-up waiting for the budget must not hold up the next activities poll
         if self._catch_up_task is None or self._catch_up_task.done():
             reason = "poll" if not self.stream_connected else ("lossy" if lossy else "silence")
             self._catch_up_task = asyncio.create_task(
                 self._catch_up_logged(reason), name=f"catch_up:{reason}"
+            )
+
+    def _widen_silence_window(self, lossy: bool) -> None:
+        """Read around a quiet stream less and less often while the reads find nothing new.
+
+        Fills stay bounded without these reads (the FILL activities poll runs every poll interval): a silent
+        market over a weekend costs a read per window, doubling up to ``reconcile_interval_s``, not one per
+        ``stream_silence_s``. News (a lossy stream) or any stream event sets the window back.
+        """
+        options = self._ctx.options
+        if lossy:
+            self._silence_window_s = options.stream_silence_s
+        elif self.stream_connected:
+            self._silence_window_s = min(
+                2 * self._silence_window_s, max(options.reconcile_interval_s, options.stream_silence_s)
             )
 
     async def _catch_up_logged(self, reason: str) -> None:
@@ -503,10 +543,12 @@ class Engine:
 
     async def _release_loop(self) -> None:
         while self._ctx.dirty or self._ctx.dirty_symbols:
-            batch = set(self._ctx.dirty) | self._plans_on(self._ctx.dirty_symbols)
+            symbols = set(self._ctx.dirty_symbols)
+            batch = set(self._ctx.dirty)
             self._ctx.dirty.clear()
             self._ctx.dirty_symbols.clear()
-            try:
+            try:  # a fenced read (the lease lost) is logged like any failed pass, never left unretrieved
+                batch |= self._plans_on(symbols)
                 await release(self._ctx, sorted(batch))
             except Exception as e:
                 log.error("engine.release_failed", error=repr(e))

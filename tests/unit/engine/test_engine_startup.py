@@ -63,3 +63,51 @@ async def test_start_returns_after_bounded_retries_and_the_first_read_happens_on
         await asyncio.sleep(0.001)
     await engine.stop()
     assert "reconciled" in [e.kind for e in store.read_journal()], "the deferred first read happened"
+
+
+class SlowBroker(DownBroker):
+    """Up, but its first reads take ``delay_s`` of real time (a loaded host, a large account)."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.up, self.delay_s = True, delay_s
+
+    async def list_orders(
+        self, status: str, after: datetime | None = None, limit: int = 500, direction: str = "asc"
+    ) -> Sequence[BrokerOrderView]:
+        await asyncio.sleep(self.delay_s)
+        return await super().list_orders(status, after, limit, direction)
+
+
+class CountingLease:
+    """A lease always held; counts how often the engine checks (and so renews) it."""
+
+    def __init__(self) -> None:
+        self.checks: list[float] = []
+        self.lost = False
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def held(self) -> bool:
+        self.checks.append(asyncio.get_running_loop().time())
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+async def test_the_lease_is_renewed_during_a_slow_start_up_read_not_only_from_the_first_tick() -> None:
+    lease = CountingLease()
+    engine = Engine(broker=SlowBroker(1.5), store=InMemoryStore(), clock=FakeClock(), lease=lease)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+
+    began = loop.time()
+    await asyncio.wait_for(engine.start(), timeout=10)
+    ended = loop.time()
+    await engine.stop()
+
+    during = [t for t in lease.checks if began < t < ended]
+    gaps = [b - a for a, b in zip([began, *during], [*during, ended], strict=True)]
+    assert ended - began >= 1.5, "the start-up read took 1.5 s"
+    assert max(gaps) < 1.0, f"the lease went {max(gaps):.1f} s unchecked while the engine started"
