@@ -153,9 +153,11 @@ def start_settle(ctx: Context, coid: ClientOrderId) -> None:
 
 
 async def _settle_once(ctx: Context, coid: ClientOrderId) -> None:
-    with ctx.store.transaction() as tx:
-        REQUEST_PRIORITY.set(_urgency(tx.get_order(coid)))  # this task's own context
+    # the mark is cleared whatever fails, this first read included (a fenced transaction while the lease
+    # is unconfirmed): a mark left behind kept the order from ever being settled again (stuck submitting)
     try:
+        with ctx.store.transaction() as tx:
+            REQUEST_PRIORITY.set(_urgency(tx.get_order(coid)))  # this task's own context
         await settle(ctx, coid)
     finally:
         ctx.settling.discard(coid)

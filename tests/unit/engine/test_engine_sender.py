@@ -4,13 +4,18 @@ through a capped backoff, never a hot loop."""
 from __future__ import annotations
 
 import itertools
+from contextlib import AbstractContextManager
 from decimal import Decimal
 
 from engine_harness import EngineHarness
 
 from ordersync.domain.errors import BrokerUnavailable
+from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.order import OrderSide, OrderStatus
 from ordersync.engine import EngineOptions
+from ordersync.engine.sender import start_settle
+from ordersync.ports import Transaction
+from ordersync.store.lease import LeaseLost
 
 
 def methods(h: EngineHarness, coid: str) -> list[str]:
@@ -113,4 +118,27 @@ async def test_refused_protection_is_released_once_the_shares_are_free() -> None
 
     open_ocos = [o for o in h.broker.open_sells("AAPL") if o.order_class == "oco"]
     assert [o.qty for o in open_ocos] == [Decimal(10)]
+    await h.stop()
+
+
+async def test_a_settle_whose_first_read_is_fenced_can_be_started_again() -> None:
+    # a fenced read (the lease unconfirmed for a moment) once left the order marked as settling forever:
+    # the tick's orphan sweep skipped it and it stayed `submitting` with a stuck_unknown alert (chaos, CI)
+    h = EngineHarness()
+    await h.start()
+    ctx = h.engine._ctx
+    real = h.store.transaction
+    failures = iter([LeaseLost("token 6 is stale or expired: write refused")])
+
+    def fenced_once() -> AbstractContextManager[Transaction]:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real()
+
+    h.store.transaction = fenced_once  # type: ignore[method-assign]
+    start_settle(ctx, ClientOrderId("p1"))
+    await h.idle()
+
+    assert ClientOrderId("p1") not in ctx.settling, "the failed settle left its mark: never settled again"
     await h.stop()
