@@ -55,6 +55,7 @@ from ordersync.engine import Engine, EngineOptions
 from ordersync.logging import configure
 from ordersync.ports import Broker, JournalEntry, Store, Transaction
 from ordersync.store import open_store
+from ordersync.store.lease import LeaseLost
 
 __all__ = [
     "CRASH_POINTS",
@@ -371,8 +372,17 @@ async def _submit_on_schedule(
     while pending:
         elapsed = (clock.now() - origin).total_seconds()
         while pending and pending[0].submit_at_s <= elapsed:
-            parent = pending.pop(0)
-            await engine.submit(_order_of(parent, clock), parent.plan)
+            parent = pending[0]
+            try:
+                await engine.submit(_order_of(parent, clock), parent.plan)
+            except LeaseLost:
+                # the store refused the write: the lease is unconfirmed for a moment (a busy event loop
+                # renewed it late). A platform retries its submit; the rolled-back parent is not recorded
+                if engine.lease_lost:
+                    return  # another instance took over: this process is about to be replaced
+                await asyncio.sleep(0.5)
+                break
+            pending.pop(0)
             submitted += 1
             if submitted % 100 == 0:
                 log.info("chaos.submitted", parents=submitted, virtual_s=round(elapsed, 1))
