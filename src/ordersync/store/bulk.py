@@ -7,10 +7,12 @@ key stays the final guard against a duplicate execution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, Insert, bindparam, insert, select
 
 from ordersync.domain.errors import ConcurrencyConflict
 from ordersync.store import tables as t
@@ -51,7 +53,7 @@ def write_journal(conn: Connection, rows: list[dict[str, Any]]) -> None:
         tuples = [(_utc(r["ts"]), r["kind"], r["client_order_id"], r["payload"]) for r in rows]
         _copy(conn, _PG_COPY_JOURNAL, tuples)
     else:
-        conn.execute(_INSERT_JOURNAL, rows)
+        _executemany(conn, _INSERT_JOURNAL, rows)
 
 
 def write_fills(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -61,7 +63,7 @@ def write_fills(conn: Connection, rows: list[dict[str, Any]]) -> None:
         ConcurrencyConflict: when another writer recorded an execution of the same order.
     """
     if conn.dialect.name != "postgresql":
-        conn.execute(INSERT_FILL_IF_NEW, rows)
+        _executemany(conn, INSERT_FILL_IF_NEW, rows)
         return
     tuples = [
         (r["execution_id"], r["client_order_id"], str(r["qty"]), str(r["price"]), _utc(r["ts"])) for r in rows
@@ -87,6 +89,41 @@ def write_fills(conn: Connection, rows: list[dict[str, Any]]) -> None:
         if holders.get(row["execution_id"]) == row["client_order_id"]:
             coid, execution = row["client_order_id"], row["execution_id"]
             raise ConcurrencyConflict(f"execution {execution} of order {coid} recorded by another writer")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # the parameters, in order
+    convert: tuple[Callable[[Any], Any] | None, ...]  # SQLAlchemy's bind conversion per parameter
+
+
+_COMPILED: dict[int, _Compiled] = {}
+
+
+def _executemany(conn: Connection, statement: Insert, rows: list[dict[str, Any]]) -> None:
+    # SQLite: the statement SQLAlchemy compiles and the bind conversions it applies, run through the
+    # DBAPI's executemany on the same connection (same transaction); SQLAlchemy's own per-row parameter
+    # processing costs more than SQLite's insert of a journal row
+    compiled = _COMPILED.get(id(statement))
+    if compiled is None:
+        dialect = conn.dialect
+        done = statement.compile(dialect=dialect, column_keys=sorted(rows[0]))
+        names = tuple(done.positiontup or ())
+        kinds = [statement.table.c[name].type for name in names]
+        convert = tuple(k.dialect_impl(dialect).bind_processor(dialect) for k in kinds)
+        compiled = _COMPILED.setdefault(id(statement), _Compiled(str(done), names, convert))
+    params = [
+        tuple(
+            row[n] if c is None else c(row[n]) for n, c in zip(compiled.names, compiled.convert, strict=True)
+        )
+        for row in rows
+    ]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(compiled.sql, params)
+    finally:
+        cursor.close()
 
 
 def _copy(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:

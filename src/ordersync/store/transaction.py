@@ -47,6 +47,7 @@ from ordersync.store.statements import (
     order_query,
     sqlite_read,
 )
+from ordersync.store.updates import update_orders
 
 
 class SqlAlchemyTransaction:
@@ -268,8 +269,8 @@ class SqlAlchemyTransaction:
             params.update(where_coid=coid, where_version=pending.version)
             groups.setdefault(frozenset(pending.columns), []).append(params)
         self._pending = {}
-        for batch in groups.values():
-            if self._conn.execute(UPDATE_ORDER, batch).rowcount != len(batch):
+        for columns, batch in groups.items():
+            if update_orders(self._conn, columns, batch) != len(batch):
                 self._conflict(batch)
 
     def _conflict(self, batch: list[dict[str, Any]]) -> None:
