@@ -24,6 +24,7 @@ from ordersync.store import tables as t
 from ordersync.store.known import Known
 from ordersync.store.lease import DEFAULT_RENEW_S, DEFAULT_TTL_S, FileLease, PostgresLease
 from ordersync.store.migrate import upgrade
+from ordersync.store.reads import Decoded
 from ordersync.store.transaction import SqlAlchemyTransaction
 
 __all__ = ["SqlAlchemyStore", "SqlAlchemyTransaction", "open_store"]
@@ -40,6 +41,7 @@ class SqlAlchemyStore:
         # still checks the version in its UPDATE, so a write by anyone else surfaces as
         # ConcurrencyConflict (which empties this); but a mere reader would not see others' writes.
         self._kept: dict[str, Known] | None = {} if keep_orders else None
+        self._decoded = Decoded()  # what SQLite rows decoded to (``reads``): exact whatever the writer
 
     @property
     def url(self) -> str:
@@ -55,7 +57,7 @@ class SqlAlchemyStore:
         """
         try:
             with self._engine.begin() as conn:
-                tx = SqlAlchemyTransaction(conn, self._kept)
+                tx = SqlAlchemyTransaction(conn, self._kept, self._decoded)
                 yield tx
                 tx.flush()
                 if self._fence is not None:

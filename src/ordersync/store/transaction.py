@@ -15,21 +15,25 @@ SQLAlchemy's execution layer (``statements.sqlite_read``). bench/bench_throughpu
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
 from ordersync.domain.errors import ConcurrencyConflict
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId
 from ordersync.domain.order import Order
-from ordersync.ports import Alert, JournalEntry, PlanState
+from ordersync.ports import JournalEntry
 from ordersync.store import tables as t
 from ordersync.store.bulk import write_fills, write_journal
 from ordersync.store.known import Known, Pending, changed_columns
-from ordersync.store.mapping import order_to_row, plan_to_row, row_to_alert, row_to_order, row_to_plan
+from ordersync.store.mapping import order_to_row, row_to_order
+from ordersync.store.reads import Decoded, read_orders
+from ordersync.store.records import Records
 from ordersync.store.statements import (
     EXECUTION_LISTS,
     EXECUTIONS_IN,
@@ -50,10 +54,12 @@ from ordersync.store.statements import (
 from ordersync.store.updates import update_orders
 
 
-class SqlAlchemyTransaction:
+class SqlAlchemyTransaction(Records):
     """The Transaction port over one open SQLAlchemy connection (see ``SqlAlchemyStore.transaction``)."""
 
-    def __init__(self, conn: Connection, kept: dict[str, Known] | None = None) -> None:
+    def __init__(
+        self, conn: Connection, kept: dict[str, Known] | None = None, decoded: Decoded | None = None
+    ) -> None:
         self._conn = conn
         self._dialect = conn.dialect.name
         # the store's open orders as committed (see ``SqlAlchemyStore``): read from here, not the database
@@ -68,6 +74,8 @@ class SqlAlchemyTransaction:
         self._journal: list[dict[str, Any]] = []
         # client ids a batch read (``orders_by_id``) found absent: asking again costs no query
         self._absent: set[str] = set()
+        # SQLite: many-row reads decode only rows that changed since the store last decoded them
+        self._decoded = decoded if self._dialect == "sqlite" else None
 
     def flush(self) -> None:
         """Write what is buffered (order updates, journal rows); called before the transaction commits.
@@ -157,7 +165,7 @@ class SqlAlchemyTransaction:
                 kept[coid] = known
 
     def children_of(self, parent_id: ClientOrderId) -> list[Order]:
-        return self._many(t.orders.c.parent_id == parent_id)
+        return self._many(lambda: t.orders.c.parent_id == parent_id, "children", parent_id)
 
     def orders_by_id(self, ids: Collection[ClientOrderId]) -> dict[ClientOrderId, Order]:
         """Return the orders with these client ids, in one query per 500 ids not yet read here.
@@ -189,19 +197,25 @@ class SqlAlchemyTransaction:
         """Return the children of each parent, in one query per 500 parents."""
         grouped: dict[ClientOrderId, list[Order]] = {pid: [] for pid in parent_ids}
         wanted = list(parent_ids)
-        for start in range(0, len(wanted), 500):
-            for child in self._many(t.orders.c.parent_id.in_(wanted[start : start + 500])):
+        # SQLite: one read with the ids as one JSON parameter; otherwise one per 500 parents
+        size = len(wanted) if self._decoded is not None else 500
+        for start in range(0, len(wanted), size):
+            chunk = wanted[start : start + size]
+            where = t.orders.c.parent_id.in_
+            for child in self._many(partial(where, chunk), "children_in", json.dumps(chunk)):
                 assert child.parent_id is not None
                 grouped[child.parent_id].append(child)
         return grouped
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         if symbol is None:
-            return self._many(t.orders.c.is_open.is_(True))
-        return self._many(t.orders.c.is_open.is_(True) & (t.orders.c.symbol == symbol))
+            return self._many(lambda: t.orders.c.is_open.is_(True), "open")
+        return self._many(
+            lambda: t.orders.c.is_open.is_(True) & (t.orders.c.symbol == symbol), "open_symbol", symbol
+        )
 
     def all_orders(self) -> list[Order]:
-        return self._many(None)
+        return self._many(lambda: None, "all")
 
     def _one(self, where: str, key: str) -> Order | None:
         query = QUERIES.get((self._dialect, where))
@@ -228,9 +242,19 @@ class SqlAlchemyTransaction:
         order = row_to_order(row, executions | buffered if buffered else executions)
         return self._remember(order, row)
 
-    def _many(self, where: Any) -> list[Order]:
+    def _many(self, where: Callable[[], Any], name: str, *params: Any) -> list[Order]:
+        # ``where()`` for SQLAlchemy (built only there); ``name``, ``params``: the same read on SQLite
         self._flush_orders()
-        query = select(t.orders) if where is None else select(t.orders).where(where)
+        if self._decoded is not None:
+            found = []
+            for order, row in read_orders(self._conn, name, params, self._decoded):
+                buffered = self._fills_of.get(order.client_order_id)
+                if buffered:
+                    order = replace(order, execution_ids=order.execution_ids | buffered)
+                found.append(self._remember(order, row))
+            return found
+        clause = where()
+        query = select(t.orders) if clause is None else select(t.orders).where(clause)
         rows_list = [dict(r) for r in self._conn.execute(query.order_by(*ORDERED)).mappings()]
         executions = self._executions([r["client_order_id"] for r in rows_list])
         for coid, buffered in self._fills_of.items():
@@ -285,24 +309,7 @@ class SqlAlchemyTransaction:
                 raise ConcurrencyConflict(f"order {coid} changed since version {version}")
         raise ConcurrencyConflict(f"one of {len(batch)} orders changed since it was read")
 
-    # -- plans ---------------------------------------------------------------------------------------
-
-    def add_plan(self, state: PlanState) -> None:
-        self._conn.execute(insert(t.plans).values(plan_to_row(state)))
-
-    def save_plan(self, state: PlanState) -> None:
-        row = plan_to_row(state)
-        self._conn.execute(update(t.plans).where(t.plans.c.parent_id == state.parent_id).values(row))
-
-    def get_plan(self, parent_id: ClientOrderId) -> PlanState | None:
-        row = self._conn.execute(select(t.plans).where(t.plans.c.parent_id == parent_id)).mappings().first()
-        return None if row is None else row_to_plan(row)
-
-    def active_plans(self) -> list[PlanState]:
-        query = select(t.plans).where(t.plans.c.done.is_(False)).order_by(t.plans.c.parent_id)
-        return [row_to_plan(r) for r in self._conn.execute(query).mappings()]
-
-    # -- fills, journal, alerts, cursors ---------------------------------------------------------------
+    # -- fills, journal ---------------------------------------------------------------
 
     def record_fill(
         self,
@@ -357,41 +364,3 @@ class SqlAlchemyTransaction:
             "payload": dumps(entry.payload),
         }
         self._journal.append(row)
-
-    def raise_alert(self, alert: Alert) -> bool:
-        """Open an alert unless the same (kind, key) is already open; return True if it was new."""
-        if self._open_alert_id(alert.kind, alert.key) is not None:
-            return False
-        self._conn.execute(
-            insert(t.alerts).values(
-                kind=alert.kind, key=alert.key, message=alert.message, raised_at=alert.raised_at
-            )
-        )
-        return True
-
-    def resolve_alert(self, kind: str, key: str, at: datetime) -> bool:
-        alert_id = self._open_alert_id(kind, key)
-        if alert_id is None:
-            return False
-        self._conn.execute(update(t.alerts).where(t.alerts.c.id == alert_id).values(resolved_at=at))
-        return True
-
-    def open_alerts(self) -> list[Alert]:
-        query = select(t.alerts).where(t.alerts.c.resolved_at.is_(None)).order_by(t.alerts.c.id)
-        return [row_to_alert(r) for r in self._conn.execute(query).mappings()]
-
-    def _open_alert_id(self, kind: str, key: str) -> int | None:
-        query = select(t.alerts.c.id).where(
-            t.alerts.c.kind == kind, t.alerts.c.key == key, t.alerts.c.resolved_at.is_(None)
-        )
-        found = self._conn.execute(query).scalar()
-        return None if found is None else int(found)
-
-    def get_cursor(self, name: str) -> str | None:
-        value = self._conn.execute(select(t.cursors.c.value).where(t.cursors.c.name == name)).scalar()
-        return None if value is None else str(value)
-
-    def set_cursor(self, name: str, value: str) -> None:
-        updated = self._conn.execute(update(t.cursors).where(t.cursors.c.name == name).values(value=value))
-        if updated.rowcount == 0:
-            self._conn.execute(insert(t.cursors).values(name=name, value=value))

@@ -14,8 +14,9 @@ from sqlalchemy import create_engine, inspect, text
 
 from ordersync.domain.errors import ConcurrencyConflict
 from ordersync.domain.ids import ClientOrderId, ExecutionId
-from ordersync.domain.order import OrderStatus
-from ordersync.ports import JournalEntry
+from ordersync.domain.order import OrderRole, OrderStatus
+from ordersync.domain.protection import PriceRule, ProtectionPlan
+from ordersync.ports import JournalEntry, PlanState
 from ordersync.store import open_store
 from ordersync.store.migrate import alembic_config
 from ordersync.store.sqlalchemy_store import SqlAlchemyStore
@@ -201,3 +202,63 @@ def test_the_engine_store_reads_kept_orders_and_a_second_writer_is_still_a_confl
     finally:
         engine_store.close()
         other.close()
+
+
+def test_many_row_reads_see_every_change_another_writer_made_to_rows_already_read(db_url: str) -> None:
+    # SQLite decodes a row once and reuses it while the row is unchanged (store/reads.py): a change by
+    # another store (another process) must still show on the next read, column for column
+    reader, writer = open_store(db_url), open_store(db_url)
+    try:
+        with writer.transaction() as tx:
+            for i in range(3):
+                tx.add_order(make_order(f"r-{i}", status=OrderStatus.NEW, symbol="KMI"))
+            tx.add_plan(
+                PlanState(ClientOrderId("r-0"), ProtectionPlan(take_profit=PriceRule(price=Decimal("120"))))
+            )
+        with reader.transaction() as tx:
+            assert [o.client_order_id for o in tx.open_orders("KMI")] == ["r-0", "r-1", "r-2"]
+            (plan,) = tx.active_plans()
+            assert plan.release_failures == 0
+        with writer.transaction() as tx:
+            one, two = tx.get_order(ClientOrderId("r-1")), tx.get_order(ClientOrderId("r-2"))
+            assert one is not None
+            assert two is not None
+            tx.record_fill(ExecutionId("e-1"), one.client_order_id, Decimal("4"), Decimal("100.00"), T)
+            tx.save_order(replace(one, status=OrderStatus.PARTIALLY_FILLED, filled_qty=Decimal("4")))
+            tx.save_order(replace(two, status=OrderStatus.CANCELED))
+            tx.save_plan(replace(plan, release_failures=3))
+        with reader.transaction() as tx:
+            seen = {o.client_order_id: o for o in tx.open_orders()}
+            (plan,) = tx.active_plans()
+        assert sorted(seen) == ["r-0", "r-1"], "the canceled order is no longer open"
+        assert seen[ClientOrderId("r-1")].filled_qty == Decimal("4")
+        assert seen[ClientOrderId("r-1")].execution_ids == {ExecutionId("e-1")}
+        assert seen[ClientOrderId("r-1")].version == 1
+        assert plan.release_failures == 3
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_children_of_many_returns_every_child_of_more_than_500_parents(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        with store.transaction() as tx:
+            for i in range(1_200):
+                tx.add_order(make_order(f"p-{i}", status=OrderStatus.FILLED, filled_qty=10))
+                child = make_order(f"c-{i}", parent_id=f"p-{i}", role=OrderRole.TAKE_PROFIT, side="sell")
+                tx.add_order(child)
+        with store.transaction() as tx:
+            # a child fill buffered in this transaction shows in the children read too
+            tx.get_order(ClientOrderId("c-7"))
+            tx.record_fill(ExecutionId("x-7"), ClientOrderId("c-7"), Decimal("1"), Decimal("110"), T)
+            children = tx.children_of_many(
+                [ClientOrderId(f"p-{i}") for i in range(1_200)] + [ClientOrderId("none")]
+            )
+        assert children[ClientOrderId("none")] == []
+        assert all(
+            [c.client_order_id for c in children[ClientOrderId(f"p-{i}")]] == [f"c-{i}"] for i in range(1_200)
+        )
+        assert children[ClientOrderId("p-7")][0].execution_ids == {ExecutionId("x-7")}
+    finally:
+        store.close()

@@ -1,0 +1,134 @@
+"""Many-row reads on SQLite that decode only the rows that changed since the store last decoded them.
+
+The engine's tick and release passes read the same open orders and active plans over and over; turning
+thousands of rows into domain objects through SQLAlchemy's result machinery cost most of a tick (about
+0.3 s at 10,000 open parents, bench/bench_tick.py). Here the SQL SQLAlchemy compiles runs on the same
+DBAPI connection (same transaction), and each raw row is looked up, whole, in a cache of what it
+decoded to: a row that differs in any column (another version, another fill, another writer's change) is
+a different key and is decoded afresh, so nothing here can return a stale order. What it saves is the
+decoding of rows that did not change; the query still reads every row it names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, false, func, select, true
+
+from ordersync.domain.ids import ExecutionId
+from ordersync.domain.order import Order
+from ordersync.ports import PlanState
+from ordersync.store import tables as t
+from ordersync.store.mapping import row_to_order, row_to_plan
+from ordersync.store.statements import ORDERED, order_query
+
+_ids_in = select(func.json_each(bindparam("ids")).table_valued("value").c.value).scalar_subquery()
+# name -> (where clause, its parameters in order); every read is ordered as the SQLAlchemy path orders it
+_ORDER_READS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "all": (true(), ()),
+    "open": (t.orders.c.is_open.is_(True), ()),
+    "open_symbol": (t.orders.c.is_open.is_(True) & (t.orders.c.symbol == bindparam("symbol")), ("symbol",)),
+    "children": (t.orders.c.parent_id == bindparam("parent"), ("parent",)),
+    # one parameter however many parents: a JSON array, unpacked by SQLite (no 500-id chunks)
+    "children_in": (t.orders.c.parent_id.in_(_ids_in), ("ids",)),
+}
+_ACTIVE_PLANS = select(t.plans).where(t.plans.c.done.is_(false())).order_by(t.plans.c.parent_id)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    columns: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+_COMPILED: dict[str, _Compiled] = {}
+
+
+@dataclass
+class Decoded:
+    """What raw rows decoded to, shared by a store's transactions; bounded by the reads it serves."""
+
+    orders: dict[tuple[Any, ...], tuple[Order, dict[str, Any]]] = field(default_factory=dict)
+    plans: dict[tuple[Any, ...], PlanState] = field(default_factory=dict)
+    largest: int = 0
+
+    def trim(self, read: int) -> None:
+        # old versions of changed rows pile up: start over once they outnumber the biggest read
+        self.largest = max(self.largest, read)
+        limit = 2 * self.largest + 1000
+        if len(self.orders) > limit:
+            self.orders.clear()
+        if len(self.plans) > limit:
+            self.plans.clear()
+
+
+def read_orders(
+    conn: Connection, name: str, params: Sequence[Any], cache: Decoded
+) -> list[tuple[Order, dict[str, Any]]]:
+    """Return (order, row) for each row of the named read, as the SQLAlchemy path would decode it."""
+    compiled = _COMPILED.get(name) or _compile(conn, name)
+    found = _fetch(conn, compiled, params)
+    out = []
+    get, decoded = cache.orders.get, cache.orders
+    for values in found:
+        hit = get(values)
+        if hit is None:
+            hit = decoded[values] = _decode_order(compiled, values)
+        out.append(hit)
+    cache.trim(len(found))
+    return out
+
+
+def read_active_plans(conn: Connection, cache: Decoded) -> list[PlanState]:
+    """Return the plans not done, ordered by parent id, as ``row_to_plan`` decodes them."""
+    compiled = _COMPILED.get("active_plans") or _compile(conn, "active_plans")
+    found = _fetch(conn, compiled, ())
+    out = []
+    get, decoded = cache.plans.get, cache.plans
+    for values in found:
+        plan = get(values)
+        if plan is None:
+            plan = decoded[values] = row_to_plan(_row(compiled, values))
+        out.append(plan)
+    cache.trim(len(found))
+    return out
+
+
+def _fetch(conn: Connection, compiled: _Compiled, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    driver: Any = conn.connection.driver_connection
+    rows: list[tuple[Any, ...]] = driver.execute(compiled.sql, tuple(params)).fetchall()
+    return rows
+
+
+def _decode_order(compiled: _Compiled, values: tuple[Any, ...]) -> tuple[Order, dict[str, Any]]:
+    row = _row(compiled, values)
+    listed = row.pop("execution_ids")
+    ids = json.loads(listed) if listed else []
+    return row_to_order(row, frozenset(ExecutionId(i) for i in ids if i is not None)), row
+
+
+def _row(compiled: _Compiled, values: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        name: value if process is None else process(value)
+        for name, process, value in zip(compiled.columns, compiled.processors, values, strict=True)
+    }
+
+
+def _compile(conn: Connection, name: str) -> _Compiled:
+    dialect = conn.dialect
+    expected: tuple[str, ...] = ()
+    if name == "active_plans":
+        query = _ACTIVE_PLANS
+    else:
+        where, expected = _ORDER_READS[name]
+        query = order_query("sqlite", where).order_by(*ORDERED)
+    done = query.compile(dialect=dialect)
+    if tuple(str(p) for p in done.positiontup or ()) != expected:
+        raise RuntimeError(f"unexpected parameters {done.positiontup} in the {name} read")
+    selected = list(query.selected_columns)
+    processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected)
+    return _COMPILED.setdefault(name, _Compiled(str(done), tuple(str(c.key) for c in selected), processors))
