@@ -89,6 +89,8 @@ orders = Table(
     Column("version", Integer(), nullable=False),
 )
 Index("ix_orders_open", orders.c.is_open)
+# a release pass reads one symbol's open orders (migration 0006)
+Index("ix_orders_symbol_open", orders.c.symbol, orders.c.is_open)
 
 fills = Table(
     "fills",
