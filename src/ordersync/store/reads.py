@@ -55,6 +55,10 @@ class Decoded:
     orders: dict[tuple[Any, ...], tuple[Order, dict[str, Any]]] = field(default_factory=dict)
     plans: dict[tuple[Any, ...], PlanState] = field(default_factory=dict)
     largest: int = 0
+    # (read, parameters) -> (the database's state when it was read, what it returned)
+    results: dict[tuple[str, tuple[Any, ...]], tuple[tuple[int, int, int], list[Any]]] = field(
+        default_factory=dict
+    )
 
     def trim(self, read: int) -> None:
         # old versions of changed rows pile up: start over once they outnumber the biggest read
@@ -67,9 +71,14 @@ class Decoded:
 
 
 def read_orders(
-    conn: Connection, name: str, params: Sequence[Any], cache: Decoded
-) -> list[tuple[Order, dict[str, Any]]]:
-    """Return (order, row) for each row of the named read, as the SQLAlchemy path would decode it."""
+    conn: Connection, name: str, params: tuple[Any, ...], cache: Decoded
+) -> tuple[list[tuple[Order, dict[str, Any]]], bool]:
+    """Return (order, row) for each row of the named read, as the SQLAlchemy path would decode it, and
+    whether the database is unchanged since the same read returned the same list."""
+    state = _state(conn)
+    done = cache.results.get((name, params))
+    if state is not None and done is not None and done[0] == state:
+        return done[1], True
     compiled = _COMPILED.get(name) or _compile(conn, name)
     found = _fetch(conn, compiled, params)
     out = []
@@ -80,11 +89,19 @@ def read_orders(
             hit = decoded[values] = _decode_order(compiled, values)
         out.append(hit)
     cache.trim(len(found))
-    return out
+    if len(cache.results) > 64:  # children of this or that parent: a few reads recur, most do not
+        cache.results.clear()
+    if state is not None:
+        cache.results[(name, params)] = (state, out)
+    return out, False
 
 
 def read_active_plans(conn: Connection, cache: Decoded) -> list[PlanState]:
     """Return the plans not done, ordered by parent id, as ``row_to_plan`` decodes them."""
+    state = _state(conn)
+    done = cache.results.get(("active_plans", ()))
+    if state is not None and done is not None and done[0] == state:
+        return list(done[1])
     compiled = _COMPILED.get("active_plans") or _compile(conn, "active_plans")
     found = _fetch(conn, compiled, ())
     out = []
@@ -95,7 +112,23 @@ def read_active_plans(conn: Connection, cache: Decoded) -> list[PlanState]:
             plan = decoded[values] = row_to_plan(_row(compiled, values))
         out.append(plan)
     cache.trim(len(found))
-    return out
+    if state is not None:
+        cache.results[("active_plans", ())] = (state, out)
+    return list(out)
+
+
+def _state(conn: Connection) -> tuple[int, int, int] | None:
+    # Equal states mean no row changed in between: SQLite's data_version moves whenever another
+    # connection (another process, another pooled connection) commits, and total_changes whenever this
+    # one writes anything (committed, buffered to the file or rolled back since: it never goes back).
+    # Read before the query, so a commit racing the query can only make the next state differ. None
+    # (nothing kept or reused) while this connection holds uncommitted writes: a rollback would undo
+    # them without moving either counter.
+    driver: Any = conn.connection.driver_connection
+    if driver.in_transaction:
+        return None
+    (version,) = driver.execute("PRAGMA data_version").fetchone()
+    return id(driver), int(version), int(driver.total_changes)
 
 
 def _fetch(conn: Connection, compiled: _Compiled, params: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -246,8 +246,13 @@ class SqlAlchemyTransaction(Records):
         # ``where()`` for SQLAlchemy (built only there); ``name``, ``params``: the same read on SQLite
         self._flush_orders()
         if self._decoded is not None:
+            read, unchanged = read_orders(self._conn, name, params, self._decoded)
+            if unchanged and not self._fills_of:
+                # nothing written anywhere since this very read: the orders as they were (not remembered
+                # for this transaction's saves, which then take the UPDATE-now path, version-checked)
+                return [order for order, _ in read]
             found = []
-            for order, row in read_orders(self._conn, name, params, self._decoded):
+            for order, row in read:
                 buffered = self._fills_of.get(order.client_order_id)
                 if buffered:
                     order = replace(order, execution_ids=order.execution_ids | buffered)

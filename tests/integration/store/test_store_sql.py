@@ -262,3 +262,34 @@ def test_children_of_many_returns_every_child_of_more_than_500_parents(db_url: s
         assert children[ClientOrderId("p-7")][0].execution_ids == {ExecutionId("x-7")}
     finally:
         store.close()
+
+
+def test_reads_after_a_rolled_back_write_show_the_database_and_after_a_commit_the_commit(db_url: str) -> None:
+    # SQLite reuses a read's result while nothing was written since (store/reads.py): neither a write
+    # rolled back nor one committed through the same connection may be hidden or kept by that
+    store = open_store(db_url, keep_orders=True)
+    try:
+        with store.transaction() as tx:
+            tx.add_order(make_order("w-0", status=OrderStatus.NEW))
+        for _ in range(2):  # the second read is the reused one
+            with store.transaction() as tx:
+                assert [o.client_order_id for o in tx.open_orders()] == ["w-0"]
+
+        def rolled_back() -> None:
+            with store.transaction() as tx:
+                tx.add_order(make_order("w-1", status=OrderStatus.NEW))
+                assert [o.client_order_id for o in tx.open_orders()] == ["w-0", "w-1"]
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            rolled_back()
+        with store.transaction() as tx:
+            assert [o.client_order_id for o in tx.open_orders()] == ["w-0"]
+        with store.transaction() as tx:
+            order = tx.get_order(ClientOrderId("w-0"))
+            assert order is not None
+            tx.save_order(replace(order, status=OrderStatus.CANCELED))
+        with store.transaction() as tx:
+            assert tx.open_orders() == []
+    finally:
+        store.close()
