@@ -7,6 +7,7 @@ journal payload encoder.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +32,31 @@ _ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"), sort_k
 
 
 def dumps(payload: dict[str, Any]) -> str:
-    """Return ``payload`` as compact JSON, with Decimals and datetimes as exact strings."""
+    """Return ``payload`` as compact JSON, with Decimals and datetimes as exact strings.
+
+    A flat payload of plain values (str, int, bool, None, Decimal, datetime: a stream event's journal
+    entry) goes through orjson when it is installed, several times faster than the json encoder, and only
+    when the bytes are those the json encoder writes: every key a str, the output ASCII (json escapes
+    the rest, and DEL), no integer beyond 64 bits (orjson refuses it). Anything else takes the json encoder.
+    """
+    if _orjson is not None and all(type(k) is str and type(v) in _PLAIN for k, v in payload.items()):
+        try:
+            encoded: bytes = _orjson.dumps(payload, default=_json_default, option=_ORJSON_OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError: an integer beyond 64 bits
+            pass
+        else:
+            if encoded.isascii() and b"\x7f" not in encoded:  # json escapes DEL too
+                return encoded.decode()
     return _ENCODER.encode(payload)
+
+
+_PLAIN = frozenset({str, int, bool, type(None), Decimal, datetime})
+_orjson: Any
+try:
+    _orjson = importlib.import_module("orjson")
+    _ORJSON_OPTIONS = _orjson.OPT_SORT_KEYS | _orjson.OPT_PASSTHROUGH_DATETIME
+except ImportError:  # pragma: no cover - orjson is a dependency; json alone stays correct
+    _orjson, _ORJSON_OPTIONS = None, 0
 
 
 ORDERED = (t.orders.c.created_at, t.orders.c.client_order_id)
