@@ -198,7 +198,7 @@ class SqlAlchemyTransaction(Records):
         grouped: dict[ClientOrderId, list[Order]] = {pid: [] for pid in parent_ids}
         wanted = list(parent_ids)
         # SQLite: one read with the ids as one JSON parameter; otherwise one per 500 parents
-        size = len(wanted) if self._decoded is not None else 500
+        size = max(1, len(wanted)) if self._decoded is not None else 500
         for start in range(0, len(wanted), size):
             chunk = wanted[start : start + size]
             where = t.orders.c.parent_id.in_

@@ -256,6 +256,8 @@ def test_children_of_many_returns_every_child_of_more_than_500_parents(db_url: s
                 [ClientOrderId(f"p-{i}") for i in range(1_200)] + [ClientOrderId("none")]
             )
         assert children[ClientOrderId("none")] == []
+        with store.transaction() as tx:
+            assert tx.children_of_many([]) == {}
         assert all(
             [c.client_order_id for c in children[ClientOrderId(f"p-{i}")]] == [f"c-{i}"] for i in range(1_200)
         )
