@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.live import Live
 
 from ordersync import __version__
+from ordersync.fleet.commands import accounts_app, run_worker
+from ordersync.runner import run_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Order-lifecycle sync for Alpaca.")
 sim_app = typer.Typer(no_args_is_help=True, help="The Alpaca-compatible simulator.")
 app.add_typer(sim_app, name="sim")
+app.add_typer(accounts_app, name="accounts")
 out = Console()
 err = Console(stderr=True)
 
@@ -257,6 +260,9 @@ def run(
     config: Annotated[Path, typer.Option(help="YAML config (broker URLs, store, engine, metrics)")],
     log_format: Annotated[str, typer.Option(help="json (for log shippers) or console")] = "json",
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
+    worker: Annotated[
+        bool, typer.Option("--worker", help="run a share of the accounts catalog (`ordersync accounts`)")
+    ] = False,
 ) -> None:
     """Run the engine against Alpaca or any compatible URL; keys from APCA_API_KEY_ID/APCA_API_SECRET_KEY."""
     from ordersync.bootstrap import build_engine
@@ -264,6 +270,9 @@ def run(
     from ordersync.logging import configure
 
     _log_options(log_format, log_level)
+    if worker:
+        run_worker(config, log_format, log_level.lower())
+        return
     settings, credentials = _settings_and_keys(config)
     _check_store(settings.store.url)
     configure(json=log_format == "json", level=log_level.lower(), secrets=secret_values())
@@ -275,13 +284,11 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         err.print("waiting for the lease (another instance may be active) ...")
-        # standing by and starting up can each take minutes (a held lease, a broker answering 429/5xx):
-        # a signal must end either phase at once, not after it
-        if not await _until_stopped(engine.wait_for_lease(), stop):
-            await engine.stop()
-            return
-        if settings.metrics.enabled:
+
+        def serve_metrics() -> None:
             # bound only once active, so a standby on the same host does not fight for the port
+            if not settings.metrics.enabled:
+                return
             from prometheus_client import start_http_server
 
             try:
@@ -289,15 +296,13 @@ def run(
                     settings.metrics.port, settings.metrics.host, registry=engine.metrics.registry
                 )
             except OSError as e:
-                await engine.stop()
                 _fail(
                     f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}"
                 )
-        if not await _until_stopped(engine.start(), stop):
-            await engine.stop()
-            return
-        err.print("active: syncing orders")
-        await engine.run_until_stopped(stop)
+
+        await run_engine(
+            engine, stop, on_lease=serve_metrics, on_active=lambda: err.print("active: syncing orders")
+        )
 
     try:
         asyncio.run(main())
@@ -308,21 +313,6 @@ def run(
             "lease lost: another instance is active; exiting so a supervisor restarts this one as standby"
         )
         raise typer.Exit(1)
-
-
-async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
-    """Run ``work`` unless ``stop`` is set first (then cancel it); True when ``work`` finished."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    if task.done():
-        task.result()
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return False
 
 
 @app.command()

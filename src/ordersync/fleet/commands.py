@@ -1,0 +1,173 @@
+"""``ordersync accounts ...`` and ``ordersync run --worker``: the operator's side of many accounts.
+
+Accounts are rows of the catalog on the configured PostgreSQL ``store.url``; keys stay out of it (a secrets
+folder or per-account environment variables, ``ordersync.config.account_credentials``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from ordersync.domain.errors import OrderSyncError
+
+if TYPE_CHECKING:  # pydantic and SQLAlchemy load when a command runs, not for `ordersync --help`
+    from ordersync.config import Settings
+    from ordersync.fleet.catalog import Account, Catalog
+
+accounts_app = typer.Typer(no_args_is_help=True, help="Many accounts: the catalog the workers share out.")
+_err = Console(stderr=True)
+_out = Console()
+
+ConfigOption = Annotated[Path | None, typer.Option(help="YAML config; its store.url must be PostgreSQL")]
+
+
+def _fail(message: object) -> NoReturn:
+    _err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _catalog(config: Path | None) -> tuple[Settings, Catalog]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ordersync.config import load_settings
+    from ordersync.fleet.catalog import Catalog
+
+    try:
+        settings = load_settings(config)
+        return settings, Catalog(settings.store.url)
+    except OrderSyncError as e:
+        _fail(e)
+    except SQLAlchemyError as e:
+        _fail(f"cannot open the catalog: {' '.join(str(getattr(e, 'orig', e)).split())[:200]}")
+
+
+@accounts_app.command("add")
+def add(
+    account_ids: Annotated[list[str], typer.Argument(help="one or more names for accounts")],
+    config: ConfigOption = None,
+) -> None:
+    """Register accounts and create their stores; the workers pick them up within a heartbeat."""
+    from ordersync.config import account_credentials
+
+    settings, catalog = _catalog(config)
+    secrets = settings.fleet.secrets_dir
+    try:
+        for account_id in account_ids:
+            account = catalog.add(account_id, datetime.now(UTC))
+            _out.print(f"added {account.account_id} (store schema {account.store_schema})", markup=False)
+            try:
+                account_credentials(account_id, Path(secrets) if secrets else None)
+            except OrderSyncError as e:
+                _err.print(f"warning: {e} (needed where the workers run)", markup=False, highlight=False)
+    except OrderSyncError as e:
+        _fail(e)
+    finally:
+        catalog.close()
+
+
+@accounts_app.command("list")
+def list_accounts(
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False
+) -> None:
+    """Every account: enabled or not, and which worker's engine holds its lease now."""
+    _, catalog = _catalog(config)
+    try:
+        rows = [(a, _holder(catalog.url, a)) for a in catalog.accounts()]
+        live = catalog.live_workers()
+    finally:
+        catalog.close()
+    if as_json:
+        for account, holder in rows:
+            line = {
+                "account": account.account_id,
+                "enabled": account.enabled,
+                "active_on": holder,
+                "store_schema": account.store_schema,
+            }
+            typer.echo(json.dumps(line))
+        return
+    from rich.table import Table
+
+    table = Table("account", "enabled", "active on", "store schema")
+    for account, holder in rows:
+        table.add_row(
+            account.account_id, "yes" if account.enabled else "no", holder or "-", account.store_schema
+        )
+    _out.print(table)
+    _out.print(f"{len(rows)} accounts, {len(live)} live workers", markup=False)
+
+
+def _holder(catalog_url: str, account: Account) -> str | None:
+    # the engine that holds the account's lease (unexpired), from the account's own store
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ordersync.fleet.catalog import account_store_url
+
+    engine = create_engine(account_store_url(catalog_url, account.store_schema))
+    try:
+        with engine.connect() as conn:
+            holder = conn.execute(text("SELECT holder FROM leases WHERE expires_at > now()")).scalar()
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    return None if holder is None else str(holder)
+
+
+@accounts_app.command("disable")
+def disable(account_id: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
+    """Stop protecting an account: its worker stops its engine within a heartbeat (the store is kept)."""
+    _set_enabled(account_id, False, config)
+
+
+@accounts_app.command("enable")
+def enable(account_id: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
+    """Protect a disabled account again."""
+    _set_enabled(account_id, True, config)
+
+
+def _set_enabled(account_id: str, enabled: bool, config: Path | None) -> None:
+    _, catalog = _catalog(config)
+    try:
+        catalog.set_enabled(account_id, enabled)
+    except OrderSyncError as e:
+        _fail(e)
+    finally:
+        catalog.close()
+    _out.print(f"{account_id}: {'enabled' if enabled else 'disabled'}", markup=False)
+
+
+def run_worker(config: Path, log_format: str, log_level: str) -> None:
+    """``ordersync run --worker``: run this process's share of the catalog's accounts until a signal."""
+    from ordersync.config import secret_values
+    from ordersync.fleet.worker import Worker, alpaca_factory
+    from ordersync.logging import configure
+
+    settings, catalog = _catalog(config)
+    secrets = settings.fleet.secrets_dir
+    configure(
+        json=log_format == "json", level=log_level, secrets=secret_values(Path(secrets) if secrets else None)
+    )
+    worker = Worker(settings, catalog, alpaca_factory(catalog))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        _err.print(f"worker {worker.worker_id}: sharing out the accounts", markup=False)
+        await worker.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        catalog.close()

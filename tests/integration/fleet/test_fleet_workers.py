@@ -1,0 +1,168 @@
+"""Workers share the accounts of a catalog on PostgreSQL; a worker that leaves hands its accounts over.
+
+Real pieces end to end, in one process: the catalog and every account's store on PostgreSQL (one schema per
+account), the simulator serving four accounts with their own keys and books, engines built by the fleet's own
+factory (alpaca-py REST, our stream client) from keys in a secrets folder. The simulator's books judge:
+every account's fill is protected once, by whichever worker holds the account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ordersync.config import FleetSettings, Settings, load_settings
+from ordersync.domain.order import new_order
+from ordersync.domain.protection import PriceRule, ProtectionPlan
+from ordersync.engine import record_parent
+from ordersync.fleet.catalog import Catalog, account_store_url
+from ordersync.fleet.worker import Worker, alpaca_factory
+from ordersync.sim.clock import RealClock
+from ordersync.sim.scenarios import parse_scenario
+from ordersync.sim.server import SimServer
+from ordersync.store import open_store
+
+pytestmark = [pytest.mark.postgres]
+ACCOUNTS = ["acct-001", "acct-002", "acct-003", "acct-004"]
+PLAN = ProtectionPlan(
+    take_profit=PriceRule(price=Decimal("76.00")), stop_loss=PriceRule(price=Decimal("68.50"))
+)
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimServer]:
+    scenario = parse_scenario(
+        {
+            "name": "fleet",
+            "symbols": {"OKE": {"price": "72.10"}},
+            "latency": {"ack_s": 0.02, "cancel_s": 0.05},
+            "accounts": {"count": len(ACCOUNTS), "key_prefix": "acct"},
+        }
+    )
+    with SimServer(scenario, RealClock()) as sim:
+        yield sim
+
+
+def _settings(tmp_path: Path, sim: SimServer, catalog: Catalog) -> Settings:
+    secrets = tmp_path / "secrets"
+    for account in ACCOUNTS:  # the simulator's generated keys: id = name, secret = name + "-secret"
+        (secrets / account).mkdir(parents=True)
+        (secrets / account / "key_id").write_text(account)
+        (secrets / account / "secret_key").write_text(f"{account}-secret\n")
+    base = load_settings(None)
+    return base.model_copy(
+        update={
+            "broker": base.broker.model_copy(update={"base_url": sim.base_url, "stream_url": sim.stream_url}),
+            "store": base.store.model_copy(update={"url": catalog.url}),
+            "engine": base.engine.model_copy(
+                update={"poll_interval_s": 0.5, "tick_s": 0.2, "reconcile_interval_s": 2.0}
+            ),
+            "fleet": FleetSettings(secrets_dir=str(secrets), heartbeat_s=0.3, worker_ttl_s=1.5),
+        }
+    )
+
+
+def _submit(catalog: Catalog, account_id: str, parent: str) -> None:
+    schema = next(a.store_schema for a in catalog.accounts() if a.account_id == account_id)
+    store = open_store(account_store_url(catalog.url, schema))
+    now = datetime.now(UTC)
+    order = new_order(
+        client_order_id=parent,
+        symbol="OKE",
+        side="buy",
+        type="limit",
+        qty="10",
+        created_at=now,
+        time_in_force="gtc",
+        limit_price="70.00",
+    )
+    try:
+        record_parent(store, order, PLAN, now)
+    finally:
+        store.close()
+
+
+def _covered(sim: SimServer, account: str, parent: str) -> Decimal:
+    orders = sim.snapshot(account=account)["orders"]
+    live = [
+        o
+        for o in orders
+        if o["client_order_id"].startswith(parent + "~")
+        and o["status"] in ("new", "accepted", "held", "partially_filled")
+    ]
+    return sum((Decimal(o["qty"]) for o in live), Decimal(0))
+
+
+async def _until(check: object, timeout_s: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_two_workers_split_the_accounts_and_one_takes_all_when_the_other_leaves(
+    tmp_path: Path, simulator: SimServer, catalog: Catalog
+) -> None:
+    for account in ACCOUNTS:
+        catalog.add(account, datetime.now(UTC))
+    settings = _settings(tmp_path, simulator, catalog)
+    first = Worker(settings, catalog, alpaca_factory(catalog), worker_id="w-first")
+    second = Worker(settings, catalog, alpaca_factory(catalog), worker_id="w-second")
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    tasks = [asyncio.create_task(first.run(stop_first)), asyncio.create_task(second.run(stop_second))]
+    try:
+        await _until(
+            lambda: (
+                len(first.active_accounts()) + len(second.active_accounts()) == 4
+                and not first.active_accounts() & second.active_accounts()
+            ),
+            20,
+            "every account active on exactly one worker",
+        )
+        assert len(first.active_accounts()) == len(second.active_accounts()) == 2, "an even split"
+
+        for account in ACCOUNTS:
+            _submit(catalog, account, "p1")
+        await _until(
+            lambda: all(
+                any(o["client_order_id"] == "p1" for o in simulator.snapshot(account=a)["orders"])
+                for a in ACCOUNTS
+            ),
+            20,
+            "every account's parent at the broker",
+        )
+        for account in ACCOUNTS:
+            simulator.fill(client_order_id="p1", qty=Decimal("4"), account=account)
+        await _until(
+            lambda: all(_covered(simulator, a, "p1") == 4 for a in ACCOUNTS), 20, "protection everywhere"
+        )
+
+        moved = set(first.active_accounts())
+        stop_first.set()  # a clean stop: it leaves the catalog and releases its accounts' leases
+        await tasks[0]
+        await _until(
+            lambda: second.active_accounts() == set(ACCOUNTS), 20, "the survivor to run every account"
+        )
+        for account in sorted(moved):
+            simulator.fill(client_order_id="p1", qty=Decimal("6"), account=account)
+        await _until(
+            lambda: all(_covered(simulator, a, "p1") == 10 for a in moved),
+            20,
+            "the moved accounts' new fills",
+        )
+        for account in ACCOUNTS:  # exactly once: no duplicate children, nothing refused
+            state = simulator.snapshot(account=account)
+            assert not state["counters"]["rejections"]["by_code"], (account, state["counters"]["rejections"])
+            assert _covered(simulator, account, "p1") == (10 if account in moved else 4)
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
