@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,7 +27,7 @@ from ordersync.domain.order import new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import record_parent
 from ordersync.fleet.catalog import account_store_url
-from ordersync.sim.process import end_process, start_simulator_process
+from ordersync.sim.process import end_process, free_port, start_simulator_process
 from ordersync.store import open_store
 from ordersync.testing import wait_until
 
@@ -59,30 +60,31 @@ def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
         end_process(proc)
 
 
-def _config(tmp_path: Path, simulator: str, catalog_url: str) -> Path:
+def _config(tmp_path: Path, simulator: str, catalog_url: str, metrics_port: int = 0) -> Path:
     secrets = tmp_path / "secrets"
     for account in ACCOUNTS:  # the simulator's generated keys: id = name, secret = name + "-secret"
-        (secrets / account).mkdir(parents=True)
+        (secrets / account).mkdir(parents=True, exist_ok=True)
         (secrets / account / "key_id").write_text(account)
         (secrets / account / "secret_key").write_text(f"{account}-secret")
     config = {
         "broker": {"base_url": simulator, "stream_url": simulator.replace("http", "ws") + "/stream"},
         "store": {"url": catalog_url},
         "engine": {"poll_interval_s": 0.5, "tick_s": 0.2, "stream_silence_s": 5, "reconcile_interval_s": 5},
-        "metrics": {"enabled": False},
+        "metrics": {"enabled": metrics_port > 0, "port": metrics_port},
         "fleet": {"secrets_dir": str(secrets), "heartbeat_s": 0.5, "worker_ttl_s": 2.0},
     }
-    path = tmp_path / "fleet.yaml"
+    path = tmp_path / f"fleet-{metrics_port}.yaml"
     path.write_text(json.dumps(config))
     return path
 
 
-def _ordersync(*args: str) -> str:
-    return subprocess.run([*ORDERSYNC, *args], capture_output=True, text=True, check=True).stdout
+def _ordersync(*args: str, check: bool = True) -> str:
+    return subprocess.run([*ORDERSYNC, *args], capture_output=True, text=True, check=check).stdout
 
 
 def _listing(config: Path) -> dict[str, dict[str, Any]]:
-    lines = _ordersync("accounts", "list", "--config", str(config), "--json").splitlines()
+    # exit 1 while an account has an open alert (a stream reconnecting during a takeover): still a listing
+    lines = _ordersync("accounts", "list", "--config", str(config), "--json", check=False).splitlines()
     return {row["account"]: row for row in map(json.loads, lines)}
 
 
@@ -158,8 +160,9 @@ def test_workers_split_the_accounts_survive_a_kill_and_rebalance_when_one_joins(
 ) -> None:
     config = _config(tmp_path, simulator, postgres_url)
     _ordersync("accounts", "add", *ACCOUNTS, "--config", str(config))
+    port = free_port()
     first = _start_worker(config, tmp_path / "w1.log", workers)
-    second = _start_worker(config, tmp_path / "w2.log", workers)
+    second = _start_worker(_config(tmp_path, simulator, postgres_url, port), tmp_path / "w2.log", workers)
     wait_until(
         lambda: sorted(list(_holders(config).values()).count(p.pid) for p in (first, second)) == [2, 2],
         40,
@@ -183,6 +186,10 @@ def test_workers_split_the_accounts_survive_a_kill_and_rebalance_when_one_joins(
     _fill_everywhere(simulator, "p1", "6")  # two of these accounts have no live engine right now
     _protected_everywhere(simulator, "p1", 10, "every fill protected after the kill")
     assert set(_holders(config).values()) == {second.pid}, "the survivor runs every account"
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'ordersync_worker_accounts{state="active"} 4.0' in metrics
+    for account in ACCOUNTS:  # every engine's series, labelled by account (never by order)
+        assert f'ordersync_lease_held{{account="{account}"}} 1.0' in metrics
 
     print(f"fills protected {time.monotonic() - killed_at:.1f} s after a worker was SIGKILLed")
     third = _start_worker(config, tmp_path / "w3.log", workers)

@@ -80,33 +80,36 @@ def list_accounts(
     """Every account: enabled or not, and which worker's engine holds its lease now."""
     _, catalog = _catalog(config)
     try:
-        rows = [(a, _holder(catalog.url, a)) for a in catalog.accounts()]
+        rows = [(a, *_account_state(catalog.url, a)) for a in catalog.accounts()]
         live = catalog.live_workers()
     finally:
         catalog.close()
     if as_json:
-        for account, holder in rows:
+        for account, holder, alerts in rows:
             line = {
                 "account": account.account_id,
                 "enabled": account.enabled,
                 "active_on": holder,
+                "open_alerts": alerts,
                 "store_schema": account.store_schema,
             }
             typer.echo(json.dumps(line))
-        return
-    from rich.table import Table
+    else:
+        from rich.table import Table
 
-    table = Table("account", "enabled", "active on", "store schema")
-    for account, holder in rows:
-        table.add_row(
-            account.account_id, "yes" if account.enabled else "no", holder or "-", account.store_schema
-        )
-    _out.print(table)
-    _out.print(f"{len(rows)} accounts, {len(live)} live workers", markup=False)
+        table = Table("account", "enabled", "active on", "open alerts", "store schema")
+        for account, holder, alerts in rows:
+            enabled = "yes" if account.enabled else "no"
+            table.add_row(account.account_id, enabled, holder or "-", str(alerts), account.store_schema)
+        _out.print(table)
+        open_total = sum(alerts for _, _, alerts in rows)
+        _out.print(f"{len(rows)} accounts, {len(live)} live workers, {open_total} open alerts", markup=False)
+    if any(alerts for _, _, alerts in rows):
+        raise typer.Exit(1)  # as `ordersync status`: an open alert anywhere is a finding
 
 
-def _holder(catalog_url: str, account: Account) -> str | None:
-    # the engine that holds the account's lease (unexpired), from the account's own store
+def _account_state(catalog_url: str, account: Account) -> tuple[str | None, int]:
+    # from the account's own store: the engine holding its lease (unexpired), and its open alerts
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -116,11 +119,12 @@ def _holder(catalog_url: str, account: Account) -> str | None:
     try:
         with engine.connect() as conn:
             holder = conn.execute(text("SELECT holder FROM leases WHERE expires_at > now()")).scalar()
+            alerts = conn.execute(text("SELECT count(*) FROM alerts WHERE resolved_at IS NULL")).scalar()
     except SQLAlchemyError:
-        return None
+        return None, 0
     finally:
         engine.dispose()
-    return None if holder is None else str(holder)
+    return (None if holder is None else str(holder)), int(alerts or 0)
 
 
 @accounts_app.command("disable")
@@ -158,6 +162,19 @@ def run_worker(config: Path, log_format: str, log_level: str) -> None:
         json=log_format == "json", level=log_level, secrets=secret_values(Path(secrets) if secrets else None)
     )
     worker = Worker(settings, catalog, alpaca_factory(catalog))
+    if settings.metrics.enabled:
+        from prometheus_client import start_http_server
+
+        from ordersync.fleet.metrics import fleet_registry
+
+        registry = fleet_registry(
+            lambda: {a: run.engine for a, run in worker.runs.items()}, worker.active_accounts
+        )
+        try:
+            start_http_server(settings.metrics.port, settings.metrics.host, registry=registry)
+        except OSError as e:
+            catalog.close()
+            _fail(f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}")
 
     async def main() -> None:
         stop = asyncio.Event()
