@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .exchange import FillPlan, FillStep
+from .exchange_config import FillPlan, FillStep
 from .order_request import OrderSpec, parse_order_request
 from .venue import Latency
 from .wire import ApiError, JsonDict

@@ -28,7 +28,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from .checks import Policy
-from .exchange import ExchangeConfig, PricePoint
+from .exchange_config import ExchangeConfig, PricePoint
 from .faults import FaultConfig
 from .model import SymbolInfo
 from .scenario_accounts import AccountEntry, AccountsGenerator, AccountSpec, VariationModel
