@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from ordersync.sim.clock import FlowingClock, RealClock
 from ordersync.sim.scenarios import Scenario, parse_scenario
 from ordersync.sim.server import SimServer
 from ordersync.store import SqlAlchemyStore, open_store
+from ordersync.testing import wait_until_async
 
 KEY, SECRET = "inprocess-key", "inprocess-secret"
 FAST = EngineOptions(
@@ -96,13 +96,12 @@ def position(sim: SimServer, symbol: str = "OKE") -> Decimal:
 
 async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0) -> bool:
     """Poll ``predicate`` (real time) until it holds; return False after ``timeout_s`` (``what`` names it
-    for the caller's own assertion message)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    for the caller's own assertion message). The polling is ``ordersync.testing.wait_until_async``'s."""
+    try:
+        await wait_until_async(predicate, timeout_s, what)
+    except AssertionError:
+        return False
+    return True
 
 
 # -- virtual time: an engine and the simulator on one clock that jumps over idle stretches ----------------
