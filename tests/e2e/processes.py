@@ -14,11 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ordersync.demo.books import books_coverage
 from ordersync.sim.process import ordersync_command
 
 ORDERSYNC = ordersync_command()
 KEYS = {"APCA_API_KEY_ID": "ops-test-key", "APCA_API_SECRET_KEY": "ops-test-secret-value"}
-ENDED = ("canceled", "expired", "rejected", "replaced")
 
 
 def get_json(url: str) -> Any:
@@ -67,10 +67,12 @@ def sim_orders(base: str) -> list[dict[str, Any]]:
 
 
 def coverage(base: str, parent: str) -> Decimal:
-    """Shares of ``parent`` covered by its live or filled children at the broker."""
-    children = [o for o in sim_orders(base) if o["client_order_id"].startswith(parent + "~")]
-    live = [o for o in children if o["status"] not in ENDED]
-    return sum((Decimal(o["qty"]) for o in live), Decimal(0))
+    """Shares of ``parent`` its children at the broker cover: live groups in full, ended ones by what they
+    sold (``ordersync.demo.books.books_coverage``, as the demo summary and the chaos checks count it)."""
+    orders = sim_orders(base)
+    by_id = {o["id"]: o for o in orders}
+    roots = [o for o in orders if o["client_order_id"].startswith(parent + "~")]
+    return books_coverage([m for root in roots for m in (root, *(by_id[i] for i in root["sim"]["leg_ids"]))])
 
 
 def text_of(log: Path) -> str:

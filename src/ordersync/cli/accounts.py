@@ -11,11 +11,11 @@ import json
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from ordersync.cli.common import err, fail, out
 from ordersync.domain.errors import OrderSyncError
 
 if TYPE_CHECKING:  # pydantic and SQLAlchemy load when a command runs, not for `ordersync --help`
@@ -23,15 +23,8 @@ if TYPE_CHECKING:  # pydantic and SQLAlchemy load when a command runs, not for `
     from ordersync.fleet.catalog import Account, Catalog
 
 accounts_app = typer.Typer(no_args_is_help=True, help="Many accounts: the catalog the workers share out.")
-_err = Console(stderr=True)
-_out = Console()
 
 ConfigOption = Annotated[Path | None, typer.Option(help="YAML config; its store.url must be PostgreSQL")]
-
-
-def _fail(message: object) -> NoReturn:
-    _err.print(f"error: {message}", markup=False, highlight=False)
-    raise typer.Exit(2)
 
 
 def _catalog(config: Path | None) -> tuple[Settings, Catalog]:
@@ -44,9 +37,9 @@ def _catalog(config: Path | None) -> tuple[Settings, Catalog]:
         settings = load_settings(config)
         return settings, Catalog(settings.store.url)
     except OrderSyncError as e:
-        _fail(e)
+        fail(e)
     except SQLAlchemyError as e:
-        _fail(f"cannot open the catalog: {' '.join(str(getattr(e, 'orig', e)).split())[:200]}")
+        fail(f"cannot open the catalog: {' '.join(str(getattr(e, 'orig', e)).split())[:200]}")
 
 
 @accounts_app.command("add")
@@ -62,13 +55,13 @@ def add(
     try:
         for account_id in account_ids:
             account = catalog.add(account_id, datetime.now(UTC))
-            _out.print(f"added {account.account_id} (store schema {account.store_schema})", markup=False)
+            out.print(f"added {account.account_id} (store schema {account.store_schema})", markup=False)
             try:
                 account_credentials(account_id, Path(secrets) if secrets else None)
             except OrderSyncError as e:
-                _err.print(f"warning: {e} (needed where the workers run)", markup=False, highlight=False)
+                err.print(f"warning: {e} (needed where the workers run)", markup=False, highlight=False)
     except OrderSyncError as e:
-        _fail(e)
+        fail(e)
     finally:
         catalog.close()
 
@@ -101,9 +94,9 @@ def list_accounts(
         for account, holder, alerts in rows:
             enabled = "yes" if account.enabled else "no"
             table.add_row(account.account_id, enabled, holder or "-", str(alerts), account.store_schema)
-        _out.print(table)
+        out.print(table)
         open_total = sum(alerts for _, _, alerts in rows)
-        _out.print(f"{len(rows)} accounts, {len(live)} live workers, {open_total} open alerts", markup=False)
+        out.print(f"{len(rows)} accounts, {len(live)} live workers, {open_total} open alerts", markup=False)
     if any(alerts for _, _, alerts in rows):
         raise typer.Exit(1)  # as `ordersync status`: an open alert anywhere is a finding
 
@@ -144,10 +137,10 @@ def _set_enabled(account_id: str, enabled: bool, config: Path | None) -> None:
     try:
         catalog.set_enabled(account_id, enabled)
     except OrderSyncError as e:
-        _fail(e)
+        fail(e)
     finally:
         catalog.close()
-    _out.print(f"{account_id}: {'enabled' if enabled else 'disabled'}", markup=False)
+    out.print(f"{account_id}: {'enabled' if enabled else 'disabled'}", markup=False)
 
 
 def run_worker(config: Path, log_format: str, log_level: str) -> None:
@@ -174,14 +167,14 @@ def run_worker(config: Path, log_format: str, log_level: str) -> None:
             start_http_server(settings.metrics.port, settings.metrics.host, registry=registry)
         except OSError as e:
             catalog.close()
-            _fail(f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}")
+            fail(f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}")
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        _err.print(f"worker {worker.worker_id}: sharing out the accounts", markup=False)
+        err.print(f"worker {worker.worker_id}: sharing out the accounts", markup=False)
         await worker.run(stop)
 
     try:
