@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import ENDED, ORDERSYNC, get_json, post_json
+from processes import ORDERSYNC, coverage, get_json, post_json, sim_orders
 
 from ordersync.domain.order import new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
@@ -105,19 +105,6 @@ def _start_worker(config: Path, log: Path, workers: list[subprocess.Popen[bytes]
     return proc
 
 
-def _orders(simulator: str, account: str) -> list[dict[str, Any]]:
-    return list(get_json(f"{simulator}/sim/state?account={account}")["orders"])
-
-
-def _covered(simulator: str, account: str, parent: str) -> Decimal:
-    live = [
-        o
-        for o in _orders(simulator, account)
-        if o["client_order_id"].startswith(parent + "~") and o["status"] not in ENDED
-    ]
-    return sum((Decimal(o["qty"]) for o in live), Decimal(0))
-
-
 def _submit(catalog_url: str, schema: str, parent: str) -> None:
     # what `ordersync submit --db <the account's store>` records, without a process per parent
     store = open_store(account_store_url(catalog_url, schema))
@@ -144,7 +131,7 @@ def _fill_everywhere(simulator: str, parent: str, qty: str) -> None:
 
 
 def _protected_everywhere(simulator: str, parent: str, qty: int, what: str) -> None:
-    wait_until(lambda: all(_covered(simulator, a, parent) == qty for a in ACCOUNTS), 40, what)
+    wait_until(lambda: all(coverage(simulator, parent, a) == qty for a in ACCOUNTS), 40, what)
 
 
 def _books_are_clean(simulator: str) -> None:
@@ -173,7 +160,7 @@ def test_workers_split_the_accounts_survive_a_kill_and_rebalance_when_one_joins(
     for account in ACCOUNTS:
         _submit(postgres_url, schemas[account], "p1")
     wait_until(
-        lambda: all(any(o["client_order_id"] == "p1" for o in _orders(simulator, a)) for a in ACCOUNTS),
+        lambda: all(any(o["client_order_id"] == "p1" for o in sim_orders(simulator, a)) for a in ACCOUNTS),
         40,
         "every account's parent at the broker",
     )
@@ -201,7 +188,7 @@ def test_workers_split_the_accounts_survive_a_kill_and_rebalance_when_one_joins(
     for account in ACCOUNTS:
         _submit(postgres_url, schemas[account], "p2")
     wait_until(
-        lambda: all(any(o["client_order_id"] == "p2" for o in _orders(simulator, a)) for a in ACCOUNTS),
+        lambda: all(any(o["client_order_id"] == "p2" for o in sim_orders(simulator, a)) for a in ACCOUNTS),
         40,
         "the second parents at the broker",
     )

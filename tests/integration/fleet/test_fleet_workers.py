@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ordersync.config import FleetSettings, Settings, load_settings
+from ordersync.demo.books import books_coverage
 from ordersync.domain.order import new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import record_parent
@@ -89,13 +90,9 @@ def _submit(catalog: Catalog, account_id: str, parent: str) -> None:
 
 def _covered(sim: SimServer, account: str, parent: str) -> Decimal:
     orders = sim.snapshot(account=account)["orders"]
-    live = [
-        o
-        for o in orders
-        if o["client_order_id"].startswith(parent + "~")
-        and o["status"] in ("new", "accepted", "held", "partially_filled")
-    ]
-    return sum((Decimal(o["qty"]) for o in live), Decimal(0))
+    by_id = {o["id"]: o for o in orders}
+    roots = [o for o in orders if o["client_order_id"].startswith(parent + "~")]
+    return books_coverage([m for root in roots for m in (root, *(by_id[i] for i in root["sim"]["leg_ids"]))])
 
 
 async def _until(check: object, timeout_s: float, what: str) -> None:
