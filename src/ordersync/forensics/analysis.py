@@ -23,9 +23,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Final, overload
 
-from ordersync.forensics.correlate import NO_TIME, Correlation
+from ordersync.forensics.correlate import Correlation
 from ordersync.forensics.enrich import Context, GroupFacts, enrich, next_steps, timeline
 from ordersync.forensics.exports import BrokerBook
+from ordersync.forensics.groups import NO_TIME
 from ordersync.forensics.records import ErrorBody, Submission
 from ordersync.forensics.report import (
     Cause,
