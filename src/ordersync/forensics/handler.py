@@ -91,14 +91,15 @@ class LineHandler:
         self.templates: dict[bytes, tuple[int, int, Rejection | None, int] | None] = {}
         self.minutes: dict[bytes, int] = {}
 
-    def chunk(self, chunk: bytes, oversized: bool) -> None:
+    def chunk(self, chunk: bytes, lo: int, hi: int, oversized: bool) -> None:
+        """Read the whole lines in `chunk[lo:hi]` (the last may lack its newline)."""
         if oversized:
             self.stats.oversized_lines += 1
-            self.line(chunk, self.line_no + 1)
+            self.line(chunk[lo:hi], self.line_no + 1)
             self._advance(1)
             return
-        spans = _marked_spans(chunk)
-        pos, no = 0, self.line_no + 1
+        spans = _marked_spans(chunk, lo, hi)
+        pos, no = lo, self.line_no + 1
         count = chunk.count
         fast, templates, minutes = self.fast, self.templates, self.minutes
         hits = [0, 0, 0]  # template lines per origin slot
@@ -133,11 +134,12 @@ class LineHandler:
                 self.stats.oversized_lines += 1
                 line = line[:MAX_LINE_BYTES]
             elif line[10:11] == b"T" and (tag := _CRI_TAG_RE.match(line)) is not None:
-                line = _cri_joined(chunk, start, end, tag.group(1))
+                line = _cri_joined(chunk, start, end, tag.group(1), lo, hi)
             self.line(line, no)
         if spans:
             self._count_templates(hits, repaired)
-        lines = no - self.line_no - 1 + count(b"\n", pos) + (0 if chunk.endswith(b"\n") else 1)
+        last = 0 if chunk.endswith(b"\n", lo, hi) else 1
+        lines = no - self.line_no - 1 + count(b"\n", pos, hi) + last
         self._advance(lines)
 
     def _count_templates(self, hits: list[int], repaired: int) -> None:
@@ -275,39 +277,40 @@ def _seed_minute(text: bytes) -> int | None:
     return to_us(at)
 
 
-def _marked_spans(chunk: bytes) -> list[tuple[int, int]]:
+def _marked_spans(chunk: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The (start, end) of every line in `chunk[lo:hi]` that carries a marker, in order."""
     found: dict[int, int] = {}
     find, rfind = chunk.find, chunk.rfind
     for marker in MARKERS:
-        i = find(marker)
+        i = find(marker, lo, hi)
         while i >= 0:
-            start = rfind(b"\n", 0, i) + 1
-            end = find(b"\n", i)
+            start = rfind(b"\n", lo, i) + 1 or lo
+            end = find(b"\n", i, hi)
             if end < 0:
-                end = len(chunk)
+                end = hi
             found[start] = end
-            i = find(marker, end)
+            i = find(marker, end, hi)
     return sorted(found.items()) if len(found) > 1 else list(found.items())
 
 
-def _cri_joined(chunk: bytes, start: int, end: int, tag: bytes) -> bytes:
-    # Kubernetes splits a long line into `P` parts ending with an `F` part: rejoin them
-    while start > 0:  # earlier parts of the same line
-        prev_start = chunk.rfind(b"\n", 0, start - 1) + 1
-        m = _CRI_TAG_RE.match(chunk, prev_start)
+def _cri_joined(chunk: bytes, start: int, end: int, tag: bytes, lo: int, hi: int) -> bytes:
+    # Kubernetes splits a long line into `P` parts ending with an `F` part: rejoin them (within the span)
+    while start > lo:  # earlier parts of the same line
+        prev_start = chunk.rfind(b"\n", lo, start - 1) + 1 or lo
+        m = _CRI_TAG_RE.match(chunk, prev_start, hi)
         if m is None or m.group(1) != b"P":
             break
         start = prev_start
     parts = []
     pos = start
     while True:
-        line_end = chunk.find(b"\n", pos)
-        line_end = len(chunk) if line_end < 0 else line_end
-        m = _CRI_TAG_RE.match(chunk, pos)
+        line_end = chunk.find(b"\n", pos, hi)
+        line_end = hi if line_end < 0 else line_end
+        m = _CRI_TAG_RE.match(chunk, pos, hi)
         if m is None:
             break
         parts.append((chunk[pos : m.end()], chunk[m.end() : line_end].rstrip(b"\r")))
-        if m.group(1) == b"F" or line_end >= len(chunk):
+        if m.group(1) == b"F" or line_end >= hi:
             break
         pos = line_end + 1
     if not parts:

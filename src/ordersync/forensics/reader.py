@@ -115,8 +115,8 @@ def _scan_log(inp: Opened, handler: LineHandler, advance: Advance) -> FileStats:
         raise LogInputError(inp.path, problem)
     note = None
     try:
-        for chunk, oversized in _chunks(inp):
-            handler.chunk(chunk, oversized)
+        for buffer, lo, hi, oversized in _chunks(inp):
+            handler.chunk(buffer, lo, hi, oversized)
             advance(inp.tell())
     except _READ_ERRORS as e:
         if handler.line_no == 0:
@@ -137,35 +137,43 @@ def _scan_log(inp: Opened, handler: LineHandler, advance: Advance) -> FileStats:
     )
 
 
-def _chunks(inp: Opened) -> Iterator[tuple[bytes, bool]]:
-    """Blocks that end at a newline (the last may not); a line over 1 MiB comes alone, cut, flagged."""
+def _chunks(inp: Opened) -> Iterator[tuple[bytes, int, int, bool]]:
+    """Spans `(buffer, lo, hi, oversized)` of whole lines; the last may lack its newline.
+
+    Each read block is scanned where it lies, from its first line start to its last newline: no block
+    is copied (a 1 MiB copy is a fresh mapping, faulted in, then unmapped: a quarter of the time of a
+    sparse log). The line cut by a block's end is completed by the next block's first line and comes
+    alone, as a small buffer of its own. A line over 1 MiB comes alone, cut to 1 MiB, flagged.
+    """
     carry = b""
     skipping = False  # inside an oversized line, discarding until its newline
     data = inp.head
     while data:
+        lo = 0
         if skipping:
             newline = data.find(b"\n")
             if newline < 0:
                 data = inp.read(BLOCK_BYTES)
                 continue
-            data, skipping = data[newline + 1 :], False
-        cut = data.rfind(b"\n")  # the carry has no newline: the block's last one is the buffer's
+            lo, skipping = newline + 1, False
+        cut = data.rfind(b"\n", lo)  # the carry has no newline: the block's last one is the buffer's
         if cut < 0:
-            carry = carry + data if carry else data
+            rest = data[lo:] if lo else data
+            carry = carry + rest if carry else rest
         else:
-            # one copy of the block at most (each large copy is a fresh mapping, see `analyze`)
             if carry:
-                block = b"".join((carry, memoryview(data)[: cut + 1]))
-            else:
-                block = data if cut + 1 == len(data) else data[: cut + 1]
+                first = data.find(b"\n", lo) + 1
+                yield carry + data[lo:first], 0, len(carry) + first - lo, False
+                lo = first
+            if cut + 1 > lo:
+                yield data, lo, cut + 1, False
             carry = data[cut + 1 :]
-            yield block, False
         if len(carry) > MAX_LINE_BYTES:
-            yield carry[:MAX_LINE_BYTES], True
+            yield carry, 0, MAX_LINE_BYTES, True
             carry, skipping = b"", True
         data = inp.read(BLOCK_BYTES)
     if carry:
-        yield carry, False
+        yield carry, 0, len(carry), False
 
 
 @contextmanager
