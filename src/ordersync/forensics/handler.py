@@ -293,6 +293,14 @@ def _marked_spans(chunk: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
     return sorted(found.items()) if len(found) > 1 else list(found.items())
 
 
+def is_cri_part(data: bytes, start: int = 0) -> bool:
+    """True when the line at `start` is a Kubernetes CRI part (`P`) of a longer line continued below."""
+    if data[start + 10 : start + 11] != b"T":
+        return False
+    m = _CRI_TAG_RE.match(data, start)
+    return m is not None and m.group(1) == b"P"
+
+
 def _cri_joined(chunk: bytes, start: int, end: int, tag: bytes, lo: int, hi: int) -> bytes:
     # Kubernetes splits a long line into `P` parts ending with an `F` part: rejoin them (within the span)
     while start > lo:  # earlier parts of the same line

@@ -24,13 +24,14 @@ from typing import Final
 
 from ordersync.forensics.errors import LogInputError
 from ordersync.forensics.exports import MAX_EXPORT_BYTES, BrokerBook, load_export
-from ordersync.forensics.handler import MAX_LINE_BYTES, FastSink, LineHandler, Sink
+from ordersync.forensics.handler import MAX_LINE_BYTES, FastSink, LineHandler, Sink, is_cri_part
 from ordersync.forensics.inputs import Opened, looks_like_export, open_input, sniff_problem
 from ordersync.forensics.stats import FileStats, StatsCounter
 from ordersync.forensics.years import YearGuess, dated_evidence, own_evidence
 
 BLOCK_BYTES: Final = 1 << 20
 PROGRESS_MIN_BYTES: Final = 32 << 20
+_CRI_HEAD: Final = 128  # a CRI tag (RFC 3339 time, stream, P/F) is well within this
 _READ_ERRORS: Final = (OSError, EOFError, zlib.error)
 
 Advance = Callable[[int], None]  # called with the bytes consumed so far
@@ -144,6 +145,7 @@ def _chunks(inp: Opened) -> Iterator[tuple[bytes, int, int, bool]]:
     is copied (a 1 MiB copy is a fresh mapping, faulted in, then unmapped: a quarter of the time of a
     sparse log). The line cut by a block's end is completed by the next block's first line and comes
     alone, as a small buffer of its own. A line over 1 MiB comes alone, cut to 1 MiB, flagged.
+    Kubernetes `P` parts at a block's end wait for the next block, so a split line is read whole.
     """
     carry = b""
     skipping = False  # inside an oversized line, discarding until its newline
@@ -156,13 +158,16 @@ def _chunks(inp: Opened) -> Iterator[tuple[bytes, int, int, bool]]:
                 data = inp.read(BLOCK_BYTES)
                 continue
             lo, skipping = newline + 1, False
-        cut = data.rfind(b"\n", lo)  # the carry has no newline: the block's last one is the buffer's
-        if cut < 0:
+        cut = data.rfind(b"\n", lo)
+        if cut >= lo:
+            cut = _before_parts(data, lo, cut, carry)
+        if cut < lo:
             rest = data[lo:] if lo else data
             carry = carry + rest if carry else rest
         else:
             if carry:
-                first = data.find(b"\n", lo) + 1
+                # a Kubernetes partial line (`P`) stays with the block that holds its next parts
+                first = cut + 1 if is_cri_part(_joined_head(carry, data, lo)) else data.find(b"\n", lo) + 1
                 yield carry + data[lo:first], 0, len(carry) + first - lo, False
                 lo = first
             if cut + 1 > lo:
@@ -174,6 +179,30 @@ def _chunks(inp: Opened) -> Iterator[tuple[bytes, int, int, bool]]:
         data = inp.read(BLOCK_BYTES)
     if carry:
         yield carry, 0, len(carry), False
+
+
+def _before_parts(data: bytes, lo: int, cut: int, carry: bytes) -> int:
+    """Move a block's cut (its last newline) before a trailing run of Kubernetes `P` parts.
+
+    Those parts continue on the next lines: they go to the carry and come with the next block, where
+    the handler rejoins them (`handler._cri_joined`). A run longer than half a maximal line is left
+    where it is (the carry must stay one line's worth). Returns `lo - 1` when nothing is left.
+    """
+    end = len(data)
+    while cut >= lo:
+        start = data.rfind(b"\n", lo, cut) + 1 or lo
+        if start == lo and carry:  # the line began in the carry
+            whole = len(carry) + end - lo <= MAX_LINE_BYTES // 2
+            return lo - 1 if whole and is_cri_part(_joined_head(carry, data, lo)) else cut
+        if end - start > MAX_LINE_BYTES // 2 or not is_cri_part(data, start):
+            return cut
+        cut = start - 1
+    return cut
+
+
+def _joined_head(carry: bytes, data: bytes, lo: int) -> bytes:
+    # enough of the line that starts in the carry to read a CRI tag (a cut may fall inside the tag)
+    return carry[:_CRI_HEAD] if len(carry) >= _CRI_HEAD else carry + data[lo : lo + _CRI_HEAD]
 
 
 @contextmanager
