@@ -12,8 +12,9 @@ writes, and the run checks that the report finds exactly that many.
     git archive main src | tar -x -C /tmp/base && python bench/bench_analyze.py --baseline /tmp/base/src
                                                            # before/after, side by side in one run
 
-The floor is `grep -c 40310000` (and `rg -c 40310000` when ripgrep is installed) on the same file: the
-issue's target is at least 1/10 of grep's speed. Every tool reads the file after one warm-up read, so all
+The floors are `grep -c 40310000` and `rg -c 40310000` on the same file (rg from PATH or beside this
+interpreter, as `pip install --only-binary :all: ripgrep` puts it; the run says so when it is missing):
+the issue's target is at least 1/10 of grep's speed, rg is shown beside it. Every tool reads the file after one warm-up read, so all
 see the page cache. `analyze_paths` is timed in a child process, then `ordersync analyze FILE --format
 md|json|html` runs as a child process per format (output discarded) and its peak RSS is read with
 `resource.getrusage` in that child: the target is 150 MB or less in every format. With `--baseline SRC`
@@ -118,6 +119,21 @@ def time_wc(path: Path) -> tuple[int, float]:
     start = time.perf_counter()
     result = subprocess.run(["wc", "-l", str(path)], capture_output=True, text=True, check=True)
     return int(result.stdout.split()[0]), time.perf_counter() - start
+
+
+def find_tool(name: str) -> str | None:
+    """The tool on PATH, or beside this interpreter (a venv's `bin`, where `pip install ripgrep` puts rg)."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+RG_MISSING = (
+    "rg -c 40310000   not measured: ripgrep is not installed (`pip install --only-binary :all: ripgrep` "
+    "brings a prebuilt rg from PyPI; the newest release there is source only and needs crates.io)"
+)
 
 
 def time_count(tool: str, path: Path) -> tuple[int, float]:
@@ -258,10 +274,14 @@ def run(
     """Every measurement per version, one version after the other for each (same cache, same load)."""
     time_wc(path)  # warm the page cache for every tool
     wc_lines, wc_s = time_wc(path)
-    tools = ["grep", *(["rg"] if shutil.which("rg") else [])]
+    figures: dict[str, object] = {"size_mib": round(mib(path)), "lines": wc_lines}
+    rg = find_tool("rg")
+    tools = ["grep", *([rg] if rg else [])]
     print(f"size            {mib(path):.0f} MiB, {wc_lines:,} lines")
     print(f"wc -l           {wc_s:8.2f} s  {wc_lines / wc_s:14,.0f} lines/s")
-    figures: dict[str, object] = {"size_mib": round(mib(path)), "lines": wc_lines}
+    if rg is None:
+        print(RG_MISSING)
+    figures["rg"] = "not installed" if rg is None else rg
     table: dict[str, dict[str, str]] = {v.name: {} for v in versions}
     for version in versions:
         # each floor timed (best of 3) right before and right after the analysis, its best kept: the
@@ -277,16 +297,18 @@ def run(
         cells = []
         for tool in tools:
             count, floor = before[tool][0], floors[tool]
+            name = Path(tool).name
             ratio = floor / seconds
-            verdict = "meets" if ratio >= 0.1 else "misses"
+            # the goal is set against grep; rg is the faster floor, shown beside it
+            verdict = "" if name != "grep" else " (meets 1/10)" if ratio >= 0.1 else " (misses 1/10)"
             runs = f"before {before[tool][1]:.2f} s, after {after[tool][1]:.2f} s"
             print(
-                f"{'':9s} {tool} -c 40310000 {floor:6.2f} s ({count:,} lines; {runs}): "
-                f"analyze is 1/{1 / ratio:.1f} of {tool} ({verdict} 1/10)"
+                f"{'':9s} {name} -c 40310000 {floor:6.2f} s ({count:,} lines; {runs}): "
+                f"analyze is 1/{1 / ratio:.1f} of {name}{verdict}"
             )
-            figures[f"{tool}_s"] = round(floor, 3)
-            figures[f"{version.name}_ratio_to_{tool}"] = round(ratio, 4)
-            cells.append(f"1/{1 / ratio:.1f} of {tool}")
+            figures[f"{name}_s"] = round(floor, 3)
+            figures[f"{version.name}_ratio_to_{name}"] = round(ratio, 4)
+            cells.append(f"1/{1 / ratio:.1f} of {name}")
         figures[f"{version.name}_analyze_s"] = round(seconds, 2)
         table[version.name]["analyze_paths"] = f"{seconds:.1f} s ({', '.join(cells)})"
         if expected is not None and issues != expected.refusals_40310000:
