@@ -224,6 +224,11 @@ class GroupTable:
         """Drop the lookups by order id and symbol once every refusal is filed."""
         self.index, self.unlinked, self._rows, self._by_row = {}, {}, None, array("i")
 
+    def evidence_totals(self) -> tuple[int, ...]:
+        """Every group's evidence counts summed (one slice per count: no row built for this)."""
+        width = len(_EVIDENCE)
+        return tuple(sum(self.evidence[i::width]) for i in range(width))
+
     def evidence_of(self, g: int) -> tuple[int, ...]:
         base = g * len(_EVIDENCE)
         return tuple(self.evidence[base : base + len(_EVIDENCE)])
