@@ -4,10 +4,10 @@ Inputs are opened by `inputs.py` (stdin as `-`, gzip by magic bytes, byte-order 
 that is a broker export goes to `exports.py`; an input whose content was already given (the same file
 twice, or a copy) is skipped with a note, so nothing is counted twice.
 
-Logs are read in 1 MiB blocks cut at newlines, so memory stays flat whatever the size; a line longer than
-1 MiB is cut to its first 1 MiB (counted as oversized). `handler.py` finds and parses the lines that
-matter in each block. RFC 3164 syslog timestamps have no year: `years.py` infers it and the file's notes
-say from what.
+Logs are read in 1 MiB blocks, each scanned where it lies up to its last newline (no block is copied), so
+memory stays flat whatever the size; a line longer than 1 MiB is cut to its first 1 MiB (counted as
+oversized). `handler.py` finds and parses the lines that matter in each span. RFC 3164 syslog timestamps
+have no year: `years.py` infers it and the file's notes say from what.
 
 An input with nothing readable (empty, binary, UTF-16 without a byte-order mark) raises `LogInputError`
 when not one line of it could be read. Imports rich only when a progress bar is shown.
