@@ -27,22 +27,19 @@ import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ordersync.demo.books import owner_of
 from ordersync.demo.delays import fill_protections, percentiles
-from ordersync.domain.order import new_order
-from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import record_parent
 from ordersync.fleet.catalog import Catalog, account_store_url
 from ordersync.sim.process import end_process, ordersync_command, start_simulator_process
 from ordersync.store import open_store
 from ordersync.store.isolation import isolated_schema
+from ordersync.testing import resting_parent
 
 PG_URL = os.environ.get("ORDERSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-PLAN = ProtectionPlan(take_profit=PriceRule(price=Decimal("76")), stop_loss=PriceRule(price=Decimal("68.5")))
 TARGET_P99_S = 1.0
 
 
@@ -143,18 +140,8 @@ class Fleet:
         now = datetime.now(UTC)
         for account in self.accounts:
             store = open_store(account_store_url(self.catalog.url, self.schemas[account]))
-            order = new_order(
-                client_order_id=parent,
-                symbol="OKE",
-                side="buy",
-                type="limit",
-                qty="10",
-                created_at=now,
-                time_in_force="gtc",
-                limit_price="70.00",
-            )
             try:
-                record_parent(store, order, PLAN, now)
+                record_parent(store, *resting_parent(parent, now), now)
             finally:
                 store.close()
         self.wait(lambda: all(self._has(a, parent) for a in self.accounts), 120, f"{parent} at the broker")

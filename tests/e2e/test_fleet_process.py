@@ -16,24 +16,20 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from processes import ORDERSYNC, coverage, get_json, post_json, sim_orders
 
-from ordersync.domain.order import new_order
-from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import record_parent
 from ordersync.fleet.catalog import account_store_url
 from ordersync.sim.process import end_process, free_port, start_simulator_process
 from ordersync.store import open_store
-from ordersync.testing import wait_until
+from ordersync.testing import resting_parent, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 ACCOUNTS = [f"acct-{i:03d}" for i in range(1, 5)]
-PLAN = ProtectionPlan(take_profit=PriceRule(price=Decimal("76")), stop_loss=PriceRule(price=Decimal("68.5")))
 
 
 @pytest.fixture
@@ -107,20 +103,9 @@ def _start_worker(config: Path, log: Path, workers: list[subprocess.Popen[bytes]
 
 def _submit(catalog_url: str, schema: str, parent: str) -> None:
     # what `ordersync submit --db <the account's store>` records, without a process per parent
-    store = open_store(account_store_url(catalog_url, schema))
-    now = datetime.now(UTC)
-    order = new_order(
-        client_order_id=parent,
-        symbol="OKE",
-        side="buy",
-        type="limit",
-        qty="10",
-        created_at=now,
-        time_in_force="gtc",
-        limit_price="70.00",
-    )
+    store, now = open_store(account_store_url(catalog_url, schema)), datetime.now(UTC)
     try:
-        record_parent(store, order, PLAN, now)
+        record_parent(store, *resting_parent(parent, now), now)
     finally:
         store.close()
 

@@ -6,9 +6,7 @@ folder or per-account environment variables, ``ordersync.config.account_credenti
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,7 +25,7 @@ accounts_app = typer.Typer(no_args_is_help=True, help="Many accounts: the catalo
 ConfigOption = Annotated[Path | None, typer.Option(help="YAML config; its store.url must be PostgreSQL")]
 
 
-def _catalog(config: Path | None) -> tuple[Settings, Catalog]:
+def open_catalog(config: Path | None) -> tuple[Settings, Catalog]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from ordersync.config import load_settings
@@ -50,7 +48,7 @@ def add(
     """Register accounts and create their stores; the workers pick them up within a heartbeat."""
     from ordersync.config import account_credentials
 
-    settings, catalog = _catalog(config)
+    settings, catalog = open_catalog(config)
     secrets = settings.fleet.secrets_dir
     try:
         for account_id in account_ids:
@@ -71,7 +69,7 @@ def list_accounts(
     config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False
 ) -> None:
     """Every account: enabled or not, and which worker's engine holds its lease now."""
-    _, catalog = _catalog(config)
+    _, catalog = open_catalog(config)
     try:
         rows = [(a, *_account_state(catalog.url, a)) for a in catalog.accounts()]
         live = catalog.live_workers()
@@ -133,7 +131,7 @@ def enable(account_id: Annotated[str, typer.Argument()], config: ConfigOption = 
 
 
 def _set_enabled(account_id: str, enabled: bool, config: Path | None) -> None:
-    _, catalog = _catalog(config)
+    _, catalog = open_catalog(config)
     try:
         catalog.set_enabled(account_id, enabled)
     except OrderSyncError as e:
@@ -141,43 +139,3 @@ def _set_enabled(account_id: str, enabled: bool, config: Path | None) -> None:
     finally:
         catalog.close()
     out.print(f"{account_id}: {'enabled' if enabled else 'disabled'}", markup=False)
-
-
-def run_worker(config: Path, log_format: str, log_level: str) -> None:
-    """``ordersync run --worker``: run this process's share of the catalog's accounts until a signal."""
-    from ordersync.config import secret_values
-    from ordersync.fleet.worker import Worker, alpaca_factory
-    from ordersync.logging import configure
-
-    settings, catalog = _catalog(config)
-    secrets = settings.fleet.secrets_dir
-    configure(
-        json=log_format == "json", level=log_level, secrets=secret_values(Path(secrets) if secrets else None)
-    )
-    worker = Worker(settings, catalog, alpaca_factory(catalog))
-    if settings.metrics.enabled:
-        from prometheus_client import start_http_server
-
-        from ordersync.fleet.metrics import fleet_registry
-
-        registry = fleet_registry(
-            lambda: {a: run.engine for a, run in worker.runs.items()}, worker.active_accounts
-        )
-        try:
-            start_http_server(settings.metrics.port, settings.metrics.host, registry=registry)
-        except OSError as e:
-            catalog.close()
-            fail(f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}")
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        err.print(f"worker {worker.worker_id}: sharing out the accounts", markup=False)
-        await worker.run(stop)
-
-    try:
-        asyncio.run(main())
-    finally:
-        catalog.close()

@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ordersync.cli.common import check_store, err, fail, settings_and_keys
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from ordersync.config import Settings
 
 
 def sim_serve(
@@ -63,31 +68,18 @@ def run(
 
     _log_options(log_format, log_level)
     if worker:
-        from ordersync.cli.accounts import run_worker
-
-        run_worker(config, log_format, log_level.lower())
+        _run_worker(config, log_format, log_level.lower())
         return
     settings, credentials = settings_and_keys(config)
     check_store(settings.store.url)
     configure(json=log_format == "json", level=log_level.lower(), secrets=secret_values())
     engine, store, _ = build_engine(settings, credentials)
 
-    def serve_metrics() -> None:
-        # bound only once the lease is held, so a standby on the same host does not fight for the port
-        if not settings.metrics.enabled:
-            return
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(settings.metrics.port, settings.metrics.host, registry=engine.metrics.registry)
-        except OSError as e:
-            fail(f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}")
+    def serve_metrics() -> None:  # bound only once the lease is held: a standby never holds the port
+        _serve_metrics(settings, engine.metrics.registry)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = _stop_on_signals()
         err.print("waiting for the lease (another instance may be active) ...")
         await run_engine(
             engine, stop, on_lease=serve_metrics, on_active=lambda: err.print("active: syncing orders")
@@ -102,3 +94,53 @@ def run(
             "lease lost: another instance is active; exiting so a supervisor restarts this one as standby"
         )
         raise typer.Exit(1)
+
+
+def _run_worker(config: Path, log_format: str, log_level: str) -> None:
+    """``ordersync run --worker``: run this process's share of the catalog's accounts until a signal."""
+    from ordersync.cli.accounts import open_catalog
+    from ordersync.config import secret_values
+    from ordersync.fleet.metrics import fleet_registry
+    from ordersync.fleet.worker import Worker, alpaca_factory
+    from ordersync.logging import configure
+
+    settings, catalog = open_catalog(config)
+    secrets = settings.fleet.secrets_dir
+    configure(
+        json=log_format == "json", level=log_level, secrets=secret_values(Path(secrets) if secrets else None)
+    )
+    worker = Worker(settings, catalog, alpaca_factory(catalog))
+
+    async def main() -> None:
+        stop = _stop_on_signals()
+        _serve_metrics(
+            settings,
+            fleet_registry(lambda: {a: run.engine for a, run in worker.runs.items()}, worker.active_accounts),
+        )
+        err.print(f"worker {worker.worker_id}: sharing out the accounts", markup=False)
+        await worker.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        catalog.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    # SIGINT/SIGTERM end the current phase at once (inside the running loop)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _serve_metrics(settings: Settings, registry: CollectorRegistry) -> None:
+    if not settings.metrics.enabled:
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(settings.metrics.port, settings.metrics.host, registry=registry)
+    except OSError as e:
+        fail(f"cannot serve metrics on {settings.metrics.host}:{settings.metrics.port}: {e.strerror}")

@@ -140,6 +140,17 @@ class Catalog:
                 Account(r.account_id, r.store_schema, r.enabled, r.created_at) for r in conn.execute(query)
             ]
 
+    def account_url(self, account_id: str) -> str:
+        """The store URL of a registered account (what ``ordersync submit --db`` takes).
+
+        Raises:
+            ConfigError: no such account.
+        """
+        for account in self.accounts():
+            if account.account_id == account_id:
+                return account_store_url(self.url, account.store_schema)
+        raise ConfigError(f"no account {account_id!r} (see `ordersync accounts list`)")
+
     def set_enabled(self, account_id: str, enabled: bool) -> None:
         """Enable or disable an account: a disabled one is released by its worker within a heartbeat.
 

@@ -30,7 +30,7 @@ import structlog
 from ordersync.config import Settings, StoreSettings, account_credentials
 from ordersync.engine import Engine
 from ordersync.fleet.assignment import assign
-from ordersync.fleet.catalog import Catalog, account_store_url
+from ordersync.fleet.catalog import Catalog
 from ordersync.runner import run_engine
 
 log = structlog.get_logger("ordersync.fleet")
@@ -148,9 +148,7 @@ class Worker:
 
 def account_settings(settings: Settings, catalog: Catalog, account_id: str) -> Settings:
     """The settings of one account's engine: the fleet's, with the account's own store schema."""
-    schema = next(a.store_schema for a in catalog.accounts() if a.account_id == account_id)
-    store = StoreSettings(url=account_store_url(catalog.url, schema))
-    return settings.model_copy(update={"store": store})
+    return settings.model_copy(update={"store": StoreSettings(url=catalog.account_url(account_id))})
 
 
 def alpaca_factory(catalog: Catalog) -> EngineFactory:

@@ -15,7 +15,7 @@ Everything is importable from ``ordersync.testing`` itself.
 from __future__ import annotations
 
 from ordersync.testing.clock import T0, FakeClock
-from ordersync.testing.factories import make_fill, make_order, make_view, observe
+from ordersync.testing.factories import make_fill, make_order, make_view, observe, resting_parent
 from ordersync.testing.memory_store import InMemoryStore, InMemoryTransaction
 from ordersync.testing.postgres import fresh_postgres_schema, postgres_unreachable
 from ordersync.testing.waiting import wait_until, wait_until_async
@@ -31,6 +31,7 @@ __all__ = [
     "make_view",
     "observe",
     "postgres_unreachable",
+    "resting_parent",
     "wait_until",
     "wait_until_async",
 ]

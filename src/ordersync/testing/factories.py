@@ -23,7 +23,12 @@ from ordersync.domain.order import (
     TimeInForce,
     new_order,
 )
+from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.testing.clock import T0
+
+OKE_OCO = ProtectionPlan(
+    take_profit=PriceRule(price=Decimal("76")), stop_loss=PriceRule(price=Decimal("68.5"))
+)
 
 
 def make_order(
@@ -82,6 +87,22 @@ def make_order(
         broker_order_id=None if broker_order_id is None else BrokerOrderId(broker_order_id),
         broker_updated_at=broker_updated_at,
     )
+
+
+def resting_parent(client_order_id: str, now: datetime) -> tuple[Order, ProtectionPlan]:
+    """A GTC limit buy of 10 OKE at 70.00 (below the simulators' 72.10: it rests until a test fills it) and
+    its OCO plan (76 / 68.5): the parent the operations and fleet tests submit."""
+    order = new_order(
+        client_order_id=client_order_id,
+        symbol="OKE",
+        side="buy",
+        type="limit",
+        qty="10",
+        created_at=now,
+        time_in_force="gtc",
+        limit_price="70.00",
+    )
+    return order, OKE_OCO
 
 
 def make_view(

@@ -18,22 +18,17 @@ import pytest
 
 from ordersync.config import FleetSettings, Settings, load_settings
 from ordersync.demo.books import books_coverage
-from ordersync.domain.order import new_order
-from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import record_parent
-from ordersync.fleet.catalog import Catalog, account_store_url
+from ordersync.fleet.catalog import Catalog
 from ordersync.fleet.worker import Worker, alpaca_factory
 from ordersync.sim.clock import RealClock
 from ordersync.sim.scenarios import parse_scenario
 from ordersync.sim.server import SimServer
 from ordersync.store import open_store
-from ordersync.testing import wait_until_async
+from ordersync.testing import resting_parent, wait_until_async
 
 pytestmark = [pytest.mark.postgres]
 ACCOUNTS = ["acct-001", "acct-002", "acct-003", "acct-004"]
-PLAN = ProtectionPlan(
-    take_profit=PriceRule(price=Decimal("76.00")), stop_loss=PriceRule(price=Decimal("68.50"))
-)
 
 
 @pytest.fixture
@@ -70,21 +65,9 @@ def _settings(tmp_path: Path, sim: SimServer, catalog: Catalog) -> Settings:
 
 
 def _submit(catalog: Catalog, account_id: str, parent: str) -> None:
-    schema = next(a.store_schema for a in catalog.accounts() if a.account_id == account_id)
-    store = open_store(account_store_url(catalog.url, schema))
-    now = datetime.now(UTC)
-    order = new_order(
-        client_order_id=parent,
-        symbol="OKE",
-        side="buy",
-        type="limit",
-        qty="10",
-        created_at=now,
-        time_in_force="gtc",
-        limit_price="70.00",
-    )
+    store, now = open_store(catalog.account_url(account_id)), datetime.now(UTC)
     try:
-        record_parent(store, order, PLAN, now)
+        record_parent(store, *resting_parent(parent, now), now)
     finally:
         store.close()
 
