@@ -133,6 +133,16 @@ async def test_two_workers_split_the_accounts_and_one_takes_all_when_the_other_l
             state = simulator.snapshot(account=account)
             assert not state["counters"]["rejections"]["by_code"], (account, state["counters"]["rejections"])
             assert _covered(simulator, account, "p1") == (10 if account in moved else 4)
+
+        quiet = sorted(set(ACCOUNTS) - moved)[0]  # 4 of its 10 shares filled so far
+        catalog.set_enabled(quiet, False)  # an operator stops protecting one account
+        await wait_until_async(
+            lambda: second.active_accounts() == set(ACCOUNTS) - {quiet}, 20, "its engine to stop"
+        )
+        simulator.fill(client_order_id="p1", qty=Decimal("6"), account=quiet)
+        await asyncio.sleep(2.0)  # four poll intervals of the others: nobody acts on a disabled account
+        assert quiet not in second.runs
+        assert _covered(simulator, quiet, "p1") == 4
     finally:
         stop_first.set()
         stop_second.set()
