@@ -70,6 +70,7 @@ class Context:
     poll_news: int = 0  # changes first learned from catch-up reads (the stream missed them)
     canceling: dict[ClientOrderId, datetime] = field(default_factory=dict)
     wash_waits: dict[ClientOrderId, datetime] = field(default_factory=dict)  # release.py: held since
+    native_waits: dict[ClientOrderId, tuple[str, datetime]] = field(default_factory=dict)  # native.py
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     on_dirty: Callable[[], None] = lambda: None
@@ -370,12 +371,17 @@ async def _read_successor(ctx: Context, broker_id: BrokerOrderId) -> None:
 
 
 def _adopt_leg(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
-    # an OCO's stop leg carries a broker-made client_order_id: it is ours through its group
+    # an OCO's stop leg carries a broker-made client_order_id: it is ours through its group. A leg of an
+    # entry (a native bracket/OTO, docs/comparison.md §8) is a child of that entry, in the entry's group
     view = obs.order
     owner = ctx.leg_owner.get(view.broker_order_id)
     primary = tx.get_order(owner) if owner else None
     if primary is None:
         return None
+    native = primary.parent_id is None
+    role = OrderRole.STOP_LOSS
+    if native and view.order_type == OrderType.LIMIT.value:
+        role = OrderRole.TAKE_PROFIT
     leg = Order(
         client_order_id=view.client_order_id,
         symbol=primary.symbol,
@@ -384,8 +390,8 @@ def _adopt_leg(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
         qty=view.qty or primary.qty,
         time_in_force=primary.time_in_force,
         created_at=ctx.clock.now(),
-        role=OrderRole.STOP_LOSS,
-        parent_id=primary.parent_id,
+        role=role,
+        parent_id=primary.client_order_id if native else primary.parent_id,
         group_id=primary.client_order_id,
         limit_price=view.limit_price,
         stop_price=view.stop_price,
