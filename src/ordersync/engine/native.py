@@ -14,17 +14,41 @@ from datetime import datetime
 from ordersync.domain.coverage import entry_complete, native_legs
 from ordersync.domain.exits import AttachedExits, attached_exits
 from ordersync.domain.ids import ClientOrderId
-from ordersync.domain.order import Order
+from ordersync.domain.order import Order, OrderRole, OrderType
 from ordersync.domain.plans import ProtectionPlan, native_refusal
 from ordersync.domain.protection import NATIVE_HOLDS, ReleaseDecision
 from ordersync.engine.context import Context
 
 
-def exits_for(order: Order, plan: ProtectionPlan | None) -> AttachedExits | None:
-    """The exits to attach to ``order``'s POST: only for an entry whose plan asked to go native (and can)."""
-    if order.is_child or plan is None or not plan.native or native_refusal(plan, order) is not None:
+def exits_for(order: Order, plan: ProtectionPlan | None, on_symbol: list[Order]) -> AttachedExits | None:
+    """The exits to attach to ``order``'s POST (None: a simple order).
+
+    An entry goes native when its plan asks to, or, automatically, when one of our lone exits rests on its
+    symbol on the other side (issue 13 item 4): Alpaca would refuse the simple entry as a "potential wash
+    trade", and exempts a bracket/OTO. Either way only where a bracket keeps the guarantees
+    (``native_refusal``); an ineligible entry beside our lone exit goes simple, and its refusal is alerted
+    ``order_refused`` (docs/architecture.md §14.4).
+    """
+    if order.is_child or plan is None or native_refusal(plan, order) is not None:
         return None
-    return attached_exits(plan)
+    if plan.native or any(_lone_exit_against(order, o) for o in on_symbol):
+        return attached_exits(plan)
+    return None
+
+
+def _lone_exit_against(entry: Order, other: Order) -> bool:
+    # our simple exit at the venue on the entry's symbol, opposite side: a simple entry could trade against
+    # it (an OCO, a native leg and a trailing stop are exempt, and so is what is not at the venue yet)
+    return (
+        other.is_child
+        and other.group_id is None
+        and other.is_open
+        and not other.status.is_local
+        and other.role is not OrderRole.OCO
+        and other.type is not OrderType.TRAILING_STOP
+        and other.side is entry.side.opposite
+        and other.symbol == entry.symbol
+    )
 
 
 def awaiting_legs(parent: Order, children: list[Order]) -> bool:

@@ -60,7 +60,8 @@ async def _send(ctx: Context, coid: ClientOrderId) -> None:
             order = lifecycle.mark_submitting(order)
             tx.save_order(order)
             state = None if order.is_child else tx.get_plan(coid)
-            exits = native.exits_for(order, None if state is None else state.plan)
+            on_symbol = [] if state is None else tx.open_orders(order.symbol)
+            exits = native.exits_for(order, None if state is None else state.plan, on_symbol)
             group = {} if exits is None else {"order_class": exits.order_class}
             tx.journal(
                 ctx.entry(
