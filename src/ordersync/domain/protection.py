@@ -41,6 +41,7 @@ __all__ = [
     "FRACTION_REFUSALS_BEFORE_ALERT",
     "NATIVE_CUT",
     "NATIVE_HOLDS",
+    "NATIVE_UNREAD",
     "WASH_TRADE_CUT",
     "WASH_TRADE_HOLD",
     "CancelChild",
@@ -148,6 +149,12 @@ def release_decision(
     held = [leg for leg in native_legs(children) if leg.is_open]
     if held and not entry_complete(parent):
         return _native_decision(parent, held, target, covered, native_cut)
+    if plan.native and not native_legs(children) and target > covered and not native_cut:
+        # sent as a group, legs not read yet (the POST's answer was lost): an exit now could sit beside
+        # them once they arm; the engine reads the parent with its legs, for at most the bound
+        return ReleaseDecision(target, covered, holds=(Hold(target - covered, NATIVE_UNREAD),))
+    if plan.native and not native_legs(children) and parent.is_open and native_cut:
+        return _native_decision(parent, [], target, covered, native_cut)
     stale = _made_before(children, replaced_at)
     if stale:  # the plan changed: cancel first; they count until the broker confirms (no double sell)
         return ReleaseDecision(
@@ -199,7 +206,8 @@ def release_decision(
 
 NATIVE_PARTIAL = "native legs arm only once the entry completely fills: its filled shares wait (bounded)"
 NATIVE_LEGS_LEFT = "the entry ended part-filled: waiting for its held legs to end with it"
-NATIVE_HOLDS = (NATIVE_PARTIAL, NATIVE_LEGS_LEFT)
+NATIVE_UNREAD = "sent as a bracket/OTO: waiting to read its legs before protecting anything beside them"
+NATIVE_HOLDS = (NATIVE_PARTIAL, NATIVE_LEGS_LEFT, NATIVE_UNREAD)
 NATIVE_CUT = "native bound reached: cancel the rest of the group, then protect the filled shares"
 
 

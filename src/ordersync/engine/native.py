@@ -9,15 +9,34 @@ legs protect nothing until the entry completely fills, so a part-filled native p
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from ordersync.domain.coverage import entry_complete, native_legs
 from ordersync.domain.exits import AttachedExits, attached_exits
-from ordersync.domain.ids import ClientOrderId
-from ordersync.domain.order import Order, OrderRole, OrderType
+from ordersync.domain.ids import BrokerOrderId, ClientOrderId
+from ordersync.domain.order import Order, OrderRole, OrderSide, OrderType
 from ordersync.domain.plans import ProtectionPlan, native_refusal
 from ordersync.domain.protection import NATIVE_HOLDS, ReleaseDecision
 from ordersync.engine.context import Context
+from ordersync.ports import Transaction
+
+
+def prepare(ctx: Context, tx: Transaction, order: Order) -> AttachedExits | None:
+    """The exits ``order`` is sent with, decided once: an entry that goes native because of our lone exit
+    has its plan marked ``native`` in the same transaction, so a resend (same client_order_id) is the same
+    group, and the release rule knows to wait for its legs rather than send an exit beside them."""
+    state = None if order.is_child else tx.get_plan(order.client_order_id)
+    if state is None:
+        return None
+    eligible = native_refusal(state.plan, order) is None
+    on_symbol = tx.open_orders(order.symbol) if eligible and not state.plan.native else []
+    exits = exits_for(order, state.plan, on_symbol)
+    if exits is not None and not state.plan.native:
+        tx.save_plan(replace(state, plan=replace(state.plan, native=True)))
+        tx.journal(ctx.entry("native_beside_our_exit", order.client_order_id, order_class=exits.order_class))
+    return exits
 
 
 def exits_for(order: Order, plan: ProtectionPlan | None, on_symbol: list[Order]) -> AttachedExits | None:
@@ -37,9 +56,9 @@ def exits_for(order: Order, plan: ProtectionPlan | None, on_symbol: list[Order])
 
 
 def _lone_exit_against(entry: Order, other: Order) -> bool:
-    # our simple exit at the venue on the entry's symbol, opposite side: a simple entry could trade against
-    # it (an OCO, a native leg and a trailing stop are exempt, and so is what is not at the venue yet)
-    return (
+    # our simple exit at the venue on the entry's symbol, opposite side, that a simple entry could trade
+    # against (an OCO, a native leg and a trailing stop are exempt, and so is what is not at the venue yet)
+    lone = (
         other.is_child
         and other.group_id is None
         and other.is_open
@@ -49,6 +68,16 @@ def _lone_exit_against(entry: Order, other: Order) -> bool:
         and other.side is entry.side.opposite
         and other.symbol == entry.symbol
     )
+    return lone and _could_cross(entry, other)
+
+
+def _could_cross(entry: Order, exit_order: Order) -> bool:
+    # Alpaca refuses opposing market/stop pairs always, opposing limits when the buy limit >= the sell limit
+    # (docs/alpaca.md §4.7): a take-profit above a buy entry's limit does not block it
+    if entry.limit_price is None or exit_order.type is not OrderType.LIMIT or exit_order.limit_price is None:
+        return True
+    sign = 1 if entry.side is OrderSide.BUY else -1
+    return sign * (entry.limit_price - exit_order.limit_price) >= 0
 
 
 def awaiting_legs(parent: Order, children: list[Order]) -> bool:
@@ -73,3 +102,19 @@ def bound_reached(ctx: Context, pid: ClientOrderId, decision: ReleaseDecision, n
         since = now
     ctx.native_waits[pid] = (reason, since)
     return (now - since).total_seconds() >= ctx.options.native_partial_bound_s
+
+
+def unread_groups(
+    tx: Transaction, parent_ids: Collection[ClientOrderId], children: Mapping[ClientOrderId, list[Order]]
+) -> list[BrokerOrderId]:
+    """The native parents with filled shares whose legs we have never seen (the POST's answer, which nests
+    them, was lost): read with their legs before anything is released beside them."""
+    unread: list[BrokerOrderId] = []
+    for pid in parent_ids:
+        parent = tx.get_order(pid)
+        if parent is None or parent.broker_order_id is None or parent.filled_qty == 0 or children.get(pid):
+            continue  # (a native parent's first children are its legs: one with any child has been read)
+        state = tx.get_plan(pid)
+        if state is not None and state.plan.native:
+            unread.append(parent.broker_order_id)
+    return unread

@@ -94,7 +94,8 @@ async def _read_unseen_legs(ctx: Context, parent_ids: list[ClientOrderId]) -> No
     # read it with its legs now, so the rule can decide on facts rather than wait for a reconciliation
     with ctx.store.transaction() as tx:
         children = tx.children_of_many(parent_ids)
-    unseen = [
+        unseen = native.unread_groups(tx, parent_ids, children)  # a native parent whose legs we never saw
+    unseen += [
         c.broker_order_id
         for kids in children.values()
         for c in kids

@@ -59,9 +59,7 @@ async def _send(ctx: Context, coid: ClientOrderId) -> None:
                 return
             order = lifecycle.mark_submitting(order)
             tx.save_order(order)
-            state = None if order.is_child else tx.get_plan(coid)
-            on_symbol = [] if state is None else tx.open_orders(order.symbol)
-            exits = native.exits_for(order, None if state is None else state.plan, on_symbol)
+            exits = native.prepare(ctx, tx, order)
             group = {} if exits is None else {"order_class": exits.order_class}
             tx.journal(
                 ctx.entry(

@@ -19,6 +19,7 @@ from ordersync.domain.protection import (
     NATIVE_CUT,
     NATIVE_LEGS_LEFT,
     NATIVE_PARTIAL,
+    NATIVE_UNREAD,
     CancelChild,
     PartialFillPolicy,
     ReleaseDecision,
@@ -188,3 +189,15 @@ def test_a_held_native_leg_reserves_nothing_and_an_armed_take_profit_reserves_it
     assert reserved(legs(S.NEW)) == 10
     oco_stop = replace(leg("x", S.HELD, tp=False), group_id=ClientOrderId("other"))
     assert reserved([oco_stop]) == 10, "a leg of an OCO whose primary is gone still counts"
+
+
+def test_a_native_parent_whose_legs_were_never_read_waits_then_is_cut_like_a_partial() -> None:
+    waiting = decide(entry(S.FILLED, 10), [])
+    assert [(h.qty, h.reason) for h in waiting.holds] == [(D(10), NATIVE_UNREAD)]
+    assert decide(entry(), [], cut=True).commands == (CancelChild(ClientOrderId("p"), NATIVE_CUT),)
+    # past the bound an entry that ended (or completed) with no legs to be seen is protected as usual
+    ended = release_decision(entry(S.CANCELED), PLAN, [], D(100), T0, native_cut=True)
+    assert [type(c) for c in ended.commands] == [SubmitChild]
+    # a plan that is not native never waits for legs
+    ordinary = release_decision(entry(S.FILLED, 10), replace(PLAN, native=False), [], D(100), T0)
+    assert [type(c) for c in ordinary.commands] == [SubmitChild]

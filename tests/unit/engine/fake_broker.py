@@ -277,6 +277,9 @@ class FakeBroker:
                 group=created.broker_order_id,
             )
             created.leg_ids.append(leg.broker_order_id)
+        if self._lose_submits:
+            self._lose_submits -= 1
+            raise BrokerUnavailable("no answer from the broker: ReadTimeout")
         return self._view(created, nested=True)
 
     def _native(self, order: FakeOrder) -> bool:

@@ -5,6 +5,7 @@ ordinary rule protects what filled."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -152,4 +153,115 @@ async def test_a_native_plan_a_bracket_cannot_carry_is_refused_at_submission() -
         await h.engine.submit(day, NATIVE)
 
     assert h.broker.calls["submit_group"] == 0
+    await h.stop()
+
+
+STOP_ONLY = ProtectionPlan(stop_loss=PriceRule(price=Decimal(90)))
+
+
+async def gtc_buy(h: EngineHarness, coid: str, plan: ProtectionPlan, **kw: object) -> None:
+    defaults: dict[str, object] = {"limit_price": Decimal(100), "time_in_force": TimeInForce.GTC}
+    defaults.update(kw)
+    order = make_order(coid, qty=10, created_at=h.clock.now(), **defaults)  # type: ignore[arg-type]
+    await h.engine.submit(order, plan)
+    await h.idle()
+
+
+async def test_an_entry_beside_our_resting_lone_stop_goes_out_as_an_oto_with_its_stop() -> None:
+    h = EngineHarness()
+    await h.start()
+    await gtc_buy(h, "p1", STOP_ONLY)
+    h.broker.fill("p1", 10, 100)
+    await h.deliver()
+    [stop] = h.children("p1", OrderRole.STOP_LOSS)
+    h.broker.set_status(stop.client_order_id, OrderStatus.NEW, "new")
+    await h.deliver()
+
+    await gtc_buy(h, "p2", STOP_ONLY)
+
+    assert h.broker.calls["submit_group"] == 1, "a simple buy would be refused 'potential wash trade'"
+    assert h.broker.by_coid("p2").order_class == "oto"
+    assert legs(h, "p2") == [(OrderRole.STOP_LOSS, OrderStatus.HELD, Decimal(10))]
+    await h.stop()
+
+
+async def test_an_ineligible_entry_beside_our_lone_stop_still_goes_simple() -> None:
+    h = EngineHarness()
+    await h.start()
+    await gtc_buy(h, "p1", STOP_ONLY)
+    h.broker.fill("p1", 10, 100)
+    await h.deliver()
+
+    relative = ProtectionPlan(stop_loss=PriceRule(offset=Decimal("0.05")))
+    await gtc_buy(h, "p2", relative)  # offsets are priced from the fill: no bracket can carry them
+    await gtc_buy(h, "p3", STOP_ONLY, time_in_force=TimeInForce.DAY)
+
+    assert h.broker.calls["submit_group"] == 0
+    assert {h.broker.by_coid(c).order_class for c in ("p2", "p3")} == {"simple"}
+    await h.stop()
+
+
+async def test_without_our_lone_exit_on_the_symbol_an_ordinary_plan_goes_simple() -> None:
+    h = EngineHarness()
+    await h.start()
+    await gtc_buy(h, "p1", STOP_ONLY)
+
+    assert (h.broker.calls["submit_group"], h.broker.by_coid("p1").order_class) == (0, "simple")
+    await h.stop()
+
+
+async def test_legs_never_seen_are_read_before_anything_is_released_beside_them() -> None:
+    h = EngineHarness()
+    await h.start()
+    h.broker.lose_next_submit_response()  # the POST's answer (with its legs) never arrives
+    await native_buy(h)
+    for _ in range(3):  # settled by a lookup by client_order_id, which shows no legs
+        h.clock.advance(5)
+        await h.tick()
+    assert h.order("p1").status is OrderStatus.ACCEPTED
+    assert legs(h) == []
+
+    fill = h.broker.fill("p1", 10, 100)
+    h.drop_events()
+    assert h.stream is not None
+    h.stream.push(replace(fill, order=replace(fill.order, legs=())))  # a fill event that nests no legs
+    await h.idle()
+    await h.tick()
+
+    assert h.order("p1").status is OrderStatus.FILLED
+    assert len(legs(h)) == 2, "read with its legs"
+    assert covered(h) == 10
+    assert (h.broker.calls["submit"], h.broker.calls["position"]) == (0, 0), "no exit beside the legs"
+    await h.stop()
+
+
+async def test_an_automatic_oto_marks_its_plan_native_so_a_resend_is_the_same_group() -> None:
+    h = EngineHarness()
+    await h.start()
+    await gtc_buy(h, "p1", STOP_ONLY)
+    h.broker.fill("p1", 10, 100)
+    await h.deliver()
+
+    await gtc_buy(h, "p2", STOP_ONLY)
+
+    with h.store.transaction() as tx:
+        state = tx.get_plan(ClientOrderId("p2"))
+    assert state is not None
+    assert state.plan.native
+    assert [e.client_order_id for e in h.journal("native_beside_our_exit")] == ["p2"]
+    await h.stop()
+
+
+async def test_a_take_profit_above_a_new_buy_limit_cannot_cross_it_so_the_entry_goes_simple() -> None:
+    h = EngineHarness()
+    await h.start()
+    await gtc_buy(h, "p1", ProtectionPlan(take_profit=PriceRule(price=Decimal(110))))
+    h.broker.fill("p1", 10, 100)
+    await h.deliver()
+
+    await gtc_buy(h, "p2", STOP_ONLY)  # buy limit 100 < sell limit 110: Alpaca takes it as a simple order
+    await gtc_buy(h, "p3", STOP_ONLY, limit_price=Decimal(111))  # 111 >= 110: it could trade against it
+
+    assert h.broker.by_coid("p2").order_class == "simple"
+    assert h.broker.by_coid("p3").order_class == "oto"
     await h.stop()
