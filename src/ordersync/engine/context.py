@@ -454,11 +454,10 @@ def _check_operator_cancel(ctx: Context, tx: Transaction, child: Order) -> None:
     parent_id = child.parent_id
     if parent_id is None:
         return
-    primary_id = child.group_id or child.client_order_id
-    group = [c for c in tx.children_of(parent_id) if primary_id in (c.client_order_id, c.group_id)]
-    primary = next((c for c in group if c.client_order_id == primary_id), None)
-    if primary is None or primary.role not in _PROTECTIVE:
+    found = _protective_group(tx, child, parent_id)
+    if found is None:
         return
+    primary_id, group = found
     state = tx.get_plan(parent_id)
     if state is None or state.closing or state.done:
         return
@@ -479,6 +478,25 @@ def _check_operator_cancel(ctx: Context, tx: Transaction, child: Order) -> None:
         f"{child.symbol}: {primary_id} of {parent_id} was canceled by someone else; not re-armed "
         f"(run `ordersync protect {parent_id}` to protect it again)",
     )
+
+
+def _protective_group(
+    tx: Transaction, child: Order, parent_id: ClientOrderId
+) -> tuple[str, list[Order]] | None:
+    """The protective group ``child`` belongs to, named by its primary (None: not a protective group)."""
+    if child.group_id is not None and child.group_id == parent_id:
+        # a native parent's legs: a person's act only once its entry completely filled; legs that ended
+        # with a part-filled entry went with it (the group rule), and the ordinary rule protects the fill
+        entry = tx.get_order(parent_id)
+        if entry is None or entry.filled_qty < entry.qty:
+            return None
+        return child.client_order_id, [c for c in tx.children_of(parent_id) if c.group_id == parent_id]
+    primary_id = child.group_id or child.client_order_id
+    group = [c for c in tx.children_of(parent_id) if primary_id in (c.client_order_id, c.group_id)]
+    primary = next((c for c in group if c.client_order_id == primary_id), None)
+    if primary is None or primary.role not in _PROTECTIVE:
+        return None
+    return primary_id, group
 
 
 def _cancel_journaled(ctx: Context, coids: list[ClientOrderId]) -> bool:

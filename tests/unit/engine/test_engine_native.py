@@ -265,3 +265,41 @@ async def test_a_take_profit_above_a_new_buy_limit_cannot_cross_it_so_the_entry_
     assert h.broker.by_coid("p2").order_class == "simple"
     assert h.broker.by_coid("p3").order_class == "oto"
     await h.stop()
+
+
+async def test_a_persons_cancel_of_an_armed_leg_is_respected_not_re_armed() -> None:
+    h = EngineHarness()
+    await h.start()
+    await native_buy(h)
+    h.broker.fill("p1", 10, 100)
+    await h.deliver()
+    [tp] = h.children("p1", OrderRole.TAKE_PROFIT)
+
+    assert tp.broker_order_id is not None
+    await h.broker.cancel(tp.broker_order_id)  # a person, in the broker's dashboard: the group goes
+    await h.deliver()
+    for _ in range(5):
+        h.clock.advance(1)
+        await h.tick()
+
+    assert [a.key for a in h.alerts("protection_cancelled_by_operator")] == ["p1"]
+    assert h.children("p1", OrderRole.OCO) == [], "not re-armed until `ordersync protect`"
+    await h.stop()
+
+
+async def test_legs_that_end_with_their_part_filled_entry_are_no_persons_act() -> None:
+    h = EngineHarness()
+    await h.start()
+    await native_buy(h)
+    h.broker.fill("p1", 6, 100)
+    await h.deliver()
+
+    entry = h.broker.by_coid("p1")
+    await h.broker.cancel(entry.broker_order_id)  # the venue or a person cancels the entry itself
+    await h.deliver()
+    await h.tick()
+
+    assert h.alerts("protection_cancelled_by_operator") == []
+    [oco] = h.children("p1", OrderRole.OCO)
+    assert oco.qty == 6
+    await h.stop()
