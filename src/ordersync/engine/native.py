@@ -9,18 +9,19 @@ legs protect nothing until the entry completely fills, so a part-filled native p
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
 
 from ordersync.domain.coverage import entry_complete, native_legs
+from ordersync.domain.errors import BrokerError
+from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.exits import AttachedExits, attached_exits
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderType
 from ordersync.domain.plans import ProtectionPlan, native_refusal
-from ordersync.domain.protection import NATIVE_HOLDS, ReleaseDecision
-from ordersync.engine.context import Context
-from ordersync.ports import Transaction
+from ordersync.domain.protection import NATIVE_HOLDS, NATIVE_UNREAD, ReleaseDecision
+from ordersync.engine.context import Context, apply_observation
+from ordersync.ports import REQUEST_PRIORITY, Priority, Transaction
 
 
 def prepare(ctx: Context, tx: Transaction, order: Order) -> AttachedExits | None:
@@ -104,17 +105,28 @@ def bound_reached(ctx: Context, pid: ClientOrderId, decision: ReleaseDecision, n
     return (now - since).total_seconds() >= ctx.options.native_partial_bound_s
 
 
-def unread_groups(
-    tx: Transaction, parent_ids: Collection[ClientOrderId], children: Mapping[ClientOrderId, list[Order]]
-) -> list[BrokerOrderId]:
-    """The native parents with filled shares whose legs we have never seen (the POST's answer, which nests
-    them, was lost): read with their legs before anything is released beside them."""
-    unread: list[BrokerOrderId] = []
-    for pid in parent_ids:
-        parent = tx.get_order(pid)
-        if parent is None or parent.broker_order_id is None or parent.filled_qty == 0 or children.get(pid):
-            continue  # (a native parent's first children are its legs: one with any child has been read)
-        state = tx.get_plan(pid)
-        if state is not None and state.plan.native:
-            unread.append(parent.broker_order_id)
-    return unread
+def read_unseen_legs(ctx: Context, parent: Order, decision: ReleaseDecision) -> None:
+    """A native parent held because its legs were never seen (the POST's answer, which nests them, was
+    lost; an event came without them): read it with its legs in the background. Adopting a leg marks the
+    parent dirty, so the release rule decides again on facts (at most one read in flight per parent)."""
+    broker_id = parent.broker_order_id
+    if broker_id is None or broker_id in ctx.following:
+        return
+    if any(h.reason == NATIVE_UNREAD for h in decision.holds):
+        ctx.following.add(broker_id)
+        ctx.spawn(_read_nested(ctx, broker_id), f"native-legs:{parent.client_order_id}")
+
+
+async def _read_nested(ctx: Context, broker_id: BrokerOrderId) -> None:
+    REQUEST_PRIORITY.set(Priority.PROTECT)  # the parent's filled shares wait for this read
+    try:
+        view = await ctx.broker.get_order(broker_id, nested=True)
+    except BrokerError:
+        view = None  # the next release pass (every tick while held) asks again
+    finally:
+        ctx.following.discard(broker_id)
+    if view is not None:
+        with ctx.store.transaction() as tx:
+            apply_observation(
+                ctx, tx, OrderObserved(view, Source.RECONCILE, view.updated_at, ctx.clock.now())
+            )

@@ -94,8 +94,7 @@ async def _read_unseen_legs(ctx: Context, parent_ids: list[ClientOrderId]) -> No
     # read it with its legs now, so the rule can decide on facts rather than wait for a reconciliation
     with ctx.store.transaction() as tx:
         children = tx.children_of_many(parent_ids)
-        unseen = native.unread_groups(tx, parent_ids, children)  # a native parent whose legs we never saw
-    unseen += [
+    unseen = [
         c.broker_order_id
         for kids in children.values()
         for c in kids
@@ -206,6 +205,7 @@ def _decide(
             decision = release_decision(
                 parent, state.plan, children, available, now, opposing, state.replaced_at, native_cut=True
             )
+    native.read_unseen_legs(ctx, parent, decision)
     sends = _record(ctx, tx, parent, decision)
     cancels = [c for c in decision.commands if isinstance(c, CancelChild)]
     _update_plan(ctx, tx, state, parent, children, decision, now)
