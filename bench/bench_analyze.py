@@ -12,14 +12,17 @@ writes, and the run checks that the report finds exactly that many.
     git archive main src | tar -x -C /tmp/base && python bench/bench_analyze.py --baseline /tmp/base/src
                                                            # before/after, side by side in one run
 
-The floor is `grep -c 40310000` (and `rg -c 40310000` when ripgrep is installed) on the same file: the
-issue's target is at least 1/10 of grep's speed. Every tool reads the file after one warm-up read, so all
-see the page cache. `analyze_paths` is timed in a child process, then `ordersync analyze FILE --format
-md|json|html` runs as a child process per format (output discarded) and its peak RSS is read with
+The floors are `grep -c 40310000` and `rg -c 40310000` on the same file (rg from PATH or beside this
+interpreter, as `pip install --only-binary :all: ripgrep` puts it; the run says so when it is missing): the
+issue's target is at least 1/10 of grep's speed, rg is shown beside it. Every tool reads the file after one
+warm-up read, so all see the page cache. Each ratio is given in wall time and in CPU time (user + system, of
+the analysis and of the floor's best run): on a machine shared with other jobs the wall times stretch
+unevenly, the CPU times much less. `analyze_paths` is timed in a child process, then `ordersync analyze FILE
+--format md|json|html` runs as a child process per format (output discarded) and its peak RSS is read with
 `resource.getrusage` in that child: the target is 150 MB or less in every format. With `--baseline SRC`
-every measurement is made for that source tree too (on PYTHONPATH), each right after the current one,
-so both see the same cache and the same machine load; a table compares them at the end. `wc -l` is kept
-for `bench/run`, which reports lines/s against it.
+every measurement is made for that source tree too (on PYTHONPATH), each right after the current one, so
+both see the same cache and the same machine load; a table compares them at the end. `wc -l` is kept for
+`bench/run`, which reports lines/s against it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import gzip
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -120,17 +124,37 @@ def time_wc(path: Path) -> tuple[int, float]:
     return int(result.stdout.split()[0]), time.perf_counter() - start
 
 
-def time_count(tool: str, path: Path) -> tuple[int, float]:
-    """`grep -c 40310000` or `rg -c 40310000`: matching lines and seconds (after a warm-up read)."""
-    start = time.perf_counter()
+def find_tool(name: str) -> str | None:
+    """The tool on PATH, or beside this interpreter (a venv's `bin`, where `pip install ripgrep` puts rg)."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+RG_MISSING = (
+    "rg -c 40310000   not measured: ripgrep is not installed (`pip install --only-binary :all: ripgrep` "
+    "brings a prebuilt rg from PyPI; the newest release there is source only and needs crates.io)"
+)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_count(tool: str, path: Path) -> tuple[int, float, float]:
+    """`grep -c 40310000` or `rg -c 40310000`: matching lines, seconds and CPU seconds (warm cache)."""
+    start, cpu = time.perf_counter(), children_cpu()
     result = subprocess.run([tool, "-c", "40310000", str(path)], capture_output=True, text=True, check=False)
-    return int(result.stdout.strip() or 0), time.perf_counter() - start
+    return int(result.stdout.strip() or 0), time.perf_counter() - start, children_cpu() - cpu
 
 
-def best_count(tool: str, path: Path, runs: int = 3) -> tuple[int, float]:
-    """The fastest of `runs` timings: on a shared machine one run of a 1 s tool is mostly noise."""
+def best_count(tool: str, path: Path, runs: int = 3) -> tuple[int, float, float]:
+    """The fastest of `runs` timings (and CPU times): on a shared machine one run of a 1 s tool is noise."""
     timings = [time_count(tool, path) for _ in range(runs)]
-    return timings[0][0], min(t for _, t in timings)
+    return timings[0][0], min(t for _, t, _ in timings), min(c for _, _, c in timings)
 
 
 _CHILD = """
@@ -151,11 +175,11 @@ _ANALYZE_CHILD = """
 import sys, time
 from pathlib import Path
 from ordersync.forensics import analyze_paths
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 report = analyze_paths([Path(sys.argv[1])])
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 s, st = report.summary, report.stats
-print("ANALYZE", seconds, st.lines_read, s.issues, s.parents, s.duplicates_merged)
+print("ANALYZE", seconds, st.lines_read, s.issues, s.parents, cpu)
 """
 
 
@@ -173,8 +197,8 @@ class Version:
         return env
 
 
-def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int]:
-    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents."""
+def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, float]:
+    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents, CPU seconds."""
     result = subprocess.run(
         [sys.executable, "-c", _ANALYZE_CHILD, str(path)],
         capture_output=True,
@@ -183,8 +207,8 @@ def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int]:
         env=version.env(),
     )
     line = next(x for x in result.stdout.splitlines() if x.startswith("ANALYZE"))
-    _, seconds, lines, issues, parents, _merged = line.split()
-    return float(seconds), int(lines), int(issues), int(parents)
+    _, seconds, lines, issues, parents, cpu = line.split()
+    return float(seconds), int(lines), int(issues), int(parents), float(cpu)
 
 
 def time_cli(path: Path, fmt: str, version: Version | None = None) -> tuple[float, float, int]:
@@ -238,7 +262,7 @@ def main() -> int:
             expected,
             compressed=args.gzip,
             tmp=Path(tmp),
-            formats=args.formats.split(","),
+            formats=[f for f in args.formats.split(",") if f],
             versions=versions,
         )
     if args.json:
@@ -258,36 +282,48 @@ def run(
     """Every measurement per version, one version after the other for each (same cache, same load)."""
     time_wc(path)  # warm the page cache for every tool
     wc_lines, wc_s = time_wc(path)
-    tools = ["grep", *(["rg"] if shutil.which("rg") else [])]
+    figures: dict[str, object] = {"size_mib": round(mib(path)), "lines": wc_lines}
+    rg = find_tool("rg")
+    tools = ["grep", *([rg] if rg else [])]
     print(f"size            {mib(path):.0f} MiB, {wc_lines:,} lines")
     print(f"wc -l           {wc_s:8.2f} s  {wc_lines / wc_s:14,.0f} lines/s")
-    figures: dict[str, object] = {"size_mib": round(mib(path)), "lines": wc_lines}
+    if rg is None:
+        print(RG_MISSING)
+    figures["rg"] = "not installed" if rg is None else rg
     table: dict[str, dict[str, str]] = {v.name: {} for v in versions}
     for version in versions:
         # each floor timed (best of 3) right before and right after the analysis, its best kept: the
         # ratio compares runs seconds apart under the same load
         before = {tool: best_count(tool, path) for tool in tools}
-        seconds, lines, issues, parents = time_analyze(path, version)
+        seconds, lines, issues, parents, cpu = time_analyze(path, version)
         after = {tool: best_count(tool, path) for tool in tools}
         floors = {tool: min(before[tool][1], after[tool][1]) for tool in tools}
+        cpu_floors = {tool: min(before[tool][2], after[tool][2]) for tool in tools}
         print(
             f"{version.name:9s} analyze_paths {seconds:7.2f} s  {lines / seconds:12,.0f} lines/s; "
-            f"{issues:,} refusals, {parents:,} parents"
+            f"{issues:,} refusals, {parents:,} parents; CPU {cpu:.2f} s"
         )
         cells = []
         for tool in tools:
             count, floor = before[tool][0], floors[tool]
+            name = Path(tool).name
             ratio = floor / seconds
-            verdict = "meets" if ratio >= 0.1 else "misses"
+            # the goal is set against grep; rg is the faster floor, shown beside it
+            verdict = "" if name != "grep" else " (meets 1/10)" if ratio >= 0.1 else " (misses 1/10)"
             runs = f"before {before[tool][1]:.2f} s, after {after[tool][1]:.2f} s"
+            cpu_ratio = cpu_floors[tool] / cpu if cpu > 0 else 0.0
             print(
-                f"{'':9s} {tool} -c 40310000 {floor:6.2f} s ({count:,} lines; {runs}): "
-                f"analyze is 1/{1 / ratio:.1f} of {tool} ({verdict} 1/10)"
+                f"{'':9s} {name} -c 40310000 {floor:6.2f} s ({count:,} lines; {runs}): "
+                f"analyze is 1/{1 / ratio:.1f} of {name}{verdict}; in CPU time "
+                f"({cpu_floors[tool]:.2f} s against {cpu:.2f} s, the load-proof figure) 1/{1 / cpu_ratio:.1f}"
             )
-            figures[f"{tool}_s"] = round(floor, 3)
-            figures[f"{version.name}_ratio_to_{tool}"] = round(ratio, 4)
-            cells.append(f"1/{1 / ratio:.1f} of {tool}")
+            figures[f"{version.name}_cpu_ratio_to_{name}"] = round(cpu_ratio, 4)
+            figures[f"{name}_s"] = round(floor, 3)
+            figures[f"{version.name}_ratio_to_{name}"] = round(ratio, 4)
+            cells.append(f"1/{1 / ratio:.1f} of {name}")
         figures[f"{version.name}_analyze_s"] = round(seconds, 2)
+        figures[f"{version.name}_analyze_cpu_s"] = round(cpu, 2)
+        cells.append(f"CPU {cpu:.1f} s: 1/{cpu / cpu_floors['grep']:.1f} of grep's CPU")
         table[version.name]["analyze_paths"] = f"{seconds:.1f} s ({', '.join(cells)})"
         if expected is not None and issues != expected.refusals_40310000:
             sys.exit(f"MISMATCH ({version.name}): wrote {expected.refusals_40310000}, found {issues}")
@@ -309,7 +345,7 @@ def run(
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
         for version in versions:
-            gz_s = time_analyze(gz, version)[0]
+            gz_s = time_analyze(gz, version)[0]  # wall time: the decompression is part of the job
             figures[f"{version.name}_gzip_s"] = round(gz_s, 2)
             print(f"{version.name:9s} analyze (gzip) {gz_s:7.2f} s")
     _print_table(table, formats)

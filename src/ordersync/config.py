@@ -58,6 +58,16 @@ class MetricsSettings(_Strict):
     enabled: bool = True
 
 
+class FleetSettings(_Strict):
+    """Many accounts (``ordersync run --worker``): where their keys are, how workers see each other."""
+
+    # one folder per account holding files ``key_id`` and ``secret_key`` (a Docker/Kubernetes secret mount);
+    # ORDERSYNC_ACCOUNT_<ID>_KEY_ID / _SECRET_KEY in the environment take precedence
+    secrets_dir: str | None = None
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    worker_ttl_s: float = Field(default=5.0, gt=0)
+
+
 class Settings(_Strict):
     """Everything ``ordersync run`` needs except the keys."""
 
@@ -65,6 +75,7 @@ class Settings(_Strict):
     store: StoreSettings = StoreSettings()
     engine: EngineSettings = EngineSettings()
     metrics: MetricsSettings = MetricsSettings()
+    fleet: FleetSettings = FleetSettings()
 
 
 class Credentials(BaseModel):
@@ -123,6 +134,49 @@ def credentials_from_env() -> Credentials:
     return Credentials(key_id=SecretStr(key), secret_key=SecretStr(secret))
 
 
-def secret_values() -> list[str]:
-    """Return the secret values present in the environment, for log redaction."""
-    return [v for k in ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY") if len(v := os.environ.get(k, "")) >= 4]
+def _account_env(account_id: str) -> str:
+    return "ORDERSYNC_ACCOUNT_" + "".join(c if c.isalnum() else "_" for c in account_id.upper())
+
+
+def account_credentials(account_id: str, secrets_dir: Path | None) -> Credentials:
+    """Return one fleet account's Alpaca keys: its environment variables, else its secrets folder.
+
+    ``ORDERSYNC_ACCOUNT_<ID>_KEY_ID`` / ``_SECRET_KEY`` (the id upper-cased, other characters as ``_``), else
+    the files ``<secrets_dir>/<id>/key_id`` and ``secret_key``. Keys never live in the catalog in clear.
+
+    Raises:
+        ConfigError: neither source has both keys (the message names where it looked, never a value).
+    """
+    prefix = _account_env(account_id)
+    key, secret = os.environ.get(f"{prefix}_KEY_ID", ""), os.environ.get(f"{prefix}_SECRET_KEY", "")
+    if key and secret:
+        return Credentials(key_id=SecretStr(key), secret_key=SecretStr(secret))
+    if secrets_dir is not None:
+        folder = secrets_dir / account_id
+        try:
+            key = (folder / "key_id").read_text(encoding="utf-8").strip()
+            secret = (folder / "secret_key").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            key = secret = ""
+        if key and secret:
+            return Credentials(key_id=SecretStr(key), secret_key=SecretStr(secret))
+    where = f"{prefix}_KEY_ID/_SECRET_KEY" + (
+        f" or {secrets_dir / account_id}/key_id,secret_key" if secrets_dir else ""
+    )
+    raise ConfigError(f"no keys for account {account_id!r}: set {where}")
+
+
+def secret_values(secrets_dir: Path | None = None) -> list[str]:
+    """Return the secret values in the environment and a fleet's secrets folder, for log redaction."""
+    names = ["APCA_API_KEY_ID", "APCA_API_SECRET_KEY"]
+    names += [k for k in os.environ if k.startswith("ORDERSYNC_ACCOUNT_")]
+    values = [v for k in names if len(v := os.environ.get(k, "")) >= 4]
+    if secrets_dir is not None and secrets_dir.is_dir():
+        for path in sorted(secrets_dir.glob("*/*")):
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if len(value) >= 4:
+                values.append(value)
+    return values

@@ -1,7 +1,7 @@
 """What the CLI shows: status tables from the store, and the journal as forensic records.
 
-Kept out of ``cli.py`` so the CLI only parses, calls and renders; kept out of ``forensics`` because that
-package must not depend on the store (it analyzes any source of records).
+Kept out of ``ordersync.cli`` so the CLI only parses, calls and renders; kept out of ``forensics`` because
+that package must not depend on the store (it analyzes any source of records).
 """
 
 from __future__ import annotations

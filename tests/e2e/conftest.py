@@ -31,6 +31,7 @@ from alpaca.trading.client import TradingClient
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
+from ordersync.demo.books import books_coverage
 from ordersync.domain.order import Order, OrderSide, OrderType, TimeInForce, new_order
 from ordersync.engine import Engine, EngineOptions
 from ordersync.ports import Alert, Store
@@ -44,7 +45,6 @@ ENTRY = Decimal("90.00")
 TAKE_PROFIT = Decimal("110.00")
 STOP_LOSS = Decimal("80.00")
 INSUFFICIENT_QTY = "40310000"
-TERMINAL = {"filled", "canceled", "expired", "replaced", "rejected"}
 
 FAST = EngineOptions(
     poll_interval_s=0.2,
@@ -123,16 +123,10 @@ class Books:
         """Shares the parent's children protect (docs/architecture.md §2, invariant 2), counted from the
         broker's books.
 
-        An open group counts its quantity once (an OCO reserves its shares once); a finished one what it sold.
+        An open group counts its quantity once (an OCO reserves its shares once); a finished one what it sold:
+        the demo summary's and the chaos checks' own computation (``ordersync.demo.books``).
         """
-        total = Decimal(0)
-        for group in self.groups(parent):
-            qty = max(Decimal(m["qty"]) for m in group)
-            if any(m["status"] not in TERMINAL for m in group):
-                total += qty
-            else:
-                total += min(qty, sum((Decimal(m["filled_qty"]) for m in group), Decimal(0)))
-        return total
+        return books_coverage([m for group in self.groups(parent) for m in group])
 
     def filled(self, coid: str) -> Decimal:
         """The broker's filled quantity of ``coid`` (0 when it is not at the broker)."""

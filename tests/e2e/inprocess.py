@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,9 @@ from typing import Any
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
+from ordersync.demo.books import books_coverage, owner_of
 from ordersync.demo.conductor import Conductor, DemoClock
+from ordersync.demo.delays import fill_protections
 from ordersync.domain.order import Order, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
@@ -27,6 +28,7 @@ from ordersync.sim.clock import FlowingClock, RealClock
 from ordersync.sim.scenarios import Scenario, parse_scenario
 from ordersync.sim.server import SimServer
 from ordersync.store import SqlAlchemyStore, open_store
+from ordersync.testing import wait_until_async
 
 KEY, SECRET = "inprocess-key", "inprocess-secret"
 FAST = EngineOptions(
@@ -96,13 +98,12 @@ def position(sim: SimServer, symbol: str = "OKE") -> Decimal:
 
 async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 10.0) -> bool:
     """Poll ``predicate`` (real time) until it holds; return False after ``timeout_s`` (``what`` names it
-    for the caller's own assertion message)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    for the caller's own assertion message). The polling is ``ordersync.testing.wait_until_async``'s."""
+    try:
+        await wait_until_async(predicate, timeout_s, what)
+    except AssertionError:
+        return False
+    return True
 
 
 # -- virtual time: an engine and the simulator on one clock that jumps over idle stretches ----------------
@@ -274,39 +275,31 @@ class Protected:
 def fill_to_protect(books: dict[str, Any], parent_ids: set[str]) -> list[Protected]:
     """Each execution of each parent, and when accepted children first covered its cumulative quantity.
 
-    From the broker's books only: an execution's venue time, and the ``submitted_at`` of the parent's
-    child groups (an OCO and its leg count once), in submission order.
+    From the broker's books only, as the demo summary and the chaos checks measure it
+    (``ordersync.demo.delays.fill_protections``): an execution's venue time, and the moment the parent's
+    child groups (an OCO and its leg count once), in submission order, covered it.
     """
     orders: list[dict[str, Any]] = books["orders"]
-    samples: list[Protected] = []
-    for parent in (o for o in orders if o["client_order_id"] in parent_ids):
-        pid = parent["client_order_id"]
-        roots = sorted(
-            (_ts(o["submitted_at"]), Decimal(o["qty"]))
-            for o in orders
-            if o["client_order_id"].startswith(f"{pid}~")
-        )
-        cumulative = Decimal(0)
-        for execution in parent["sim"]["executions"]:
-            cumulative += Decimal(execution["qty"])
-            at = _ts(execution["at"])
-            covered, wait = Decimal(0), None
-            for submitted, qty in roots:
-                covered += qty
-                if covered >= cumulative:
-                    wait = max(0.0, (submitted - at).total_seconds())
-                    break
-            samples.append(Protected(pid, at, wait))
-    return samples
+    by_id = {o["id"]: o for o in orders}
+    parents = [o for o in orders if o["client_order_id"] in parent_ids]
+    children: dict[str, list[dict[str, Any]]] = {}
+    for order in orders:
+        owner = None if order["client_order_id"] in parent_ids else owner_of(order, by_id, parent_ids)
+        if owner is not None:
+            children.setdefault(owner, []).append(order)
+    return [
+        Protected(pid, at, None if covered is None else (covered - at).total_seconds())
+        for pid, at, covered in fill_protections(parents, children)
+    ]
 
 
 def exposure(books: dict[str, Any], parent_ids: set[str]) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
     """Per parent: (filled, shares its live or finished children cover, shares its children were sent for).
 
     Covered counts an open group once and a finished one by what it sold (docs/architecture.md §2,
-    invariant 2); sent is
-    the sum of every child group's quantity, which exceeds the filled quantity only if a child was ever
-    duplicated or over-sized (nothing in these runs trims or replaces a child).
+    invariant 2; ``ordersync.demo.books.books_coverage``); sent is the sum of every child group's quantity,
+    which exceeds the filled quantity only if a child was ever duplicated or over-sized (nothing in these
+    runs trims or replaces a child).
     """
     orders: list[dict[str, Any]] = books["orders"]
     by_id = {o["id"]: o for o in orders}
@@ -314,15 +307,9 @@ def exposure(books: dict[str, Any], parent_ids: set[str]) -> dict[str, tuple[Dec
     for parent in (o for o in orders if o["client_order_id"] in parent_ids):
         pid = parent["client_order_id"]
         roots = [o for o in orders if o["client_order_id"].startswith(f"{pid}~")]
-        covered = sent = Decimal(0)
-        for root in roots:
-            group = [root, *(by_id[i] for i in root["sim"]["leg_ids"])]
-            qty = Decimal(root["qty"])
-            sent += qty
-            if any(m["status"] not in TERMINAL for m in group):
-                covered += qty
-            else:
-                covered += min(qty, sum((Decimal(m["filled_qty"]) for m in group), Decimal(0)))
+        groups = [[root, *(by_id[i] for i in root["sim"]["leg_ids"])] for root in roots]
+        covered = books_coverage([m for group in groups for m in group])
+        sent = sum((Decimal(root["qty"]) for root in roots), Decimal(0))
         result[pid] = (Decimal(parent["filled_qty"]), covered, sent)
     return result
 
@@ -331,9 +318,6 @@ def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..1) of a non-empty list."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered)) - 1))]
-
-
-TERMINAL = {"filled", "canceled", "expired", "replaced", "rejected"}
 
 
 def _ts(value: str) -> datetime:

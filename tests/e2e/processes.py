@@ -14,11 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ordersync.demo.books import books_coverage
 from ordersync.sim.process import ordersync_command
 
 ORDERSYNC = ordersync_command()
 KEYS = {"APCA_API_KEY_ID": "ops-test-key", "APCA_API_SECRET_KEY": "ops-test-secret-value"}
-ENDED = ("canceled", "expired", "rejected", "replaced")
 
 
 def get_json(url: str) -> Any:
@@ -62,15 +62,18 @@ def submit_parent(store_url: str, parent: str, qty: str = "10") -> None:
     subprocess.run([*ORDERSYNC, "submit", "--db", store_url, *args, *plan], capture_output=True, check=True)
 
 
-def sim_orders(base: str) -> list[dict[str, Any]]:
-    return list(get_json(f"{base}/sim/state")["orders"])
+def sim_orders(base: str, account: str | None = None) -> list[dict[str, Any]]:
+    query = "" if account is None else f"?account={account}"
+    return list(get_json(f"{base}/sim/state{query}")["orders"])
 
 
-def coverage(base: str, parent: str) -> Decimal:
-    """Shares of ``parent`` covered by its live or filled children at the broker."""
-    children = [o for o in sim_orders(base) if o["client_order_id"].startswith(parent + "~")]
-    live = [o for o in children if o["status"] not in ENDED]
-    return sum((Decimal(o["qty"]) for o in live), Decimal(0))
+def coverage(base: str, parent: str, account: str | None = None) -> Decimal:
+    """Shares of ``parent`` its children at the broker cover: live groups in full, ended ones by what they
+    sold (``ordersync.demo.books.books_coverage``, as the demo summary and the chaos checks count it)."""
+    orders = sim_orders(base, account)
+    by_id = {o["id"]: o for o in orders}
+    roots = [o for o in orders if o["client_order_id"].startswith(parent + "~")]
+    return books_coverage([m for root in roots for m in (root, *(by_id[i] for i in root["sim"]["leg_ids"]))])
 
 
 def text_of(log: Path) -> str:

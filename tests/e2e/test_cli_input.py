@@ -284,6 +284,8 @@ def test_demo_refuses_unusable_paths_in_one_line_before_running(args: list[str],
 
 
 def test_status_watch_redraws_until_interrupted(tmp_path: Path) -> None:
+    import pty
+    import select
     import signal
     import subprocess
     import time
@@ -291,14 +293,37 @@ def test_status_watch_redraws_until_interrupted(tmp_path: Path) -> None:
     from ordersync.sim.process import ordersync_command
 
     url = _store_with_alert(tmp_path)
+    # a terminal, as a person watching has: rich redraws it live (to a pipe it would print only at the end)
+    master, terminal = pty.openpty()
     proc = subprocess.Popen(
         [*ordersync_command(), "status", "--db", url, "--watch", "--interval", "0.2"],
-        stdout=subprocess.PIPE,
+        stdout=terminal,
         stderr=subprocess.PIPE,
         env={**os.environ, "COLUMNS": "160"},
     )
-    time.sleep(2)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=10)
+    os.close(terminal)
+    out = b""
+
+    def read_for(seconds: float) -> None:
+        nonlocal out
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    return
+
+    try:
+        for _ in range(300):  # interrupt once it is watching: a loaded machine can take seconds to start it
+            read_for(0.1)
+            if b"order_refused" in out:
+                break
+        read_for(0.6)  # a few redraws
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+        read_for(0.2)
+    finally:
+        os.close(master)
     assert proc.returncode == 1, "an alert is open: exit 1 when the watch ends"
     assert b"order_refused" in out

@@ -1,56 +1,45 @@
-"""Run one demo: start the simulator, drive the scenario in one mode, summarize from the simulator's books."""
+"""Run one demo: start the simulator, drive the scenario in one mode, summarize from the simulator's books.
+
+The modes' runners are ``safe_run.py`` (ordersync's engine) and ``client_run.py`` (the three baselines); a
+scenario parent becomes safe mode's order and plan in ``entries.py``; the options are ``options.py``'s.
+Their public names are importable from here as before.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from alpaca.trading.client import TradingClient
-
-from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
-from ordersync.demo.bracket import BracketPlatform
-from ordersync.demo.conductor import QUIET_S, STALL_S, Conductor, DemoClock
-from ordersync.demo.naive import NaivePlatform
+from ordersync.demo.client_run import ClientRun
+from ordersync.demo.conductor import Conductor, DemoClock
+from ordersync.demo.entries import UnsupportedScenario, check_supported, entry_order, plan_for
+from ordersync.demo.options import DEFAULT_START, DEMO_KEY, DEMO_SECRET, MODES, DemoOptions
 from ordersync.demo.orders import parents_of
-from ordersync.demo.platform_log import PlatformLog
-from ordersync.demo.poller import PollerPlatform
+from ordersync.demo.safe_run import SafeRun, alerts_raised
 from ordersync.demo.summary import Summary, summarize_books
-from ordersync.domain.errors import BrokerError, InvalidProtectionPlan
-from ordersync.domain.order import Order, new_order
-from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule, validate_plan
-from ordersync.engine import Engine, EngineOptions
-from ordersync.engine.retry import backoff_s
 from ordersync.sim.clock import FlowingClock
 from ordersync.sim.scenarios import Scenario
 from ordersync.sim.server import SimServer
-from ordersync.store import SqlAlchemyStore, open_store
 
-DEMO_KEY, DEMO_SECRET = "demo-key", "demo-secret"  # the embedded simulator's own keys, never real ones
-SETTLE_S = 600.0
-FINAL_READ_ATTEMPTS = 20
-DEFAULT_START = datetime(
-    2025, 10, 10, 15, 59, tzinfo=UTC
-)  # virtual seconds after the last scheduled event, to let everything settle
+__all__ = [
+    "DEFAULT_START",
+    "DEMO_KEY",
+    "DEMO_SECRET",
+    "MODES",
+    "DemoOptions",
+    "UnsupportedScenario",
+    "alerts_raised",
+    "check_supported",
+    "entry_order",
+    "plan_for",
+    "run_demo",
+    "scenario_end",
+]
 
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """How to run the demo."""
-
-    mode: str = "safe"
-    db_url: str | None = None
-    log_path: Path | None = None
-    naive_poll_interval_s: float = 30.0
-    naive_max_child_attempts: int = 5
-    poller_interval_s: float = 5.0
-    stall_s: float = STALL_S  # real seconds without a step of virtual time before the demo fails
+SETTLE_S = 600.0  # virtual seconds after the last scheduled event, to let everything settle
 
 
 def scenario_end(scenario: Scenario, start: datetime) -> datetime:
@@ -62,69 +51,6 @@ def scenario_end(scenario: Scenario, start: datetime) -> datetime:
     last = max([last, *(p.at_s for p in scenario.prices)])
     last = max([last, *(a.at_s for a in scenario.actions), *(r.at_s for r in scenario.restarts)])
     return start + timedelta(seconds=last + SETTLE_S)
-
-
-class UnsupportedScenario(ValueError):
-    """The scenario asks safe mode for an exit the engine cannot place; the message is one line."""
-
-
-def plan_for(parent: Any) -> ProtectionPlan | None:
-    """Return the engine's protection plan for a scenario parent: price or offset exits, a stop-limit's
-    limit (price or offset), a trailing stop, and the fill policy (docs/architecture.md §14).
-
-    Raises:
-        UnsupportedScenario: the exits do not make a valid plan (one line naming the parent).
-    """
-    tp, sl = parent.take_profit, parent.stop_loss
-    take_profit = None if tp is None else PriceRule(price=tp.limit_price, offset=tp.offset)
-    stop_loss = stop_limit = trailing = None
-    try:
-        if sl is not None and sl.kind == "trailing_stop":
-            trailing = TrailRule(trail_price=sl.trail_price, trail_percent=sl.trail_percent)
-        elif sl is not None:
-            stop_loss = PriceRule(price=sl.stop_price, offset=sl.offset)
-            if sl.kind == "stop_limit":
-                stop_limit = PriceRule(price=sl.limit_price, offset=sl.limit_offset)
-        if take_profit is None and stop_loss is None and trailing is None:
-            return None
-        plan = ProtectionPlan(
-            take_profit,
-            stop_loss,
-            PartialFillPolicy(parent.policy),
-            stop_limit=stop_limit,
-            trailing=trailing,
-            native=parent.native,
-        )
-        return validate_plan(plan, _entry(parent, DEFAULT_START))  # what Engine.submit would refuse
-    except InvalidProtectionPlan as e:
-        raise UnsupportedScenario(f"parent {parent.id}: {e}") from None
-
-
-def _entry(parent: Any, now: datetime) -> Order:
-    return new_order(
-        client_order_id=parent.id,
-        symbol=parent.symbol,
-        side=parent.side,
-        type=parent.type,
-        qty=parent.qty,
-        created_at=now,
-        time_in_force=parent.time_in_force,
-        limit_price=parent.limit_price,
-    )
-
-
-def check_supported(scenario: Scenario, mode: str) -> None:
-    """Refuse, before anything runs, a scenario the chosen mode cannot play.
-
-    Raises:
-        UnsupportedScenario: one line naming the parent and the exit.
-    """
-    if mode == "safe":
-        for parent in scenario.parents:
-            plan_for(parent)
-
-
-MODES = ("safe", "naive", "poller", "bracket")
 
 
 async def run_demo(
@@ -268,197 +194,7 @@ class _Runner(Protocol):
 
 def _runner(options: DemoOptions, server: SimServer, clock: DemoClock) -> _Runner:
     if options.mode == "safe":
-        return _SafeRun(server, clock, options)
+        return SafeRun(server, clock, options)
     if options.mode in ("naive", "poller", "bracket"):
-        return _ClientRun(server, clock, options)
+        return ClientRun(server, clock, options)
     raise ValueError(f"mode must be one of {', '.join(MODES)}, was {options.mode!r}")
-
-
-class _SafeRun:
-    quiet_s = QUIET_S  # the stream delivers events from another thread: wait for the system to settle
-
-    def __init__(self, server: SimServer, clock: DemoClock, options: DemoOptions) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="ordersync-demo-")
-        url = options.db_url or f"sqlite:///{Path(self._tmp.name) / 'demo.db'}"
-        self.store = open_store(url)
-        self._server = server
-        self._clock = clock
-        self._closed = False
-        self._lock = asyncio.Lock()  # a submission waits while the engine restarts
-        self.restarts = 0
-        self.broker, self.engine = self._new_engine()
-
-    def _new_engine(self) -> tuple[AlpacaBroker, Engine]:
-        server, clock = self._server, self._clock
-        broker = AlpacaBroker(DEMO_KEY, DEMO_SECRET, clock=clock, base_url=server.base_url)
-        stream = AlpacaStream(
-            DEMO_KEY, DEMO_SECRET, clock=clock, url=server.stream_url, seed=1 + self.restarts
-        )
-        options_ = EngineOptions(tick_s=30.0, poll_interval_s=30.0, reconcile_interval_s=600.0)
-        engine = Engine(broker=broker, store=self.store, clock=clock, stream=stream, options=options_)
-        return broker, engine
-
-    async def start(self) -> None:
-        await self.engine.start()
-
-    async def restart(self) -> None:
-        """Stop the engine and start a new one on the same store (the scenario's ``restarts``)."""
-        async with self._lock:
-            await self.engine.stop()
-            self.restarts += 1
-            self.broker, self.engine = self._new_engine()
-            await self.engine.start()
-
-    def busy(self) -> bool:
-        if self.broker.inflight > 0 or self.engine.has_queued_work():
-            return True
-        return any(t not in self._clock.sleeping for t in self.engine.background_tasks())
-
-    def describe(self) -> str:
-        awake = [t.get_name() for t in self.engine.background_tasks() if t not in self._clock.sleeping]
-        return (
-            f"safe mode: {self.broker.inflight} broker requests in flight, "
-            f"queued work: {self.engine.has_queued_work()}, tasks not sleeping: {awake[:5]}"
-        )
-
-    async def submit(self, parent: Any) -> None:
-        order = _entry(parent, self._clock.now())
-        async with self._lock:
-            await self.engine.submit(order, plan_for(parent))
-
-    async def finish(self, summary: Summary) -> None:
-        if self.restarts:
-            summary.notes.append(f"engine restarted {self.restarts} times on the same store")
-        report = await self._final_reconcile(summary)
-        if report is not None:
-            summary.discrepancies = (
-                len(report.discrepancies) + report.corrections + self.engine.watch.discrepancies_alerted
-            )
-        summary.alerts = alerts_raised(self.store)
-        await self.abort()
-
-    async def _final_reconcile(self, summary: Summary) -> Any:
-        # the broker's weather lasts to the end in a fault scenario: a read that fails is retried on the
-        # demo clock (the conductor keeps running), never left to crash the demo without a summary
-        for attempt in range(1, FINAL_READ_ATTEMPTS + 1):
-            try:
-                return await self.engine.watch.reconcile(dry_run=True)
-            except BrokerError as e:
-                error = f"{type(e).__name__}: {str(e)[:160]}"
-                await self._clock.sleep(backoff_s(attempt, 1.0, 30.0))
-        summary.errors.append(f"final reconcile failed {FINAL_READ_ATTEMPTS} times, last: {error}")
-        return None
-
-    async def abort(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self.engine.stop()
-        finally:
-            self.store.close()
-            self._tmp.cleanup()
-
-
-def alerts_raised(store: SqlAlchemyStore) -> dict[str, int]:
-    """Count the alerts raised during the run, by kind (from the journal: resolved ones included)."""
-    counts: dict[str, int] = {}
-    after = 0
-    while entries := store.read_journal(after_seq=after):
-        for entry in entries:
-            if entry.kind == "alert":
-                kind = str(entry.payload.get("alert"))
-                counts[kind] = counts.get(kind, 0) + 1
-        after = entries[-1].seq or after
-    return counts
-
-
-class _Platform(Protocol):
-    @property
-    def inflight(self) -> int: ...
-
-    async def submit_parent(self, parent: Any) -> None: ...
-
-
-class _ClientRun:
-    """naive, poller and bracket: a platform on alpaca-py, no stream; a call in flight is all it does."""
-
-    quiet_s = 0.0  # no stream, no other thread acts on its own: quiet as soon as no call is in flight
-
-    def __init__(self, server: SimServer, clock: DemoClock, options: DemoOptions) -> None:
-        client = TradingClient(DEMO_KEY, DEMO_SECRET, url_override=server.base_url)
-        client._retry = 0
-        self._log = PlatformLog(options.log_path)
-
-        def price_of(symbol: str) -> Decimal:  # the quote a platform would read before pricing its exits
-            return Decimal(server.snapshot()["prices"][symbol])
-
-        self._mode = options.mode
-        self._clock = clock
-        self._server = server
-        self._stop = asyncio.Event()
-        self._poller: asyncio.Task[None] | None = None
-        self._spawned: list[asyncio.Task[None]] = []
-        self._restarts_ignored = 0
-        self.platform: _Platform
-        if options.mode == "naive":
-            self.naive: NaivePlatform | None = NaivePlatform(
-                client,
-                clock,
-                self._log,
-                price_of,
-                poll_interval_s=options.naive_poll_interval_s,
-                max_child_attempts=options.naive_max_child_attempts,
-            )
-            self.platform = self.naive
-        else:
-            self.naive = None
-            if options.mode == "poller":
-                self.platform = PollerPlatform(
-                    client, clock, self._log, price_of, poll_interval_s=options.poller_interval_s
-                )
-            else:
-                self.platform = BracketPlatform(client, clock, self._log, price_of)
-
-    async def start(self) -> None:
-        polling = getattr(self.platform, "run_polling", None)
-        if polling is not None:
-            self._poller = asyncio.create_task(polling(self._stop))
-
-    def busy(self) -> bool:
-        if self.platform.inflight > 0:
-            return True
-        return any(not t.done() and t not in self._clock.sleeping for t in self._spawned)
-
-    def describe(self) -> str:
-        return f"{self._mode} mode: {self.platform.inflight} broker requests in flight"
-
-    async def restart(self) -> None:
-        self._restarts_ignored += 1  # a restart is the engine's: the baselines keep running
-
-    async def submit(self, parent: Any) -> None:
-        if self._mode == "bracket":  # its retries wait on the clock: never hold up the next parent
-            self._spawned.append(asyncio.create_task(self.platform.submit_parent(parent)))
-        else:
-            await self.platform.submit_parent(parent)
-
-    async def finish(self, summary: Summary) -> None:
-        if self.naive is not None:
-            believed = self.naive.stats.believed_filled
-            orders = self._server.snapshot()["orders"]
-            actual = {o["client_order_id"]: Decimal(o["filled_qty"]) for o in orders}
-            summary.discrepancies = sum(1 for pid, qty in believed.items() if actual.get(pid) != qty)
-        summary.notes.extend(getattr(self.platform, "notes", []))
-        if self._restarts_ignored:
-            summary.notes.append(
-                f"{self._restarts_ignored} engine restarts do not apply to the {self._mode} mode"
-            )
-        await self.abort()
-
-    async def abort(self) -> None:
-        self._stop.set()
-        tasks = [t for t in (self._poller, *self._spawned) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._log.close()

@@ -3,9 +3,8 @@
 Children are tied to their parent by client_order_id (``<parent>~...`` for ordersync and the poller,
 ``naive-<parent>-`` for the naive baseline, an OCO leg through its group, a bracket's legs through their
 entry, which is the parent itself). Coverage of a parent = live exits in full plus what ended exits sold,
-as docs/architecture.md §2, invariant 2 counts it. An exit is live from its acceptance (a bracket's
-legs: from the moment the
-entry completely filled and the broker released them) until it ends.
+as docs/architecture.md §2, invariant 2 counts it (``books.py``). An exit is live from its acceptance (a
+bracket's legs: from the moment the entry completely filled and the broker released them) until it ends.
 
 Exposure, one figure for every mode: unprotected share-seconds, the integral over virtual time of each
 parent's filled shares not covered by a live exit (from its first fill to the end of the run).
@@ -20,7 +19,38 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-TERMINAL = {"filled", "canceled", "expired", "replaced", "rejected"}
+from ordersync.demo.books import (
+    TERMINAL,
+    ExitGroup,
+    books_coverage,
+    ended_at,
+    exit_groups,
+    filled_by,
+    is_group_root,
+    owner_of,
+    parent_of,
+    ts,
+)
+from ordersync.demo.delays import fill_protections, fill_to_protect, percentiles
+
+# reading the books and the protection delays live in books.py and delays.py; importable from here as before
+__all__ = [
+    "TERMINAL",
+    "ExitGroup",
+    "Summary",
+    "books_coverage",
+    "ended_at",
+    "exit_groups",
+    "fill_protections",
+    "fill_to_protect",
+    "filled_by",
+    "is_group_root",
+    "owner_of",
+    "parent_of",
+    "percentiles",
+    "summarize_books",
+    "ts",
+]
 
 
 @dataclass
@@ -68,17 +98,6 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
         return asdict(self)
-
-
-def parent_of(coid: str, parent_ids: set[str]) -> str | None:
-    """Return the scenario parent a child belongs to, from its client_order_id."""
-    if "~" in coid:
-        head = coid.split("~", 1)[0]
-        return head if head in parent_ids else None
-    if coid.startswith("naive-"):
-        head = coid[len("naive-") :].rsplit("-", 2)[0]
-        return head if head in parent_ids else None
-    return None
 
 
 def summarize_books(
@@ -143,59 +162,6 @@ def summarize_books(
     return summary
 
 
-@dataclass(frozen=True)
-class ExitGroup:
-    """One exit at the broker (a simple order, an OCO pair, a bracket's legs) and when it was live."""
-
-    members: tuple[Mapping[str, Any], ...]
-    live_from: datetime | None  # accepted (a bracket's legs: released when the entry completely filled)
-    live_until: datetime | None  # every member ended
-
-    @property
-    def qty(self) -> Decimal:
-        return max(Decimal(m["qty"]) for m in self.members)
-
-    def sold_by(self, at: datetime) -> Decimal:
-        return sum((_filled_by(m, at) for m in self.members), Decimal(0))
-
-    def cover_at(self, at: datetime) -> Decimal:
-        """Shares this exit protects at ``at``: its quantity while live, what it sold otherwise."""
-        if (
-            self.live_from is not None
-            and self.live_from <= at
-            and (self.live_until is None or at < self.live_until)
-        ):
-            return self.qty
-        return min(self.qty, self.sold_by(at))
-
-    def moments(self) -> list[datetime]:
-        """Every moment its cover may change."""
-        points = [t for t in (self.live_from, self.live_until) if t is not None]
-        return points + [_ts(e["at"]) for m in self.members for e in m["sim"].get("executions", [])]
-
-
-def exit_groups(parent: Mapping[str, Any], children: Sequence[Mapping[str, Any]]) -> list[ExitGroup]:
-    """Return the parent's exits at the broker, one group per OCO pair / bracket legs / simple order."""
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    for child in children:
-        grouped.setdefault(child["sim"].get("group_id") or child["id"], []).append(child)
-    found = []
-    for key, members in grouped.items():
-        ends = [_ended_at(m) for m in members]
-        live_until = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
-        if key == parent["id"]:  # a bracket's or OTO's legs: released once the entry completely filled
-            live_from = (
-                _ts(parent["filled_at"]) if parent["status"] == "filled" and parent.get("filled_at") else None
-            )
-            if live_from is not None and live_until is not None and live_until <= live_from:
-                live_from = None  # ended with a partly filled entry: never live
-        else:
-            roots = [m for m in members if is_group_root(m)] or members
-            live_from = _ts(roots[0].get("submitted_at") or roots[0]["created_at"])
-        found.append(ExitGroup(tuple(members), live_from, live_until))
-    return found
-
-
 def _symbol_exposure(
     state: Mapping[str, Any],
     symbol: str,
@@ -209,12 +175,12 @@ def _symbol_exposure(
     from then on they are gone, not unprotected. The account's position at each moment is the final one
     less every later execution on the symbol, whoever's order it was.
     """
-    firsts = [_ts(p["sim"]["executions"][0]["at"]) for p in parents if p["sim"].get("executions")]
+    firsts = [ts(p["sim"]["executions"][0]["at"]) for p in parents if p["sim"].get("executions")]
     if not firsts:
         return Decimal(0)
     first = min(firsts)
     fills = [
-        (_ts(e["at"]), Decimal(e["qty"]) * (1 if o["side"] == "buy" else -1))
+        (ts(e["at"]), Decimal(e["qty"]) * (1 if o["side"] == "buy" else -1))
         for o in state["orders"]
         if o["symbol"] == symbol
         for e in o["sim"].get("executions", [])
@@ -229,7 +195,7 @@ def _symbol_exposure(
         short, ours = Decimal(0), Decimal(0)
         for parent in parents:
             kids = groups.get(parent["client_order_id"], [])
-            filled = _filled_by(parent, at)
+            filled = filled_by(parent, at)
             short += max(Decimal(0), filled - sum((g.cover_at(at) for g in kids), Decimal(0)))
             sign = 1 if parent["side"] == "buy" else -1
             ours += sign * (filled - sum((g.sold_by(at) for g in kids), Decimal(0)))
@@ -249,7 +215,7 @@ def _canceled_by_person(
     actions = [a for a in state.get("actions", []) if a.get("outcome") == "done"]
     named = {a["order_id"] for a in actions if a["action"] == "cancel" and a.get("order_id")}
     sweeps = [
-        _ts(a["at"])
+        ts(a["at"])
         for a in actions
         if a["action"] == "cancel_all"
         or (a["action"] == "close_position" and a["target"] == symbol and "canceled first" in a["detail"])
@@ -268,65 +234,6 @@ def _canceled_by_person(
         )
         if by_name or swept:
             total += max(Decimal(0), group.qty - group.sold_by(end))
-    return total
-
-
-_ENDS = ("filled_at", "canceled_at", "expired_at", "failed_at", "replaced_at")
-
-
-def _ended_at(order: Mapping[str, Any]) -> datetime | None:
-    if order["status"] not in TERMINAL:
-        return None
-    ends = [_ts(order[k]) for k in _ENDS if order.get(k)]
-    return min(ends) if ends else _ts(order["updated_at"])
-
-
-def _filled_by(order: Mapping[str, Any], at: datetime) -> Decimal:
-    executions = order["sim"].get("executions", [])
-    return sum((Decimal(e["qty"]) for e in executions if _ts(e["at"]) <= at), Decimal(0))
-
-
-def owner_of(order: Mapping[str, Any], by_id: Mapping[str, Any], parent_ids: set[str]) -> str | None:
-    """Return the parent a broker order belongs to: by its client_order_id, a leg through its group, and an
-    exit that replaced one of a parent's exits (a PATCH, ours or a person's: Alpaca gives the replacement a
-    new id and client_order_id and points it at its predecessor with ``replaces``) through that chain.
-
-    A replaced *entry*'s successor is not a child: it stays unattributed, as before."""
-    seen: set[str] = set()
-    while order["id"] not in seen:
-        seen.add(order["id"])
-        group = order["sim"].get("group_id")
-        if group and group in by_id and group != order["id"]:
-            order = by_id[group]  # a leg: its group's root decides
-            if order["client_order_id"] in parent_ids:
-                return str(order["client_order_id"])  # a bracket's legs belong to their entry
-            continue
-        owner = parent_of(order["client_order_id"], parent_ids)
-        predecessor = by_id.get(order.get("replaces") or "")
-        if owner is not None or predecessor is None or predecessor["client_order_id"] in parent_ids:
-            return owner
-        order = predecessor
-    return None
-
-
-def is_group_root(order: Mapping[str, Any]) -> bool:
-    """True for a simple order or the root of a group (not a leg)."""
-    group = order["sim"].get("group_id")
-    return group is None or group == order["id"]
-
-
-def books_coverage(children: Sequence[Mapping[str, Any]]) -> Decimal:
-    """Return what broker-side children cover (open groups in full, ended ones by their fills)."""
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for child in children:
-        groups.setdefault(child["sim"].get("group_id") or child["id"], []).append(child)
-    total = Decimal(0)
-    for members in groups.values():
-        qty = max(Decimal(m["qty"]) for m in members)
-        if any(m["status"] not in TERMINAL for m in members):
-            total += qty
-        else:
-            total += min(qty, sum((Decimal(m["filled_qty"]) for m in members), Decimal(0)))
     return total
 
 
@@ -402,63 +309,3 @@ def _duplicates(parents: Sequence[Mapping[str, Any]], parent_ids: set[str]) -> i
     for parent in parents:
         seen[parent["client_order_id"]] = seen.get(parent["client_order_id"], 0) + 1
     return sum(n - 1 for n in seen.values())
-
-
-def fill_to_protect(
-    parents: Sequence[Mapping[str, Any]], children: Mapping[str, Sequence[Mapping[str, Any]]], end: datetime
-) -> dict[str, float | None]:
-    """Return p50/p99/max of the time from each fill to the moment live exits covered it (ms).
-
-    A fill never covered counts until ``end`` (the position stayed unprotected for the whole run).
-    """
-    samples = [
-        ((covered_at or end) - at).total_seconds() * 1000
-        for _, at, covered_at in fill_protections(parents, children)
-    ]
-    return percentiles(samples)
-
-
-def fill_protections(
-    parents: Sequence[Mapping[str, Any]], children: Mapping[str, Sequence[Mapping[str, Any]]]
-) -> list[tuple[str, datetime, datetime | None]]:
-    """Return every fill of ``parents`` as (parent client_order_id, fill time, time live exits covered it).
-
-    The cover time is None for a fill no exit ever covered.
-    """
-    found: list[tuple[str, datetime, datetime | None]] = []
-    for parent in parents:
-        groups = exit_groups(parent, children.get(parent["client_order_id"], []))
-        accepted = sorted((g.live_from, g.qty) for g in groups if g.live_from is not None)
-        cumulative = Decimal(0)
-        for execution in parent["sim"].get("executions", []):
-            cumulative += Decimal(execution["qty"])
-            at = _ts(execution["at"])
-            found.append((parent["client_order_id"], at, _covered_at(accepted, cumulative, at)))
-    return found
-
-
-def _covered_at(
-    accepted: Sequence[tuple[datetime, Decimal]], need: Decimal, since: datetime
-) -> datetime | None:
-    total = Decimal(0)
-    for at, qty in accepted:
-        total += qty
-        if total >= need:
-            return max(at, since)
-    return None
-
-
-def percentiles(samples: Sequence[float]) -> dict[str, float | None]:
-    """Return p50, p99 and max of ``samples`` (nearest rank), None when empty."""
-    if not samples:
-        return {"p50": None, "p99": None, "max": None, "n": 0}
-    ordered = sorted(samples)
-
-    def rank(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, max(0, round(p * len(ordered) + 0.5) - 1))], 1)
-
-    return {"p50": rank(0.50), "p99": rank(0.99), "max": round(ordered[-1], 1), "n": len(ordered)}
-
-
-def _ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

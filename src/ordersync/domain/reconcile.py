@@ -97,9 +97,8 @@ def reconcile(
     for view in successors(
         broker_orders, stored | {o.broker_order_id for o in local_open if o.broker_order_id}
     ):
-        known.add(view.client_order_id)
-        if view.broker_order_id not in stored:  # not adopted yet
-            corrections.append(Observe(OrderObserved(view, Source.RECONCILE, view.updated_at, now)))
+        known.add(view.client_order_id)  # a successor is never one of ``stored``: not adopted yet
+        corrections.append(Observe(OrderObserved(view, Source.RECONCILE, view.updated_at, now)))
     corrections.extend(_foreign(broker_orders, known))
     corrections.extend(_attribution(expected_positions, broker_positions))
     return corrections

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ordersync.domain.errors import BrokerError, ConcurrencyConflict, UnknownOrder
+from ordersync.domain.errors import BrokerError, ConcurrencyConflict, OrderSyncError, UnknownOrder
 from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.order import Order, OrderStatus
@@ -242,14 +242,22 @@ class Engine:
             try:
                 await self.watch.reconcile(dry_run=False, read_attempts=1)  # the retries are here
                 return
-            except BrokerError as e:
-                wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
-                log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
-                if attempt < options.startup_read_attempts:
-                    await pause(self._ctx.clock, wait)
+            except OrderSyncError as e:
+                if not isinstance(e, BrokerError):
+                    raise  # a lost lease, a conflict, a domain error: not weather
+                await self._wait_before_startup_retry(attempt, e)
+            except Exception as e:  # the store's driver (a lock timeout behind a frozen holder, an outage)
+                await self._wait_before_startup_retry(attempt, e)
         with self._ctx.store.transaction() as tx:
             tx.journal(self._ctx.entry("startup_read_deferred", None, attempts=options.startup_read_attempts))
         self._ctx.spawn(self._first_read_later(), "catch_up:startup")
+
+    async def _wait_before_startup_retry(self, attempt: int, error: Exception) -> None:
+        options = self._ctx.options
+        wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
+        log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(error)[:200])
+        if attempt < options.startup_read_attempts:
+            await pause(self._ctx.clock, wait)
 
     async def _first_read_later(self) -> None:
         options, attempt = self._ctx.options, 0
@@ -260,7 +268,11 @@ class Engine:
             try:
                 await self.watch.reconcile(dry_run=False, read_attempts=1)  # the retries are here
                 return
-            except BrokerError as e:
+            except OrderSyncError as e:
+                if not isinstance(e, BrokerError):
+                    raise
+                log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
+            except Exception as e:  # the store's driver: retried like the broker's weather
                 log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
 
     async def run_until_stopped(self, stop: asyncio.Event) -> None:

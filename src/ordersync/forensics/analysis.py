@@ -21,11 +21,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Final, overload
+from typing import Any, Final, overload
 
-from ordersync.forensics.correlate import NO_TIME, Correlation
+from ordersync.forensics.correlate import Correlation
 from ordersync.forensics.enrich import Context, GroupFacts, enrich, next_steps, timeline
 from ordersync.forensics.exports import BrokerBook
+from ordersync.forensics.groups import NO_TIME
 from ordersync.forensics.records import ErrorBody, Submission
 from ordersync.forensics.report import (
     Cause,
@@ -173,21 +174,18 @@ class _Totals:
 
     def __init__(self, threshold: timedelta) -> None:
         self.threshold = threshold
-        self.evidence = [0] * 10
         self.failing: list[ParentIssue] = []
         self.errors: Counter[str] = Counter()
         self.linked: Counter[str] = Counter()
         self.causes: Counter[Cause] = Counter()
         self.cause_refusals: Counter[Cause] = Counter()
-        self.exposure: dict[str, SymbolExposure] = {}
+        self.exposure: dict[str, list[Any]] = {}
         self.listed = self.listed_unknown_side = 0
         self.unknown_parent = 0
         self.unlinked = False
         self.parents = 0
 
     def add(self, p: ParentIssue) -> None:
-        for i, v in enumerate(_evidence_values(p.evidence)):
-            self.evidence[i] += v
         if (f := p.failing_for) is not None and f >= self.threshold:
             self.failing.append(p)
         if p.symbol:
@@ -204,42 +202,23 @@ class _Totals:
         if p.exposure is not None and p.symbol:
             e = p.exposure
             acc = self.exposure.get(p.symbol)
-            if acc is None:
-                self.exposure[p.symbol] = SymbolExposure(
-                    p.symbol, 1, e.qty, e.share_hours, e.start, e.end, e.open_at_end
-                )
-            else:
-                self.exposure[p.symbol] = SymbolExposure(
-                    p.symbol,
-                    acc.parents + 1,
-                    max(acc.max_qty, e.qty),
-                    acc.share_hours + e.share_hours,
-                    min(acc.first_start, e.start),
-                    max(acc.last_end, e.end),
-                    acc.open_at_end or e.open_at_end,
-                )
+            if acc is None:  # parents, max qty, share-hours, first start, last end, open at end
+                self.exposure[p.symbol] = [1, e.qty, e.share_hours, e.start, e.end, e.open_at_end]
+            else:  # summed in place: a frozen `SymbolExposure` per parent was a tenth of the pass
+                acc[0] += 1
+                acc[1] = max(acc[1], e.qty)
+                acc[2] += e.share_hours
+                acc[3] = min(acc[3], e.start)
+                acc[4] = max(acc[4], e.end)
+                acc[5] = acc[5] or e.open_at_end
 
     def exposures(self) -> tuple[SymbolExposure, ...]:
-        return tuple(sorted(self.exposure.values(), key=lambda r: (-r.share_hours, r.symbol)))
+        rows = (SymbolExposure(symbol, *acc) for symbol, acc in self.exposure.items())
+        return tuple(sorted(rows, key=lambda r: (-r.share_hours, r.symbol)))
 
     def cause_shares(self) -> tuple[CauseShare, ...]:
         ranked = sorted(self.causes.items(), key=lambda kv: (-kv[1], kv[0]))
         return tuple(CauseShare(c, n, self.cause_refusals[c]) for c, n in ranked)
-
-
-def _evidence_values(e: Evidence) -> tuple[int, ...]:
-    return (
-        e.bodies,
-        e.no_position,
-        e.short_sell_refusals,
-        e.wash_trade_refusals,
-        e.all_reserved,
-        e.partly_reserved,
-        e.no_qty_fields,
-        e.related_to_listed,
-        e.related_to_other,
-        e.related_absent,
-    )
 
 
 def build_report(
@@ -268,7 +247,7 @@ def build_report(
     firsts = [t for t in groups.first_us if t != NO_TIME]
     lasts = [t for t in groups.last_us if t != NO_TIME]
     first_us, last_us = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
-    evidence = Evidence(*totals.evidence)
+    evidence = Evidence(*groups.evidence_totals())
     causes = totals.cause_shares()
     exposures = totals.exposures()
     shown = [parents[row] for row in parents.most_refused(TIMELINE_PARENTS)]

@@ -16,7 +16,7 @@ from decimal import Decimal
 from html import escape
 from typing import Final
 
-from ordersync.forensics.render_markdown import DEFAULT_MAX_ROWS, minutes, most_refused
+from ordersync.forensics.render_md_text import DEFAULT_MAX_ROWS, minutes, most_refused
 from ordersync.forensics.report import IncidentReport, ParentIssue
 from ordersync.forensics.verdict import CAUSE_LABELS
 

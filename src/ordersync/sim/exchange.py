@@ -15,85 +15,36 @@ plan follows its order through replacements.
 Scenario format v2 adds starting positions and a margin multiplier to the books, other applications' orders
 already working at the start (`foreign_orders`, no events: they predate every client), asynchronous replaces
 (`pending_replace`, then `replaced` or `order_replace_rejected`) and, with `market.calendar`, the market
-sessions of `sessions.py`."""
+sessions of `sessions.py`.
+
+Around it, by concept: `exchange_config.py` (what a scenario sets, what accounts share), `fill_plans.py` (a
+parent's plan on the venue), `replacement.py` (a PATCH and the venue's later answer) and `books_json.py` (the
+books as /sim/state shows them)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from .book import Book
+from .books_json import always_open_clock, held_json, order_detail, position_detail
 from .checks import Policy, check_new_order
 from .clock import SimClock, SteppedClock
 from .configurations import AccountConfigurations
-from .groups import create_group, new_order, replacement_spec, swap_into_group
+from .exchange_config import ExchangeConfig, FillPlan, FillStep, Market, PricePoint
+from .fill_plans import FillPlans, live_successor
+from .groups import create_group, new_order, replacement_spec
 from .model import Position, SimOrder, SymbolInfo
 from .order_request import OrderSpec, ReplaceSpec, is_fractional
 from .queries import OrderQuery, select_orders
-from .scheduler import Scheduler
-from .serialize import ACCOUNT_ID, ACCOUNT_NUMBER, account_json, order_json, position_json
+from .replacement import confirm_replace, replaceable
+from .serialize import account_json, order_json
 from .sessions import MarketSessions
-from .venue import EventSink, Latency, Venue, notional_qty, order_with_legs
+from .venue import EventSink, Venue, notional_qty, order_with_legs
 from .wire import CODE_UNPROCESSABLE, ApiError, JsonDict, asset_id_for, fmt_decimal, fmt_time, new_id
 
 __all__ = ["Exchange", "ExchangeConfig", "FillPlan", "FillStep", "Market", "PricePoint"]
-
-
-@dataclass(frozen=True)
-class FillStep:
-    after_s: float
-    qty: Decimal
-    price: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class FillPlan:
-    steps: tuple[FillStep, ...] = ()
-    cancel_after_s: float | None = None
-    expire_after_s: float | None = None
-    reject_after_s: float | None = None
-
-
-@dataclass(frozen=True)
-class PricePoint:
-    at_s: float
-    symbol: str
-    price: Decimal
-
-
-@dataclass(frozen=True)
-class ExchangeConfig:
-    """Everything a scenario sets on the broker model."""
-
-    symbols: Sequence[SymbolInfo]
-    cash: Decimal = Decimal(1_000_000)
-    policy: Policy = field(default_factory=Policy)
-    latency: Latency = field(default_factory=Latency)
-    plans: Mapping[str, FillPlan] = field(default_factory=dict)
-    prices: Sequence[PricePoint] = ()
-    positions: Sequence[tuple[str, Decimal, Decimal]] = ()  # (symbol, signed qty, avg entry price)
-    margin_multiplier: int = 1
-    foreign_orders: Sequence[OrderSpec] = ()  # other applications' open orders at the start
-    calendar: bool = False  # market sessions on the NYSE calendar (False: always open)
-    done_for_day: bool = False  # partially filled GTC orders go `done_for_day` at the close
-    account_id: str = ACCOUNT_ID
-    account_number: str = ACCOUNT_NUMBER
-
-
-class Market:
-    """What every account of one simulator shares: the clock, the symbols and their prices, the start time,
-    and one lock and one scheduler, so a price move or a clock step reaches every account's books in one
-    consistent pass (and a stepped clock walks one timeline)."""
-
-    def __init__(self, clock: SimClock, symbols: Sequence[SymbolInfo]) -> None:
-        self.clock = clock
-        self.symbols: dict[str, SymbolInfo] = {s.symbol: s for s in symbols}
-        self.lock = threading.RLock()
-        self.scheduler = Scheduler()
-        self.started_at = clock.now()
 
 
 class Exchange:
@@ -115,6 +66,9 @@ class Exchange:
             config.margin_multiplier,
         )
         self.venue = Venue(self.book, clock, self.scheduler, sink, config.latency)
+        self.plans = FillPlans(
+            self.book, self.venue, self.scheduler, clock, config.plans, config.latency.ack_s
+        )
         # The account's settings (GET/PATCH /v2/account/configurations), enforced on every new order.
         self.configurations = AccountConfigurations(
             max_margin_multiplier=str(config.margin_multiplier),
@@ -128,6 +82,7 @@ class Exchange:
         self.sessions: MarketSessions | None = None
         if config.calendar:
             self.sessions = MarketSessions(self, config.done_for_day)
+            self.plans.sessions = self.sessions
             self.venue.can_trade = self.sessions.can_trade
             self.sessions.start()
         for index, spec in enumerate(config.foreign_orders):
@@ -198,7 +153,7 @@ class Exchange:
             check_new_order(self.book, self.policy(), spec, qty)
             root = create_group(self.book, self.clock.now(), spec, qty, coid)
             root.notional = spec.notional
-            self._start(root)
+            self.plans.start(root)
             return order_with_legs(self.book, root)
 
     def get_order(self, order_id: str, nested: bool) -> JsonDict:
@@ -263,7 +218,7 @@ class Exchange:
         """
         with self.lock:
             old = self.book.get(order_id)
-            if not self._replaceable(old):
+            if not replaceable(old):
                 raise ApiError.unprocessable(
                     "unable to replace order in current state", code=CODE_UNPROCESSABLE
                 )
@@ -288,38 +243,11 @@ class Exchange:
             self.venue.later(
                 self.config.latency.replace_s,
                 f"replace {old.id}",
-                lambda: self._confirm_replace(old, new, derive_qty=spec.qty is None),
+                lambda: confirm_replace(
+                    self.book, self.venue, self.plans, old, new, derive_qty=spec.qty is None
+                ),
             )
             return order_json(new)
-
-    def _replaceable(self, order: SimOrder) -> bool:
-        if not order.is_open or order.cancel_requested or order.replacing:
-            return False
-        if order.status in ("pending_replace", "accepted", "pending_new", "pending_cancel"):
-            return False
-        return not (order.role == "entry" and order.leg_ids)  # a bracket/OTO entry: only its legs
-
-    def _confirm_replace(self, old: SimOrder, new: SimOrder, derive_qty: bool) -> None:
-        """The venue's answer to a PATCH: replaced, or rejected because the old order ended first."""
-        new.replacing = False
-        if old.status != "pending_replace":
-            self.venue.emit("order_replace_rejected", old)
-            self.venue.end(new, "rejected", emit=False)
-            return
-        was = old.status_before_replace or "new"
-        old.status = was
-        if derive_qty:
-            new.qty = old.remaining
-        swap_into_group(self.book, old, new)
-        old.replaced_by, old.replaced_at = new.id, self.clock.now()
-        self.venue.touch(old, "replaced")
-        self.venue.emit("replaced", old)
-        new.planned = old.planned
-        if was == "held":
-            self.venue.touch(new, "held")  # a held leg stays held; its group activates it as before
-            self.venue.match(new)
-        else:
-            self._start(new)
 
     def manual_fill(
         self, order_id: str | None, client_order_id: str | None, qty: Decimal | None, price: Decimal | None
@@ -353,13 +281,13 @@ class Exchange:
 
     def positions(self) -> list[JsonDict]:
         with self.lock:
-            return [self._position_json(symbol) for symbol in sorted(self.book.positions)]
+            return [position_detail(self.book, symbol) for symbol in sorted(self.book.positions)]
 
     def position(self, symbol: str) -> JsonDict:
         with self.lock:
             if symbol not in self.book.positions:
                 raise ApiError.not_found("position does not exist")
-            return self._position_json(symbol)
+            return position_detail(self.book, symbol)
 
     def close_position(self, symbol: str, qty: Decimal | None, percentage: Decimal | None) -> JsonDict:
         """Submit a market order closing all of the position, `qty` shares or `percentage` of it.
@@ -388,15 +316,7 @@ class Exchange:
         now = self.clock.now()
         if self.sessions is not None:
             return self.sessions.calendar.clock_json(now)
-        close = now.replace(hour=20, minute=0, second=0, microsecond=0)
-        if close <= now:
-            close += timedelta(days=1)
-        return {
-            "timestamp": fmt_time(now),
-            "is_open": True,
-            "next_open": fmt_time(close + timedelta(hours=17, minutes=30)),
-            "next_close": fmt_time(close),
-        }
+        return always_open_clock(now)
 
     def policy(self) -> Policy:
         """The refusal policy in force: shorting as the `no_shorting` configuration says."""
@@ -441,9 +361,9 @@ class Exchange:
             return {
                 "now": fmt_time(self.clock.now()),
                 "started_at": fmt_time(self.started_at),
-                "orders": [self._order_detail(o) for o in self.book.orders.values()],
+                "orders": [order_detail(self.book, o) for o in self.book.orders.values()],
                 "positions": [
-                    self._position_json(s) | {"held_for_orders": self._held(s)}
+                    position_detail(self.book, s) | {"held_for_orders": held_json(self.book, s)}
                     for s in sorted(self.book.positions)
                 ],
                 "account": self.account(),
@@ -462,78 +382,9 @@ class Exchange:
             raise ApiError.unprocessable("client_order_id must be unique")
         return client_order_id
 
-    def _start(self, root: SimOrder) -> None:
-        plan = self.config.plans.get(root.client_order_id)
-        root.planned = root.planned or plan is not None
-        self.venue.later(self.config.latency.ack_s, f"ack {root.id}", lambda: self.venue.ack(root))
-        if plan is not None:
-            self._schedule_plan(root, plan)
-
-    def _schedule_plan(self, order: SimOrder, plan: FillPlan) -> None:
-        for step in plan.steps:
-            self.venue.later(step.after_s, f"plan fill {order.client_order_id}", self._plan_fill(order, step))
-        endings = (
-            (plan.cancel_after_s, "canceled"),
-            (plan.expire_after_s, "expired"),
-            (plan.reject_after_s, "rejected"),
-        )
-        for after_s, status in endings:
-            if after_s is not None:
-                self.venue.later(
-                    after_s, f"plan {status} {order.client_order_id}", self._plan_end(order, status)
-                )
-
-    def _plan_fill(self, order: SimOrder, step: FillStep) -> Callable[[], None]:
-        def fill() -> None:
-            live = self.live_successor(order)  # a replaced parent's plan goes on with its replacement
-            sessions = self.sessions
-            if sessions is not None and live.is_open and not sessions.can_trade(live):
-                # the market is closed for it: the planned fill happens when it can trade again
-                due = sessions.next_trading_time(live, self.clock.now())
-                self.scheduler.schedule(due, f"plan fill {order.client_order_id} (deferred)", fill)
-                return
-            self.venue.execute(live, step.qty, step.price or self.book.price(live.symbol))
-
-        return fill
-
-    def _plan_end(self, order: SimOrder, status: str) -> Callable[[], None]:
-        return lambda: self.venue.terminate(self.live_successor(order), status)
-
-    def live_successor(self, order: SimOrder) -> SimOrder:
-        """`order`, or the order that replaced it (through the whole `replaced_by` chain)."""
-        seen = {order.id}
-        while order.replaced_by is not None and order.replaced_by not in seen:
-            order = self.book.orders[order.replaced_by]
-            seen.add(order.id)
-        return order
-
     def _price_setter(self, symbol: str, price: Decimal) -> Callable[[], None]:
         return lambda: self.set_price(symbol, price)
 
-    def _held(self, symbol: str) -> str:
-        return fmt_decimal(self.book.reservation(symbol).held)
-
-    def _position_json(self, symbol: str) -> JsonDict:
-        return position_json(
-            self.book.positions[symbol], self.book.symbol(symbol), self.book.reservation(symbol).held
-        )
-
-    def _order_detail(self, order: SimOrder) -> JsonDict:
-        detail = order_json(order)
-        detail["sim"] = {
-            "group_id": order.group_id,
-            "role": order.role,
-            "leg_ids": order.leg_ids,
-            "planned": order.planned,
-            "cancel_requested": order.cancel_requested,
-            "triggered": order.triggered,
-            "replacing": order.replacing,
-            "reserves_shares": self.book.reserves_shares(order),
-            # every execution with its venue time: the demo measures fill-to-protect latency from these
-            "executions": [
-                {"at": fmt_time(at), "qty": str(q), "price": str(p)} for at, q, p in order.executions
-            ],
-            # every status with its venue time (`held` -> `new` is when a bracket's exit was armed)
-            "history": [{"at": fmt_time(at), "status": status} for at, status in order.history],
-        }
-        return detail
+    def live_successor(self, order: SimOrder) -> SimOrder:
+        """`order`, or the order that replaced it (through the whole `replaced_by` chain)."""
+        return live_successor(self.book, order)

@@ -716,6 +716,18 @@ _POSTGRES_CONNECT_ARGS: dict[str, object] = {
 }
 
 
+def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
+    # a statement waits at most 2 s for a row lock, and a transaction left idle for 5 s is ended by the
+    # server: a frozen lease holder (SIGSTOP, a GC pause) stopped inside a write keeps its row locks, and
+    # the standby that took over would otherwise block on them, its loop stalled past its own lease
+    # (docs/operations.md, "High availability"). Set per connection, so a URL's own ``options`` stay intact
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET lock_timeout = 2000")
+    cursor.execute("SET idle_in_transaction_session_timeout = 5000")
+    cursor.close()
+    dbapi_connection.commit()
+
+
 def open_store(url: str, *, migrate: bool = True, keep_orders: bool = False) -> SqlAlchemyStore:
     """Open (and by default migrate to the latest schema) the store at ``url``.
 
@@ -730,6 +742,8 @@ def open_store(url: str, *, migrate: bool = True, keep_orders: bool = False) -> 
     engine = create_engine(url, future=True, pool_pre_ping=postgres, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif postgres:
+        event.listen(engine, "connect", _postgres_session)
     if migrate:
         upgrade(engine)
     return SqlAlchemyStore(engine, keep_orders=keep_orders)

@@ -8,11 +8,13 @@ OS frees when the process dies (one host).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ordersync.domain.ids import ClientOrderId
 from ordersync.ports import JournalEntry
@@ -169,3 +171,55 @@ def test_sqlite_only_one_process_holds_the_file_lock_and_a_dead_holder_frees_it(
         active.release()
         first_store.close()
         second_store.close()
+
+
+def _set_cursor(store: SqlAlchemyStore, value: str) -> None:
+    with store.transaction() as tx:
+        tx.set_cursor("contended", value)
+
+
+@pytest.mark.postgres
+def test_a_holder_frozen_inside_a_write_neither_blocks_the_new_active_nor_keeps_its_locks(
+    two_stores: tuple[SqlAlchemyStore, SqlAlchemyStore],
+) -> None:
+    # SIGSTOP between a write and its commit: the connection stays open (the kernel answers keepalives for a
+    # stopped process) and so do its row locks. The new active's statement on that row must fail promptly
+    # (lock_timeout) so its loop can renew its own lease and retry, and the server must end the frozen
+    # transaction (idle_in_transaction_session_timeout) so the retry gets through.
+    frozen_store, active_store = two_stores
+    _set_cursor(frozen_store, "before")
+    locked, resume = threading.Event(), threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def frozen_holder() -> None:
+        try:
+            with frozen_store.transaction() as tx:
+                tx.set_cursor("contended", "frozen")  # the row lock is taken here
+                locked.set()
+                resume.wait(30)  # SIGSTOP ... SIGCONT
+            outcome.append(None)
+        except BaseException as e:  # the outcome is what the test asserts
+            outcome.append(e)
+
+    holder = threading.Thread(target=frozen_holder, daemon=True)
+    holder.start()
+    assert locked.wait(10)
+    with pytest.raises(OperationalError) as blocked:
+        _set_cursor(active_store, "active")
+    sqlstate = getattr(blocked.value.orig, "sqlstate", None)
+    assert sqlstate == "55P03", "a lock timeout, not a hang or another error"
+    wait_until(lambda: _try_set_cursor(active_store, "active"), timeout_s=15, what="the frozen lock to go")
+    resume.set()
+    holder.join(10)
+    assert outcome, "the frozen holder's thread must have finished"
+    assert isinstance(outcome[0], DBAPIError), "the server ended it: it must not commit"
+    with active_store.transaction() as tx:
+        assert tx.get_cursor("contended") == "active"
+
+
+def _try_set_cursor(store: SqlAlchemyStore, value: str) -> bool:
+    try:
+        _set_cursor(store, value)
+    except OperationalError:
+        return False
+    return True

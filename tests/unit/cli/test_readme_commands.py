@@ -16,7 +16,21 @@ import typer.main
 from ordersync.cli import app
 
 README = Path(__file__).resolve().parents[3] / "README.md"
-COMMANDS = ["demo", "sim serve", "run", "submit", "status", "alerts", "alerts ack", "reconcile", "analyze"]
+COMMANDS = [
+    "demo",
+    "sim serve",
+    "run",
+    "submit",
+    "status",
+    "alerts",
+    "alerts ack",
+    "reconcile",
+    "analyze",
+    "accounts add",
+    "accounts list",
+    "accounts disable",
+    "accounts enable",
+]
 
 
 def _command(path: str) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -180,3 +181,12 @@ def test_an_exit_a_person_edited_is_replaced_not_canceled_and_is_no_persons_canc
     leg = _child("p1~oco1-sl", 20, status=OrderStatus.CANCELED, group="p1~oco1")
 
     assert not operator_canceled([tp, leg], requested=[])
+
+
+@pytest.mark.parametrize("ended", [OrderStatus.EXPIRED, OrderStatus.REJECTED])
+def test_an_exit_that_ended_without_a_cancel_is_no_persons_cancel(ended: OrderStatus) -> None:
+    """A day stop expiring at the close (a fraction's exit) or a refused exit ended by the broker's rules,
+    not a person's hand: the parent is re-protected, not put on operator hold."""
+    stop = _child("p1~sl1", 20, status=ended)
+
+    assert not operator_canceled([stop], requested=[])

@@ -255,3 +255,9 @@ def test_a_fraction_that_can_never_be_released_is_held_without_the_position_bein
 
     assert decision.commands == ()
     assert [(h.qty, "trailing" in h.reason) for h in decision.holds] == [(D("0.5"), True)]
+
+
+@pytest.mark.parametrize("trail", ["0", "-1.50"])
+def test_a_trail_price_must_be_a_positive_distance(trail: str) -> None:
+    with pytest.raises(InvalidProtectionPlan, match=f"trail_price must be positive, was {trail}"):
+        TrailRule(trail_price=D(trail))

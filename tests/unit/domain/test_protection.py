@@ -518,3 +518,38 @@ def test_oco_intent_dropped_before_it_was_sent_covers_nothing() -> None:
     dropped = cancel_intent(oco_child("p~oco1", "4", S.INTENT))
     assert dropped.broker_order_id is None
     assert coverage([dropped]) == 0
+
+
+# -- excess that cannot be cancelled -------------------------------------------------------------------
+
+
+def test_shares_a_finished_child_sold_are_excess_no_cancel_can_remove() -> None:
+    """The plan became full_fill (target 0 while the parent works) after a take-profit sold 2 shares and
+    another's cancel is pending: both count toward the excess, so no cancel is sent twice, a finished child
+    is never "cancelled", and nothing is released."""
+    plan = replace(TP_110, policy=PartialFillPolicy.FULL_FILL)
+    sold = child("p~tp1", "2", S.FILLED, filled="2", minutes=1)
+    cancelling = child("p~tp2", "2", S.PENDING_CANCEL, minutes=2)
+
+    decision = release_decision(parent(filled="4"), plan, [sold, cancelling], D("100"), T0, (), T0)
+
+    assert (decision.target, decision.covered) == (0, 4)
+    assert decision.commands == ()
+    assert decision.holds == ()
+    confirmed = decide(parent(filled="4"), plan, [sold, replace(cancelling, status=S.CANCELED)])
+    assert (confirmed.covered, confirmed.commands) == (2, ()), "what was sold stays sold"
+
+
+@pytest.mark.parametrize("side", [OrderSide.BUY, OrderSide.SELL])
+def test_an_offset_below_decimal_precision_still_puts_the_exits_a_tick_beyond_the_fill(
+    side: OrderSide,
+) -> None:
+    """An offset inside (0, 1) but too small for Decimal's 28 digits leaves the raw price on the fill; the
+    exits must still be a profit and a stop that does not trigger at once."""
+    p = parent(S.FILLED, filled="4", side=side, limit_price="10.00", filled_avg_price="10.00", qty=4)
+    tiny = D("1E-30")
+    sign = 1 if side is OrderSide.BUY else -1
+    [take] = submitted(decide(p, ProtectionPlan(take_profit=PriceRule(offset=tiny))))
+    [stop] = submitted(decide(p, ProtectionPlan(stop_loss=PriceRule(offset=tiny))))
+    assert take.limit_price == D("10.00") + sign * D("0.01")
+    assert stop.stop_price == D("10.00") - sign * D("0.01")

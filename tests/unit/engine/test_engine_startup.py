@@ -111,3 +111,39 @@ async def test_the_lease_is_renewed_during_a_slow_start_up_read_not_only_from_th
     gaps = [b - a for a, b in zip([began, *during], [*during, ended], strict=True)]
     assert ended - began >= 1.5, "the start-up read took 1.5 s"
     assert max(gaps) < 1.0, f"the lease went {max(gaps):.1f} s unchecked while the engine started"
+
+
+class LockTimeout(Exception):
+    """What the database driver raises when a row lock is not granted in time (PostgreSQL 55P03)."""
+
+
+class LockedStore(InMemoryStore):
+    """Its first ``locked`` transactions fail as behind a frozen holder's row locks; then they are freed."""
+
+    def __init__(self, locked: int) -> None:
+        super().__init__()
+        self.locked = locked
+
+    def transaction(self):  # type: ignore[no-untyped-def]
+        if self.locked > 0:
+            self.locked -= 1
+            raise LockTimeout("canceling statement due to lock timeout")
+        return super().transaction()
+
+
+async def test_a_store_error_in_the_first_read_is_retried_and_the_engine_starts_with_its_read_done() -> None:
+    # a standby taking over from a holder frozen inside a write meets its row locks (docs/operations.md §3):
+    # the start-up read fails on the store, not the broker; that is weather too, never a crash
+    broker = DownBroker()
+    broker.up = True
+    store = LockedStore(locked=2)
+    options = EngineOptions(startup_read_attempts=5, lookup_backoff_base_s=0.01, lookup_backoff_cap_s=0.02)
+    engine = Engine(broker=broker, store=store, clock=FakeClock(), options=options)  # type: ignore[arg-type]
+
+    await asyncio.wait_for(engine.start(), timeout=10)
+    await engine.stop()
+
+    kinds = [e.kind for e in store.read_journal()]
+    assert store.locked == 0
+    assert "reconciled" in kinds, "the first read was retried and done before start() returned"
+    assert "startup_read_deferred" not in kinds

@@ -14,7 +14,7 @@ from forensics_support import LOGS
 
 from ordersync.domain.errors import OrderSyncError
 from ordersync.forensics import Cause, IncidentReport, LogInputError, analyze_paths, reader, render_markdown
-from ordersync.forensics.render_markdown import minutes
+from ordersync.forensics.render_md_text import minutes
 
 SEED_ROWS = {  # the seed report's table: symbol, submit, first error, time diff, errors
     "5dfdb853-25b2-484d-9d97-914c82e8120c": ("OKE", "15:59:16", "16:02:40", "3.4 min", 1),
