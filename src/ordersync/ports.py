@@ -16,6 +16,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
 from ordersync.domain.events import BrokerOrderView, FillActivity, OrderObserved
+from ordersync.domain.exits import AttachedExits
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
 from ordersync.domain.order import Order
 from ordersync.domain.protection import ProtectionPlan
@@ -194,6 +195,11 @@ class Broker(Protocol):
     """
 
     async def submit(self, order: Order) -> BrokerOrderView: ...
+    async def submit_group(self, order: Order, exits: AttachedExits) -> BrokerOrderView:
+        """Send an entry with its exits attached (``order_class`` bracket or oto; legs nested in the
+        answer when the broker gives them)."""
+        ...
+
     async def cancel(self, broker_order_id: BrokerOrderId) -> None: ...
     async def get_by_client_id(self, client_order_id: ClientOrderId) -> BrokerOrderView | None: ...
     async def get_order(

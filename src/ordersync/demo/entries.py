@@ -45,6 +45,7 @@ def plan_for(parent: Any) -> ProtectionPlan | None:
             PartialFillPolicy(parent.policy),
             stop_limit=stop_limit,
             trailing=trailing,
+            native=parent.native,
         )
         return validate_plan(plan, entry_order(parent, DEFAULT_START))  # what Engine.submit would refuse
     except InvalidProtectionPlan as e:

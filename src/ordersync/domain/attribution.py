@@ -88,9 +88,17 @@ def reserved(open_orders: Iterable[Order]) -> Decimal:
     """Shares our open exits reserve, from our open orders on one symbol: each open exit its quantity
     less what it sold, an OCO once (its open primary, or its open leg once the primary has ended).
     Unsent and unknown children count too (they may be live)."""
-    children = [o for o in open_orders if o.is_child and o.is_open]
+    # a held leg of a native bracket reserves nothing: before the entry completes it cannot trade, and
+    # after, the stop leg stays held beside the working take-profit that holds the shares (alpaca.md §6.2)
+    children = [o for o in open_orders if o.is_child and o.is_open and not _held_native_leg(o)]
     primaries = {o.client_order_id for o in children if o.group_id is None}
     return sum((o.leaves_qty for o in children if o.group_id is None or o.group_id not in primaries), ZERO)
+
+
+def _held_native_leg(order: Order) -> bool:
+    return (
+        order.group_id is not None and order.group_id == order.parent_id and order.status is OrderStatus.HELD
+    )
 
 
 def unprotected(ledger: Attribution, our_reserved: Decimal) -> Decimal:

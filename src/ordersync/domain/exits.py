@@ -9,12 +9,43 @@ from the fill.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from ordersync.domain.ids import child_client_order_id
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
 from ordersync.domain.plans import PriceRule, ProtectionPlan
+
+
+@dataclass(frozen=True, slots=True)
+class AttachedExits:
+    """The exits a native parent carries in its own POST (``order_class`` bracket or oto).
+
+    Absolute prices only (docs/comparison.md §8): Alpaca prices a bracket's legs before the entry fills.
+    """
+
+    take_profit: Decimal | None = None
+    stop_price: Decimal | None = None
+    stop_limit: Decimal | None = None  # the stop-loss leg's limit (a stop-limit leg)
+
+    @property
+    def order_class(self) -> str:
+        """``bracket`` with both exits, ``oto`` with one."""
+        return "bracket" if self.take_profit is not None and self.stop_price is not None else "oto"
+
+
+def attached_exits(plan: ProtectionPlan) -> AttachedExits:
+    """Return the exits a native plan attaches to its parent (``plans.native_refusal`` accepted it)."""
+    return AttachedExits(
+        take_profit=_absolute(plan.take_profit),
+        stop_price=_absolute(plan.stop_loss),
+        stop_limit=_absolute(plan.stop_limit),
+    )
+
+
+def _absolute(rule: PriceRule | None) -> Decimal | None:
+    return None if rule is None or rule.price is None else tick_round(rule.price)
 
 
 def child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int, now: datetime) -> Order:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from ordersync.domain.errors import InvalidProtectionPlan
-from ordersync.domain.order import Order, OrderRole, OrderSide, OrderType
+from ordersync.domain.order import Order, OrderRole, OrderSide, OrderType, TimeInForce
 
 
 class PartialFillPolicy(StrEnum):
@@ -70,6 +70,9 @@ class ProtectionPlan:
     policy: PartialFillPolicy = PartialFillPolicy.EACH_FILL
     stop_limit: PriceRule | None = None  # the limit of a stop-limit stop-loss
     trailing: TrailRule | None = None  # a trailing stop-loss, instead of stop_loss
+    native: bool = (
+        False  # send the parent as Alpaca's bracket/OTO with these exits attached (docs/comparison.md §8)
+    )
 
     def __post_init__(self) -> None:
         if self.stop_limit is not None and self.stop_loss is None:
@@ -99,12 +102,35 @@ class ProtectionPlan:
         return self.stop_loss is not None or self.trailing is not None
 
 
+def native_refusal(plan: ProtectionPlan, parent: Order) -> str | None:
+    """Why ``plan`` cannot ride on ``parent`` as a native bracket/OTO (None when it can).
+
+    A native group keeps ordersync's guarantees only where Alpaca's bracket does what the release rule
+    would (docs/comparison.md §8): a market or limit entry (Alpaca's rule), GTC (a DAY bracket's legs die
+    at the close), absolute exit prices (a bracket's legs are priced when it is sent, before any fill)
+    and a plain stop or stop-limit (a bracket has no trailing leg). That the entry opens or adds to a
+    position is the broker's to check when the POST arrives (422 "bracket orders must be entry orders").
+    """
+    if parent.type not in (OrderType.MARKET, OrderType.LIMIT):
+        return f"a native bracket needs a market or limit entry, not {parent.type}"
+    if parent.time_in_force is not TimeInForce.GTC:
+        tif = parent.time_in_force
+        return f"a native bracket needs a GTC entry (a DAY bracket's legs end at the close), not {tif}"
+    if plan.trailing is not None:
+        return "a native bracket has no trailing stop leg"
+    rules = (plan.take_profit, plan.stop_loss, plan.stop_limit)
+    if any(r is not None and r.price is None for r in rules):
+        return "a native bracket needs absolute exit prices (offsets are priced from the fill)"
+    return None
+
+
 def validate_plan(plan: ProtectionPlan, parent: Order) -> ProtectionPlan:
     """Return ``plan`` if it can protect ``parent``.
 
     Raises:
         InvalidProtectionPlan: no exit given, or an exit on the wrong side of the entry (a take-profit
-            below a long's limit price, a stop above it, a take-profit not beyond the stop).
+            below a long's limit price, a stop above it, a take-profit not beyond the stop), or a
+            ``native`` plan a bracket cannot carry (``native_refusal``).
     """
     if plan.take_profit is None and not plan.has_stop:
         raise InvalidProtectionPlan("a protection plan needs a take_profit, a stop_loss or both")
@@ -128,4 +154,6 @@ def validate_plan(plan: ProtectionPlan, parent: Order) -> ProtectionPlan:
         # a sell stop-limit's limit at or below its stop (a buy's at or above): a limit beyond the stop
         # would be marketable only on a rebound, so the stop would not protect
         raise InvalidProtectionPlan(f"stop-limit limit {limit} is beyond its stop {sl} for a {direction}")
+    if plan.native and (why := native_refusal(plan, parent)):
+        raise InvalidProtectionPlan(f"native: {why}")
     return plan

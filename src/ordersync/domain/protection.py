@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
+from ordersync.domain.coverage import coverage, entry_complete, legs_by_group, native_legs, unread_legs
 from ordersync.domain.errors import InvalidOrder
 from ordersync.domain.exits import (
     FRACTION_REFUSALS_BEFORE_ALERT,
@@ -38,6 +39,9 @@ from ordersync.domain.plans import PartialFillPolicy, PriceRule, ProtectionPlan,
 # the plan types and the child-order helpers live in plans.py and exits.py; importable from here too
 __all__ = [
     "FRACTION_REFUSALS_BEFORE_ALERT",
+    "NATIVE_CUT",
+    "NATIVE_HOLDS",
+    "NATIVE_UNREAD",
     "WASH_TRADE_CUT",
     "WASH_TRADE_HOLD",
     "CancelChild",
@@ -117,42 +121,6 @@ def target_qty(parent: Order, plan: ProtectionPlan) -> Decimal:
     return parent.filled_qty
 
 
-def coverage(children: Sequence[Order]) -> Decimal:
-    """Return the quantity the children protect: open groups in full, finished ones by their fills."""
-    primaries = [c for c in children if c.group_id is None]
-    legs = _legs_by_group(children)
-    return sum((_group_coverage(p, legs.get(p.client_order_id, [])) for p in primaries), Decimal(0))
-
-
-def _legs_by_group(children: Sequence[Order]) -> dict[ClientOrderId, list[Order]]:
-    legs: dict[ClientOrderId, list[Order]] = {}
-    for c in children:
-        if c.group_id is not None:
-            legs.setdefault(c.group_id, []).append(c)
-    return legs
-
-
-def _group_coverage(primary: Order, legs: Sequence[Order]) -> Decimal:
-    if primary.status is OrderStatus.REJECTED:
-        return Decimal(0)
-    members = [primary, *legs]
-    if any(m.is_open for m in members):
-        return primary.qty
-    if unread_legs(primary, legs):
-        # the take-profit leg ended unfilled: Alpaca marks it "replaced" when the stop triggers
-        # (docs/alpaca.md, 6.2), a venue may say "canceled"; either way, until we have read the stop leg it
-        # may be live and holding the shares, so it still counts (no second sell for the same shares)
-        return primary.qty
-    return min(primary.qty, sum((m.filled_qty for m in members), Decimal(0)))
-
-
-def unread_legs(primary: Order, legs: Sequence[Order]) -> bool:
-    """True for an OCO that reached the broker and ended unfilled while we have not read its legs."""
-    sent = primary.broker_order_id is not None
-    ended_unfilled = primary.is_terminal and primary.status is not OrderStatus.FILLED
-    return primary.role is OrderRole.OCO and sent and ended_unfilled and not legs
-
-
 def release_decision(
     parent: Order,
     plan: ProtectionPlan,
@@ -162,6 +130,7 @@ def release_decision(
     opposing: Sequence[Order] = (),
     replaced_at: datetime | None = None,
     cut_blockers: bool = False,
+    native_cut: bool = False,
 ) -> ReleaseDecision:
     """Decide which children to submit or cancel for ``parent`` (pure; see the module docstring).
 
@@ -171,11 +140,21 @@ def release_decision(
     simple exit could trade against (Alpaca's wash-trade refusal). ``replaced_at`` is when the plan was
     last changed: open children made before it are cancelled, and replaced once the broker confirms.
     ``cut_blockers``: a lone exit has waited the wash-trade bound; cancel our orders that block it.
+    ``native_cut``: a native parent's held legs have waited ``native_partial_bound_s`` (_native_decision).
     """
     target = target_qty(parent, plan)
-    covered = coverage(children)
+    covered = coverage(children, parent)
     if parent.is_terminal and parent.filled_qty == 0:
         return ReleaseDecision(target, covered, _cancel_all(children, f"parent {parent.status} unfilled"))
+    held = [leg for leg in native_legs(children) if leg.is_open]
+    if held and not entry_complete(parent):
+        return _native_decision(parent, held, target, covered, native_cut)
+    if plan.native and not native_legs(children) and target > covered and not native_cut:
+        # sent as a group, legs not read yet (the POST's answer was lost): an exit now could sit beside
+        # them once they arm; the engine reads the parent with its legs, for at most the bound
+        return ReleaseDecision(target, covered, holds=(Hold(target - covered, NATIVE_UNREAD),))
+    if plan.native and not native_legs(children) and parent.is_open and native_cut:
+        return _native_decision(parent, [], target, covered, native_cut)
     stale = _made_before(children, replaced_at)
     if stale:  # the plan changed: cancel first; they count until the broker confirms (no double sell)
         return ReleaseDecision(
@@ -225,6 +204,32 @@ def release_decision(
     return ReleaseDecision(target, covered, commands, tuple(holds))
 
 
+NATIVE_PARTIAL = "native legs arm only once the entry completely fills: its filled shares wait (bounded)"
+NATIVE_LEGS_LEFT = "the entry ended part-filled: waiting for its held legs to end with it"
+NATIVE_UNREAD = "sent as a bracket/OTO: waiting to read its legs before protecting anything beside them"
+NATIVE_HOLDS = (NATIVE_PARTIAL, NATIVE_LEGS_LEFT, NATIVE_UNREAD)
+NATIVE_CUT = "native bound reached: cancel the rest of the group, then protect the filled shares"
+
+
+def _native_decision(
+    parent: Order, held: Sequence[Order], target: Decimal, covered: Decimal, cut: bool
+) -> ReleaseDecision:
+    """A native parent whose legs are held: never an exit of ours beside them (it would over-cover once
+    they arm). A part-filled entry waits, at most the bound, then its rest is cancelled (Alpaca's group
+    rule ends the legs); legs still open after their entry ended are cancelled past the bound. Once the
+    broker confirms every leg ended, the parent is an ordinary part-filled parent (docs/comparison.md §8).
+    """
+    need = target - covered
+    if need <= 0:
+        return ReleaseDecision(target, covered)  # a full-fill policy waits for the complete fill anyway
+    if parent.is_open:
+        reason, victims = NATIVE_PARTIAL, [parent]
+    else:
+        reason, victims = NATIVE_LEGS_LEFT, list(held)
+    cancels = tuple(CancelChild(o.client_order_id, NATIVE_CUT) for o in victims if cut and _cancelable(o))
+    return ReleaseDecision(target, covered, cancels, (Hold(need, reason),))
+
+
 def exit_decision(
     parent: Order, children: Sequence[Order], qty_available: Decimal | None, now: datetime
 ) -> ReleaseDecision:
@@ -239,13 +244,16 @@ def exit_decision(
     cancels: list[Command] = []
     if parent.is_open and not parent.is_inflight and parent.status is not OrderStatus.PENDING_CANCEL:
         cancels.append(CancelChild(parent.client_order_id, "closing: stop the entry"))
-    protective = [c for c in primaries if c.is_open and c.role is not OrderRole.EXIT]
+    # a native parent's legs are its protection too (held or armed): cancelled like an OCO
+    protective = [
+        c for c in (*primaries, *native_legs(children)) if c.is_open and c.role is not OrderRole.EXIT
+    ]
     cancels += [
         CancelChild(c.client_order_id, "closing: cancel protection before selling")
         for c in protective
         if not c.is_inflight and c.status is not OrderStatus.PENDING_CANCEL
     ]
-    legs_of = _legs_by_group(children)
+    legs_of = legs_by_group(children)
     unread = [c for c in primaries if unread_legs(c, legs_of.get(c.client_order_id, []))]
     if cancels or protective or unread or parent.is_open or any(c.is_inflight for c in children):
         waiting = Hold(parent.filled_qty, "closing: waiting for the broker to confirm the cancels")

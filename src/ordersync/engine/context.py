@@ -70,6 +70,7 @@ class Context:
     poll_news: int = 0  # changes first learned from catch-up reads (the stream missed them)
     canceling: dict[ClientOrderId, datetime] = field(default_factory=dict)
     wash_waits: dict[ClientOrderId, datetime] = field(default_factory=dict)  # release.py: held since
+    native_waits: dict[ClientOrderId, tuple[str, datetime]] = field(default_factory=dict)  # native.py
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     on_dirty: Callable[[], None] = lambda: None
@@ -370,12 +371,17 @@ async def _read_successor(ctx: Context, broker_id: BrokerOrderId) -> None:
 
 
 def _adopt_leg(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
-    # an OCO's stop leg carries a broker-made client_order_id: it is ours through its group
+    # an OCO's stop leg carries a broker-made client_order_id: it is ours through its group. A leg of an
+    # entry (a native bracket/OTO, docs/comparison.md §8) is a child of that entry, in the entry's group
     view = obs.order
     owner = ctx.leg_owner.get(view.broker_order_id)
     primary = tx.get_order(owner) if owner else None
     if primary is None:
         return None
+    native = primary.parent_id is None
+    role = OrderRole.STOP_LOSS
+    if native and view.order_type == OrderType.LIMIT.value:
+        role = OrderRole.TAKE_PROFIT
     leg = Order(
         client_order_id=view.client_order_id,
         symbol=primary.symbol,
@@ -384,8 +390,8 @@ def _adopt_leg(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
         qty=view.qty or primary.qty,
         time_in_force=primary.time_in_force,
         created_at=ctx.clock.now(),
-        role=OrderRole.STOP_LOSS,
-        parent_id=primary.parent_id,
+        role=role,
+        parent_id=primary.client_order_id if native else primary.parent_id,
         group_id=primary.client_order_id,
         limit_price=view.limit_price,
         stop_price=view.stop_price,
@@ -448,11 +454,10 @@ def _check_operator_cancel(ctx: Context, tx: Transaction, child: Order) -> None:
     parent_id = child.parent_id
     if parent_id is None:
         return
-    primary_id = child.group_id or child.client_order_id
-    group = [c for c in tx.children_of(parent_id) if primary_id in (c.client_order_id, c.group_id)]
-    primary = next((c for c in group if c.client_order_id == primary_id), None)
-    if primary is None or primary.role not in _PROTECTIVE:
+    found = _protective_group(tx, child, parent_id)
+    if found is None:
         return
+    primary_id, group = found
     state = tx.get_plan(parent_id)
     if state is None or state.closing or state.done:
         return
@@ -473,6 +478,25 @@ def _check_operator_cancel(ctx: Context, tx: Transaction, child: Order) -> None:
         f"{child.symbol}: {primary_id} of {parent_id} was canceled by someone else; not re-armed "
         f"(run `ordersync protect {parent_id}` to protect it again)",
     )
+
+
+def _protective_group(
+    tx: Transaction, child: Order, parent_id: ClientOrderId
+) -> tuple[str, list[Order]] | None:
+    """The protective group ``child`` belongs to, named by its primary (None: not a protective group)."""
+    if child.group_id is not None and child.group_id == parent_id:
+        # a native parent's legs: a person's act only once its entry completely filled; legs that ended
+        # with a part-filled entry went with it (the group rule), and the ordinary rule protects the fill
+        entry = tx.get_order(parent_id)
+        if entry is None or entry.filled_qty < entry.qty:
+            return None
+        return child.client_order_id, [c for c in tx.children_of(parent_id) if c.group_id == parent_id]
+    primary_id = child.group_id or child.client_order_id
+    group = [c for c in tx.children_of(parent_id) if primary_id in (c.client_order_id, c.group_id)]
+    primary = next((c for c in group if c.client_order_id == primary_id), None)
+    if primary is None or primary.role not in _PROTECTIVE:
+        return None
+    return primary_id, group
 
 
 def _cancel_journaled(ctx: Context, coids: list[ClientOrderId]) -> bool:

@@ -22,6 +22,8 @@ class EngineOptions:
     unprotected_alert_s: float = 10.0
     # a lone exit held by the wash-trade rule this long has our blocking orders canceled (architecture §14)
     wash_trade_bound_s: float = 30.0
+    # a native parent part-filled this long has its rest cancelled, then its fill protected (comparison §8)
+    native_partial_bound_s: float = 30.0
     unknown_alert_s: float = 30.0
     drift_alert_runs: int = 2  # a discrepancy must persist this many reconciliations to alert
     lease_poll_s: float = 1.0  # a standby tries to take the lease this often

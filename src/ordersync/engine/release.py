@@ -30,6 +30,7 @@ from ordersync.domain.protection import (
     unread_legs,
     unreleasable_fraction,
 )
+from ordersync.engine import native
 from ordersync.engine.context import Context, apply_observation, read_holds
 from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, start_cancel, start_send
@@ -116,7 +117,7 @@ def _protects(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
             parent, state = tx.get_order(pid), tx.get_plan(pid)
             if parent is None or state is None or state.closing:
                 continue
-            if target_qty(parent, state.plan) > coverage(tx.children_of(pid)):
+            if target_qty(parent, state.plan) > coverage(tx.children_of(pid), parent):
                 return True
     return False
 
@@ -135,7 +136,9 @@ def _needs_more(ctx: Context, parent_ids: list[ClientOrderId]) -> bool:
             if state.closing:
                 return True
             children = tx.children_of(pid)
-            short = target_qty(parent, state.plan) - coverage(children)
+            if native.awaiting_legs(parent, children):
+                continue  # nothing is released beside held legs: no read is needed to decide that
+            short = target_qty(parent, state.plan) - coverage(children, parent)
             if short >= 1 or (short > 0 and unreleasable_fraction(state.plan, children) is None):
                 return True  # (a fraction that can never be released costs no position read per tick)
     return False
@@ -198,6 +201,11 @@ def _decide(
             decision = release_decision(
                 parent, state.plan, children, available, now, opposing, state.replaced_at, cut_blockers=True
             )
+        if native.bound_reached(ctx, pid, decision, now):
+            decision = release_decision(
+                parent, state.plan, children, available, now, opposing, state.replaced_at, native_cut=True
+            )
+    native.read_unseen_legs(ctx, parent, decision)
     sends = _record(ctx, tx, parent, decision)
     cancels = [c for c in decision.commands if isinstance(c, CancelChild)]
     _update_plan(ctx, tx, state, parent, children, decision, now)

@@ -26,6 +26,7 @@ from ordersync.domain.errors import (
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
 from ordersync.domain.order import Order, OrderStatus
+from ordersync.engine import native
 from ordersync.engine.context import Context, apply_observation, log
 from ordersync.engine.retry import backoff_s
 from ordersync.ports import REQUEST_PRIORITY, Priority, Transaction
@@ -58,13 +59,20 @@ async def _send(ctx: Context, coid: ClientOrderId) -> None:
                 return
             order = lifecycle.mark_submitting(order)
             tx.save_order(order)
+            exits = native.prepare(ctx, tx, order)
+            group = {} if exits is None else {"order_class": exits.order_class}
             tx.journal(
-                ctx.entry("submit_sent", coid, role=order.role.value, symbol=order.symbol, qty=order.qty)
+                ctx.entry(
+                    "submit_sent", coid, role=order.role.value, symbol=order.symbol, qty=order.qty, **group
+                )
             )
         REQUEST_PRIORITY.set(_urgency(order))  # this task's own context
         ctx.metrics.submits.labels(order.role.value).inc()
         try:
-            view = await ctx.broker.submit(order)
+            if exits is None:
+                view = await ctx.broker.submit(order)
+            else:  # a native parent: one POST carries its exits (docs/comparison.md §8)
+                view = await ctx.broker.submit_group(order, exits)
         except BrokerError as e:
             ctx.sending.discard(coid)  # the POST is over (its outcome may be unknown): settling may start
             await _on_submit_error(ctx, order, e)

@@ -113,6 +113,7 @@ class ParentModel(StrictModel):
     policy: Literal["each_fill", "full_fill"] = (
         "each_fill"  # the platform's partial-fill policy (sim ignores)
     )
+    native: bool = False  # ordersync sends the parent as a bracket/OTO with its exits (sim ignores)
 
     @model_validator(mode="after")
     def _consistent(self) -> ParentModel:

@@ -91,6 +91,7 @@ def plan_to_row(state: PlanState) -> dict[str, Any]:
         "done": state.done,
         "closing": state.closing,
         "replaced_at": state.replaced_at,
+        "native": state.plan.native,
     }
 
 
@@ -104,6 +105,7 @@ def row_to_plan(row: Mapping[Any, Any]) -> PlanState:
         trailing=None
         if row["trail_price"] is None and row["trail_percent"] is None
         else TrailRule(trail_price=row["trail_price"], trail_percent=row["trail_percent"]),
+        native=bool(row["native"]),
     )
     return PlanState(
         parent_id=ClientOrderId(row["parent_id"]),

@@ -121,6 +121,7 @@ plans = Table(
     Column("done", Boolean(), nullable=False, index=True),
     Column("closing", Boolean(), nullable=False, server_default=false()),
     Column("replaced_at", UtcDateTime(), nullable=True),
+    Column("native", Boolean(), nullable=False, server_default=false()),
 )
 
 journal = Table(

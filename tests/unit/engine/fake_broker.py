@@ -11,7 +11,11 @@ Alpaca behaviour kept (sections of docs/alpaca.md):
   primary cancels the leg, a fill of the leg marks the primary ``replaced`` (6.2);
 * lists filter on status (open/closed/all), *submission* time ``after`` and symbols, legs flattened after
   their parent, as the adapter returns them (4.2);
-* every execution is listed by ``fill_activities`` with its ``cum_qty`` (4.8).
+* every execution is listed by ``fill_activities`` with its ``cum_qty`` (4.8);
+* a bracket/OTO (``submit_group``) creates its legs ``held``, sized to the entry, nested in the POST answer;
+  they arm only once the entry completely fills (the take-profit and an OTO's lone leg go ``new``, a
+  bracket's stop stays ``held``); a leg's fill cancels its sibling; a cancel of any member cancels the
+  group (6.1, 6.2).
 
 The test drives the market: ``fill`` executes shares, ``adjust_position`` moves a position the way a trade
 outside ordersync would, ``freeze_positions`` models a stale position read. Each change is recorded as the
@@ -39,6 +43,7 @@ from ordersync.domain.errors import (
     OrderRefused,
 )
 from ordersync.domain.events import BrokerOrderView, Execution, FillActivity, OrderObserved, Source
+from ordersync.domain.exits import AttachedExits
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus
 from ordersync.ports import Clock, PositionView, StreamState, StreamStatus
@@ -169,7 +174,9 @@ class FakeBroker:
         )
         event = "fill" if order.status is OrderStatus.FILLED else "partial_fill"
         obs = self._event(order, event, execution)
-        if order.group is None:  # an OCO primary filled: its stop leg is canceled (6.2)
+        if self._native(order) or (order.group is not None and self._native(self.orders[order.group])):
+            self._native_fill(order)
+        elif order.group is None:  # an OCO primary filled: its stop leg is canceled (6.2)
             for leg_id in order.leg_ids:
                 self._end(self.orders[leg_id], OrderStatus.CANCELED, "canceled")
         elif order.status is OrderStatus.FILLED:  # the stop leg filled: the take-profit ends replaced
@@ -188,7 +195,10 @@ class FakeBroker:
         return [
             o
             for o in self.orders.values()
-            if o.symbol == symbol and o.side is OrderSide.SELL and o.is_open and o.group is None
+            if o.symbol == symbol
+            and o.side is OrderSide.SELL
+            and o.is_open
+            and (o.group is None or (self._native(self.orders[o.group]) and o.status is not OrderStatus.HELD))
         ]
 
     # -- the Broker port -----------------------------------------------------------------------------
@@ -233,6 +243,60 @@ class FakeBroker:
             self._lose_submits -= 1
             raise BrokerUnavailable("no answer from the broker: ReadTimeout")
         return self._view(created)
+
+    async def submit_group(self, order: Order, exits: AttachedExits) -> BrokerOrderView:
+        self._call("submit_group", order.client_order_id)
+        if order.type.value not in ("market", "limit"):
+            raise OrderRefused("422 40010001 bracket orders must be market or limit orders", status_code=422)
+        created = self._create(
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.qty,
+            order.type.value,
+            exits.order_class,
+            self.submit_status,
+            limit_price=order.limit_price,
+        )
+        for kind, limit, stop in (
+            ("limit", exits.take_profit, None),
+            ("stop" if exits.stop_limit is None else "stop_limit", exits.stop_limit, exits.stop_price),
+        ):
+            if limit is None and stop is None:
+                continue
+            leg = self._create(
+                ClientOrderId(f"leg-{next(self._ids)}"),
+                order.symbol,
+                order.side.opposite,
+                order.qty,
+                kind,
+                exits.order_class,
+                OrderStatus.HELD,
+                limit_price=limit,
+                stop_price=stop,
+                group=created.broker_order_id,
+            )
+            created.leg_ids.append(leg.broker_order_id)
+        if self._lose_submits:
+            self._lose_submits -= 1
+            raise BrokerUnavailable("no answer from the broker: ReadTimeout")
+        return self._view(created, nested=True)
+
+    def _native(self, order: FakeOrder) -> bool:
+        return order.group is None and order.order_class in ("bracket", "oto")
+
+    def _native_fill(self, order: FakeOrder) -> None:
+        if order.group is None:  # the entry: its legs arm once it completely filled
+            if order.status is OrderStatus.FILLED:
+                legs = [self.orders[leg] for leg in order.leg_ids]
+                for leg in legs:
+                    if leg.order_type == "limit" or len(legs) == 1:
+                        self._end(leg, OrderStatus.NEW, "new")
+            return
+        if order.status is OrderStatus.FILLED:  # a leg filled: its sibling is canceled
+            for leg_id in self.orders[order.group].leg_ids:
+                if self.orders[leg_id].is_open:
+                    self._end(self.orders[leg_id], OrderStatus.CANCELED, "canceled")
 
     async def cancel(self, broker_order_id: BrokerOrderId) -> None:
         self._call("cancel", broker_order_id)

@@ -38,6 +38,7 @@ from ordersync.brokers.alpaca.errors import classify, rate_headers
 from ordersync.brokers.alpaca.mapping import dec, flatten, order_view
 from ordersync.domain.errors import MalformedObservation, RateLimited
 from ordersync.domain.events import BrokerOrderView, FillActivity
+from ordersync.domain.exits import AttachedExits
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
 from ordersync.domain.order import Order, OrderRole, OrderType
 from ordersync.ports import REQUEST_PRIORITY, Clock, PositionView
@@ -106,6 +107,11 @@ class AlpacaBroker:
     async def submit(self, order: Order) -> BrokerOrderView:
         """Send ``order`` with its client_order_id; return the broker's view of it."""
         result = await self._call(self._client.submit_order, build_request(order))
+        return order_view(_as_order(result))
+
+    async def submit_group(self, order: Order, exits: AttachedExits) -> BrokerOrderView:
+        """Send an entry as a bracket or OTO with ``exits`` attached; its legs come nested in the view."""
+        result = await self._call(self._client.submit_order, build_request(order, exits))
         return order_view(_as_order(result))
 
     async def cancel(self, broker_order_id: BrokerOrderId) -> None:
@@ -217,8 +223,12 @@ def _position(p: Position) -> PositionView:
     return PositionView(Symbol(p.symbol), qty, qty if available is None else available)
 
 
-def build_request(order: Order) -> OrderRequest:
-    """Return the alpaca-py request for ``order`` (the SDK's wire format is float: converted here only)."""
+def build_request(order: Order, exits: AttachedExits | None = None) -> OrderRequest:
+    """Return the alpaca-py request for ``order`` (the SDK's wire format is float: converted here only).
+
+    With ``exits``, the entry goes as ``order_class`` bracket (both exits) or oto (one), each leg a
+    ``TakeProfitRequest`` / ``StopLossRequest`` (docs/alpaca.md §6.1).
+    """
     common: dict[str, Any] = {
         "symbol": order.symbol,
         "qty": float(order.qty),
@@ -237,6 +247,8 @@ def build_request(order: Order) -> OrderRequest:
         return LimitOrderRequest(
             **common, order_class=OrderClass.OCO, take_profit=take_profit, stop_loss=stop_loss
         )
+    if exits is not None:
+        common.update(_attached(exits))
     if order.type is OrderType.MARKET:
         return MarketOrderRequest(**common)
     if order.type is OrderType.LIMIT:
@@ -252,3 +264,13 @@ def build_request(order: Order) -> OrderRequest:
             return TrailingStopOrderRequest(**common, trail_percent=float(order.trail_percent))
         return TrailingStopOrderRequest(**common, trail_price=float(order.trail_price or 0))
     raise ValueError(f"ordersync does not send {order.type} orders")
+
+
+def _attached(exits: AttachedExits) -> dict[str, Any]:
+    legs: dict[str, Any] = {"order_class": OrderClass(exits.order_class)}
+    if exits.take_profit is not None:
+        legs["take_profit"] = TakeProfitRequest(limit_price=float(exits.take_profit))
+    if exits.stop_price is not None:
+        limit = None if exits.stop_limit is None else float(exits.stop_limit)
+        legs["stop_loss"] = StopLossRequest(stop_price=float(exits.stop_price), limit_price=limit)
+    return legs
