@@ -3,7 +3,7 @@ the ``is_open`` index that read walked every open order (its cost grew with all 
 symbol's).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"  # a 0005 merged beside this one goes in between: set this to "0005" then
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
