@@ -1,4 +1,4 @@
-"""Fixtures every test layer shares: a fresh PostgreSQL schema and a SQLite file.
+"""Fixtures every test layer shares: a fresh PostgreSQL schema, a SQLite file, a fleet catalog.
 
 PostgreSQL runs for real on 127.0.0.1:5432 (override with ORDERSYNC_TEST_PG_URL). When the server is
 unreachable the postgres tests are skipped locally and FAIL when ``CI=true``: CI must never go green
@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from ordersync.fleet.catalog import Catalog
 from ordersync.testing import fresh_postgres_schema, postgres_unreachable
 
 PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -40,3 +42,17 @@ def postgres_url() -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite file in the test's temporary directory."""
     return f"sqlite:///{tmp_path / 'ordersync.db'}"
+
+
+@pytest.fixture
+def catalog(postgres_url: str) -> Iterator[Catalog]:
+    """A fleet catalog in a fresh schema; the account schemas it creates are dropped with it."""
+    catalog = Catalog(postgres_url)
+    yield catalog
+    schemas = [a.store_schema for a in catalog.accounts()]
+    catalog.close()
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for schema in schemas:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
