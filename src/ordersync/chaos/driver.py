@@ -91,12 +91,18 @@ class ChaosOptions:
     # a liveness bound in real seconds, not a speed target; the run must still fit pytest's 300 s per test
     quiesce_timeout_s: float = 150.0
     spec_overrides: Mapping[str, Any] = field(default_factory=dict)
+    # virtual seconds over which the parents are submitted (None: the generator's 1,800 s, which at 1,000
+    # parents needs about the whole request budget: docs/architecture.md, "Measuring the bound under kills")
+    span_s: float | None = None
     # invariant 9 counts toward ``ok``: False for a stress run whose pace no engine is designed for (its
     # violations are still counted and printed)
     judge_delay: bool = True
 
     def spec(self) -> ChaosSpec:
-        return ChaosSpec(seed=self.seed, parents=self.parents, faults=self.faults, **self.spec_overrides)
+        span = {} if self.span_s is None else {"submit_span_s": self.span_s}
+        return ChaosSpec(
+            seed=self.seed, parents=self.parents, faults=self.faults, **{**span, **self.spec_overrides}
+        )
 
 
 @dataclass
@@ -603,6 +609,7 @@ def render(result: ChaosResult) -> str:
     verdict += "" if result.p99_met else f" (fill->protect p99 over {P99_TARGET_S:g} s)"
     replay = f"python -m ordersync.chaos --seed {o.seed} --parents {o.parents} --kills {o.kills}"
     replay += "" if o.step_s == ChaosOptions.step_s else f" --step-s {o.step_s:g}"
+    replay += "" if o.span_s is None else f" --span-s {o.span_s:g}"
     replay += "" if o.judge_delay else " --no-delay-bound"
     lines += [f"result: {verdict}", f"replay: {replay}"]
     return "\n".join(lines)
@@ -639,6 +646,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--crash", action="append", default=[], help="POINT[:ROLE[:N]]: the worker kills itself there first"
     )
+    parser.add_argument(
+        "--span-s", type=float, default=None, help="virtual seconds over which parents are submitted"
+    )
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument(
         "--no-delay-bound", action="store_true", help="report invariant 9 (bounded delay) without judging it"
@@ -651,6 +661,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kills=ns.kills,
         db_url=ns.db,
         step_s=ns.step_s,
+        span_s=ns.span_s,
         crashes=tuple(_crash_plan(c) for c in ns.crash),
         workdir=ns.workdir,
         faults=not ns.no_faults,

@@ -392,6 +392,13 @@ async def run(args: WorkerArgs) -> int:
         if submitter.exception() if not submitter.cancelled() else None:
             log.error("chaos.submitter_failed", error=repr(submitter.exception())[:300])
         await engine.stop()
+        budget = alpaca.budget  # where the engine's virtual time went waiting for the request budget
+        log.info(
+            "chaos.budget",
+            requests=budget.requests,
+            waited_s=round(budget.waited_s, 1),
+            rate_limited=budget.rate_limited,
+        )
         return 0
     finally:
         pump.cancel()

@@ -218,7 +218,13 @@ class Watch:
             alerts.resolve_all_but("protection_cancelled_by_operator", set(holds))
             plans = tx.active_plans()
             due = [s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at <= now]
-            due += self._check_unprotected(tx, alerts, plans, open_orders, now)  # held releases: every tick
+            # held releases: every tick, but not a parent backing off after a refusal (its own due time
+            # above marks it): each re-mark costs its symbol a release pass and a position read
+            waiting = {
+                s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at > now
+            }
+            short = self._check_unprotected(tx, alerts, plans, open_orders, now)
+            due += [pid for pid in short if pid not in waiting]
             # exit sequencing in progress: re-ask a cancel whose confirmation never came
             due += [s.parent_id for s in plans if s.closing or s.replaced_at is not None]
             due += released
