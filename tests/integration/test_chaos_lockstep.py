@@ -48,7 +48,7 @@ def test_the_pacer_jumps_only_while_the_worker_is_quiet_and_wakes_its_sleepers(t
         SimServer(scenario, FlowingClock(START), api_key="k", secret_key="s") as server,
         httpx.Client(base_url=server.base_url, timeout=10) as http,
     ):
-        pacer = Pacer(http, tmp_path, step_min_s=5.0)
+        pacer = Pacer(http, tmp_path, step_s=5.0)
         clock = LockstepClock(pacer.clock_path, pacer.status_path)
         held, jumped, waited = asyncio.run(worker(clock, pacer))
         sim_now = server.now()

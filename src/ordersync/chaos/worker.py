@@ -46,6 +46,7 @@ from typing import Any
 import structlog
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.chaos.fastclock import FollowClock, fast_options
 from ordersync.chaos.lockstep import LockstepClock
 from ordersync.config import credentials_from_env, secret_values
 from ordersync.domain.errors import BrokerError
@@ -214,9 +215,11 @@ class WorkerArgs:
     db: str
     parents: Path
     origin: datetime
-    clock_file: Path
-    status_file: Path
+    clock_file: Path | None  # lockstep (lockstep.py) ...
+    status_file: Path | None
     crash: CrashPlan | None
+    factor: float | None = None  # ... or the simulator's fast:N clock (fastclock.py)
+    clock_anchor: tuple[datetime, float] | None = None
 
 
 def _parse(argv: Sequence[str] | None) -> WorkerArgs:
@@ -226,16 +229,31 @@ def _parse(argv: Sequence[str] | None) -> WorkerArgs:
     parser.add_argument("--db", required=True, help="store URL (SQLAlchemy)")
     parser.add_argument("--parents", required=True, type=Path, help="the parents JSON (write_parents)")
     parser.add_argument("--origin", required=True, help="the simulator's start: submit_at_s counts from it")
-    parser.add_argument("--clock-file", required=True, type=Path, help="the driver's clock (lockstep.py)")
-    parser.add_argument("--status-file", required=True, type=Path, help="where this worker says it waits")
+    parser.add_argument("--clock-file", type=Path, help="the driver's clock (lockstep.py)")
+    parser.add_argument("--status-file", type=Path, help="where this worker says it waits (lockstep.py)")
+    parser.add_argument("--factor", type=float, help="the simulator's fast:N factor (no lockstep)")
+    parser.add_argument("--clock-anchor", help="ISO@MONOTONIC: the fast clock's time at that monotonic()")
     parser.add_argument("--crash-at", choices=CRASH_POINTS)
     parser.add_argument("--crash-role", default="any", choices=("any", "parent", "child"))
     parser.add_argument("--crash-nth", default=1, type=int)
     ns = parser.parse_args(argv)
     crash = CrashPlan(ns.crash_at, ns.crash_role, ns.crash_nth) if ns.crash_at else None
     origin = _parse_time(ns.origin)
+    anchor = None
+    if ns.clock_anchor:
+        at, _, mono = ns.clock_anchor.rpartition("@")
+        anchor = (_parse_time(at), float(mono))
     return WorkerArgs(
-        ns.base_url, ns.stream_url, ns.db, ns.parents, origin, ns.clock_file, ns.status_file, crash
+        ns.base_url,
+        ns.stream_url,
+        ns.db,
+        ns.parents,
+        origin,
+        ns.clock_file,
+        ns.status_file,
+        crash,
+        ns.factor,
+        anchor,
     )
 
 
@@ -303,13 +321,13 @@ def _read_parents(path: Path) -> list[_Parent]:
     return parents
 
 
-def _order_of(parent: _Parent, clock: LockstepClock) -> Order:
+def _order_of(parent: _Parent, clock: LockstepClock | FollowClock) -> Order:
     fields = {k: v for k, v in parent.order.items() if v is not None}
     return new_order(created_at=clock.now(), **fields)
 
 
 async def _submit_on_schedule(
-    engine: Engine, parents: list[_Parent], origin: datetime, clock: LockstepClock
+    engine: Engine, parents: list[_Parent], origin: datetime, clock: LockstepClock | FollowClock
 ) -> None:
     known = {o.client_order_id for o in engine.orders()}
     pending = sorted(
@@ -345,8 +363,14 @@ async def run(args: WorkerArgs) -> int:
     parents = _read_parents(args.parents)
     parent_ids = {p.order["client_order_id"] for p in parents}
     trigger = _Trigger(args.crash, parent_ids)
-    clock = LockstepClock(args.clock_file, args.status_file)
-    options = worker_options()
+    clock: LockstepClock | FollowClock
+    if args.clock_file is not None and args.status_file is not None:
+        clock, options = LockstepClock(args.clock_file, args.status_file), worker_options()
+    else:
+        assert args.factor is not None
+        assert args.clock_anchor is not None
+        clock = FollowClock(args.clock_anchor[0], args.factor, args.clock_anchor[1])
+        options = fast_options(args.factor)
     alpaca = AlpacaBroker(key, secret, clock=clock, base_url=args.base_url, timeout_s=5.0)
     stream = AlpacaStream(key, secret, clock=clock, url=args.stream_url)
     real_store = open_store(args.db, keep_orders=True)  # as `ordersync run`: the single writer
@@ -363,9 +387,12 @@ async def run(args: WorkerArgs) -> int:
 
     def busy() -> bool:  # the driver holds the market's clock while this is true (lockstep.py)
         tasks = [*engine.background_tasks(), *(t for t in watched if not t.done())]
-        return alpaca.inflight > 0 or engine.has_queued_work() or any(t not in clock.sleeping for t in tasks)
+        asleep = clock.sleeping if isinstance(clock, LockstepClock) else set()
+        return alpaca.inflight > 0 or engine.has_queued_work() or any(t not in asleep for t in tasks)
 
-    pump = asyncio.create_task(clock.run_pump(busy))
+    pump = asyncio.create_task(
+        clock.run_pump(busy) if isinstance(clock, LockstepClock) else asyncio.Event().wait()
+    )
     try:
         began = loop.time()
         starting = asyncio.create_task(engine.start())
@@ -383,7 +410,9 @@ async def run(args: WorkerArgs) -> int:
             return START_FAILED if isinstance(error, BrokerError) else 1
         log.info("chaos.worker_started", seconds=round(loop.time() - began, 2))
         _phase("engine_started")
-        submitter = asyncio.create_task(_submit_on_schedule(engine, parents, args.origin, clock))
+        submitter = asyncio.create_task(
+            _submit_on_schedule(engine, parents, args.origin, clock), name="submitter"
+        )
         watched.append(submitter)
         await stop.wait()
         submitter.cancel()
@@ -404,7 +433,8 @@ async def run(args: WorkerArgs) -> int:
         pump.cancel()
         lease.release()
         real_store.close()
-        clock.close()
+        if isinstance(clock, LockstepClock):
+            clock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
