@@ -60,3 +60,41 @@ def test_the_pacer_jumps_only_while_the_worker_is_quiet_and_wakes_its_sleepers(t
     assert pacer.steps >= 6, "the quiet worker's thirty virtual seconds were jumped over, 5 s at a time"
     assert waited >= 30
     assert sim_now >= START + timedelta(seconds=30), "the simulator's clock is the one that moved"
+
+
+def test_a_jump_ends_at_a_one_shot_wake_and_never_at_a_periodic_loops(tmp_path: Path) -> None:
+    # the request budget's waiters are one-shot wakes: jumping past them would waste its tokens; the
+    # engine's ticker wakes every second and is quantised to the step instead
+    scenario = parse_scenario({"symbols": {"OKE": {"price": "100"}}})
+
+    async def worker(clock: LockstepClock, pacer: Pacer) -> tuple[float, int]:
+        pump = asyncio.create_task(clock.run_pump(lambda: False))
+
+        async def ticker() -> None:
+            while True:
+                await clock.sleep(1.0)
+
+        ticking = asyncio.create_task(ticker(), name="ticker")
+        began = clock.now()
+        waiter = asyncio.create_task(clock.sleep(2.5))  # e.g. a request waiting for a token
+        while not waiter.done():
+            await asyncio.to_thread(pacer.step)
+            await asyncio.sleep(0.005)
+        woke_after = (clock.now() - began).total_seconds()
+        steps = pacer.steps
+        ticking.cancel()
+        pump.cancel()
+        return woke_after, steps
+
+    with (
+        SimServer(scenario, FlowingClock(START), api_key="k", secret_key="s") as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as http,
+    ):
+        pacer = Pacer(http, tmp_path, step_s=5.0)
+        clock = LockstepClock(pacer.clock_path, pacer.status_path)
+        woke_after, steps = asyncio.run(worker(clock, pacer))
+        clock.close()
+        pacer.close()
+
+    assert 2.5 <= woke_after < 5.0, "the jump stopped at the waiter's due time, not the 5 s step"
+    assert steps == 1, "the ticker's 1 s wakes did not cut the jump short"

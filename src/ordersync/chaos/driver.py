@@ -3,8 +3,10 @@
 ``python -m ordersync.chaos --seed S --parents N [--kills K] [--db URL]``
 
 1. generate a seeded scenario (``generate.py``) and serve it with ``ordersync sim serve --clock flowing``,
-   paced in lockstep with the worker (``lockstep.py``): the market's clock jumps ``--step-s`` virtual
-   seconds whenever the worker is quiet, and flows at real speed while it works, restarts or is down;
+   paced in lockstep with the worker (``lockstep.py``): the market's clock jumps (at most ``--step-s``
+   virtual seconds) whenever the worker is quiet, and flows at real speed while it works, restarts or is
+   down; ``--pace fast`` serves ``fast:N`` instead (``fastclock.py``: the schedule takes ``--schedule-s``
+   real seconds, and CPU starvation becomes market time);
 2. start the worker (``worker.py``: the real engine over alpaca-py, the trade_updates stream and the SQL
    store), SIGKILL it at K seeded-random moments of the market's clock and restart it each time
    (``--crash`` makes it kill itself at a named point first, see ``worker.CRASH_POINTS``);
