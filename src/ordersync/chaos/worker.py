@@ -386,6 +386,10 @@ async def run(args: WorkerArgs) -> int:
     watched: list[asyncio.Task[Any]] = []
 
     def busy() -> bool:  # the driver holds the market's clock while this is true (lockstep.py)
+        if watched and not watched[0].done():
+            # starting: the lease a killed worker held expires in real time (store/lease.py), and a
+            # standby polling it on the market's clock would see minutes go by; a start-up is real time
+            return True
         tasks = [*engine.background_tasks(), *(t for t in watched if not t.done())]
         asleep = clock.sleeping if isinstance(clock, LockstepClock) else set()
         return alpaca.inflight > 0 or engine.has_queued_work() or any(t not in asleep for t in tasks)
