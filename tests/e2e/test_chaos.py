@@ -1,7 +1,8 @@
 """Chaos: 1,000 protected parents per seed, faults on every channel, the engine SIGKILLed and restarted.
 
-Each run is ``ordersync.chaos.driver.run_chaos``: the simulator (``ordersync sim serve --clock fast:N``) and
-the engine worker run as separate processes, the worker is killed at seeded-random moments (and, for the
+Each run is ``ordersync.chaos.driver.run_chaos``: the simulator (``ordersync sim serve --clock flowing``,
+paced in lockstep with the worker: ``chaos/lockstep.py``) and the engine worker run as separate processes,
+the worker is killed at seeded-random moments of the market's clock (and, for the
 crash-point test, kills itself at named points), and after quiescence every invariant of
 docs/architecture.md §2 is
 judged from the simulator's own books and the worker's store. A failing run prints its counts, its
@@ -35,7 +36,7 @@ from sqlalchemy.exc import OperationalError
 import ordersync.chaos
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.chaos.checks import Evidence, Verdict, Window, check_all
-from ordersync.chaos.driver import ChaosOptions, ChaosResult, render, run_chaos
+from ordersync.chaos.driver import P99_TARGET_S, ChaosOptions, ChaosResult, render, run_chaos
 from ordersync.chaos.generate import KINDS, SMALL, ChaosSpec, generate, parent_kind
 from ordersync.chaos.worker import CrashPlan
 from ordersync.clocks import SystemClock
@@ -114,8 +115,16 @@ def test_a_thousand_parents_through_faults_and_kills_keep_every_invariant(
 ) -> None:
     db_url = _postgres_or_skip() if store == "postgres" else None
     # invariants 1-7 must hold; bounded delay (9) is judged per fill and collected for the test below
+    # on the fast clock (fastclock.py): a bounded real time for invariants 1-7; the delay it prints is the
+    # machine's (fill->protect is measured in lockstep: docs/architecture.md, "Measuring the bound")
     options = ChaosOptions(
-        seed=seed, parents=1000, kills=6, db_url=db_url, workdir=tmp_path / "run", judge_delay=False
+        seed=seed,
+        parents=1000,
+        kills=6,
+        db_url=db_url,
+        workdir=tmp_path / "run",
+        judge_delay=False,
+        pace="fast",
     )
 
     result = run_chaos(options)
@@ -142,18 +151,21 @@ BOUND: dict[str, tuple[int, float, float]] = {}
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="invariant 9 not met at the chaos pace: every fill's bound is 2 x poll interval (112 virtual s on "
-    "fast:~56) plus its overlap with engine downtime; measured (seeds 11 and 33, 1,000 parents, 6 kills, "
-    "load 7-10 on 2 cores): 1,636 of 1,636 and 1,693 of 1,704 fills past it, p99 5,310 / 3,175 virtual s "
-    "overall, 4,997 / 2,878 less downtime (docs/architecture.md, 'Measuring the bound under kills')",
+    reason="judged on the fast-clock runs above (fast:~56), where a real second of CPU starvation is 56 "
+    "market seconds: p99 5,310 / 3,175 virtual s (seeds 11 / 33). In lockstep (python -m ordersync.chaos, "
+    "its default pace) p99 is 15.2 / 17.4 / 17.7 s (seeds 11 / 22 on PostgreSQL / 33) and a restart costs "
+    "2-8 virtual s, but 9-13 fills a run pass their 20 s bound and a run takes 500-585 real s, too long "
+    "for CI: docs/architecture.md, 'Measuring the bound under kills'",
 )
 def test_chaos_runs_protect_every_fill_within_two_poll_intervals_plus_the_downtime_it_waited_through() -> (
     None
 ):
-    # issue 12 / invariant 9, per fill, from the simulator's books (the check itself: the test below)
+    # issue 12 / invariant 9, per fill, from the simulator's books (the check itself: the test below); the
+    # runs above are paced in lockstep (chaos/lockstep.py): docs/architecture.md, "Measuring the bound"
     if not BOUND:
         pytest.skip("the chaos runs above did not run")
     assert all(beyond == 0 for beyond, _, _ in BOUND.values()), BOUND
+    assert all(p99 <= P99_TARGET_S for _, p99, _ in BOUND.values()), BOUND
 
 
 def test_the_delay_bound_excuses_exactly_the_time_the_engine_was_down() -> None:
@@ -218,6 +230,7 @@ def test_a_crash_at_every_point_recovers_with_no_duplicate_nothing_missing_and_n
         parents=80,
         kills=0,
         faults=False,
+        pace="fast",
         schedule_s=45,  # seven restarts of 3-6 real s each on a loaded machine: every point must be reached
         crashes=CRASHES,
         workdir=tmp_path / "run",

@@ -2,8 +2,9 @@
 
 ``python -m ordersync.chaos.worker --base-url URL --stream-url URL --db URL --parents FILE --origin ISO``
 
-It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store + FollowClock (as ``ordersync run`` does, with
-small intervals), starts the engine (which catches up and resumes unsent intents and unsettled submits),
+It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store (as ``ordersync run`` does, with its default
+intervals) on the simulator's lockstep clock (``--clock-file``/``--status-file``: ``lockstep.py``), starts
+the engine (which catches up and resumes unsent intents and unsettled submits),
 then submits each scenario parent (``--parents``: the JSON ``write_parents`` makes of a scenario, read
 without the scenario's models, so a restart protects sooner) when the simulator's clock reaches its
 ``submit_at_s`` (counted from ``--origin``, the simulator's start) unless the store already holds it: a
@@ -37,15 +38,16 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import structlog
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.chaos.fastclock import FollowClock, fast_options
+from ordersync.chaos.lockstep import LockstepClock
 from ordersync.config import credentials_from_env, secret_values
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import BrokerOrderView
@@ -61,7 +63,6 @@ __all__ = [
     "CRASH_POINTS",
     "START_FAILED",
     "CrashPlan",
-    "FollowClock",
     "main",
     "worker_options",
     "write_parents",
@@ -190,61 +191,14 @@ class CrashingBroker:
         return view
 
 
-class FollowClock:
-    """The Clock port on the simulator's fast clock: virtual now = anchor + factor x real time elapsed.
+def worker_options() -> EngineOptions:
+    """Return the engine options: the production defaults but a 10 s poll, in the simulator's seconds.
 
-    The engine then reads the same time as the broker it talks to (as it does in production), so an
-    ``X-Ratelimit-Reset`` time, an order's ``submitted_at`` and its own ``created_at`` agree; and every
-    interval in EngineOptions is in the simulator's seconds.
+    Under the lockstep clock (``lockstep.py``) one virtual second costs at most one real second, so the
+    worker needs no shrunken intervals. The poll interval sets invariant 9's bound (2 x poll): 10 s (6 of
+    the 200 requests a minute) leaves room for the clock's 5 s jumps and a retried POST under faults.
     """
-
-    def __init__(self, anchor: datetime, factor: float, at_monotonic: float | None = None) -> None:
-        self._anchor = anchor  # the simulator's time at ``at_monotonic`` (time.monotonic() is host-wide)
-        self._factor = factor
-        self._m0 = time.monotonic() if at_monotonic is None else at_monotonic
-
-    @classmethod
-    def synced(cls, base_url: str, factor: float) -> FollowClock:
-        """Anchor on the simulator's clock (the sample with the shortest round trip of a few)."""
-        best: tuple[float, datetime, float] | None = None
-        with httpx.Client(base_url=base_url, timeout=5) as http:
-            for _ in range(5):
-                sent = time.monotonic()
-                now = _parse_time(http.get("/sim/clock").json()["now"])
-                back = time.monotonic()
-                if best is None or back - sent < best[0]:
-                    best = (back - sent, now, (sent + back) / 2)
-        assert best is not None
-        return cls(best[1], factor, best[2])
-
-    @property
-    def anchor(self) -> tuple[datetime, float]:
-        """(the simulator's time, time.monotonic() then): a process on this host can follow the same clock
-        without asking the simulator (a restarted worker protects sooner)."""
-        return self._anchor, self._m0
-
-    def now(self) -> datetime:
-        return self._anchor + timedelta(seconds=(time.monotonic() - self._m0) * self._factor)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds) / self._factor)
-
-
-def worker_options(factor: float) -> EngineOptions:
-    """Return the engine options: small real-time intervals, expressed in the simulator's seconds."""
-    return EngineOptions(
-        poll_interval_s=1.0 * factor,
-        stream_silence_s=5.0 * factor,
-        reconcile_interval_s=10.0 * factor,
-        tick_s=0.5 * factor,
-        release_backoff_base_s=0.5 * factor,
-        release_backoff_cap_s=5.0 * factor,
-        lookup_backoff_base_s=0.2 * factor,
-        lookup_backoff_cap_s=2.0 * factor,
-        unprotected_alert_s=5.0 * factor,
-        unknown_alert_s=10.0 * factor,
-        lease_poll_s=0.2 * factor,
-    )
+    return EngineOptions(poll_interval_s=10.0)
 
 
 def _parse_time(value: object) -> datetime:
@@ -261,8 +215,10 @@ class WorkerArgs:
     db: str
     parents: Path
     origin: datetime
-    factor: float
+    clock_file: Path | None  # lockstep (lockstep.py) ...
+    status_file: Path | None
     crash: CrashPlan | None
+    factor: float | None = None  # ... or the simulator's fast:N clock (fastclock.py)
     clock_anchor: tuple[datetime, float] | None = None
 
 
@@ -273,11 +229,10 @@ def _parse(argv: Sequence[str] | None) -> WorkerArgs:
     parser.add_argument("--db", required=True, help="store URL (SQLAlchemy)")
     parser.add_argument("--parents", required=True, type=Path, help="the parents JSON (write_parents)")
     parser.add_argument("--origin", required=True, help="the simulator's start: submit_at_s counts from it")
-    parser.add_argument("--factor", required=True, type=float, help="the simulator's fast:N factor")
-    parser.add_argument(
-        "--clock-anchor",
-        help="ISO@MONOTONIC: the simulator's time at that time.monotonic() (skips syncing with it)",
-    )
+    parser.add_argument("--clock-file", type=Path, help="the driver's clock (lockstep.py)")
+    parser.add_argument("--status-file", type=Path, help="where this worker says it waits (lockstep.py)")
+    parser.add_argument("--factor", type=float, help="the simulator's fast:N factor (no lockstep)")
+    parser.add_argument("--clock-anchor", help="ISO@MONOTONIC: the fast clock's time at that monotonic()")
     parser.add_argument("--crash-at", choices=CRASH_POINTS)
     parser.add_argument("--crash-role", default="any", choices=("any", "parent", "child"))
     parser.add_argument("--crash-nth", default=1, type=int)
@@ -288,7 +243,18 @@ def _parse(argv: Sequence[str] | None) -> WorkerArgs:
     if ns.clock_anchor:
         at, _, mono = ns.clock_anchor.rpartition("@")
         anchor = (_parse_time(at), float(mono))
-    return WorkerArgs(ns.base_url, ns.stream_url, ns.db, ns.parents, origin, ns.factor, crash, anchor)
+    return WorkerArgs(
+        ns.base_url,
+        ns.stream_url,
+        ns.db,
+        ns.parents,
+        origin,
+        ns.clock_file,
+        ns.status_file,
+        crash,
+        ns.factor,
+        anchor,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,13 +321,13 @@ def _read_parents(path: Path) -> list[_Parent]:
     return parents
 
 
-def _order_of(parent: _Parent, clock: FollowClock) -> Order:
+def _order_of(parent: _Parent, clock: LockstepClock | FollowClock) -> Order:
     fields = {k: v for k, v in parent.order.items() if v is not None}
     return new_order(created_at=clock.now(), **fields)
 
 
 async def _submit_on_schedule(
-    engine: Engine, parents: list[_Parent], origin: datetime, clock: FollowClock
+    engine: Engine, parents: list[_Parent], origin: datetime, clock: LockstepClock | FollowClock
 ) -> None:
     known = {o.client_order_id for o in engine.orders()}
     pending = sorted(
@@ -397,16 +363,17 @@ async def run(args: WorkerArgs) -> int:
     parents = _read_parents(args.parents)
     parent_ids = {p.order["client_order_id"] for p in parents}
     trigger = _Trigger(args.crash, parent_ids)
-    if args.clock_anchor is None:
-        clock = FollowClock.synced(args.base_url, args.factor)
+    clock: LockstepClock | FollowClock
+    if args.clock_file is not None and args.status_file is not None:
+        clock, options = LockstepClock(args.clock_file, args.status_file), worker_options()
     else:
-        at, mono = args.clock_anchor
-        clock = FollowClock(at, args.factor, mono)
-    _phase("clock_synced")
-    options = worker_options(args.factor)
+        assert args.factor is not None
+        assert args.clock_anchor is not None
+        clock = FollowClock(args.clock_anchor[0], args.factor, args.clock_anchor[1])
+        options = fast_options(args.factor)
     alpaca = AlpacaBroker(key, secret, clock=clock, base_url=args.base_url, timeout_s=5.0)
-    stream = AlpacaStream(key, secret, clock=clock, url=args.stream_url, max_backoff_s=args.factor)
-    real_store = open_store(args.db)
+    stream = AlpacaStream(key, secret, clock=clock, url=args.stream_url)
+    real_store = open_store(args.db, keep_orders=True)  # as `ordersync run`: the single writer
     lease = real_store.lease(f"ordersync:{key}")  # as `ordersync run` does: one active instance
     _phase("store_opened")
     store = CrashingStore(real_store, trigger, parent_ids)
@@ -416,9 +383,24 @@ async def run(args: WorkerArgs) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watched: list[asyncio.Task[Any]] = []
+
+    def busy() -> bool:  # the driver holds the market's clock while this is true (lockstep.py)
+        if watched and not watched[0].done():
+            # starting: the lease a killed worker held expires in real time (store/lease.py), and a
+            # standby polling it on the market's clock would see minutes go by; a start-up is real time
+            return True
+        tasks = [*engine.background_tasks(), *(t for t in watched if not t.done())]
+        asleep = clock.sleeping if isinstance(clock, LockstepClock) else set()
+        return alpaca.inflight > 0 or engine.has_queued_work() or any(t not in asleep for t in tasks)
+
+    pump = asyncio.create_task(
+        clock.run_pump(busy) if isinstance(clock, LockstepClock) else asyncio.Event().wait()
+    )
     try:
         began = loop.time()
         starting = asyncio.create_task(engine.start())
+        watched.append(starting)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():  # told to stop while starting
@@ -432,7 +414,10 @@ async def run(args: WorkerArgs) -> int:
             return START_FAILED if isinstance(error, BrokerError) else 1
         log.info("chaos.worker_started", seconds=round(loop.time() - began, 2))
         _phase("engine_started")
-        submitter = asyncio.create_task(_submit_on_schedule(engine, parents, args.origin, clock))
+        submitter = asyncio.create_task(
+            _submit_on_schedule(engine, parents, args.origin, clock), name="submitter"
+        )
+        watched.append(submitter)
         await stop.wait()
         submitter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -440,10 +425,20 @@ async def run(args: WorkerArgs) -> int:
         if submitter.exception() if not submitter.cancelled() else None:
             log.error("chaos.submitter_failed", error=repr(submitter.exception())[:300])
         await engine.stop()
+        budget = alpaca.budget  # where the engine's virtual time went waiting for the request budget
+        log.info(
+            "chaos.budget",
+            requests=budget.requests,
+            waited_s=round(budget.waited_s, 1),
+            rate_limited=budget.rate_limited,
+        )
         return 0
     finally:
+        pump.cancel()
         lease.release()
         real_store.close()
+        if isinstance(clock, LockstepClock):
+            clock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

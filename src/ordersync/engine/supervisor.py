@@ -559,6 +559,7 @@ class Engine:
             batch = set(self._ctx.dirty)
             self._ctx.dirty.clear()
             self._ctx.dirty_symbols.clear()
+            self.watch.touched(batch, symbols)  # the tick's unprotected check looks at these again
             try:  # a fenced read (the lease lost) is logged like any failed pass, never left unretrieved
                 batch |= self._plans_on(symbols)
                 await release(self._ctx, sorted(batch))

@@ -38,6 +38,11 @@ class ReconcileReport:
     notes: list[Note] = field(default_factory=list)  # others' orders and shares: reported, never alerted
 
 
+# every this many ticks the unprotected check reads every live plan; between, only the plans that may have
+# changed (see ``Watch._check_unprotected``)
+FULL_CHECK_TICKS = 10
+
+
 class Watch:
     """Reconciliation runs and alert bookkeeping for one engine."""
 
@@ -45,6 +50,11 @@ class Watch:
         self._ctx = ctx
         self._seen: dict[tuple[str, str], int] = {}  # discrepancy -> consecutive runs seen
         self._unprotected_since: dict[ClientOrderId, datetime] = {}
+        self._short: set[ClientOrderId] = set()  # parents short of protection at their last check
+        self._symbol_of: dict[ClientOrderId, str] = {}  # parents checked at least once, and their symbol
+        self._touched: set[ClientOrderId] = set()  # parents the release gate was asked about since then
+        self._touched_symbols: set[str] = set()
+        self._ticks_since_full = FULL_CHECK_TICKS  # the first tick reads everything
         self._missing: dict[ClientOrderId, int] = {}  # acknowledged orders no lookup found, runs in a row
         self.discrepancies_alerted = 0
 
@@ -208,7 +218,13 @@ class Watch:
             alerts.resolve_all_but("protection_cancelled_by_operator", set(holds))
             plans = tx.active_plans()
             due = [s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at <= now]
-            due += self._check_unprotected(tx, alerts, plans, open_orders, now)  # held releases: every tick
+            # held releases: every tick, but not a parent backing off after a refusal (its own due time
+            # above marks it): each re-mark costs its symbol a release pass and a position read
+            waiting = {
+                s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at > now
+            }
+            short = self._check_unprotected(tx, alerts, plans, open_orders, now)
+            due += [pid for pid in short if pid not in waiting]
             # exit sequencing in progress: re-ask a cancel whose confirmation never came
             due += [s.parent_id for s in plans if s.closing or s.replaced_at is not None]
             due += released
@@ -222,6 +238,36 @@ class Watch:
         for pid in due:
             ctx.mark_dirty(pid)
 
+    def touched(self, parents: Collection[ClientOrderId], symbols: Collection[str]) -> None:
+        """Note parents (and symbols) the release gate was asked to look at: their coverage may change."""
+        self._touched.update(parents)
+        self._touched_symbols.update(symbols)
+
+    def _to_check(self, plans: list[PlanState]) -> list[PlanState]:
+        """The plans whose coverage may have changed since their last check (every plan now and then).
+
+        A parent becomes short only by what also asks the release gate to act (a fill, a child ended
+        unfilled, a hold lifted, a new plan): those marks are collected here, the short parents are
+        checked on every tick, and every ``FULL_CHECK_TICKS`` ticks all of them are. A tick used to read
+        every live plan, its parent and all its children: with a thousand live plans that was most of the
+        engine's CPU.
+        """
+        touched = self._touched | self._ctx.dirty
+        symbols = self._touched_symbols | self._ctx.dirty_symbols
+        self._touched, self._touched_symbols = set(), set()
+        self._ticks_since_full += 1
+        if self._ticks_since_full >= FULL_CHECK_TICKS:
+            self._ticks_since_full = 0
+            return plans
+        return [
+            s
+            for s in plans
+            if s.parent_id in self._short
+            or s.parent_id in touched
+            or self._symbol_of.get(s.parent_id, "") in symbols
+            or s.parent_id not in self._symbol_of
+        ]
+
     def _check_unprotected(
         self,
         tx: Transaction,
@@ -230,34 +276,38 @@ class Watch:
         open_orders: list[Order],
         now: datetime,
     ) -> list[ClientOrderId]:
-        oldest = 0.0
-        short_of: list[ClientOrderId] = []
-        ids = [state.parent_id for state in plans]
+        checked = self._to_check(plans)
+        ids = [state.parent_id for state in checked]
         parents = {o.client_order_id: o for o in open_orders}
         parents.update(tx.orders_by_id([i for i in ids if i not in parents]))  # ended parents: read here
         children = tx.children_of_many(ids)
-        for state in plans:
+        short_now: set[ClientOrderId] = set()
+        for state in checked:
             parent = parents.get(state.parent_id)
             if parent is None or (state.parent_id in self._ctx.holds and not state.closing):
                 continue  # on operator hold: its own alert says so; not ours to re-arm
+            self._symbol_of[state.parent_id] = parent.symbol
             # the release gate counts unsent and unknown children (they may be live: never double-sell);
             # the alert counts only what the broker acknowledged: an unknown child protects nothing yet
             acknowledged = [c for c in children[state.parent_id] if not c.status.is_local]
             short = target_qty(parent, state.plan) - coverage(acknowledged)
             if short > 0:
-                short_of.append(state.parent_id)
+                short_now.add(state.parent_id)
                 since = self._unprotected_since.setdefault(state.parent_id, now)
                 age = (now - since).total_seconds()
-                oldest = max(oldest, age)
                 if age >= self._ctx.options.unprotected_alert_s:
                     msg = f"{parent.symbol}: {short} of {parent.client_order_id} unprotected for {age:.0f}s"
                     alerts.raise_("unprotected_position", state.parent_id, msg)
-            else:
-                self._unprotected_since.pop(state.parent_id, None)
+        live = {state.parent_id for state in plans}
+        self._short = ((self._short - set(ids)) | short_now) & live
+        self._symbol_of = {pid: sym for pid, sym in self._symbol_of.items() if pid in live}
+        for pid in [p for p in self._unprotected_since if p not in self._short]:
+            del self._unprotected_since[pid]
         # resolve from the store, not from memory: an alert raised before a restart must clear too
-        alerts.resolve_all_but("unprotected_position", set(short_of))
-        self._ctx.metrics.unprotected_age.set(oldest)
-        return short_of
+        alerts.resolve_all_but("unprotected_position", self._short)
+        ages = [(now - since).total_seconds() for since in self._unprotected_since.values()]
+        self._ctx.metrics.unprotected_age.set(max(ages, default=0.0))
+        return sorted(self._short)
 
     def _check_unknown(self, alerts: _TickAlerts, open_orders: list[Order], now: datetime) -> None:
         unknown = [o for o in open_orders if o.status is OrderStatus.SUBMITTING]

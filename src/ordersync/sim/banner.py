@@ -65,6 +65,8 @@ def _clock_text(clock_spec: str) -> str:
     spec = clock_spec.strip().lower()
     if spec == "stepped":
         return "stepped (time moves only on POST /sim/clock/advance)"
+    if spec == "flowing":
+        return "flowing (real speed, jumps forward on POST /sim/clock/advance)"
     if spec.startswith("fast:"):
         return f"fast ({spec.removeprefix('fast:')} virtual seconds per real second)"
     return "real time"

@@ -4,7 +4,8 @@ The simulator never reads wall-clock time in its logic: every timestamp it write
 fires comes from one injected `SimClock`. Three kinds cover the uses: `RealClock` for a simulator that stands
 in for Alpaca in real time, `FastClock` for demos where hours of market time pass in seconds (`--clock
 fast:N`), and `SteppedClock` for tests, where time moves only when the test says so and nothing depends on
-real sleeps.
+real sleeps. `FlowingClock` (`--clock flowing`) is both: it runs at real speed and a driver jumps it
+forward over idle stretches (the demo's conductor in process, the chaos driver over the control API).
 
 A `SteppedClock` can be bound to a stepper (the simulator's scheduler): `advance_to` then hands the target
 time to the stepper, which moves the clock through every pending timed event in order, so each fill or price
@@ -21,6 +22,7 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "ClockSpecError",
     "FastClock",
+    "FlowingClock",
     "RealClock",
     "SimClock",
     "SteppedClock",
@@ -29,7 +31,7 @@ __all__ = [
 
 
 class ClockSpecError(ValueError):
-    """A clock spec string is not `real`, `fast:N` (N > 0) or `stepped`."""
+    """A clock spec string is not `real`, `fast:N` (N > 0), `stepped` or `flowing`."""
 
 
 @runtime_checkable
@@ -129,7 +131,8 @@ class FlowingClock(SteppedClock):
 
 
 def parse_clock_spec(spec: str, start: datetime | None = None) -> SimClock:
-    """Build a clock from `real`, `fast:N` or `stepped`; `start` is the virtual start (default: now).
+    """Build a clock from `real`, `fast:N`, `stepped` or `flowing`; `start` is the virtual start (default:
+    now).
 
     Raises:
         ClockSpecError: the spec is malformed.
@@ -140,6 +143,8 @@ def parse_clock_spec(spec: str, start: datetime | None = None) -> SimClock:
         return RealClock()
     if text == "stepped":
         return SteppedClock(origin)
+    if text == "flowing":
+        return FlowingClock(origin)
     if text.startswith("fast:"):
         try:
             factor = float(text.removeprefix("fast:"))
@@ -148,7 +153,7 @@ def parse_clock_spec(spec: str, start: datetime | None = None) -> SimClock:
                 f"bad clock spec {spec!r}: the factor after 'fast:' is not a number"
             ) from None
         return FastClock(factor, origin)
-    raise ClockSpecError(f"bad clock spec {spec!r}: expected 'real', 'fast:N' or 'stepped'")
+    raise ClockSpecError(f"bad clock spec {spec!r}: expected 'real', 'fast:N', 'stepped' or 'flowing'")
 
 
 def _require_aware(t: datetime) -> datetime:
