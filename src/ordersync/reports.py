@@ -77,7 +77,7 @@ def status_tables(orders: list[Order], plans: list[PlanState], alerts: list[Aler
         kids = by_parent.get(order.client_order_id, [])
         state = plan_of.get(order.client_order_id)
         target = target_qty(order, state.plan) if state else Decimal(0)
-        covered = coverage(kids)
+        covered = coverage(kids, order)
         children = ", ".join(f"{k.role.value}:{k.status.value}:{k.qty}" for k in kids if k.group_id is None)
         # cells are data, never rich markup: "oco:new:9" must not render the ":new:" emoji
         parents.add_row(

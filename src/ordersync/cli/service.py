@@ -26,7 +26,7 @@ def sim_serve(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8800,
     scenario: Annotated[Path | None, typer.Option(help="scenario YAML")] = None,
-    clock: Annotated[str, typer.Option(help="real | fast:N | stepped")] = "real",
+    clock: Annotated[str, typer.Option(help="real | fast:N | stepped | flowing")] = "real",
 ) -> None:
     """Serve the simulator for alpaca-py (TradingClient/TradingStream with url_override)."""
     from ordersync.sim.clock import ClockSpecError

@@ -290,7 +290,7 @@ class Watch:
             # the release gate counts unsent and unknown children (they may be live: never double-sell);
             # the alert counts only what the broker acknowledged: an unknown child protects nothing yet
             acknowledged = [c for c in children[state.parent_id] if not c.status.is_local]
-            short = target_qty(parent, state.plan) - coverage(acknowledged)
+            short = target_qty(parent, state.plan) - coverage(acknowledged, parent)
             if short > 0:
                 short_now.add(state.parent_id)
                 since = self._unprotected_since.setdefault(state.parent_id, now)
