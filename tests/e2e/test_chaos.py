@@ -149,6 +149,36 @@ BOUND: dict[str, tuple[int, float, float]] = {}
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("seed", "store"), [pytest.param(7, "sqlite"), pytest.param(8, "postgres", marks=pytest.mark.postgres)]
+)
+def test_in_lockstep_fills_are_protected_within_thirty_market_seconds_at_p99_through_faults_and_kills(
+    seed: int, store: str, tmp_path: Path
+) -> None:
+    # issue 12's figure, measured where it means something: the market's clock jumps only while the worker
+    # is quiet and flows 1:1 while it works or restarts (chaos/lockstep.py), so the p99 is the engine's and
+    # the kills', not the test machine's CPU. 200 parents and 2 kills keep it near a minute of real time.
+    options = ChaosOptions(
+        seed=seed,
+        parents=200,
+        kills=2,
+        db_url=_postgres_or_skip() if store == "postgres" else None,
+        workdir=tmp_path / "run",
+        judge_delay=False,  # per fill: the strict xfail below; here the p99
+        pace="lockstep",
+    )
+
+    result = run_chaos(options)
+    report = _report(result)
+
+    assert result.ok, report
+    assert len(result.kills) >= options.kills, report
+    p99 = result.verdict.fill_to_protect_p99_s
+    assert p99 is not None, report
+    assert p99 <= P99_TARGET_S, f"fill->protect p99 {p99:.1f} virtual s over {P99_TARGET_S:g} s\n{report}"
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="judged on the fast-clock runs above (fast:~56), where a real second of CPU starvation is 56 "
