@@ -19,27 +19,35 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ordersync.domain.errors import BrokerError, ConcurrencyConflict, OrderSyncError, UnknownOrder
+from ordersync.domain.errors import BrokerError, UnknownOrder
 from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import ClientOrderId
-from ordersync.domain.order import Order, OrderStatus
+from ordersync.domain.order import Order
 from ordersync.domain.protection import ProtectionPlan, validate_plan
 from ordersync.engine.activities import FillActivities
 from ordersync.engine.catchup import read_changed
-from ordersync.engine.context import Context, Notification, apply_observation, log, pause
+from ordersync.engine.context import Context, Notification, apply_observation, log
+from ordersync.engine.intents import record_parent
+from ordersync.engine.loops import (
+    catch_up_logged,
+    catch_up_retrying,
+    drain,
+    every,
+    send_new_intents,
+    settle_orphaned_submits,
+    widened_silence_window,
+)
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
-from ordersync.engine.release import release
-from ordersync.engine.retry import backoff_s
-from ordersync.engine.sender import observed, start_cancel, start_send, start_settle
+from ordersync.engine.scheduling import ReleaseScheduler
+from ordersync.engine.sender import observed, start_cancel, start_send
+from ordersync.engine.startup import first_read, keep_lease, resume
 from ordersync.engine.watch import Watch
 from ordersync.ports import (
     Broker,
     BrokerStream,
     Clock,
-    JournalEntry,
     Lease,
-    PlanState,
     Priority,
     Store,
     StreamState,
@@ -50,36 +58,7 @@ from ordersync.ports import (
 __all__ = ["Engine", "Notification", "record_parent"]
 
 
-def record_parent(store: Store, order: Order, plan: ProtectionPlan | None, now: datetime) -> None:
-    """Write a parent intent and its plan in one transaction (nothing is written if either is bad).
-
-    The engine sends every unsent intent it finds, so this is also how another process (``ordersync
-    submit``) hands work to a running ``ordersync run``.
-
-    Raises:
-        InvalidProtectionPlan: the plan cannot protect this order.
-        ConcurrencyConflict: an order with this client_order_id already exists.
-    """
-    if plan is not None:
-        validate_plan(plan, order)
-    with store.transaction() as tx:
-        if tx.get_order(order.client_order_id) is not None:
-            raise ConcurrencyConflict(f"an order {order.client_order_id} already exists")
-        tx.add_order(order)
-        if plan is not None:
-            tx.add_plan(PlanState(order.client_order_id, plan))
-        payload = {
-            "symbol": order.symbol,
-            "side": order.side.value,
-            "qty": order.qty,
-            "type": order.type.value,
-        }
-        tx.journal(
-            JournalEntry(now, "parent_created", order.client_order_id, {**payload, "plan": plan is not None})
-        )
-
-
-LEASE_RENEW_CHECK_S = 0.5  # real seconds between lease checks (renewal itself happens when due)
+from ordersync.engine.startup import LEASE_RENEW_CHECK_S  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +81,13 @@ class Engine:
     ) -> None:
         self.metrics = EngineMetrics()
         self._ctx = Context(broker, store, clock, options or EngineOptions(), self.metrics, lease=lease)
-        self._ctx.on_dirty = self._schedule_release
         self._stream = stream
         self._queue: asyncio.Queue[OrderObserved | StreamStatus | _Stop] = asyncio.Queue()
         self._loops: list[asyncio.Task[None]] = []
-        self._release_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self.watch = Watch(self._ctx)
+        self._releases = ReleaseScheduler(self._ctx, self.watch)
+        self._ctx.on_dirty = self._releases.schedule
         self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up)
         self.stream_connected = False
         self._last_stream_at: datetime = clock.now()
@@ -202,7 +181,7 @@ class Engine:
         await self.wait_for_lease()
         self._running = True
         if self._ctx.lease is not None:  # renewed from now on, not only from the first tick
-            self._lease_task = asyncio.create_task(self._keep_lease(), name="lease")
+            self._lease_task = asyncio.create_task(keep_lease(self._ctx, lambda: self._running), name="lease")
         began = asyncio.get_running_loop().time()
         # one read of the broker serves both the catch-up and the start-up reconciliation (it applies
         # every open order and every order closed since our oldest open one, legs included)
@@ -220,60 +199,8 @@ class Engine:
         if self._stream is not None:
             self._loops.append(asyncio.create_task(self._intake(self._stream), name="intake"))
 
-    async def _keep_lease(self) -> None:
-        """Renew the lease every half second of real time while the engine runs.
-
-        The tick renews it too, but ticks start only once start() returns: a start-up read slower than the
-        lease's time to live (a loaded host, a large account) let the lease expire under a new active, whose
-        first write was then fenced. The lease is real time (database time), so is this wait.
-        """
-        while self._running and not self._ctx.lease_lost:
-            self._ctx.may_write()  # renews when due; notes a loss or a database outage
-            await asyncio.sleep(LEASE_RENEW_CHECK_S)
-
     async def _first_read(self) -> None:
-        # a 429 or a 5xx at start-up is weather, not a reason to exit: retry with capped backoff, a bounded
-        # number of times (each wait also ends after as much real time, so a driver that advances the
-        # clock only once start() returns cannot deadlock it); then start anyway and keep trying in the
-        # background. Starting before the first read is safe: intents resend with their own ids (a
-        # duplicate is a 422 and a lookup), releases need confirmed fills and a position read.
-        options = self._ctx.options
-        for attempt in range(1, options.startup_read_attempts + 1):
-            try:
-                await self.watch.reconcile(dry_run=False, read_attempts=1)  # the retries are here
-                return
-            except OrderSyncError as e:
-                if not isinstance(e, BrokerError):
-                    raise  # a lost lease, a conflict, a domain error: not weather
-                await self._wait_before_startup_retry(attempt, e)
-            except Exception as e:  # the store's driver (a lock timeout behind a frozen holder, an outage)
-                await self._wait_before_startup_retry(attempt, e)
-        with self._ctx.store.transaction() as tx:
-            tx.journal(self._ctx.entry("startup_read_deferred", None, attempts=options.startup_read_attempts))
-        self._ctx.spawn(self._first_read_later(), "catch_up:startup")
-
-    async def _wait_before_startup_retry(self, attempt: int, error: Exception) -> None:
-        options = self._ctx.options
-        wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
-        log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(error)[:200])
-        if attempt < options.startup_read_attempts:
-            await pause(self._ctx.clock, wait)
-
-    async def _first_read_later(self) -> None:
-        options, attempt = self._ctx.options, 0
-        while self._running:
-            attempt += 1
-            wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
-            await self._ctx.clock.sleep(wait)
-            try:
-                await self.watch.reconcile(dry_run=False, read_attempts=1)  # the retries are here
-                return
-            except OrderSyncError as e:
-                if not isinstance(e, BrokerError):
-                    raise
-                log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
-            except Exception as e:  # the store's driver: retried like the broker's weather
-                log.warning("engine.startup_read_failed", attempt=attempt, wait_s=wait, error=str(e)[:200])
+        await first_read(self._ctx, self.watch, lambda: self._running)
 
     async def run_until_stopped(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set or the lease is lost, then stop cleanly."""
@@ -298,17 +225,7 @@ class Engine:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._loops, return_exceptions=True), timeout=5)
         self._ctx.stopping = True  # nothing new is spawned from here on (see Context.spawn)
-        deadline = asyncio.get_running_loop().time() + 5
-        while pending := [
-            t for t in [*self._ctx.tasks, self._release_task] if t is not None and not t.done()
-        ]:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-                break
-            await asyncio.wait(pending, timeout=left)
+        await drain(self._ctx, lambda: self._release_task, 5)
         if self._ctx.lease is not None:
             self._ctx.lease.release()
 
@@ -343,27 +260,12 @@ class Engine:
         Parents marked while a release pass runs (or waits, e.g. on the request budget) are that pass's
         work: counting them too would make a driver wait for a pass that is itself waiting for time.
         """
-        release_idle = self._release_task is None or self._release_task.done()
+        release_idle = self._releases.idle()
         waiting = bool(self._ctx.dirty) or bool(self._ctx.dirty_symbols)
         return not self._queue.empty() or (waiting and release_idle)
 
     def _resume(self) -> None:
-        # after a crash: intents were journaled but not sent, submits were sent but not settled
-        with self._ctx.store.transaction() as tx:
-            open_orders = tx.open_orders()
-            plans = tx.active_plans()
-            children = tx.children_of_many([state.parent_id for state in plans])
-        # leg ownership is rebuilt from every child of a live plan, ended ones included: a primary the
-        # broker ended may still have a stop leg we have not seen yet
-        for order in [*open_orders, *(c for kids in children.values() for c in kids)]:
-            self._ctx.remember_legs(order)
-        for order in open_orders:
-            if order.status is OrderStatus.INTENT:
-                start_send(self._ctx, order.client_order_id)
-            elif order.status is OrderStatus.SUBMITTING:
-                start_settle(self._ctx, order.client_order_id)
-        for state in plans:
-            self._ctx.mark_dirty(state.parent_id)
+        resume(self._ctx)
 
     # -- loops ---------------------------------------------------------------------------------------
 
@@ -409,7 +311,7 @@ class Engine:
             # events sent while we were away are not replayed: read everything we may have missed
             self._last_stream_at = self._ctx.clock.now()
             self._silence_window_s = self._ctx.options.stream_silence_s
-            self._ctx.spawn(self._catch_up_retrying("reconnect"), "catch_up:reconnect")
+            self._ctx.spawn(catch_up_retrying(self._ctx, self.catch_up, "reconnect"), "catch_up:reconnect")
 
     def stream_trusted(self) -> bool:
         """True while the stream is connected and has not been silent too long."""
@@ -428,18 +330,6 @@ class Engine:
         self.metrics.catch_ups.labels(reason).inc()
         self._last_stream_at = self._ctx.clock.now() if self.stream_connected else self._last_stream_at
         return len(views)
-
-    async def _catch_up_retrying(self, reason: str) -> None:
-        # a 5xx on the read after a reconnect must not leave the gap unread until the next reconciliation
-        options = self._ctx.options
-        for attempt in range(1, options.read_attempts + 1):
-            try:
-                await self.catch_up(reason)
-                return
-            except BrokerError as e:
-                wait = backoff_s(attempt, options.lookup_backoff_base_s, options.lookup_backoff_cap_s)
-                log.warning("engine.catch_up_failed", reason=reason, attempt=attempt, error=str(e)[:200])
-                await self._ctx.clock.sleep(wait)
 
     async def _poller(self) -> None:
         await self._every(self._ctx.options.poll_interval_s, self._poll_once)
@@ -463,29 +353,13 @@ class Engine:
         if self._catch_up_task is None or self._catch_up_task.done():
             reason = "poll" if not self.stream_connected else ("lossy" if lossy else "silence")
             self._catch_up_task = asyncio.create_task(
-                self._catch_up_logged(reason), name=f"catch_up:{reason}"
+                catch_up_logged(self.catch_up, reason), name=f"catch_up:{reason}"
             )
 
     def _widen_silence_window(self, lossy: bool) -> None:
-        """Read around a quiet stream less and less often while the reads find nothing new.
-
-        Fills stay bounded without these reads (the FILL activities poll runs every poll interval): a silent
-        market over a weekend costs a read per window, doubling up to ``reconcile_interval_s``, not one per
-        ``stream_silence_s``. News (a lossy stream) or any stream event sets the window back.
-        """
-        options = self._ctx.options
-        if lossy:
-            self._silence_window_s = options.stream_silence_s
-        elif self.stream_connected:
-            self._silence_window_s = min(
-                2 * self._silence_window_s, max(options.reconcile_interval_s, options.stream_silence_s)
-            )
-
-    async def _catch_up_logged(self, reason: str) -> None:
-        try:
-            await self.catch_up(reason)
-        except BrokerError as e:
-            log.warning("engine.catch_up_failed", reason=reason, error=str(e)[:200])
+        self._silence_window_s = widened_silence_window(
+            self._ctx.options, self._silence_window_s, lossy, self.stream_connected
+        )
 
     async def _reconciler(self) -> None:
         await self._every(self._ctx.options.reconcile_interval_s, self._reconcile_once)
@@ -507,61 +381,14 @@ class Engine:
         with self._ctx.store.transaction() as tx:
             open_orders = tx.open_orders()
         self._any_open = bool(open_orders)
-        self._send_new_intents(open_orders)
-        self._settle_orphaned_submits(open_orders)
+        send_new_intents(self._ctx, open_orders)
+        settle_orphaned_submits(self._ctx, open_orders)
         self.watch.tick(open_orders, self.stream_connected, self._last_stream_at)
 
-    def _send_new_intents(self, open_orders: list[Order]) -> None:
-        # every unsent intent: parents recorded by another process (``ordersync submit`` writes to the
-        # store, which is the intake) and children a fenced or crashed instance wrote but never sent
-        intents = [o for o in open_orders if o.status is OrderStatus.INTENT]
-        for order in intents:
-            if order.client_order_id not in self._ctx.sending:
-                start_send(self._ctx, order.client_order_id)
-
-    def _settle_orphaned_submits(self, open_orders: list[Order]) -> None:
-        # a submit whose outcome is unknown and that no task is settling: the store failed after the POST
-        # (a database outage), so the task that sent it died before recording the answer. The order may be
-        # live at the broker and its parent's release waits on it: look it up by client_order_id now
-        for order in open_orders:
-            if order.status is OrderStatus.SUBMITTING:
-                start_settle(self._ctx, order.client_order_id)  # a no-op while sent or already settling
-
     async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
-        while self._running:
-            await self._ctx.clock.sleep(interval_s)
-            try:
-                await step()
-            except BrokerError as e:
-                log.warning("engine.loop_broker_error", loop=step.__name__, error=str(e)[:200])
-            except Exception as e:
-                log.error("engine.loop_failed", loop=step.__name__, error=repr(e))
+        await every(self._ctx, lambda: self._running, interval_s, step)
 
-    # -- release scheduling ----------------------------------------------------------------------------
-
-    def _plans_on(self, symbols: set[str]) -> set[ClientOrderId]:
-        if not symbols:
-            return set()
-        with self._ctx.store.transaction() as tx:
-            ids = [state.parent_id for state in tx.active_plans()]
-            parents = tx.orders_by_id(ids)
-        return {pid for pid, parent in parents.items() if parent.symbol in symbols}
-
-    def _schedule_release(self) -> None:
-        if self._ctx.stopping:
-            return
-        if self._release_task is None or self._release_task.done():
-            self._release_task = asyncio.get_running_loop().create_task(self._release_loop(), name="release")
-
-    async def _release_loop(self) -> None:
-        while self._ctx.dirty or self._ctx.dirty_symbols:
-            symbols = set(self._ctx.dirty_symbols)
-            batch = set(self._ctx.dirty)
-            self._ctx.dirty.clear()
-            self._ctx.dirty_symbols.clear()
-            self.watch.touched(batch, symbols)  # the tick's unprotected check looks at these again
-            try:  # a fenced read (the lease lost) is logged like any failed pass, never left unretrieved
-                batch |= self._plans_on(symbols)
-                await release(self._ctx, sorted(batch))
-            except Exception as e:
-                log.error("engine.release_failed", error=repr(e))
+    @property
+    def _release_task(self) -> asyncio.Task[None] | None:
+        """The running release pass, if any (read by test drivers deciding the system is quiet)."""
+        return self._releases.task

@@ -1,0 +1,56 @@
+"""Release scheduling: one background pass at a time over the parents (and symbols) marked dirty.
+
+Separate from the loops because it is driven by marks, not by time: an applied observation marks its
+parent (or, when an order ended, every plan on its symbol), and this runs release passes until nothing
+is marked. One pass at a time keeps releases on a symbol in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ordersync.domain.ids import ClientOrderId
+from ordersync.engine.context import Context, log
+from ordersync.engine.release import release
+from ordersync.engine.watch import Watch
+
+
+class ReleaseScheduler:
+    """Runs release passes while parents or symbols are marked dirty (``Context.on_dirty`` calls it)."""
+
+    def __init__(self, ctx: Context, watch: Watch) -> None:
+        self._ctx = ctx
+        self._watch = watch
+        self.task: asyncio.Task[None] | None = None
+
+    def idle(self) -> bool:
+        """True when no release pass runs or waits."""
+        return self.task is None or self.task.done()
+
+    def schedule(self) -> None:
+        """Start a release pass unless one runs (it takes the new marks) or the engine is stopping."""
+        if self._ctx.stopping:
+            return
+        if self.idle():
+            self.task = asyncio.get_running_loop().create_task(self._loop(), name="release")
+
+    async def _loop(self) -> None:
+        while self._ctx.dirty or self._ctx.dirty_symbols:
+            symbols = set(self._ctx.dirty_symbols)
+            batch = set(self._ctx.dirty)
+            self._ctx.dirty.clear()
+            self._ctx.dirty_symbols.clear()
+            self._watch.touched(batch, symbols)  # the tick's unprotected check looks at these again
+            try:  # a fenced read (the lease lost) is logged like any failed pass, never left unretrieved
+                batch |= self._plans_on(symbols)
+                await release(self._ctx, sorted(batch))
+            except Exception as e:
+                log.error("engine.release_failed", error=repr(e))
+
+    def _plans_on(self, symbols: set[str]) -> set[ClientOrderId]:
+        if not symbols:
+            return set()
+        with self._ctx.store.transaction() as tx:
+            ids = [state.parent_id for state in tx.active_plans()]
+            parents = tx.orders_by_id(ids)
+        return {pid for pid, parent in parents.items() if parent.symbol in symbols}
