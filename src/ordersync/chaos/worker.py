@@ -11,18 +11,7 @@ without the scenario's models, so a restart protects sooner) when the simulator'
 restarted worker never submits a parent twice, and one it had written but not sent is the engine's to
 resume. SIGTERM stops it cleanly; SIGKILL is the point.
 
-``--crash-at POINT`` makes it SIGKILL itself at a named moment, for the crash-recovery tests
-(docs/architecture.md
-invariant 4; the engine is not changed, the broker and store it is given are wrapped):
-
-* ``parent_committed``: a parent and its plan are committed, its POST not sent yet;
-* ``intent_committed``: a child intent is committed by the release gate, its POST not sent yet;
-* ``before_post``: the order is journaled ``submitting``, the POST not sent;
-* ``after_post``: the broker accepted the POST, its answer not applied;
-* ``fill_committed``: a parent's fill is committed, the release gate has not acted on it yet.
-
-``--crash-role`` (``parent``/``child``/``any``) filters the order concerned, ``--crash-nth`` picks the
-n-th matching moment. Before dying the worker writes ``chaos-crash <point> <client_order_id>`` to stderr.
+``--crash-at POINT`` makes it SIGKILL itself at a named moment (``crash.py`` lists them).
 """
 
 from __future__ import annotations
@@ -30,37 +19,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.chaos.crash import (
+    CRASH_MARK,
+    CRASH_POINTS,
+    CrashingBroker,
+    CrashingStore,
+    CrashPlan,
+    Trigger,
+)
 from ordersync.chaos.fastclock import FollowClock, fast_options
 from ordersync.chaos.lockstep import LockstepClock
+from ordersync.chaos.parents import Parent, order_of, read_parents, write_parents
 from ordersync.config import credentials_from_env, secret_values
 from ordersync.domain.errors import BrokerError
-from ordersync.domain.events import BrokerOrderView
-from ordersync.domain.order import Order, new_order
-from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
 from ordersync.logging import configure
-from ordersync.ports import Broker, JournalEntry, Store, Transaction
 from ordersync.store import open_store
 from ordersync.store.lease import LeaseLost
 
 __all__ = [
+    "CRASH_MARK",
     "CRASH_POINTS",
+    "SPAWNED_AT",
     "START_FAILED",
     "CrashPlan",
     "main",
@@ -68,8 +61,6 @@ __all__ = [
     "write_parents",
 ]
 
-CRASH_POINTS = ("parent_committed", "intent_committed", "before_post", "after_post", "fill_committed")
-CRASH_MARK = "chaos-crash"
 log = structlog.get_logger("ordersync.chaos.worker")
 
 START_FAILED = 75  # exit code: the engine could not start (a broker error during its start-up)
@@ -81,114 +72,6 @@ def _phase(name: str) -> None:
     spawned = os.environ.get(SPAWNED_AT)
     if spawned is not None:
         log.info("chaos.worker_phase", phase=name, since_spawn_s=round(time.time() - float(spawned), 3))
-
-
-@dataclass(frozen=True, slots=True)
-class CrashPlan:
-    """Where the worker kills itself: the ``nth`` moment at ``point`` concerning an order of ``role``."""
-
-    point: str
-    role: str = "any"
-    nth: int = 1
-
-    def __post_init__(self) -> None:
-        if self.point not in CRASH_POINTS:
-            raise ValueError(
-                f"unknown crash point {self.point!r} (expected one of {', '.join(CRASH_POINTS)})"
-            )
-        if self.role not in ("any", "parent", "child") or self.nth < 1:
-            raise ValueError(
-                f"crash role must be any/parent/child and nth >= 1, were {self.role}, {self.nth}"
-            )
-
-
-class _Trigger:
-    """Counts the moments matching a CrashPlan and SIGKILLs this process at the chosen one."""
-
-    def __init__(self, plan: CrashPlan | None, parent_ids: set[str]) -> None:
-        self.plan = plan
-        self._parent_ids = parent_ids
-        self._seen = 0
-
-    def at(self, point: str, coid: str) -> None:
-        plan = self.plan
-        if plan is None or plan.point != point:
-            return
-        is_parent = coid in self._parent_ids
-        if (plan.role == "parent" and not is_parent) or (plan.role == "child" and is_parent):
-            return
-        self._seen += 1
-        if self._seen == plan.nth:
-            sys.stderr.write(f"{CRASH_MARK} {point} {coid}\n")
-            sys.stderr.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
-class _SpyTransaction:
-    """A Transaction that notes what it journals, so the store can crash right after the commit."""
-
-    def __init__(self, tx: Transaction, parent_ids: set[str]) -> None:
-        self._tx = tx
-        self._parent_ids = parent_ids
-        self.moments: list[tuple[str, str]] = []
-
-    def __getattr__(self, name: str) -> Any:  # everything but the journal goes straight through
-        return getattr(self._tx, name)
-
-    def journal(self, entry: JournalEntry) -> None:
-        coid = entry.client_order_id or ""
-        if entry.kind == "parent_created":
-            self.moments.append(("parent_committed", coid))
-        elif entry.kind == "child_released":
-            self.moments.append(("intent_committed", coid))
-        elif (
-            entry.kind == "observed"
-            and coid in self._parent_ids
-            and entry.payload.get("outcome") == "applied"
-            and "execution_id" in entry.payload
-        ):
-            self.moments.append(("fill_committed", coid))
-        self._tx.journal(entry)
-
-
-class CrashingStore:
-    """The Store port around a real store: after a commit that wrote a chosen moment, SIGKILL."""
-
-    def __init__(self, store: Store, trigger: _Trigger, parent_ids: set[str]) -> None:
-        self._store = store
-        self._trigger = trigger
-        self._parent_ids = parent_ids
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def transaction(self) -> AbstractContextManager[Transaction]:
-        return self._transaction()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Transaction]:
-        with self._store.transaction() as tx:
-            spy = _SpyTransaction(tx, self._parent_ids)
-            yield spy
-        for point, coid in spy.moments:  # committed: the moment is durable, what follows it is not
-            self._trigger.at(point, coid)
-
-
-class CrashingBroker:
-    """The Broker port around AlpacaBroker: SIGKILL just before a POST or just after its answer."""
-
-    def __init__(self, broker: Broker, trigger: _Trigger) -> None:
-        self._broker = broker
-        self._trigger = trigger
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._broker, name)
-
-    async def submit(self, order: Order) -> BrokerOrderView:
-        self._trigger.at("before_post", order.client_order_id)
-        view = await self._broker.submit(order)
-        self._trigger.at("after_post", order.client_order_id)
-        return view
 
 
 def worker_options() -> EngineOptions:
@@ -257,77 +140,8 @@ def _parse(argv: Sequence[str] | None) -> WorkerArgs:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Parent:
-    order: dict[str, Any]  # new_order's keyword arguments but created_at, as strings
-    submit_at_s: float
-    plan: ProtectionPlan | None
-
-
-def write_parents(scenario: Path, out: Path) -> Path:
-    """Write a scenario's parents, each with the demo's protection plan, as the worker's plain JSON."""
-    from ordersync.demo.run import plan_for  # the driver's side: the worker never imports these
-    from ordersync.sim.scenarios import load_scenario
-
-    def rule(r: PriceRule | None) -> dict[str, Any] | None:
-        return None if r is None else {"price": r.price, "offset": r.offset}
-
-    rows = []
-    for parent in load_scenario(scenario).parents:
-        plan = plan_for(parent)
-        order = {
-            "client_order_id": parent.id,
-            "symbol": parent.symbol,
-            "side": parent.side,
-            "type": parent.type,
-            "qty": parent.qty,
-            "time_in_force": parent.time_in_force,
-            "limit_price": parent.limit_price,
-        }
-        rows.append(
-            {
-                "order": {k: None if v is None else str(getattr(v, "value", v)) for k, v in order.items()},
-                "submit_at_s": parent.submit_at_s,
-                "plan": None
-                if plan is None
-                else {
-                    "take_profit": rule(plan.take_profit),
-                    "stop_loss": rule(plan.stop_loss),
-                    "policy": plan.policy.value,
-                },
-            }
-        )
-    out.write_text(json.dumps(rows, default=str), encoding="utf-8")
-    return out
-
-
-def _read_parents(path: Path) -> list[_Parent]:
-    def rule(raw: dict[str, Any] | None) -> PriceRule | None:
-        if raw is None:
-            return None
-        return PriceRule(*(None if raw[k] is None else Decimal(raw[k]) for k in ("price", "offset")))
-
-    parents = []
-    for row in json.loads(path.read_text(encoding="utf-8")):
-        raw = row["plan"]
-        plan = (
-            None
-            if raw is None
-            else ProtectionPlan(
-                rule(raw["take_profit"]), rule(raw["stop_loss"]), PartialFillPolicy(raw["policy"])
-            )
-        )
-        parents.append(_Parent(row["order"], float(row["submit_at_s"]), plan))
-    return parents
-
-
-def _order_of(parent: _Parent, clock: LockstepClock | FollowClock) -> Order:
-    fields = {k: v for k, v in parent.order.items() if v is not None}
-    return new_order(created_at=clock.now(), **fields)
-
-
 async def _submit_on_schedule(
-    engine: Engine, parents: list[_Parent], origin: datetime, clock: LockstepClock | FollowClock
+    engine: Engine, parents: list[Parent], origin: datetime, clock: LockstepClock | FollowClock
 ) -> None:
     known = {o.client_order_id for o in engine.orders()}
     pending = sorted(
@@ -340,7 +154,7 @@ async def _submit_on_schedule(
         while pending and pending[0].submit_at_s <= elapsed:
             parent = pending[0]
             try:
-                await engine.submit(_order_of(parent, clock), parent.plan)
+                await engine.submit(order_of(parent, clock), parent.plan)
             except LeaseLost:
                 # the store refused the write: the lease is unconfirmed for a moment (a busy event loop
                 # renewed it late). A platform retries its submit; the rolled-back parent is not recorded
@@ -360,9 +174,9 @@ async def run(args: WorkerArgs) -> int:
     _phase("imported")
     credentials = credentials_from_env()
     key, secret = credentials.key_id.get_secret_value(), credentials.secret_key.get_secret_value()
-    parents = _read_parents(args.parents)
+    parents = read_parents(args.parents)
     parent_ids = {p.order["client_order_id"] for p in parents}
-    trigger = _Trigger(args.crash, parent_ids)
+    trigger = Trigger(args.crash, parent_ids)
     clock: LockstepClock | FollowClock
     if args.clock_file is not None and args.status_file is not None:
         clock, options = LockstepClock(args.clock_file, args.status_file), worker_options()
