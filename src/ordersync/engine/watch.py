@@ -242,10 +242,8 @@ class Watch:
 
         A parent becomes short only by what also asks the release gate to act (a fill, a child ended
         unfilled, a hold lifted, a new plan): those marks are collected here, the short parents are
-        checked on every tick, and every ``FULL_CHECK_TICKS`` ticks all of them are. A tick used to read
-        every live plan, its parent and all its children: with a thousand live plans that was most of the
-        engine's CPU.
-        """
+        checked on every tick, and every ``FULL_CHECK_TICKS`` ticks all of them are. Set operations, not a
+        test per plan: a quiet tick at 10,000 live plans checks a handful (bench/bench_tick.py)."""
         touched = self._touched | self._ctx.dirty
         symbols = self._touched_symbols | self._ctx.dirty_symbols
         self._touched, self._touched_symbols = set(), set()
@@ -253,7 +251,6 @@ class Watch:
         if self._ticks_since_full >= FULL_CHECK_TICKS:
             self._ticks_since_full = 0
             return plans
-        # set operations, not a test per plan: a quiet tick at 10,000 live plans checks a handful
         wanted = self._short | touched
         if symbols:
             wanted |= {pid for pid, sym in self._symbol_of.items() if sym in symbols}
@@ -357,10 +354,9 @@ class _RunSeen:
 def _scan(
     plans: list[PlanState], now: datetime
 ) -> tuple[list[ClientOrderId], set[ClientOrderId], list[ClientOrderId]]:
-    """One pass over the live plans: (releases due now, parents backing off after a refusal, exits in
-    progress). Held releases are re-marked every tick, but not a parent backing off (its own due time
-    marks it): each re-mark costs its symbol a release pass and a position read. An exit in progress is
-    re-asked: a cancel whose confirmation never came."""
+    """One pass: (releases due, parents backing off after a refusal, exits in progress to re-ask).
+    A held release is re-marked each tick, but not one backing off (its due time marks it: a re-mark
+    costs its symbol a release pass and a position read); an exit re-asks a cancel never confirmed."""
     due: list[ClientOrderId] = []
     waiting: set[ClientOrderId] = set()
     sequencing: list[ClientOrderId] = []
@@ -380,8 +376,6 @@ def _parents(
 ) -> dict[ClientOrderId, Order]:
     """The parents of ``ids``: from the tick's read of the open orders when many are wanted (a full pass),
     by id when few are (a quiet tick: indexing 10,000 open orders would cost more than the check)."""
-    if not ids:
-        return {}
     if len(ids) * 20 < len(open_orders):
         return tx.orders_by_id(ids)
     parents = {o.client_order_id: o for o in open_orders}
