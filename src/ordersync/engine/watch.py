@@ -217,16 +217,10 @@ class Watch:
             ctx.holds = holds
             alerts.resolve_all_but("protection_cancelled_by_operator", set(holds))
             plans = tx.active_plans()
-            due = [s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at <= now]
-            # held releases: every tick, but not a parent backing off after a refusal (its own due time
-            # above marks it): each re-mark costs its symbol a release pass and a position read
-            waiting = {
-                s.parent_id for s in plans if s.next_release_at is not None and s.next_release_at > now
-            }
+            due, waiting, sequencing = _scan(plans, now)
             short = self._check_unprotected(tx, alerts, plans, open_orders, now)
             due += [pid for pid in short if pid not in waiting]
-            # exit sequencing in progress: re-ask a cancel whose confirmation never came
-            due += [s.parent_id for s in plans if s.closing or s.replaced_at is not None]
+            due += sequencing
             due += released
             self._check_unknown(alerts, open_orders, now)
             silent = (now - last_stream_at).total_seconds()
@@ -248,10 +242,8 @@ class Watch:
 
         A parent becomes short only by what also asks the release gate to act (a fill, a child ended
         unfilled, a hold lifted, a new plan): those marks are collected here, the short parents are
-        checked on every tick, and every ``FULL_CHECK_TICKS`` ticks all of them are. A tick used to read
-        every live plan, its parent and all its children: with a thousand live plans that was most of the
-        engine's CPU.
-        """
+        checked on every tick, and every ``FULL_CHECK_TICKS`` ticks all of them are. Set operations, not a
+        test per plan: a quiet tick at 10,000 live plans checks a handful (bench/bench_tick.py)."""
         touched = self._touched | self._ctx.dirty
         symbols = self._touched_symbols | self._ctx.dirty_symbols
         self._touched, self._touched_symbols = set(), set()
@@ -259,14 +251,17 @@ class Watch:
         if self._ticks_since_full >= FULL_CHECK_TICKS:
             self._ticks_since_full = 0
             return plans
-        return [
-            s
-            for s in plans
-            if s.parent_id in self._short
-            or s.parent_id in touched
-            or self._symbol_of.get(s.parent_id, "") in symbols
-            or s.parent_id not in self._symbol_of
-        ]
+        wanted = self._short | touched
+        if symbols:
+            wanted |= {pid for pid, sym in self._symbol_of.items() if sym in symbols}
+        if len(self._symbol_of) != len(plans):  # a plan never checked yet (new, parent unread), or ended
+            live = {s.parent_id for s in plans}
+            for pid in self._symbol_of.keys() - live:
+                del self._symbol_of[pid]
+            wanted |= live - self._symbol_of.keys()
+        if not wanted:
+            return []
+        return [s for s in plans if s.parent_id in wanted]
 
     def _check_unprotected(
         self,
@@ -278,8 +273,7 @@ class Watch:
     ) -> list[ClientOrderId]:
         checked = self._to_check(plans)
         ids = [state.parent_id for state in checked]
-        parents = {o.client_order_id: o for o in open_orders}
-        parents.update(tx.orders_by_id([i for i in ids if i not in parents]))  # ended parents: read here
+        parents = _parents(tx, ids, open_orders)
         children = tx.children_of_many(ids)
         short_now: set[ClientOrderId] = set()
         for state in checked:
@@ -298,9 +292,11 @@ class Watch:
                 if age >= self._ctx.options.unprotected_alert_s:
                     msg = f"{parent.symbol}: {short} of {parent.client_order_id} unprotected for {age:.0f}s"
                     alerts.raise_("unprotected_position", state.parent_id, msg)
-        live = {state.parent_id for state in plans}
-        self._short = ((self._short - set(ids)) | short_now) & live
-        self._symbol_of = {pid: sym for pid, sym in self._symbol_of.items() if pid in live}
+        self._short = (self._short - set(ids)) | short_now
+        if self._short - short_now:  # short before and not checked now: its plan ended
+            self._short &= {state.parent_id for state in plans}
+        if len(checked) == len(plans):
+            self._symbol_of = {pid: self._symbol_of[pid] for pid in ids if pid in self._symbol_of}
         for pid in [p for p in self._unprotected_since if p not in self._short]:
             del self._unprotected_since[pid]
         # resolve from the store, not from memory: an alert raised before a restart must clear too
@@ -353,6 +349,38 @@ class _RunSeen:
 
     looked_up: set[ClientOrderId]  # ours, open here, in no broker list
     open_at_broker: set[BrokerOrderId]  # every open order the broker listed, ours or not
+
+
+def _scan(
+    plans: list[PlanState], now: datetime
+) -> tuple[list[ClientOrderId], set[ClientOrderId], list[ClientOrderId]]:
+    """One pass: (releases due, parents backing off after a refusal, exits in progress to re-ask).
+    A held release is re-marked each tick, but not one backing off (its due time marks it: a re-mark
+    costs its symbol a release pass and a position read); an exit re-asks a cancel never confirmed."""
+    due: list[ClientOrderId] = []
+    waiting: set[ClientOrderId] = set()
+    sequencing: list[ClientOrderId] = []
+    for s in plans:
+        if s.next_release_at is not None:
+            if s.next_release_at <= now:
+                due.append(s.parent_id)
+            else:
+                waiting.add(s.parent_id)
+        if s.closing or s.replaced_at is not None:
+            sequencing.append(s.parent_id)
+    return due, waiting, sequencing
+
+
+def _parents(
+    tx: Transaction, ids: list[ClientOrderId], open_orders: list[Order]
+) -> dict[ClientOrderId, Order]:
+    """The parents of ``ids``: from the tick's read of the open orders when many are wanted (a full pass),
+    by id when few are (a quiet tick: indexing 10,000 open orders would cost more than the check)."""
+    if len(ids) * 20 < len(open_orders):
+        return tx.orders_by_id(ids)
+    parents = {o.client_order_id: o for o in open_orders}
+    parents.update(tx.orders_by_id([i for i in ids if i not in parents]))  # ended parents: read here
+    return parents
 
 
 def _cleared(alert: Alert, current: Collection[tuple[str, str]], seen: _RunSeen) -> bool:

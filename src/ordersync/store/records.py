@@ -26,9 +26,11 @@ class Records:
     # -- plans ---------------------------------------------------------------------------------------
 
     def add_plan(self, state: PlanState) -> None:
+        self._wrote("plan", state.parent_id)
         self._conn.execute(insert(t.plans).values(plan_to_row(state)))
 
     def save_plan(self, state: PlanState) -> None:
+        self._wrote("plan", state.parent_id)
         row = plan_to_row(state)
         self._conn.execute(update(t.plans).where(t.plans.c.parent_id == state.parent_id).values(row))
 
@@ -41,6 +43,11 @@ class Records:
             return read_active_plans(self._conn, self._decoded)
         query = select(t.plans).where(t.plans.c.done.is_(False)).order_by(t.plans.c.parent_id)
         return [row_to_plan(r) for r in self._conn.execute(query).mappings()]
+
+    def _wrote(self, kind: str, key: str) -> None:
+        # before the write: a many-row read patches this row in afterwards (``reads.Decoded``)
+        if self._decoded is not None:
+            self._decoded.wrote(kind, key)
 
     # -- alerts, cursors -----------------------------------------------------------------------------
 

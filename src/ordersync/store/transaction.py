@@ -110,6 +110,7 @@ class SqlAlchemyTransaction(Records):
 
     def add_order(self, order: Order) -> None:
         self._absent.discard(order.client_order_id)
+        self._wrote("order", order.client_order_id)
         self._conn.execute(INSERT_ORDER, order_to_row(order))
 
     def save_order(self, order: Order) -> None:
@@ -119,6 +120,7 @@ class SqlAlchemyTransaction(Records):
             ConcurrencyConflict: when another writer saved the same order first.
         """
         coid, version = order.client_order_id, order.version
+        self._wrote("order", coid)
         row = order_to_row(order)
         row["version"] = version + 1
         known = self._orders.get(coid)
@@ -248,8 +250,8 @@ class SqlAlchemyTransaction(Records):
         if self._decoded is not None:
             read, unchanged = read_orders(self._conn, name, params, self._decoded)
             if unchanged and not self._fills_of:
-                # nothing written anywhere since this very read: the orders as they were (not remembered
-                # for this transaction's saves, which then take the UPDATE-now path, version-checked)
+                # the kept list (nothing written since, or patched with this store's writes; exact either
+                # way): not remembered for this transaction's saves, which take the UPDATE-now path
                 return [order for order, _ in read]
             found = []
             for order, row in read:
@@ -325,6 +327,7 @@ class SqlAlchemyTransaction(Records):
         ts: datetime,
     ) -> bool:
         """Record one execution; return False if that execution_id is already recorded."""
+        self._wrote("order", client_order_id)  # its execution ids are part of its reads
         values = {
             "execution_id": execution_id,
             "client_order_id": client_order_id,
