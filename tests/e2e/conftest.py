@@ -28,6 +28,8 @@ import httpx
 import pytest
 import yaml
 from alpaca.trading.client import TradingClient
+from alpaca.trading.models import Order as AlpacaOrder
+from alpaca.trading.requests import ReplaceOrderRequest
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
@@ -37,6 +39,7 @@ from ordersync.engine import Engine, EngineOptions
 from ordersync.ports import Alert, Store
 from ordersync.sim.process import end_process, start_simulator_process
 from ordersync.store import open_store
+from ordersync.testing import wait_until_async
 
 KEY, SECRET = "e2e-key", "e2e-secret"
 SYMBOL = "OKE"
@@ -339,6 +342,20 @@ class Running:
             state = tx.get_plan(parent_coid)  # type: ignore[arg-type]
         assert state is not None, f"no plan stored for {parent_coid}"
         return state.done
+
+    async def replaced_by_a_person(
+        self, person: TradingClient, order_id: str, edit: ReplaceOrderRequest
+    ) -> Order:
+        """PATCH ``order_id`` as a person at the dashboard would; return the engine's order for the
+        replacement once the engine has adopted it and gone idle."""
+        new = await asyncio.to_thread(person.replace_order_by_id, order_id, edit)
+        assert isinstance(new, AlpacaOrder)
+        adopted = lambda: any(o.broker_order_id == str(new.id) for o in self.engine.orders())  # noqa: E731
+        await wait_until_async(adopted, 10.0, "the replacement adopted")
+        assert await self.engine.wait_idle(timeout_s=10)
+        await asyncio.sleep(1.0)
+        (successor,) = [o for o in self.engine.orders() if o.broker_order_id == str(new.id)]
+        return successor
 
     async def stop(self) -> None:
         if not self.stopped:

@@ -5,18 +5,16 @@ from the simulator's books.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import ReplaceOrderRequest
 
 from conftest import buy_parent
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import EngineOptions
+from ordersync.testing import wait_until_async
 
 if TYPE_CHECKING:
     from conftest import Running, Sim
@@ -35,13 +33,6 @@ OPTIONS = EngineOptions(
 )
 
 
-async def _eventually(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_a_person_editing_the_stop_leg_of_our_bracket_keeps_it_ours_and_nothing_is_re_armed(
     sim: Sim, make_engine: MakeEngine
 ) -> None:
@@ -51,31 +42,21 @@ async def test_a_person_editing_the_stop_leg_of_our_bracket_keeps_it_ours_and_no
     (entry,) = books.with_coid("n1")
     assert entry["order_class"] == "bracket"
     await sim.fill("n1")
-    await _eventually(
-        lambda: sum(o.group_id == "n1" for o in running.engine.orders()) == 2, "both legs adopted"
+    await wait_until_async(
+        lambda: sum(o.group_id == "n1" for o in running.engine.orders()) == 2, 10.0, "both legs adopted"
     )
     books = await sim.books()
     (entry,) = books.with_coid("n1")
     by_id = {o["id"]: o for o in books.orders}
     (stop,) = [by_id[i] for i in entry["sim"]["leg_ids"] if by_id[i]["type"] == "stop"]
 
-    person = sim.client()
-    new = await asyncio.to_thread(
-        person.replace_order_by_id, stop["id"], ReplaceOrderRequest(stop_price=85.0)
+    successor = await running.replaced_by_a_person(
+        sim.client(), stop["id"], ReplaceOrderRequest(stop_price=85.0)
     )
-    assert isinstance(new, AlpacaOrder)
-
-    def adopted() -> bool:
-        return any(o.broker_order_id == str(new.id) for o in running.engine.orders())
-
-    await _eventually(adopted, "the edited leg adopted")
-    assert await running.engine.wait_idle(timeout_s=10)
-    await asyncio.sleep(1.0)
-    (successor,) = [o for o in running.engine.orders() if o.broker_order_id == str(new.id)]
     assert (successor.parent_id, successor.group_id, successor.stop_price) == ("n1", "n1", Decimal("85.00"))
     kinds = {a.kind for a in running.alerts()}
     assert not kinds & {"protection_cancelled_by_operator", "unprotected_position"}
     books = await sim.books()
     assert [o for o in books.orders if o["client_order_id"].startswith("n1~")] == [], "no exit of ours beside"
-    live = [o for o in books.orders if o["id"] == str(new.id)]
+    live = [o for o in books.orders if o["id"] == successor.broker_order_id]
     assert live[0]["status"] not in ("canceled", "expired"), "the person's edit is left working"

@@ -6,14 +6,12 @@ to report as drift. Against `ordersync sim serve` in another process, judged fro
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from alpaca.trading.enums import OrderSide as AlpacaSide
 from alpaca.trading.enums import TimeInForce as AlpacaTif
-from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest
 
 from conftest import buy_parent
@@ -22,6 +20,7 @@ from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import EngineOptions
 from ordersync.engine.context import lift_hold
+from ordersync.testing import wait_until_async
 
 if TYPE_CHECKING:
     from conftest import Books, BooksWatch, Running, Sim
@@ -50,13 +49,6 @@ async def _protected(sim: Sim, running: Running, coid: str, qty: int = 10) -> Bo
     return await sim.until(lambda b: b.coverage(coid) == qty == b.filled(coid), f"{coid} covered", coid, 10.0)
 
 
-async def _eventually(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 def _kinds(running: Running) -> set[tuple[str, str]]:
     return {(a.kind, a.key) for a in running.alerts()}
 
@@ -71,7 +63,7 @@ async def test_a_persons_cancel_is_not_re_armed_until_protect_then_only_the_shar
     (oco,) = books.groups("p1")
 
     await asyncio.to_thread(person.cancel_order_by_id, oco[0]["id"])
-    await _eventually(lambda: (HOLD, "p1") in _kinds(running), "the operator-cancel alert")
+    await wait_until_async(lambda: (HOLD, "p1") in _kinds(running), 10.0, "the operator-cancel alert")
     await sim.stays(lambda b: b.coverage("p1") == 0, "no re-arm of a person's cancel", "p1", seconds=1.5)
     sale = MarketOrderRequest(symbol=SYMBOL, qty=4, side=AlpacaSide.SELL, time_in_force=AlpacaTif.DAY)
     await asyncio.to_thread(person.submit_order, sale)  # their sale goes through: nothing of ours holds
@@ -85,7 +77,9 @@ async def test_a_persons_cancel_is_not_re_armed_until_protect_then_only_the_shar
 
     assert [Decimal(g[0]["qty"]) for g in books.groups("p1")] == [Decimal(10), Decimal(6)]
     assert books.insufficient_qty == 0
-    await _eventually(lambda: (HOLD, "p1") not in _kinds(running), "the alert resolved by `protect`")
+    await wait_until_async(
+        lambda: (HOLD, "p1") not in _kinds(running), 10.0, "the alert resolved by `protect`"
+    )
     assert lift_hold(running.store, ClientOrderId("p1"), SystemClock().now()) is None, "nothing left to lift"
 
 
@@ -131,24 +125,13 @@ async def test_a_person_editing_our_take_profit_hands_its_role_to_the_replacemen
     running = await make_engine(options=OPTIONS)
     books = await _protected(sim, running, "p3")
     (oco,) = books.groups("p3")
-    person = sim.client()
-
     edit = ReplaceOrderRequest(limit_price=112.0)
-    new = await asyncio.to_thread(person.replace_order_by_id, oco[0]["id"], edit)
-    assert isinstance(new, AlpacaOrder)
-
-    def adopted() -> bool:
-        return any(o.broker_order_id == str(new.id) for o in running.engine.orders())
-
-    await _eventually(adopted, "the replacement adopted")
-    assert await running.engine.wait_idle(timeout_s=10)
-    await asyncio.sleep(1.0)
-    (successor,) = [o for o in running.engine.orders() if o.broker_order_id == str(new.id)]
+    successor = await running.replaced_by_a_person(sim.client(), oco[0]["id"], edit)
     assert (successor.parent_id, successor.role.value) == ("p3", "oco")
     assert successor.limit_price == Decimal("112.00")
     kinds = {k for k, _ in _kinds(running)}
     assert not kinds & {HOLD, "unprotected_position"}, "an edit is not a cancel, and the shares stay covered"
     books = await sim.books()
-    live = [o for o in books.orders if o["id"] == str(new.id)]
+    live = [o for o in books.orders if o["id"] == successor.broker_order_id]
     assert live[0]["status"] not in ("canceled", "expired"), "the person's order is left working"
     assert len([o for o in books.orders if o["client_order_id"].startswith("p3~")]) == 1, "nothing re-armed"
