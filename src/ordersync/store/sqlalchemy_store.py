@@ -134,12 +134,16 @@ _POSTGRES_CONNECT_ARGS: dict[str, object] = {
 
 
 def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
-    # a statement waits at most 2 s for a row lock, and a transaction left idle for 5 s is ended by the
-    # server: a frozen lease holder (SIGSTOP, a GC pause) stopped inside a write keeps its row locks, and
-    # the standby that took over would otherwise block on them, its loop stalled past its own lease
-    # (docs/operations.md, "High availability"). Set per connection, so a URL's own ``options`` stay intact
+    # A frozen lease holder (SIGSTOP, a GC pause) keeps its row locks while its connection stays open: the
+    # kernel answers keepalives for a stopped process. The server ends what it left: a transaction idle for
+    # 5 s, and a statement running for 10 s (one frozen mid-statement: a COPY waiting for the rest of its
+    # rows, a result nobody reads). Until then the standby's statements give up on a row lock after 0.5 s
+    # instead of blocking its event loop past its own lease, and retry (docs/operations.md, "High
+    # availability"). Set per connection, so a URL's own ``options`` stay intact; migrations lift the
+    # statement limit for themselves (an index on a large table takes longer).
     cursor = dbapi_connection.cursor()
-    cursor.execute("SET lock_timeout = 2000")
+    cursor.execute("SET lock_timeout = 500")
+    cursor.execute("SET statement_timeout = 10000")
     cursor.execute("SET idle_in_transaction_session_timeout = 5000")
     cursor.close()
     dbapi_connection.commit()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ordersync.domain.ids import ClientOrderId
@@ -179,13 +180,16 @@ def _set_cursor(store: SqlAlchemyStore, value: str) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("where", ["between statements", "inside a statement"])
 def test_a_holder_frozen_inside_a_write_neither_blocks_the_new_active_nor_keeps_its_locks(
-    two_stores: tuple[SqlAlchemyStore, SqlAlchemyStore],
+    two_stores: tuple[SqlAlchemyStore, SqlAlchemyStore], where: str
 ) -> None:
-    # SIGSTOP between a write and its commit: the connection stays open (the kernel answers keepalives for a
-    # stopped process) and so do its row locks. The new active's statement on that row must fail promptly
-    # (lock_timeout) so its loop can renew its own lease and retry, and the server must end the frozen
-    # transaction (idle_in_transaction_session_timeout) so the retry gets through.
+    # SIGSTOP after a write, before its commit: the connection stays open (the kernel answers keepalives for a
+    # stopped process) and so do its row locks. Frozen between statements the transaction is idle (ended by
+    # idle_in_transaction_session_timeout); frozen inside one (a COPY waiting for its rows, a result nobody
+    # reads: here a long sleep) the statement is active (ended by statement_timeout). Meanwhile the new
+    # active's statement on that row must fail promptly (lock_timeout) so its loop can renew its own lease
+    # and retry; once the server has ended the frozen work, the retry gets through.
     frozen_store, active_store = two_stores
     _set_cursor(frozen_store, "before")
     locked, resume = threading.Event(), threading.Event()
@@ -196,6 +200,8 @@ def test_a_holder_frozen_inside_a_write_neither_blocks_the_new_active_nor_keeps_
             with frozen_store.transaction() as tx:
                 tx.set_cursor("contended", "frozen")  # the row lock is taken here
                 locked.set()
+                if where == "inside a statement":
+                    tx._conn.execute(text("SELECT pg_sleep(60)"))
                 resume.wait(30)  # SIGSTOP ... SIGCONT
             outcome.append(None)
         except BaseException as e:  # the outcome is what the test asserts
@@ -208,7 +214,7 @@ def test_a_holder_frozen_inside_a_write_neither_blocks_the_new_active_nor_keeps_
         _set_cursor(active_store, "active")
     sqlstate = getattr(blocked.value.orig, "sqlstate", None)
     assert sqlstate == "55P03", "a lock timeout, not a hang or another error"
-    wait_until(lambda: _try_set_cursor(active_store, "active"), timeout_s=15, what="the frozen lock to go")
+    wait_until(lambda: _try_set_cursor(active_store, "active"), timeout_s=20, what="the frozen lock to go")
     resume.set()
     holder.join(10)
     assert outcome, "the frozen holder's thread must have finished"
