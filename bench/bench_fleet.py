@@ -115,18 +115,10 @@ class Fleet:
 
     def holders(self) -> dict[str, int | None]:
         """account -> pid of the worker whose engine holds its lease (None: nobody)."""
-        from sqlalchemy import create_engine, text
-
-        found: dict[str, int | None] = {}
-        engine = create_engine(self.catalog.url)
-        with engine.connect() as conn:
-            for account, schema in self.schemas.items():
-                holder = conn.execute(
-                    text(f'SELECT holder FROM "{schema}".leases WHERE expires_at > now()')
-                ).scalar()
-                found[account] = None if holder is None else int(str(holder).split(":")[1])
-        engine.dispose()
-        return found
+        return {
+            account: None if holder is None else int(holder.split(":")[1])
+            for account, (holder, _) in self.catalog.states().items()
+        }
 
     def wait(self, predicate: Any, timeout_s: float, what: str) -> float:
         began = time.monotonic()

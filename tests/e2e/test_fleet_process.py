@@ -110,6 +110,14 @@ def _submit(catalog_url: str, schema: str, parent: str) -> None:
         store.close()
 
 
+def _submit_everywhere(simulator: str, catalog_url: str, schemas: dict[str, str], parent: str) -> None:
+    """Record ``parent`` in every account's store and wait until each account's engine sent it."""
+    for account in ACCOUNTS:
+        _submit(catalog_url, schemas[account], parent)
+    at_broker = lambda a: any(o["client_order_id"] == parent for o in sim_orders(simulator, a))  # noqa: E731
+    wait_until(lambda: all(at_broker(a) for a in ACCOUNTS), 40, f"{parent} at the broker in every account")
+
+
 def _fill_everywhere(simulator: str, parent: str, qty: str) -> None:
     for account in ACCOUNTS:
         post_json(f"{simulator}/sim/fill?account={account}", {"client_order_id": parent, "qty": qty})
@@ -142,13 +150,7 @@ def test_workers_split_the_accounts_survive_a_kill_and_rebalance_when_one_joins(
     )
 
     schemas = {a: row["store_schema"] for a, row in _listing(config).items()}
-    for account in ACCOUNTS:
-        _submit(postgres_url, schemas[account], "p1")
-    wait_until(
-        lambda: all(any(o["client_order_id"] == "p1" for o in sim_orders(simulator, a)) for a in ACCOUNTS),
-        40,
-        "every account's parent at the broker",
-    )
+    _submit_everywhere(simulator, postgres_url, schemas, "p1")
     _fill_everywhere(simulator, "p1", "4")
     _protected_everywhere(simulator, "p1", 4, "the first fills protected in every account")
 
@@ -170,13 +172,7 @@ def test_workers_split_the_accounts_survive_a_kill_and_rebalance_when_one_joins(
         40,
         "the accounts rebalanced onto the new worker",
     )
-    for account in ACCOUNTS:
-        _submit(postgres_url, schemas[account], "p2")
-    wait_until(
-        lambda: all(any(o["client_order_id"] == "p2" for o in sim_orders(simulator, a)) for a in ACCOUNTS),
-        40,
-        "the second parents at the broker",
-    )
+    _submit_everywhere(simulator, postgres_url, schemas, "p2")
     _fill_everywhere(simulator, "p2", "10")
     _protected_everywhere(simulator, "p2", 10, "protection after the rebalance")
     _books_are_clean(simulator)

@@ -18,7 +18,7 @@ from ordersync.domain.errors import OrderSyncError
 
 if TYPE_CHECKING:  # pydantic and SQLAlchemy load when a command runs, not for `ordersync --help`
     from ordersync.config import Settings
-    from ordersync.fleet.catalog import Account, Catalog
+    from ordersync.fleet.catalog import Catalog
 
 accounts_app = typer.Typer(no_args_is_help=True, help="Many accounts: the catalog the workers share out.")
 
@@ -71,7 +71,8 @@ def list_accounts(
     """Every account: enabled or not, and which worker's engine holds its lease now."""
     _, catalog = open_catalog(config)
     try:
-        rows = [(a, *_account_state(catalog.url, a)) for a in catalog.accounts()]
+        states = catalog.states()
+        rows = [(a, *states[a.account_id]) for a in catalog.accounts()]
         live = catalog.live_workers()
     finally:
         catalog.close()
@@ -97,25 +98,6 @@ def list_accounts(
         out.print(f"{len(rows)} accounts, {len(live)} live workers, {open_total} open alerts", markup=False)
     if any(alerts for _, _, alerts in rows):
         raise typer.Exit(1)  # as `ordersync status`: an open alert anywhere is a finding
-
-
-def _account_state(catalog_url: str, account: Account) -> tuple[str | None, int]:
-    # from the account's own store: the engine holding its lease (unexpired), and its open alerts
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from ordersync.fleet.catalog import account_store_url
-
-    engine = create_engine(account_store_url(catalog_url, account.store_schema))
-    try:
-        with engine.connect() as conn:
-            holder = conn.execute(text("SELECT holder FROM leases WHERE expires_at > now()")).scalar()
-            alerts = conn.execute(text("SELECT count(*) FROM alerts WHERE resolved_at IS NULL")).scalar()
-    except SQLAlchemyError:
-        return None, 0
-    finally:
-        engine.dispose()
-    return (None if holder is None else str(holder)), int(alerts or 0)
 
 
 @accounts_app.command("disable")

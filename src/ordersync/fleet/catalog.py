@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ordersync.domain.errors import ConfigError
 from ordersync.fleet.migrate import upgrade
@@ -150,6 +150,27 @@ class Catalog:
             if account.account_id == account_id:
                 return account_store_url(self.url, account.store_schema)
         raise ConfigError(f"no account {account_id!r} (see `ordersync accounts list`)")
+
+    def states(self) -> dict[str, tuple[str | None, int]]:
+        """Each account's engine holding its lease now (None: nobody) and its open alerts, read from the
+        accounts' own schemas over the catalog's one connection (an account whose store cannot be read
+        shows nobody and no alert)."""
+        found: dict[str, tuple[str | None, int]] = {}
+        with self._engine.connect() as conn:
+            for account in self.accounts():
+                schema = account.store_schema  # made by ``add`` from [a-z0-9_] only: safe to quote
+                try:
+                    with conn.begin_nested():
+                        holder = conn.execute(
+                            text(f'SELECT holder FROM "{schema}".leases WHERE expires_at > now()')
+                        ).scalar()
+                        alerts = conn.execute(
+                            text(f'SELECT count(*) FROM "{schema}".alerts WHERE resolved_at IS NULL')
+                        ).scalar()
+                except SQLAlchemyError:
+                    holder, alerts = None, 0
+                found[account.account_id] = (None if holder is None else str(holder), int(alerts or 0))
+        return found
 
     def set_enabled(self, account_id: str, enabled: bool) -> None:
         """Enable or disable an account: a disabled one is released by its worker within a heartbeat.

@@ -9,6 +9,7 @@ import pytest
 
 from ordersync.domain.errors import ConfigError
 from ordersync.fleet.catalog import Catalog, account_store_url
+from ordersync.ports import Alert
 from ordersync.store import open_store
 
 pytestmark = [pytest.mark.postgres]
@@ -65,3 +66,21 @@ def test_a_worker_that_stops_heartbeating_drops_out_and_one_that_leaves_drops_ou
 def test_the_catalog_refuses_sqlite_with_a_reason() -> None:
     with pytest.raises(ConfigError, match="PostgreSQL"):
         Catalog("sqlite:///x.db")
+
+
+def test_states_name_each_accounts_lease_holder_and_open_alerts_from_its_own_store(catalog: Catalog) -> None:
+    now = datetime.now(UTC)
+    catalog.add("alice", now)
+    catalog.add("bob", now)
+    store = open_store(catalog.account_url("alice"))
+    try:
+        with store.transaction() as tx:
+            tx.raise_alert(Alert("stream_down", "trade_updates", "down", now))
+        lease = store.lease("ordersync:alice-key")
+        assert lease.try_acquire()
+        holder = getattr(lease, "holder", None)
+        assert catalog.states() == {"alice": (holder, 1), "bob": (None, 0)}
+        lease.release()
+        assert catalog.states()["alice"] == (None, 1), "a released lease is nobody's"
+    finally:
+        store.close()
