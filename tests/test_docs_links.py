@@ -62,14 +62,15 @@ def _markdown_files() -> list[Path]:
 
 
 def _code_files() -> list[Path]:
-    return sorted(p for d in ("src", "tests", "bench") for p in (ROOT / d).rglob("*.py") if p != THIS)
+    folders = ("src", "tests", "bench", "tools")
+    return sorted(p for d in folders for p in (ROOT / d).rglob("*.py") if p != THIS)
 
 
 def _text_files() -> list[Path]:
     # everything a reader of the repository meets: sources, tests, benchmarks, docs, scenario files, README
     suffixes = {".py", ".md", ".yaml", ".yml", ".json", ".toml", ".txt", ".cfg", ".ini"}
     files = [ROOT / "README.md", ROOT / "pyproject.toml"]
-    for folder in ("src", "tests", "bench", "docs"):
+    for folder in ("src", "tests", "bench", "tools", "docs"):
         files += [p for p in (ROOT / folder).rglob("*") if p.is_file() and p.suffix in suffixes]
     return sorted(f for f in files if f.is_file() and f != THIS and "egg-info" not in f.parts)
 

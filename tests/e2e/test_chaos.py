@@ -1,6 +1,6 @@
 """Chaos: 1,000 protected parents per seed, faults on every channel, the engine SIGKILLed and restarted.
 
-Each run is ``ordersync.chaos.driver.run_chaos``: the simulator (``ordersync sim serve --clock flowing``,
+Each run is ``tools.chaos.driver.run_chaos``: the simulator (``ordersync sim serve --clock flowing``,
 paced in lockstep with the worker: ``chaos/lockstep.py``) and the engine worker run as separate processes,
 the worker is killed at seeded-random moments of the market's clock (and, for the
 crash-point test, kills itself at named points), and after quiescence every invariant of
@@ -33,21 +33,21 @@ from alpaca.trading.requests import LimitOrderRequest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-import ordersync.chaos
+import tools.chaos
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
-from ordersync.chaos.checks import Evidence, Verdict, Window, check_all
-from ordersync.chaos.driver import P99_TARGET_S, ChaosOptions, ChaosResult, render, run_chaos
-from ordersync.chaos.generate import KINDS, SMALL, ChaosSpec, generate, parent_kind
-from ordersync.chaos.worker import CrashPlan
 from ordersync.clocks import SystemClock
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
 from ordersync.domain.order import OrderStatus, new_order
 from ordersync.engine import Engine, EngineOptions
 from ordersync.sim import RealClock, SimServer, parse_scenario
 from ordersync.store import open_store
+from tools.chaos.checks import Evidence, Verdict, Window, check_all
+from tools.chaos.driver import P99_TARGET_S, ChaosOptions, ChaosResult, render, run_chaos
+from tools.chaos.generate import KINDS, SMALL, ChaosSpec, generate, parent_kind
+from tools.chaos.worker import CrashPlan
 
 PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SMALL_SCENARIO = Path(ordersync.chaos.__file__).parent / "scenarios" / "chaos_small.yaml"
+SMALL_SCENARIO = Path(tools.chaos.__file__).parent / "scenarios" / "chaos_small.yaml"
 
 
 def _postgres_or_skip() -> str:
@@ -182,7 +182,7 @@ def test_in_lockstep_fills_are_protected_within_thirty_market_seconds_at_p99_thr
 @pytest.mark.xfail(
     strict=True,
     reason="judged on the fast-clock runs above (fast:~56), where a real second of CPU starvation is 56 "
-    "market seconds: p99 5,310 / 3,175 virtual s (seeds 11 / 33). In lockstep (python -m ordersync.chaos, "
+    "market seconds: p99 5,310 / 3,175 virtual s (seeds 11 / 33). In lockstep (python -m tools.chaos, "
     "its default pace) p99 is 15.2 / 17.4 / 17.7 s (seeds 11 / 22 on PostgreSQL / 33) and a restart costs "
     "2-8 virtual s, but 9-13 fills a run pass their 20 s bound and a run takes 500-585 real s, too long "
     "for CI: docs/architecture.md, 'Measuring the bound under kills'",

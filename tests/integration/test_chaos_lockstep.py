@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from ordersync.chaos.lockstep import LockstepClock, Pacer
 from ordersync.sim import SimServer, parse_scenario
 from ordersync.sim.clock import FlowingClock, parse_clock_spec
+from tools.chaos.lockstep import LockstepClock, Pacer
 
 START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 

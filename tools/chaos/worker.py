@@ -1,6 +1,6 @@
 """The chaos worker: the real engine as a platform would run it, one process that may be killed at any time.
 
-``python -m ordersync.chaos.worker --base-url URL --stream-url URL --db URL --parents FILE --origin ISO``
+``python -m tools.chaos.worker --base-url URL --stream-url URL --db URL --parents FILE --origin ISO``
 
 It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store (as ``ordersync run`` does, with its default
 intervals) on the simulator's lockstep clock (``--clock-file``/``--status-file``: ``lockstep.py``), starts
@@ -32,7 +32,13 @@ from typing import Any
 import structlog
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
-from ordersync.chaos.crash import (
+from ordersync.config import credentials_from_env, secret_values
+from ordersync.domain.errors import BrokerError
+from ordersync.engine import Engine, EngineOptions
+from ordersync.logging import configure
+from ordersync.store import open_store
+from ordersync.store.lease import LeaseLost
+from tools.chaos.crash import (
     CRASH_MARK,
     CRASH_POINTS,
     CrashingBroker,
@@ -40,15 +46,9 @@ from ordersync.chaos.crash import (
     CrashPlan,
     Trigger,
 )
-from ordersync.chaos.fastclock import FollowClock, fast_options
-from ordersync.chaos.lockstep import LockstepClock
-from ordersync.chaos.parents import Parent, order_of, read_parents, write_parents
-from ordersync.config import credentials_from_env, secret_values
-from ordersync.domain.errors import BrokerError
-from ordersync.engine import Engine, EngineOptions
-from ordersync.logging import configure
-from ordersync.store import open_store
-from ordersync.store.lease import LeaseLost
+from tools.chaos.fastclock import FollowClock, fast_options
+from tools.chaos.lockstep import LockstepClock
+from tools.chaos.parents import Parent, order_of, read_parents, write_parents
 
 __all__ = [
     "CRASH_MARK",
@@ -61,7 +61,7 @@ __all__ = [
     "write_parents",
 ]
 
-log = structlog.get_logger("ordersync.chaos.worker")
+log = structlog.get_logger("tools.chaos.worker")
 
 START_FAILED = 75  # exit code: the engine could not start (a broker error during its start-up)
 SPAWNED_AT = "ORDERSYNC_CHAOS_SPAWNED_AT"  # env: the driver's time.time() when it started this process
@@ -106,7 +106,7 @@ class WorkerArgs:
 
 
 def _parse(argv: Sequence[str] | None) -> WorkerArgs:
-    parser = argparse.ArgumentParser(prog="python -m ordersync.chaos.worker", description="chaos worker")
+    parser = argparse.ArgumentParser(prog="python -m tools.chaos.worker", description="chaos worker")
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--stream-url", required=True)
     parser.add_argument("--db", required=True, help="store URL (SQLAlchemy)")
@@ -256,7 +256,7 @@ async def run(args: WorkerArgs) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m ordersync.chaos.worker``."""
+    """Entry point of ``python -m tools.chaos.worker``."""
     args = _parse(argv)
     configure(json=True, level="info", secrets=secret_values())
     sys.exit(asyncio.run(run(args)))

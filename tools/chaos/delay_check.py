@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from ordersync.chaos.evidence import Evidence, Verdict, Window
-from ordersync.chaos.grouping import Books
 from ordersync.demo.books import TERMINAL, ts
 from ordersync.demo.delays import fill_protections, percentiles
+from tools.chaos.evidence import Evidence, Verdict, Window
+from tools.chaos.grouping import Books
 
 __all__ = ["bounded_delay", "figures"]
 

@@ -23,8 +23,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ordersync.chaos.delay_check import bounded_delay, figures
-from ordersync.chaos.evidence import (
+from ordersync.demo.books import TERMINAL, books_coverage, filled_by, is_group_root, ts
+from ordersync.domain.order import Order, OrderSide, OrderStatus
+from ordersync.ports import Alert
+from tools.chaos.delay_check import bounded_delay, figures
+from tools.chaos.evidence import (
     DIFFERENCE_ALERTS,
     INVARIANTS,
     MAX_REFUSALS_PER_PARENT,
@@ -32,10 +35,7 @@ from ordersync.chaos.evidence import (
     Verdict,
     Window,
 )
-from ordersync.chaos.grouping import Book, Books, group_cover_at, roots
-from ordersync.demo.books import TERMINAL, books_coverage, filled_by, is_group_root, ts
-from ordersync.domain.order import Order, OrderSide, OrderStatus
-from ordersync.ports import Alert
+from tools.chaos.grouping import Book, Books, group_cover_at, roots
 
 __all__ = ["INVARIANTS", "MAX_REFUSALS_PER_PARENT", "Evidence", "Verdict", "Window", "check_all"]
 

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ordersync.chaos.crash import CrashPlan
-from ordersync.chaos.evidence import Verdict, Window
-from ordersync.chaos.generate import ChaosSpec
+from tools.chaos.crash import CrashPlan
+from tools.chaos.evidence import Verdict, Window
+from tools.chaos.generate import ChaosSpec
 
 __all__ = ["P99_TARGET_S", "ChaosOptions", "ChaosResult", "KillReport"]
 

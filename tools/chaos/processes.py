@@ -17,18 +17,20 @@ from typing import Any
 
 import httpx
 
-from ordersync.chaos.crash import CRASH_MARK, CrashPlan
-from ordersync.chaos.fastclock import FastPacer
-from ordersync.chaos.lockstep import Pacer
-from ordersync.chaos.parents import write_parents
-from ordersync.chaos.probe import parse_time
-from ordersync.chaos.worker import SPAWNED_AT
 from ordersync.sim.process import end_process, start_simulator_process
+from tools.chaos.crash import CRASH_MARK, CrashPlan
+from tools.chaos.fastclock import FastPacer
+from tools.chaos.lockstep import Pacer
+from tools.chaos.parents import write_parents
+from tools.chaos.probe import parse_time
+from tools.chaos.worker import SPAWNED_AT
 
 __all__ = ["KEY", "PROFILE_ENV", "SECRET", "Sim", "Worker", "sim_env"]
 
 KEY, SECRET = "chaos-key", "chaos-secret"  # the simulator's own test keys, never real ones
 PROFILE_ENV = "ORDERSYNC_CHAOS_PROFILE"  # a directory: run every worker under cProfile, profiles there
+# the repository's root: ``tools`` is not installed, so the worker finds ``tools.chaos.worker`` from there
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sim_env() -> dict[str, str]:
@@ -75,7 +77,7 @@ class Worker:
     def __init__(
         self, sim: Sim, db_url: str, scenario: Path, origin: str, pacer: Pacer | FastPacer, log_path: Path
     ) -> None:
-        self._base = [sys.executable, "-m", "ordersync.chaos.worker", "--base-url", sim.base_url]
+        self._base = [sys.executable, "-m", "tools.chaos.worker", "--base-url", sim.base_url]
         parents = write_parents(scenario, scenario.with_suffix(".parents.json"))
         self._base += ["--stream-url", sim.stream_url, "--db", db_url, "--parents", str(parents)]
         self._base += ["--origin", origin]
@@ -100,8 +102,10 @@ class Worker:
         with self.log_path.open("ab") as log:
             log.write(f"\n== worker start {self.starts + 1} crash={crash}\n".encode())
             self._log_offset = log.tell()
+            paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
             env = {
                 **sim_env(),
+                "PYTHONPATH": os.pathsep.join(paths),
                 SPAWNED_AT: repr(time.time()),
             }  # the worker logs its start-up phases from here
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -10,10 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ordersync.chaos.fastclock import FollowClock
-from ordersync.chaos.lockstep import LockstepClock
 from ordersync.domain.order import Order, new_order
 from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan
+from tools.chaos.fastclock import FollowClock
+from tools.chaos.lockstep import LockstepClock
 
 __all__ = ["Parent", "order_of", "read_parents", "write_parents"]
 

@@ -1,6 +1,6 @@
 """The chaos driver: simulator + engine worker in separate processes, SIGKILLs, then every invariant checked.
 
-``python -m ordersync.chaos --seed S --parents N [--kills K] [--db URL]``
+``python -m tools.chaos --seed S --parents N [--kills K] [--db URL]``
 
 1. generate a seeded scenario (``generate.py``) and serve it with ``ordersync sim serve --clock flowing``,
    paced in lockstep with the worker (``lockstep.py``): the market's clock jumps (at most ``--step-s``
@@ -41,14 +41,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ordersync.chaos.checks import check_all
-from ordersync.chaos.crash import CrashPlan
-from ordersync.chaos.evidence import Evidence
-from ordersync.chaos.fastclock import FastPacer, fast_options
-from ordersync.chaos.generate import generate, schedule_end_s, write_scenario
-from ordersync.chaos.grouping import Books
-from ordersync.chaos.lockstep import Pacer
-from ordersync.chaos.probe import (
+from ordersync.demo.books import books_coverage
+from ordersync.sim.process import end_process
+from tools.chaos.checks import check_all
+from tools.chaos.crash import CrashPlan
+from tools.chaos.evidence import Evidence
+from tools.chaos.fastclock import FastPacer, fast_options
+from tools.chaos.generate import generate, schedule_end_s, write_scenario
+from tools.chaos.grouping import Books
+from tools.chaos.lockstep import Pacer
+from tools.chaos.probe import (
     StoreProbe,
     classify_kill,
     downtime_windows,
@@ -57,12 +59,10 @@ from ordersync.chaos.probe import (
     parse_time,
     read_store,
 )
-from ordersync.chaos.processes import Sim, Worker
-from ordersync.chaos.report import render
-from ordersync.chaos.results import P99_TARGET_S, ChaosOptions, ChaosResult, KillReport
-from ordersync.chaos.worker import START_FAILED, worker_options
-from ordersync.demo.books import books_coverage
-from ordersync.sim.process import end_process
+from tools.chaos.processes import Sim, Worker
+from tools.chaos.report import render
+from tools.chaos.results import P99_TARGET_S, ChaosOptions, ChaosResult, KillReport
+from tools.chaos.worker import START_FAILED, worker_options
 
 __all__ = ["P99_TARGET_S", "ChaosOptions", "ChaosResult", "KillReport", "main", "render", "run_chaos"]
 
@@ -251,8 +251,8 @@ def _crash_plan(text_: str) -> CrashPlan:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m ordersync.chaos``; returns the exit code (0: no violation)."""
-    parser = argparse.ArgumentParser(prog="python -m ordersync.chaos", description=__doc__.split("\n")[0])
+    """Entry point of ``python -m tools.chaos``; returns the exit code (0: no violation)."""
+    parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--parents", type=int, default=1000)
     parser.add_argument("--kills", type=int, default=6)

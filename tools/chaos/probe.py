@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import DBAPIError
 
-from ordersync.chaos.crash import CRASH_MARK
-from ordersync.chaos.evidence import Window
-from ordersync.chaos.results import KillReport
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import coverage
 from ordersync.store import open_store
 from ordersync.store import tables as t
 from ordersync.store.isolation import isolated_schema
+from tools.chaos.crash import CRASH_MARK
+from tools.chaos.evidence import Window
+from tools.chaos.results import KillReport
 
 __all__ = [
     "StoreProbe",

@@ -6,9 +6,9 @@ Kept apart from the driver so how a run is told is read (and changed) apart from
 
 from __future__ import annotations
 
-from ordersync.chaos.crash import CRASH_MARK
-from ordersync.chaos.evidence import INVARIANTS
-from ordersync.chaos.results import P99_TARGET_S, ChaosOptions, ChaosResult, KillReport
+from tools.chaos.crash import CRASH_MARK
+from tools.chaos.evidence import INVARIANTS
+from tools.chaos.results import P99_TARGET_S, ChaosOptions, ChaosResult, KillReport
 
 __all__ = ["render"]
 
@@ -67,7 +67,7 @@ def render(result: ChaosResult) -> str:
         )
     verdict = "PASS" if result.ok else f"FAIL ({result.violations} violations); kept {result.workdir}"
     verdict += "" if result.p99_met else f" (fill->protect p99 over {P99_TARGET_S:g} s)"
-    replay = f"python -m ordersync.chaos --seed {o.seed} --parents {o.parents} --kills {o.kills}"
+    replay = f"python -m tools.chaos --seed {o.seed} --parents {o.parents} --kills {o.kills}"
     replay += "" if o.step_s == ChaosOptions.step_s else f" --step-s {o.step_s:g}"
     replay += "" if o.pace == ChaosOptions.pace else f" --pace {o.pace} --schedule-s {o.schedule_s:g}"
     replay += "" if o.span_s is None else f" --span-s {o.span_s:g}"
