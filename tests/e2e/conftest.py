@@ -30,6 +30,7 @@ import yaml
 from alpaca.trading.client import TradingClient
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import ReplaceOrderRequest
+from inprocess import wire_to_sim
 
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.clocks import SystemClock
@@ -38,7 +39,6 @@ from ordersync.domain.order import Order, OrderSide, OrderType, TimeInForce, new
 from ordersync.engine import Engine, EngineOptions
 from ordersync.ports import Alert, Store
 from ordersync.sim.process import end_process, start_simulator_process
-from ordersync.store import open_store
 from ordersync.testing import wait_until_async
 
 KEY, SECRET = "e2e-key", "e2e-secret"
@@ -383,14 +383,22 @@ async def make_engine(sim: Sim, store_url: str) -> AsyncIterator[Callable[..., A
     running: list[Running] = []
 
     async def make(url: str | None = None, options: EngineOptions = FAST) -> Running:
-        clock = SystemClock()
-        broker = AlpacaBroker(
-            KEY, SECRET, clock=clock, base_url=sim.base_url, timeout_s=10, requests_per_minute=100_000
+        wiring = wire_to_sim(
+            sim.base_url,
+            sim.stream_url,
+            url or store_url,
+            clock=SystemClock(),
+            key=KEY,
+            secret=SECRET,
+            timeout_s=10,
+            requests_per_minute=100_000,
+            options=options,
+            stream_seed=7,
+            stream_max_backoff_s=1.0,
         )
-        stream = AlpacaStream(KEY, SECRET, clock=clock, url=sim.stream_url, max_backoff_s=1.0, seed=7)
-        store = open_store(url or store_url)
-        engine = Engine(broker=broker, store=store, clock=clock, stream=stream, options=options)
-        item = Running(engine, store, broker, stream)
+        assert wiring.stream is not None
+        item = Running(wiring.engine, wiring.store, wiring.broker, wiring.stream)
+        engine = wiring.engine
         running.append(item)
         await engine.start()
         return item

@@ -1,6 +1,7 @@
 """The in-process harness of the engine e2e tests: a simulator on loopback with a real clock, and an
-engine wired to it exactly as ``bootstrap`` wires one to Alpaca (alpaca-py REST, our stream client,
-SQLite). Fixtures stay in the test modules (their lifecycles differ); the wiring lives once, here."""
+engine built by the composition root (``ordersync.bootstrap.wire``) exactly as ``ordersync run`` builds one
+against Alpaca (alpaca-py REST, our stream client, SQLite). Fixtures stay in the test modules (their
+lifecycles differ); what tests change in the wiring is passed to ``wire_to_sim``, here."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.bootstrap import Wiring, wire
 from ordersync.clocks import SystemClock
+from ordersync.config import BrokerSettings, Credentials, Settings, StoreSettings
 from ordersync.demo.books import books_coverage, owner_of
 from ordersync.demo.conductor import Conductor, DemoClock
 from ordersync.demo.delays import fill_protections
@@ -23,7 +25,7 @@ from ordersync.domain.order import Order, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions
 from ordersync.engine.watch import ReconcileReport
-from ordersync.ports import JournalEntry
+from ordersync.ports import Clock, JournalEntry
 from ordersync.sim.clock import FlowingClock, RealClock
 from ordersync.sim.scenarios import Scenario, parse_scenario
 from ordersync.sim.server import SimServer
@@ -61,6 +63,32 @@ def start_simulator(name: str, cancel_s: float) -> SimServer:
     return SimServer(scenario, RealClock(), api_key=KEY, secret_key=SECRET).start()
 
 
+def wire_to_sim(
+    base_url: str,
+    stream_url: str,
+    store_url: str,
+    *,
+    clock: Clock | None = None,
+    key: str = KEY,
+    secret: str = SECRET,
+    timeout_s: float = 5.0,
+    requests_per_minute: float = 190.0,
+    **kwargs: Any,
+) -> Wiring:
+    """Build (not start) an engine on ``store_url`` that talks to a simulator over HTTP and websocket.
+
+    Through the composition root, with the tests' defaults: no lease and a store that does not keep open
+    orders in memory (tests read and write the store beside the engine); ``kwargs`` go to ``wire``."""
+    broker = BrokerSettings(base_url=base_url, stream_url=stream_url, timeout_s=timeout_s)
+    if requests_per_minute != broker.requests_per_minute:
+        # above the 200 a config may set: a test that must never wait for the budget (model_copy does not
+        # validate, on purpose)
+        broker = broker.model_copy(update={"requests_per_minute": requests_per_minute})
+    kwargs = {"with_lease": False, "keep_orders": False, **kwargs}
+    settings = Settings(broker=broker, store=StoreSettings(url=store_url))
+    return wire(settings, Credentials(key_id=key, secret_key=secret), clock, **kwargs)
+
+
 def wire_engine(
     sim: SimServer,
     db: Path,
@@ -70,11 +98,10 @@ def wire_engine(
     stream: bool = True,
 ) -> tuple[Engine, SqlAlchemyStore]:
     """Build (not start) an engine on a SQLite file, talking to ``sim`` over HTTP and websocket."""
-    clock = clock or SystemClock()
-    store = open_store(f"sqlite:///{db}")
-    broker = AlpacaBroker(KEY, SECRET, clock=clock, base_url=sim.base_url, timeout_s=5)
-    events = AlpacaStream(KEY, SECRET, clock=clock, url=sim.stream_url) if stream else None
-    return Engine(broker=broker, store=store, clock=clock, stream=events, options=options), store
+    wiring = wire_to_sim(
+        sim.base_url, sim.stream_url, f"sqlite:///{db}", clock=clock, options=options, stream=stream
+    )
+    return wiring.engine, wiring.store
 
 
 def parent_order(pid: str, time_in_force: str = "gtc") -> Order:
@@ -192,19 +219,19 @@ async def run_virtual(
     try:
         clock = DemoClock(server)
         begin = clock.now()
-        broker = AlpacaBroker(
-            KEY,
-            SECRET,
+        url = server.stream_url if stream == "up" else closed_stream_url()
+        wiring = wire_to_sim(
+            server.base_url,
+            url,
+            f"sqlite:///{db}",
             clock=clock,
-            base_url=server.base_url,
             timeout_s=timeout_s,
             requests_per_minute=requests_per_minute,
+            options=options or EngineOptions(),
+            store=store,
+            stream_seed=1,
         )
-        url = server.stream_url if stream == "up" else closed_stream_url()
-        events = AlpacaStream(KEY, SECRET, clock=clock, url=url, seed=1)
-        engine = Engine(
-            broker=broker, store=store, clock=clock, stream=events, options=options or EngineOptions()
-        )
+        broker, engine = wiring.broker, wiring.engine
 
         def busy() -> bool:
             if broker.inflight > 0 or engine.has_queued_work():

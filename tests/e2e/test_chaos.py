@@ -30,12 +30,12 @@ import pytest
 import yaml
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import LimitOrderRequest
+from inprocess import wire_to_sim
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 import tools.chaos
-from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
-from ordersync.clocks import SystemClock
+from ordersync.brokers.alpaca import AlpacaStream
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
 from ordersync.domain.order import OrderStatus, new_order
 from ordersync.engine import Engine, EngineOptions
@@ -337,14 +337,10 @@ def test_engine_start_survives_a_transient_broker_error() -> None:
             SimServer(scenario, RealClock(), api_key="k", secret_key="s") as server,
             tempfile.TemporaryDirectory() as tmp,
         ):
-            clock = SystemClock()
-            store = open_store(f"sqlite:///{tmp}/s.db")
-            engine = Engine(
-                broker=AlpacaBroker("k", "s", clock=clock, base_url=server.base_url),
-                store=store,
-                clock=clock,
-                stream=AlpacaStream("k", "s", clock=clock, url=server.stream_url),
+            wiring = wire_to_sim(
+                server.base_url, server.stream_url, f"sqlite:///{tmp}/s.db", key="k", secret="s", timeout_s=10
             )
+            engine, store = wiring.engine, wiring.store
             try:
                 await engine.start()
             finally:
@@ -369,14 +365,18 @@ def test_an_alert_raised_before_a_crash_is_resolved_after_it_once_its_condition_
 
     async def crash_and_restart(server: SimServer, url: str) -> list[tuple[str, str]]:
         def engine() -> tuple[Engine, AlpacaStream]:
-            clock = SystemClock()
-            broker = AlpacaBroker(
-                "k", "s", clock=clock, base_url=server.base_url, requests_per_minute=100_000
+            wiring = wire_to_sim(
+                server.base_url,
+                server.stream_url,
+                url,
+                key="k",
+                secret="s",
+                timeout_s=10,
+                requests_per_minute=100_000,
+                options=options,
             )
-            stream = AlpacaStream("k", "s", clock=clock, url=server.stream_url)
-            return Engine(
-                broker=broker, store=open_store(url), clock=clock, stream=stream, options=options
-            ), stream
+            assert wiring.stream is not None
+            return wiring.engine, wiring.stream
 
         other = TradingClient("k", "s", url_override=server.base_url)  # someone else trades on the account
         first, first_stream = engine()

@@ -2,9 +2,10 @@
 
 ``python -m tools.chaos.worker --base-url URL --stream-url URL --db URL --parents FILE --origin ISO``
 
-It wires AlpacaBroker + AlpacaStream + the SQLAlchemy store (as ``ordersync run`` does, with its default
-intervals) on the simulator's lockstep clock (``--clock-file``/``--status-file``: ``lockstep.py``), starts
-the engine (which catches up and resumes unsent intents and unsettled submits),
+It builds the engine with ``ordersync.bootstrap.wire`` as ``ordersync run`` does, with its default
+intervals (the crash points wrap the store and broker the engine sees), on the simulator's lockstep clock
+(``--clock-file``/``--status-file``: ``lockstep.py``), starts the engine (which catches up and resumes
+unsent intents and unsettled submits),
 then submits each scenario parent (``--parents``: the JSON ``write_parents`` makes of a scenario, read
 without the scenario's models, so a restart protects sooner) when the simulator's clock reaches its
 ``submit_at_s`` (counted from ``--origin``, the simulator's start) unless the store already holds it: a
@@ -31,12 +32,11 @@ from typing import Any
 
 import structlog
 
-from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
-from ordersync.config import credentials_from_env, secret_values
+from ordersync.bootstrap import wire
+from ordersync.config import BrokerSettings, Settings, StoreSettings, credentials_from_env, secret_values
 from ordersync.domain.errors import BrokerError
 from ordersync.engine import Engine, EngineOptions
 from ordersync.logging import configure
-from ordersync.store import open_store
 from ordersync.store.lease import LeaseLost
 from tools.chaos.crash import (
     CRASH_MARK,
@@ -173,7 +173,6 @@ async def run(args: WorkerArgs) -> int:
     """Run the engine and the scenario's submissions until SIGTERM/SIGINT; return the exit code."""
     _phase("imported")
     credentials = credentials_from_env()
-    key, secret = credentials.key_id.get_secret_value(), credentials.secret_key.get_secret_value()
     parents = read_parents(args.parents)
     parent_ids = {p.order["client_order_id"] for p in parents}
     trigger = Trigger(args.crash, parent_ids)
@@ -185,14 +184,24 @@ async def run(args: WorkerArgs) -> int:
         assert args.clock_anchor is not None
         clock = FollowClock(args.clock_anchor[0], args.factor, args.clock_anchor[1])
         options = fast_options(args.factor)
-    alpaca = AlpacaBroker(key, secret, clock=clock, base_url=args.base_url, timeout_s=5.0)
-    stream = AlpacaStream(key, secret, clock=clock, url=args.stream_url)
-    real_store = open_store(args.db, keep_orders=True)  # as `ordersync run`: the single writer
-    lease = real_store.lease(f"ordersync:{key}")  # as `ordersync run` does: one active instance
+    settings = Settings(
+        broker=BrokerSettings(base_url=args.base_url, stream_url=args.stream_url, timeout_s=5.0),
+        store=StoreSettings(url=args.db),
+    )
+    # as `ordersync run`: the single writer (keep_orders), one active instance (the lease)
+    wiring = wire(
+        settings,
+        credentials,
+        clock,
+        options=options,
+        adapt=lambda store, broker: (
+            CrashingStore(store, trigger, parent_ids),
+            CrashingBroker(broker, trigger),
+        ),
+    )
     _phase("store_opened")
-    store = CrashingStore(real_store, trigger, parent_ids)
-    broker = CrashingBroker(alpaca, trigger)
-    engine = Engine(broker=broker, store=store, clock=clock, stream=stream, options=options, lease=lease)
+    engine, alpaca, real_store, lease = wiring.engine, wiring.broker, wiring.store, wiring.lease
+    assert lease is not None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

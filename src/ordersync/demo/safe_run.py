@@ -12,16 +12,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
+from ordersync.bootstrap import Wiring, wire
+from ordersync.config import BrokerSettings, Credentials, Settings, StoreSettings
 from ordersync.demo.conductor import QUIET_S, DemoClock
 from ordersync.demo.entries import entry_order, plan_for
 from ordersync.demo.options import DEMO_KEY, DEMO_SECRET, DemoOptions
 from ordersync.demo.summary import Summary
 from ordersync.domain.errors import BrokerError
-from ordersync.engine import Engine, EngineOptions
+from ordersync.engine import EngineOptions
 from ordersync.engine.retry import backoff_s
 from ordersync.sim.server import SimServer
-from ordersync.store import SqlAlchemyStore, open_store
+from ordersync.store import SqlAlchemyStore
 
 FINAL_READ_ATTEMPTS = 20
 
@@ -34,23 +35,31 @@ class SafeRun:
     def __init__(self, server: SimServer, clock: DemoClock, options: DemoOptions) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="ordersync-demo-")
         url = options.db_url or f"sqlite:///{Path(self._tmp.name) / 'demo.db'}"
-        self.store = open_store(url)
-        self._server = server
+        self._settings = Settings(
+            broker=BrokerSettings(base_url=server.base_url, stream_url=server.stream_url),
+            store=StoreSettings(url=url),
+        )
         self._clock = clock
         self._closed = False
         self._lock = asyncio.Lock()  # a submission waits while the engine restarts
         self.restarts = 0
-        self.broker, self.engine = self._new_engine()
+        wiring = self._wire(None)
+        self.store = wiring.store
+        self.broker, self.engine = wiring.broker, wiring.engine
 
-    def _new_engine(self) -> tuple[AlpacaBroker, Engine]:
-        server, clock = self._server, self._clock
-        broker = AlpacaBroker(DEMO_KEY, DEMO_SECRET, clock=clock, base_url=server.base_url)
-        stream = AlpacaStream(
-            DEMO_KEY, DEMO_SECRET, clock=clock, url=server.stream_url, seed=1 + self.restarts
+    def _wire(self, store: SqlAlchemyStore | None) -> Wiring:
+        """The engine as ``ordersync run`` builds it (no lease: the demo's store is its own), with slow
+        loops: the demo's virtual time jumps over them, and the stream carries the scenario."""
+        return wire(
+            self._settings,
+            Credentials(key_id=DEMO_KEY, secret_key=DEMO_SECRET),
+            self._clock,
+            with_lease=False,
+            options=EngineOptions(tick_s=30.0, poll_interval_s=30.0, reconcile_interval_s=600.0),
+            store=store,
+            keep_orders=False,
+            stream_seed=1 + self.restarts,
         )
-        options_ = EngineOptions(tick_s=30.0, poll_interval_s=30.0, reconcile_interval_s=600.0)
-        engine = Engine(broker=broker, store=self.store, clock=clock, stream=stream, options=options_)
-        return broker, engine
 
     async def start(self) -> None:
         await self.engine.start()
@@ -60,7 +69,8 @@ class SafeRun:
         async with self._lock:
             await self.engine.stop()
             self.restarts += 1
-            self.broker, self.engine = self._new_engine()
+            wiring = self._wire(self.store)
+            self.broker, self.engine = wiring.broker, wiring.engine
             await self.engine.start()
 
     def busy(self) -> bool:
