@@ -13,6 +13,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from ordersync.domain.kinds import JournalKind
 from ordersync.domain.order import Order
 from ordersync.domain.protection import coverage, target_qty
 from ordersync.forensics import ErrorBody, LogRecord, Origin, Rejection, Submission
@@ -31,7 +32,7 @@ def journal_records(store: Store, batch: int = 10_000) -> Iterator[LogRecord]:
 
 
 def _record(kind: str, payload: dict[str, Any], coid: str | None, ts: Any) -> LogRecord | None:
-    if kind == "submit_accepted":
+    if kind == JournalKind.SUBMIT_ACCEPTED:
         return Submission(
             str(payload.get("broker_order_id")),
             ts,
@@ -41,7 +42,7 @@ def _record(kind: str, payload: dict[str, Any], coid: str | None, ts: Any) -> Lo
             client_order_id=coid,
             origin=Origin.JOURNAL,
         )
-    if kind == "submit_refused" and isinstance(payload.get("body"), dict):
+    if kind == JournalKind.SUBMIT_REFUSED and isinstance(payload.get("body"), dict):
         body = payload["body"]
         related = body.get("related_orders") or []
         error = ErrorBody(

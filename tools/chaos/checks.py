@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from ordersync.demo.books import TERMINAL, books_coverage, filled_by, is_group_root, ts
+from ordersync.domain.kinds import AlertKind
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 from ordersync.ports import Alert
 from tools.chaos.delay_check import bounded_delay, figures
@@ -186,16 +187,16 @@ def _alerts(alerts: Iterable[Alert], books: Books, store: Mapping[str, Order]) -
 
 
 def _alert_holds(alert: Alert, books: Books, store: Mapping[str, Order]) -> bool:
-    if alert.kind == "unprotected_position":
+    if alert.kind == AlertKind.UNPROTECTED_POSITION:
         parent = books.parent.get(alert.key)
         filled = Decimal(0) if parent is None else Decimal(parent["filled_qty"])
         return books_coverage([m for g in books.groups.get(alert.key, []) for m in g]) < filled
-    if alert.kind == "position_drift":
+    if alert.kind == AlertKind.POSITION_DRIFT:
         return any(v.startswith(f"{alert.key}:") for v in _positions(books.state, store.values()))
-    if alert.kind == "stuck_unknown":
+    if alert.kind == AlertKind.STUCK_UNKNOWN:
         order = store.get(alert.key)
         return order is not None and order.status is OrderStatus.SUBMITTING
-    if alert.kind == "missing_at_broker":
+    if alert.kind == AlertKind.MISSING_AT_BROKER:
         order = store.get(alert.key)
         at_broker = any(o["client_order_id"] == alert.key for o in books.orders)
         return order is not None and order.is_open and not at_broker

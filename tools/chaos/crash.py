@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ordersync.domain.events import BrokerOrderView
+from ordersync.domain.kinds import JournalKind
 from ordersync.domain.order import Order
 from ordersync.ports import Broker, JournalEntry, Store, Transaction
 
@@ -88,12 +89,12 @@ class _SpyTransaction:
 
     def journal(self, entry: JournalEntry) -> None:
         coid = entry.client_order_id or ""
-        if entry.kind == "parent_created":
+        if entry.kind == JournalKind.PARENT_CREATED:
             self.moments.append(("parent_committed", coid))
-        elif entry.kind == "child_released":
+        elif entry.kind == JournalKind.CHILD_RELEASED:
             self.moments.append(("intent_committed", coid))
         elif (
-            entry.kind == "observed"
+            entry.kind == JournalKind.OBSERVED
             and coid in self._parent_ids
             and entry.payload.get("outcome") == "applied"
             and "execution_id" in entry.payload

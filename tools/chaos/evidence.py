@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ordersync.domain.kinds import AlertKind
 from ordersync.domain.order import Order
 from ordersync.ports import Alert
 
@@ -31,12 +32,12 @@ MAX_REFUSALS_PER_PARENT = 3
 # open alerts that stand for a difference between ordersync and the broker
 DIFFERENCE_ALERTS = frozenset(
     {
-        "position_drift",
-        "foreign_order",
-        "missing_at_broker",
-        "stuck_unknown",
-        "unprotected_position",
-        "foreign_order_holds_shares",
+        AlertKind.POSITION_DRIFT,
+        AlertKind.FOREIGN_ORDER,
+        AlertKind.MISSING_AT_BROKER,
+        AlertKind.STUCK_UNKNOWN,
+        AlertKind.UNPROTECTED_POSITION,
+        AlertKind.FOREIGN_ORDER_HOLDS_SHARES,
     }
 )
 

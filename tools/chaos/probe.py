@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import DBAPIError
 
+from ordersync.domain.kinds import JournalKind
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import coverage
 from ordersync.store import open_store
@@ -65,20 +66,21 @@ class StoreProbe:
 
     def reconciled_at(self) -> list[datetime]:
         """Every successful reconciliation's time (the engine's clock follows the simulator's), in order."""
-        query = select(t.journal.c.ts).where(t.journal.c.kind == "reconciled").order_by(t.journal.c.seq)
+        reconciled = t.journal.c.kind == JournalKind.RECONCILED
+        query = select(t.journal.c.ts).where(reconciled).order_by(t.journal.c.seq)
         with self._engine.connect() as conn:
             return [aware(ts) for (ts,) in conn.execute(query)]
 
     def last_reconcile(self) -> int:
         """The journal sequence number of the latest reconciliation (0 before the first)."""
-        query = select(func.max(t.journal.c.seq)).where(t.journal.c.kind == "reconciled")
+        query = select(func.max(t.journal.c.seq)).where(t.journal.c.kind == JournalKind.RECONCILED)
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
     def refusals(self) -> dict[str, int]:
         query = (
             select(t.journal.c.client_order_id, func.count())
-            .where(t.journal.c.kind == "submit_refused")
+            .where(t.journal.c.kind == JournalKind.SUBMIT_REFUSED)
             .group_by(t.journal.c.client_order_id)
         )
         with self._engine.connect() as conn:

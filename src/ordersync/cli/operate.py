@@ -159,6 +159,7 @@ def alerts_ack(
 ) -> None:
     """Acknowledge (close) an open alert; the engine raises it again if its condition still holds."""
     from ordersync.clocks import SystemClock
+    from ordersync.domain.kinds import JournalKind
     from ordersync.ports import JournalEntry
 
     kind, sep, key = alert_id.partition(":")
@@ -171,7 +172,7 @@ def alerts_ack(
             if not tx.resolve_alert(kind, key, now):
                 fail(f"no open alert {alert_id}")
             payload = {"alert": kind, "key": key, "note": note[:500]}
-            tx.journal(JournalEntry(now, "alert_acknowledged", None, payload))
+            tx.journal(JournalEntry(now, JournalKind.ALERT_ACKNOWLEDGED, None, payload))
     finally:
         store.close()
     out.print(f"acknowledged {alert_id}")

@@ -19,6 +19,7 @@ from ordersync.demo.entries import entry_order, plan_for
 from ordersync.demo.options import DEMO_KEY, DEMO_SECRET, DemoOptions
 from ordersync.demo.summary import Summary
 from ordersync.domain.errors import BrokerError
+from ordersync.domain.kinds import JournalKind
 from ordersync.engine import EngineOptions
 from ordersync.engine.retry import backoff_s
 from ordersync.sim.server import SimServer
@@ -130,7 +131,7 @@ def alerts_raised(store: SqlAlchemyStore) -> dict[str, int]:
     after = 0
     while entries := store.read_journal(after_seq=after):
         for entry in entries:
-            if entry.kind == "alert":
+            if entry.kind == JournalKind.ALERT:
                 kind = str(entry.payload.get("alert"))
                 counts[kind] = counts.get(kind, 0) + 1
         after = entries[-1].seq or after

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from ordersync.domain.ids import child_client_order_id
+from ordersync.domain.kinds import HoldReason
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
 from ordersync.domain.plans import PriceRule, ProtectionPlan
 
@@ -82,8 +83,11 @@ def child_order(parent: Order, plan: ProtectionPlan, qty: Decimal, attempt: int,
 FRACTION_REFUSALS_BEFORE_ALERT = 3  # a fractional exit refused this often is left to the operator
 
 
-def unreleasable_fraction(plan: ProtectionPlan, children: Sequence[Order]) -> str | None:
-    """Why the fraction of a share a plan owes can never be released (None when it can).
+def unreleasable_fraction(
+    plan: ProtectionPlan, children: Sequence[Order]
+) -> tuple[HoldReason, str | None] | None:
+    """Why the fraction of a share a plan owes can never be released, and the text when it carries a
+    detail (None when it can be).
 
     Alpaca takes fractional quantities only in simple DAY market/limit/stop/stop-limit orders
     (docs/alpaca.md §10.3): a trailing-only plan cannot protect a fraction, and a fractional exit the broker
@@ -91,10 +95,11 @@ def unreleasable_fraction(plan: ProtectionPlan, children: Sequence[Order]) -> st
     refusal). The release gate does not even read the position for such a shortfall.
     """
     if plan.trailing is not None and plan.take_profit is None:
-        return "fractional shares cannot carry a trailing stop at Alpaca (DAY stop/limit only)"
+        return HoldReason.FRACTION_TRAILING, None
     refused = [c for c in children if c.status is OrderStatus.REJECTED and c.qty % 1 != 0]
     if len(refused) >= FRACTION_REFUSALS_BEFORE_ALERT:
-        return f"the broker refused the fractional exit {len(refused)} times: not retried (alert)"
+        detail = f"the broker refused the fractional exit {len(refused)} times: not retried (alert)"
+        return HoldReason.FRACTION_REFUSED, detail
     return None
 
 

@@ -33,6 +33,7 @@ from ordersync.domain.exits import (
     unreleasable_fraction,
 )
 from ordersync.domain.ids import ClientOrderId, child_client_order_id
+from ordersync.domain.kinds import HOLD_TEXT, HoldReason
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType, TimeInForce, new_order
 from ordersync.domain.plans import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule, validate_plan
 
@@ -84,10 +85,16 @@ class CancelChild:
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """Protection is owed but cannot be released yet; the reason is journaled and may raise an alert."""
+    """Protection is owed but cannot be released yet: ``kind`` is what code decides on, ``reason`` the text
+    journaled (``release_held``); either may lead to an alert."""
 
     qty: Decimal
-    reason: str
+    kind: HoldReason
+    detail: str | None = None  # the text, when it carries a detail of its own (else HOLD_TEXT's)
+
+    @property
+    def reason(self) -> str:
+        return self.detail or HOLD_TEXT[self.kind]
 
 
 Command = SubmitChild | CancelChild
@@ -152,7 +159,7 @@ def release_decision(
     if plan.native and not native_legs(children) and target > covered and not native_cut:
         # sent as a group, legs not read yet (the POST's answer was lost): an exit now could sit beside
         # them once they arm; the engine reads the parent with its legs, for at most the bound
-        return ReleaseDecision(target, covered, holds=(Hold(target - covered, NATIVE_UNREAD),))
+        return ReleaseDecision(target, covered, holds=(Hold(target - covered, HoldReason.NATIVE_UNREAD),))
     if plan.native and not native_legs(children) and parent.is_open and native_cut:
         return _native_decision(parent, [], target, covered, native_cut)
     stale = _made_before(children, replaced_at)
@@ -166,14 +173,14 @@ def release_decision(
     if need == 0:
         return ReleaseDecision(target, covered)
     if need < 1 and (never := unreleasable_fraction(plan, children)):
-        return ReleaseDecision(target, covered, holds=(Hold(need, never),))
+        return ReleaseDecision(target, covered, holds=(Hold(need, *never),))
     hold = _hold_reason(parent, plan, children, qty_available, opposing)
-    if hold == WASH_TRADE_HOLD and cut_blockers:
+    if hold is HoldReason.WASH_TRADE and cut_blockers:
         # the bound is reached (docs/architecture.md §14): our own working orders that block the stop are
         # canceled; once the broker confirms, the stop goes (protection before completing the entry)
         blockers = [o for o in (parent, *opposing) if _blocks(parent, plan, o)]
         cancels = tuple(CancelChild(o.client_order_id, WASH_TRADE_CUT) for o in blockers if _cancelable(o))
-        return ReleaseDecision(target, covered, cancels, (Hold(need, f"{hold}; {WASH_TRADE_CUT}"),))
+        return ReleaseDecision(target, covered, cancels, (Hold(need, HoldReason.WASH_TRADE_CUT),))
     if hold:
         return ReleaseDecision(target, covered, holds=(Hold(need, hold),))
     assert qty_available is not None  # _hold_reason returns a reason when it is unknown
@@ -188,25 +195,26 @@ def release_decision(
         if whole > 0:
             orders.append(child_order(parent, plan, whole, attempt=attempt, now=now))
         if fraction > 0:
-            reason = _fraction_hold(parent, plan, children, opposing)
-            if reason is None:
+            waits = _fraction_hold(parent, plan, children, opposing)
+            if waits is None:
                 orders.append(fraction_order(parent, plan, fraction, attempt + len(orders), now))
             else:
-                holds.append(Hold(fraction, reason))
-            if reason == WASH_TRADE_HOLD and cut_blockers:  # the fraction's lone stop waited the bound
+                holds.append(Hold(fraction, *waits))
+            if waits and waits[0] is HoldReason.WASH_TRADE and cut_blockers:  # its lone stop waited the bound
                 blockers = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
                 cuts += [CancelChild(o.client_order_id, WASH_TRADE_CUT) for o in blockers if _cancelable(o)]
     except InvalidOrder as e:  # e.g. a relative stop below a $0.0001 fill rounds to zero
-        return ReleaseDecision(target, covered, holds=(Hold(need, f"no valid exit price: {e}"),))
+        invalid = Hold(need, HoldReason.NO_EXIT_PRICE, f"no valid exit price: {e}")
+        return ReleaseDecision(target, covered, holds=(invalid,))
     if qty < need:
-        holds.append(Hold(need - qty, "qty_available short: shares held by other orders"))
+        holds.append(Hold(need - qty, HoldReason.AVAILABLE_SHORT))
     commands = (*(SubmitChild(o) for o in orders), *cuts)
     return ReleaseDecision(target, covered, commands, tuple(holds))
 
 
-NATIVE_PARTIAL = "native legs arm only once the entry completely fills: its filled shares wait (bounded)"
-NATIVE_LEGS_LEFT = "the entry ended part-filled: waiting for its held legs to end with it"
-NATIVE_UNREAD = "sent as a bracket/OTO: waiting to read its legs before protecting anything beside them"
+NATIVE_PARTIAL = HOLD_TEXT[HoldReason.NATIVE_PARTIAL]
+NATIVE_LEGS_LEFT = HOLD_TEXT[HoldReason.NATIVE_LEGS_LEFT]
+NATIVE_UNREAD = HOLD_TEXT[HoldReason.NATIVE_UNREAD]
 NATIVE_HOLDS = (NATIVE_PARTIAL, NATIVE_LEGS_LEFT, NATIVE_UNREAD)
 NATIVE_CUT = "native bound reached: cancel the rest of the group, then protect the filled shares"
 
@@ -223,9 +231,9 @@ def _native_decision(
     if need <= 0:
         return ReleaseDecision(target, covered)  # a full-fill policy waits for the complete fill anyway
     if parent.is_open:
-        reason, victims = NATIVE_PARTIAL, [parent]
+        reason, victims = HoldReason.NATIVE_PARTIAL, [parent]
     else:
-        reason, victims = NATIVE_LEGS_LEFT, list(held)
+        reason, victims = HoldReason.NATIVE_LEGS_LEFT, list(held)
     cancels = tuple(CancelChild(o.client_order_id, NATIVE_CUT) for o in victims if cut and _cancelable(o))
     return ReleaseDecision(target, covered, cancels, (Hold(need, reason),))
 
@@ -256,7 +264,7 @@ def exit_decision(
     legs_of = legs_by_group(children)
     unread = [c for c in primaries if unread_legs(c, legs_of.get(c.client_order_id, []))]
     if cancels or protective or unread or parent.is_open or any(c.is_inflight for c in children):
-        waiting = Hold(parent.filled_qty, "closing: waiting for the broker to confirm the cancels")
+        waiting = Hold(parent.filled_qty, HoldReason.CLOSING_CANCELS)
         return ReleaseDecision(parent.filled_qty, covered, tuple(cancels), (waiting,))
     sold = sum((c.filled_qty for c in children), Decimal(0))
     working = sum((c.leaves_qty for c in primaries if c.role is OrderRole.EXIT), Decimal(0))
@@ -265,7 +273,7 @@ def exit_decision(
         return ReleaseDecision(parent.filled_qty, covered)
     if not qty_available:
         return ReleaseDecision(
-            parent.filled_qty, covered, holds=(Hold(remaining, "closing: qty_available is 0"),)
+            parent.filled_qty, covered, holds=(Hold(remaining, HoldReason.CLOSING_AVAILABLE_ZERO),)
         )
     qty = min(remaining, qty_available)
     exit_order = new_order(
@@ -304,24 +312,24 @@ def _hold_reason(
     children: Sequence[Order],
     qty_available: Decimal | None,
     opposing: Sequence[Order],
-) -> str | None:
+) -> HoldReason | None:
     if any(c.is_inflight for c in children):
-        return "a child's submit outcome is unknown: it may already be live"
+        return HoldReason.SUBMIT_UNKNOWN
     if parent.filled_avg_price is None:
-        return "the broker has not reported the fill price"
+        return HoldReason.FILL_PRICE_UNKNOWN
     if qty_available is None:
-        return "the broker's qty_available is unknown"
+        return HoldReason.AVAILABLE_UNKNOWN
     if qty_available <= 0:
-        return "qty_available is 0: shares held by other orders"
+        return HoldReason.AVAILABLE_ZERO
     if any(_blocks(parent, plan, o) for o in (parent, *opposing)):
         # Alpaca refuses a simple order that could trade against our own open opposite order (docs/alpaca.md,
         # 6.3); an OCO and a trailing stop are exempt, a lone exit is not: it waits until those orders stop
         # working, at most the wash-trade bound (then ``cut_blockers``)
-        return WASH_TRADE_HOLD
+        return HoldReason.WASH_TRADE
     return None
 
 
-WASH_TRADE_HOLD = "a lone exit waits for our opposite orders to finish (wash-trade rule)"
+WASH_TRADE_HOLD = HOLD_TEXT[HoldReason.WASH_TRADE]
 WASH_TRADE_CUT = "wash-trade bound reached: cancel our working orders that block the stop"
 
 
@@ -374,11 +382,11 @@ def _newest(order: Order) -> tuple[float, str]:
 
 def _fraction_hold(
     parent: Order, plan: ProtectionPlan, children: Sequence[Order], opposing: Sequence[Order]
-) -> str | None:
-    if reason := unreleasable_fraction(plan, children):
-        return reason
+) -> tuple[HoldReason, str | None] | None:
+    if never := unreleasable_fraction(plan, children):
+        return never
     if plan.stop_loss is not None:  # a lone stop on the fraction: the wash-trade rule applies to it
         working = [o for o in (parent, *opposing) if o.is_open and o.side is parent.side]
         if working:
-            return WASH_TRADE_HOLD
+            return HoldReason.WASH_TRADE, None
     return None

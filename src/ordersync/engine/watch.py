@@ -17,6 +17,7 @@ from decimal import Decimal
 from ordersync.domain.errors import BrokerError, BrokerUnavailable, RateLimited
 from ordersync.domain.events import BrokerOrderView, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
+from ordersync.domain.kinds import AlertKind, JournalKind
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.domain.protection import coverage, target_qty
 from ordersync.domain.reconcile import Discrepancy, Lookup, Note, Observe, expected_positions, reconcile
@@ -129,7 +130,7 @@ class Watch:
             report.alerts_raised = self._track(tx, report.discrepancies, seen)
             tx.journal(
                 ctx.entry(
-                    "reconciled",
+                    JournalKind.RECONCILED,
                     None,
                     corrections=report.corrections,
                     discrepancies=len(report.discrepancies),
@@ -167,7 +168,7 @@ class Watch:
             if view is not None:
                 apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))
                 self._missing.pop(coid, None)
-                self.resolve_alert(tx, "missing_at_broker", coid)
+                self.resolve_alert(tx, AlertKind.MISSING_AT_BROKER, coid)
                 return
             order = tx.get_order(coid)
             if order is None or order.is_terminal:
@@ -177,9 +178,8 @@ class Watch:
             else:  # like every discrepancy: alerted once it persists across drift_alert_runs lookups
                 self._missing[coid] = self._missing.get(coid, 0) + 1
                 if self._missing[coid] >= self._drift_runs():
-                    self.raise_alert(
-                        tx, "missing_at_broker", coid, f"{coid} is open here but unknown to the broker"
-                    )
+                    message = f"{coid} is open here but unknown to the broker"
+                    self.raise_alert(tx, AlertKind.MISSING_AT_BROKER, coid, message)
         if settle:
             start_settle(ctx, coid)  # a no-op while its POST is on the wire or a settle already runs
 
@@ -215,7 +215,7 @@ class Watch:
             # `ordersync protect` lifted a hold (another process, through the store): release again
             released = [pid for pid in ctx.holds if pid not in holds]
             ctx.holds = holds
-            alerts.resolve_all_but("protection_cancelled_by_operator", set(holds))
+            alerts.resolve_all_but(AlertKind.PROTECTION_CANCELLED_BY_OPERATOR, set(holds))
             plans = tx.active_plans()
             due, waiting, sequencing = _scan(plans, now)
             short = self._check_unprotected(tx, alerts, plans, open_orders, now)
@@ -226,9 +226,9 @@ class Watch:
             silent = (now - last_stream_at).total_seconds()
             if not stream_connected and open_orders:
                 message = f"stream down for {silent:.0f}s with open orders"
-                alerts.raise_("stream_down", "trade_updates", message)
+                alerts.raise_(AlertKind.STREAM_DOWN, "trade_updates", message)
             elif stream_connected:
-                alerts.resolve_all_but("stream_down", set())
+                alerts.resolve_all_but(AlertKind.STREAM_DOWN, set())
         for pid in due:
             ctx.mark_dirty(pid)
 
@@ -291,7 +291,7 @@ class Watch:
                 age = (now - since).total_seconds()
                 if age >= self._ctx.options.unprotected_alert_s:
                     msg = f"{parent.symbol}: {short} of {parent.client_order_id} unprotected for {age:.0f}s"
-                    alerts.raise_("unprotected_position", state.parent_id, msg)
+                    alerts.raise_(AlertKind.UNPROTECTED_POSITION, state.parent_id, msg)
         self._short = (self._short - set(ids)) | short_now
         if self._short - short_now:  # short before and not checked now: its plan ended
             self._short &= {state.parent_id for state in plans}
@@ -300,7 +300,7 @@ class Watch:
         for pid in [p for p in self._unprotected_since if p not in self._short]:
             del self._unprotected_since[pid]
         # resolve from the store, not from memory: an alert raised before a restart must clear too
-        alerts.resolve_all_but("unprotected_position", self._short)
+        alerts.resolve_all_but(AlertKind.UNPROTECTED_POSITION, self._short)
         ages = [(now - since).total_seconds() for since in self._unprotected_since.values()]
         self._ctx.metrics.unprotected_age.set(max(ages, default=0.0))
         return sorted(self._short)
@@ -309,11 +309,11 @@ class Watch:
         unknown = [o for o in open_orders if o.status is OrderStatus.SUBMITTING]
         self._ctx.metrics.unknown_orders.set(len(unknown))
         # settled (found, or resent and accepted): resolved
-        alerts.resolve_all_but("stuck_unknown", {o.client_order_id for o in unknown})
+        alerts.resolve_all_but(AlertKind.STUCK_UNKNOWN, {o.client_order_id for o in unknown})
         for order in unknown:
             if (now - order.created_at).total_seconds() >= self._ctx.options.unknown_alert_s:
                 coid = order.client_order_id
-                alerts.raise_("stuck_unknown", coid, f"{coid} submit outcome unknown")
+                alerts.raise_(AlertKind.STUCK_UNKNOWN, coid, f"{coid} submit outcome unknown")
 
     def raise_alert(self, tx: Transaction, kind: str, key: str, message: str) -> bool:
         """Open an alert through the engine context."""
@@ -385,11 +385,11 @@ def _parents(
 
 def _cleared(alert: Alert, current: Collection[tuple[str, str]], seen: _RunSeen) -> bool:
     """True when a reconciliation-checked alert's condition no longer holds after this run."""
-    if alert.kind in ("position_drift", "foreign_order"):
+    if alert.kind in (AlertKind.POSITION_DRIFT, AlertKind.FOREIGN_ORDER):
         return (alert.kind, alert.key) not in current
-    if alert.kind == "missing_at_broker":  # in a broker list again, or no longer open here
+    if alert.kind == AlertKind.MISSING_AT_BROKER:  # in a broker list again, or no longer open here
         return alert.key not in seen.looked_up
-    if alert.kind == "foreign_order_holds_shares":  # the holder has ended: it holds nothing now
+    if alert.kind == AlertKind.FOREIGN_ORDER_HOLDS_SHARES:  # the holder has ended: it holds nothing now
         return alert.key not in seen.open_at_broker
     return False
 
