@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from ordersync.domain.errors import MalformedObservation
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
-from ordersync.domain.order import OrderStatus
+from ordersync.domain.order import OrderSide, OrderStatus, OrderType
 
 
 class Source(StrEnum):
@@ -48,8 +48,8 @@ class BrokerOrderView:
     replaced_by: BrokerOrderId | None = None
     replaces: BrokerOrderId | None = None  # a replacement (PATCH) names the order it replaced
     submitted_at: datetime | None = None
-    side: str | None = None
-    order_type: str | None = None
+    side: OrderSide | None = None
+    order_type: OrderType | None = None
     order_class: str | None = None
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None

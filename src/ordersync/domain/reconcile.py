@@ -184,10 +184,10 @@ def expected_positions(
         add(order.symbol, order.side, filled)
     for leg_id in sorted(legs - matched):
         leg = by_id.get(leg_id)
-        if leg is not None and leg.side in ("buy", "sell"):
+        if leg is not None and leg.side is not None:
             add(leg.symbol, OrderSide(leg.side), leg.filled_qty)
             matched.add(leg_id)
     for view in successors(views, matched):  # replacements of ours not stored yet (a PATCH mid-fill)
-        if view.side in ("buy", "sell"):
+        if view.side is not None:
             add(view.symbol, OrderSide(view.side), view.filled_qty)
     return {s: q for s, q in positions.items() if q != 0}

@@ -18,7 +18,7 @@ from alpaca.trading.models import TradeUpdate
 from ordersync.domain.errors import MalformedObservation
 from ordersync.domain.events import BrokerOrderView, Execution, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
-from ordersync.domain.order import OrderStatus
+from ordersync.domain.order import OrderSide, OrderStatus, OrderType
 
 STATUS_MAP: Mapping[AlpacaStatus, OrderStatus] = MappingProxyType(
     {
@@ -83,8 +83,8 @@ def order_view(order: AlpacaOrder) -> BrokerOrderView:
         replaced_by=BrokerOrderId(str(order.replaced_by)) if order.replaced_by else None,
         replaces=BrokerOrderId(str(order.replaces)) if order.replaces else None,
         submitted_at=order.submitted_at,
-        side=_enum_value(order.side),
-        order_type=_enum_value(order.type),
+        side=OrderSide(side) if (side := _enum_value(order.side)) else None,
+        order_type=OrderType(kind) if (kind := _enum_value(order.type)) else None,
         order_class=_enum_value(order.order_class),
         limit_price=dec(order.limit_price),
         stop_price=dec(order.stop_price),

@@ -41,6 +41,8 @@ from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from ordersync.brokers.alpaca.mapping import STATUS_MAP, dec
 from ordersync.domain.events import BrokerOrderView, Execution, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
+from ordersync.domain.order import OrderSide as Side
+from ordersync.domain.order import OrderType as Type
 
 orjson: Any
 try:  # optional, and typed as Any so the code type-checks with or without it installed
@@ -78,6 +80,9 @@ _ASSET_CLASSES = frozenset(e.value for e in AssetClass)
 _ORDER_CLASSES = frozenset(e.value for e in OrderClass)
 _ORDER_TYPES = frozenset(e.value for e in OrderType)
 _SIDES = frozenset(e.value for e in OrderSide)
+# a view carries the domain's members: looked up by value, no Enum call per event
+_SIDE: dict[str | None, Side] = {e.value: e for e in Side}
+_TYPE: dict[str | None, Type] = {e.value: e for e in Type}
 _TIFS = frozenset(e.value for e in TimeInForce)
 _INTENTS = frozenset(e.value for e in PositionIntent)
 _OPTIONAL_TIMES = ("filled_at", "expired_at", "expires_at", "canceled_at", "failed_at", "replaced_at")
@@ -224,8 +229,8 @@ def fast_view(order: object) -> BrokerOrderView:
         replaced_by=BrokerOrderId(replaced_by) if replaced_by else None,
         replaces=BrokerOrderId(replaces) if replaces else None,
         submitted_at=submitted_at,
-        side=side,
-        order_type=order_type,
+        side=_SIDE.get(side),
+        order_type=_TYPE.get(order_type),
         order_class=order_class,
         limit_price=dec(limit_price),
         stop_price=dec(stop_price),
