@@ -1,6 +1,6 @@
 """Cut the lines that matter out of a block of log bytes, parse them, and hand them on.
 
-Within a block, only the lines that carry one of a few literal markers (`MARKERS`: every shape the parser
+Within a block, only the lines that carry one of a few literal markers (`markers.py`: every shape the parser
 understands contains one) are cut out and decoded, found with `bytes.find`, which runs at memory speed;
 every other line costs nothing but its share of a newline count. Each marked line is unwrapped from its
 envelope (`formats.py`) and parsed (`lines.py`); the seed's plain-text refusals, the bulk of a dense log,
@@ -22,6 +22,7 @@ from typing import Final, Protocol
 
 from ordersync.forensics.formats import unwrap
 from ordersync.forensics.lines import Unparseable, parse_line, parse_message
+from ordersync.forensics.markers import marked_spans
 from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
 from ordersync.forensics.stats import StatsCounter
 from ordersync.forensics.timeutil import to_us
@@ -30,9 +31,6 @@ from ordersync.forensics.years import YearGuess
 MAX_LINE_BYTES: Final = 1 << 20
 ADJACENT_LINES: Final = 8
 TEMPLATE_CACHE: Final = 4096
-# every line the parser can use carries one of these: "Successfully submitted order", "Error submitting
-# order", "| Error:" (DB-log rows), or the refusal code itself (structured logs with a body object)
-MARKERS: Final = (b"ubmitt", b"| Error:", b"40310000")
 _CRI_TAG_RE: Final = re.compile(rb"\d{4}-\d\d-\d\dT\S+ (?:stdout|stderr) ([PF]) ")
 
 Sink = Callable[[LogRecord], None]
@@ -98,7 +96,7 @@ class LineHandler:
             self.line(chunk[lo:hi], self.line_no + 1)
             self._advance(1)
             return
-        spans = _marked_spans(chunk, lo, hi)
+        spans = marked_spans(chunk, lo, hi)
         pos, no = lo, self.line_no + 1
         count = chunk.count
         fast, templates, minutes = self.fast, self.templates, self.minutes
@@ -275,22 +273,6 @@ def _seed_minute(text: bytes) -> int | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return to_us(at)
-
-
-def _marked_spans(chunk: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
-    """The (start, end) of every line in `chunk[lo:hi]` that carries a marker, in order."""
-    found: dict[int, int] = {}
-    find, rfind = chunk.find, chunk.rfind
-    for marker in MARKERS:
-        i = find(marker, lo, hi)
-        while i >= 0:
-            start = rfind(b"\n", lo, i) + 1 or lo
-            end = find(b"\n", i, hi)
-            if end < 0:
-                end = hi
-            found[start] = end
-            i = find(marker, end, hi)
-    return sorted(found.items()) if len(found) > 1 else list(found.items())
 
 
 def is_cri_part(data: bytes, start: int = 0) -> bool:
