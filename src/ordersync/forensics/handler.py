@@ -24,6 +24,7 @@ from ordersync.forensics.formats import unwrap
 from ordersync.forensics.lines import Unparseable, parse_line, parse_message
 from ordersync.forensics.markers import marked_spans
 from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
+from ordersync.forensics.seedlines import SeedBodies
 from ordersync.forensics.stats import StatsCounter
 from ordersync.forensics.timeutil import to_us
 from ordersync.forensics.years import YearGuess
@@ -59,6 +60,7 @@ class LineHandler:
         "last_us",
         "line_no",
         "minutes",
+        "quick",
         "recognised",
         "sink",
         "source",
@@ -80,6 +82,7 @@ class LineHandler:
         self.source, self.sink, self.stats, self.years = source, sink, stats, years
         self.fast = fast
         self.timed_b, self.timed_t = fast.timed_columns() if fast is not None else ([], [])
+        self.quick = SeedBodies(fast.body_slot) if fast is not None else None
         self.line_no = self.recognised = 0
         self.last_line, self.last_us = -(10**9), 0
         self.formats: Counter[str] = Counter()
@@ -176,8 +179,8 @@ class LineHandler:
         if entry is _UNSEEN:
             if b"ubmitted order" in key:  # unique per line: nothing to share, parsed directly
                 return self._seed_submission(raw, line_no, at_us)
-            record = self._parse(raw)
-            entry = None
+            entry = self.quick.entry(raw) if self.quick is not None else None
+            record = self._parse(raw) if entry is None else None
             if isinstance(record, Rejection) and record.at is not None:
                 record.at = None  # a fresh record: shared from here on as the template, without its time
                 b, slot = fast.body_slot(record)

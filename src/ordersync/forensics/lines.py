@@ -172,7 +172,7 @@ def _db_error(line: str) -> Rejection | Unparseable:
     if parsed is None:
         return Unparseable("DB-log row without a readable JSON body")
     body, repaired = parsed
-    kind, number = _child_ref(line[:mark])
+    kind, number = child_ref(line[:mark])
     tail = line[mark + len(DB_MARK) :]
     return Rejection(
         body=body,
@@ -194,7 +194,8 @@ def _raw(text: str, start: int) -> str | None:
     return raw if len(raw) <= RAW_BODY_CHARS else raw[:RAW_BODY_CHARS] + "…"
 
 
-def _child_ref(head: str) -> tuple[str | None, int | None]:
+def child_ref(head: str) -> tuple[str | None, int | None]:
+    """The child kind and platform order number a DB-log row names before its `| Error:`."""
     # "...('ERROR', 'TP for order 131 " -> ("TP", 131); the word before "for order" names the child
     at = head.rfind(DB_ORDER_MARK)
     if at < 0:
