@@ -18,10 +18,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Final, Protocol
 
 from ordersync.forensics.formats import unwrap
-from ordersync.forensics.lines import Unparseable, parse_line, parse_message
+from ordersync.forensics.lines import (
+    SUBMIT_MARK_B,
+    Unparseable,
+    parse_line,
+    parse_message,
+    submission_fields,
+)
 from ordersync.forensics.markers import marked_spans
 from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
 from ordersync.forensics.seedlines import SeedBodies
@@ -38,13 +45,24 @@ Sink = Callable[[LogRecord], None]
 
 
 class FastSink(Protocol):
-    """Where seed-format refusals go without a record per line (the `Correlator`)."""
+    """Where seed-format refusals and submissions go without a record per line (the `Correlator`)."""
 
     def body_slot(self, r: Rejection) -> tuple[int, int]:
         """Register the refusal's body; its index and the column (origin slot) its times go to."""
 
     def add_context(self, b: int, r: Rejection) -> None:
         """Count what the line said besides the body (DB-log child kind, order number, client id)."""
+
+    def submitted(
+        self,
+        order_id: str,
+        symbol: str | None,
+        side: str | None,
+        qty: Decimal | None,
+        client_order_id: str | None,
+        at_us: int,
+    ) -> None:
+        """Take a submission read from a seed-format line, its time in µs (UTC)."""
 
     def timed_columns(self) -> tuple[list[array[int]], list[array[int]]]:
         """Per origin slot, the body index and the time (µs) of every timed refusal, appended to."""
@@ -224,6 +242,19 @@ class LineHandler:
         return minute + int(rest[:2]) * 1_000_000 + int(rest[2:]) * 1000
 
     def _seed_submission(self, raw: bytes, line_no: int, at_us: int) -> bool:
+        mark = raw.find(SUBMIT_MARK_B)
+        if self.fast is not None and mark >= 0 and raw[16:17] == b":":  # the parser finds a time too
+            # read as `lines._submission` reads it, handed over without a record or a datetime
+            tail = raw[mark + len(SUBMIT_MARK_B) :].decode("utf-8", "replace").rstrip("\r\n")
+            fields = submission_fields(tail)
+            if isinstance(fields, Unparseable):
+                return False  # the general path reads it again and says why
+            self.fast.submitted(*fields, at_us)
+            self.last_line, self.last_us = line_no, at_us
+            self.recognised += 1
+            self.formats["text"] += 1
+            self.stats.submissions += 1
+            return True
         record = self._parse(raw)
         if not isinstance(record, Submission) or record.at is None:
             return False  # unparseable or odd: the general path reads it and says why

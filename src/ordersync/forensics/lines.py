@@ -128,20 +128,37 @@ def _minute(text: str) -> datetime | None:
 
 
 def _submission(line: str) -> Submission | Unparseable:
-    tail = line[line.index(SUBMIT_MARK) + len(SUBMIT_MARK) :]
+    fields = submission_fields(line[line.index(SUBMIT_MARK) + len(SUBMIT_MARK) :])
+    if isinstance(fields, Unparseable):
+        return fields
+    order_id, symbol, side, qty, client_order_id = fields
+    return Submission(
+        broker_order_id=order_id,
+        at=leading_timestamp(line),
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        client_order_id=client_order_id,
+    )
+
+
+SubmissionFields = tuple[str, str | None, str | None, Decimal | None, str | None]
+
+
+def submission_fields(tail: str) -> SubmissionFields | Unparseable:
+    """What a submission line says after its marker: (order id, symbol, side, qty, client order id)."""
     fields = _key_values(tail)
     order_id = fields.get("broker_order_id", "")
     if not order_id:
         return Unparseable("submission without broker_order_id")
     if len(order_id) > _MAX_ID_CHARS:
         return Unparseable("broker_order_id longer than 128 characters")
-    return Submission(
-        broker_order_id=sys.intern(order_id),
-        at=leading_timestamp(line),
-        symbol=_text(fields.get("symbol")),
-        side=_side(fields.get("side")),
-        qty=_decimal(fields.get("qty")),
-        client_order_id=fields.get("client_order_id") or None,
+    return (
+        sys.intern(order_id),
+        _text(fields.get("symbol")),
+        _side(fields.get("side")),
+        _decimal(fields.get("qty")),
+        fields.get("client_order_id") or None,
     )
 
 

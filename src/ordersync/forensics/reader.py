@@ -50,8 +50,9 @@ def scan_inputs(
     """Read every input: exports into `book`, log records into `sink`, counts into `stats`.
 
     `today` is the fallback for the year of RFC 3164 timestamps read from stdin with no other evidence.
-    `fast`, when given, takes the refusals of seed-format lines as a body registered once and a time in
-    microseconds appended to its columns per line: no record or datetime per line.
+    `fast`, when given, takes the submissions of seed-format lines as fields and a time in µs, and their
+    refusals as a body registered once and a time in microseconds appended to its columns per line: no
+    record or datetime per line.
 
     Raises:
         LogInputError: an input is missing, not a regular file, unreadable, or has nothing readable in it.
