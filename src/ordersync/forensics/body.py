@@ -37,6 +37,9 @@ _CANONICAL_RE: Final = re.compile(
     rf'"held_for_orders":"({_PLAIN})","message":"({_PLAIN})","related_orders":\[(?:"({_PLAIN})")?\],'
     rf'"symbol":"({_PLAIN})"\}}'
 )
+# the same pattern over undecoded ASCII bytes (the reader's first look at a seed-format line, `seedlines.py`):
+# on ASCII text it matches where the text pattern does, with the same groups
+CANONICAL_BYTES_RE: Final = re.compile(_CANONICAL_RE.pattern.encode("ascii"))
 # the same layout with the seed's stray quote after the code (`"code":40310000",`): not JSON, so the field
 # extractor would read it; this gives its result when every quantity is a plain number it reads whole, the
 # symbol fits its 200 characters and the id its 128 (`_extract` and its regexes decide everything else)
@@ -46,6 +49,7 @@ _STRAY_RE: Final = re.compile(
     rf'"held_for_orders":"({_NUMBER})","message":"({_PLAIN})","related_orders":\[(?:"([^"\\\x00-\x1f]{{1,128}})")?\],'
     rf'"symbol":"([^"\\\x00-\x1f]{{0,200}})"\}}'
 )
+STRAY_BYTES_RE: Final = re.compile(_STRAY_RE.pattern.encode("ascii"))  # as CANONICAL_BYTES_RE
 _QTY_RES: Final = {
     name: re.compile(rf'"{name}"\s*+:\s*+"?+([-+]?\d{{1,18}}+(?:\.\d{{1,18}}+)?+)(?![\d.])')
     for name in ("available", "existing_qty", "held_for_orders")
@@ -76,8 +80,13 @@ def parse_error_body(text: str) -> tuple[ErrorBody, bool] | None:
 
 
 def _canonical(m: re.Match[str]) -> ErrorBody:
-    # the same values `_from_mapping` gives for the decoded object
-    available, code, existing, held, message, related, symbol = m.groups()
+    return canonical_body(*m.groups())
+
+
+def canonical_body(
+    available: str, code: str, existing: str, held: str, message: str, related: str | None, symbol: str
+) -> ErrorBody:
+    """The body the canonical pattern's groups describe: the values `_from_mapping` gives for it decoded."""
     return ErrorBody(
         code=_code(int(code)),
         message=sys.intern(_clip(message)),

@@ -26,6 +26,7 @@ from array import array
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Final
 
 from ordersync.forensics.dedupe import Events, merge_events
@@ -88,6 +89,18 @@ class Correlator:
             self._submissions.add(record)
         else:
             self._add_rejection(record)
+
+    def submitted(
+        self,
+        order_id: str,
+        symbol: str | None,
+        side: str | None,
+        qty: Decimal | None,
+        client_order_id: str | None,
+        at_us: int,
+    ) -> None:
+        """Take a log submission given as its fields and a UTC time in µs: `add` without the record."""
+        self._submissions.add_us(order_id, at_us, symbol, side, qty, client_order_id)
 
     def add_at(self, r: Rejection, at_us: int) -> None:
         """Take a refusal whose time is given apart, in µs (`r.at` is ignored): no datetime per line."""

@@ -1,6 +1,6 @@
 """Cut the lines that matter out of a block of log bytes, parse them, and hand them on.
 
-Within a block, only the lines that carry one of a few literal markers (`MARKERS`: every shape the parser
+Within a block, only the lines that carry one of a few literal markers (`markers.py`: every shape the parser
 understands contains one) are cut out and decoded, found with `bytes.find`, which runs at memory speed;
 every other line costs nothing but its share of a newline count. Each marked line is unwrapped from its
 envelope (`formats.py`) and parsed (`lines.py`); the seed's plain-text refusals, the bulk of a dense log,
@@ -18,11 +18,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Final, Protocol
 
 from ordersync.forensics.formats import unwrap
-from ordersync.forensics.lines import Unparseable, parse_line, parse_message
+from ordersync.forensics.lines import (
+    SUBMIT_MARK_B,
+    Unparseable,
+    parse_line,
+    parse_message,
+    submission_fields,
+)
+from ordersync.forensics.markers import marked_spans
 from ordersync.forensics.records import LogRecord, Origin, Rejection, Submission
+from ordersync.forensics.seedlines import SeedBodies
 from ordersync.forensics.stats import StatsCounter
 from ordersync.forensics.timeutil import to_us
 from ordersync.forensics.years import YearGuess
@@ -30,22 +39,30 @@ from ordersync.forensics.years import YearGuess
 MAX_LINE_BYTES: Final = 1 << 20
 ADJACENT_LINES: Final = 8
 TEMPLATE_CACHE: Final = 4096
-# every line the parser can use carries one of these: "Successfully submitted order", "Error submitting
-# order", "| Error:" (DB-log rows), or the refusal code itself (structured logs with a body object)
-MARKERS: Final = (b"ubmitt", b"| Error:", b"40310000")
 _CRI_TAG_RE: Final = re.compile(rb"\d{4}-\d\d-\d\dT\S+ (?:stdout|stderr) ([PF]) ")
 
 Sink = Callable[[LogRecord], None]
 
 
 class FastSink(Protocol):
-    """Where seed-format refusals go without a record per line (the `Correlator`)."""
+    """Where seed-format refusals and submissions go without a record per line (the `Correlator`)."""
 
     def body_slot(self, r: Rejection) -> tuple[int, int]:
         """Register the refusal's body; its index and the column (origin slot) its times go to."""
 
     def add_context(self, b: int, r: Rejection) -> None:
         """Count what the line said besides the body (DB-log child kind, order number, client id)."""
+
+    def submitted(
+        self,
+        order_id: str,
+        symbol: str | None,
+        side: str | None,
+        qty: Decimal | None,
+        client_order_id: str | None,
+        at_us: int,
+    ) -> None:
+        """Take a submission read from a seed-format line, its time in µs (UTC)."""
 
     def timed_columns(self) -> tuple[list[array[int]], list[array[int]]]:
         """Per origin slot, the body index and the time (µs) of every timed refusal, appended to."""
@@ -61,6 +78,7 @@ class LineHandler:
         "last_us",
         "line_no",
         "minutes",
+        "quick",
         "recognised",
         "sink",
         "source",
@@ -82,6 +100,7 @@ class LineHandler:
         self.source, self.sink, self.stats, self.years = source, sink, stats, years
         self.fast = fast
         self.timed_b, self.timed_t = fast.timed_columns() if fast is not None else ([], [])
+        self.quick = SeedBodies(fast.body_slot) if fast is not None else None
         self.line_no = self.recognised = 0
         self.last_line, self.last_us = -(10**9), 0
         self.formats: Counter[str] = Counter()
@@ -98,7 +117,7 @@ class LineHandler:
             self.line(chunk[lo:hi], self.line_no + 1)
             self._advance(1)
             return
-        spans = _marked_spans(chunk, lo, hi)
+        spans = marked_spans(chunk, lo, hi)
         pos, no = lo, self.line_no + 1
         count = chunk.count
         fast, templates, minutes = self.fast, self.templates, self.minutes
@@ -178,8 +197,8 @@ class LineHandler:
         if entry is _UNSEEN:
             if b"ubmitted order" in key:  # unique per line: nothing to share, parsed directly
                 return self._seed_submission(raw, line_no, at_us)
-            record = self._parse(raw)
-            entry = None
+            entry = self.quick.entry(raw) if self.quick is not None else None
+            record = self._parse(raw) if entry is None else None
             if isinstance(record, Rejection) and record.at is not None:
                 record.at = None  # a fresh record: shared from here on as the template, without its time
                 b, slot = fast.body_slot(record)
@@ -223,6 +242,19 @@ class LineHandler:
         return minute + int(rest[:2]) * 1_000_000 + int(rest[2:]) * 1000
 
     def _seed_submission(self, raw: bytes, line_no: int, at_us: int) -> bool:
+        mark = raw.find(SUBMIT_MARK_B)
+        if self.fast is not None and mark >= 0 and raw[16:17] == b":":  # the parser finds a time too
+            # read as `lines._submission` reads it, handed over without a record or a datetime
+            tail = raw[mark + len(SUBMIT_MARK_B) :].decode("utf-8", "replace").rstrip("\r\n")
+            fields = submission_fields(tail)
+            if isinstance(fields, Unparseable):
+                return False  # the general path reads it again and says why
+            self.fast.submitted(*fields, at_us)
+            self.last_line, self.last_us = line_no, at_us
+            self.recognised += 1
+            self.formats["text"] += 1
+            self.stats.submissions += 1
+            return True
         record = self._parse(raw)
         if not isinstance(record, Submission) or record.at is None:
             return False  # unparseable or odd: the general path reads it and says why
@@ -275,22 +307,6 @@ def _seed_minute(text: bytes) -> int | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return to_us(at)
-
-
-def _marked_spans(chunk: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
-    """The (start, end) of every line in `chunk[lo:hi]` that carries a marker, in order."""
-    found: dict[int, int] = {}
-    find, rfind = chunk.find, chunk.rfind
-    for marker in MARKERS:
-        i = find(marker, lo, hi)
-        while i >= 0:
-            start = rfind(b"\n", lo, i) + 1 or lo
-            end = find(b"\n", i, hi)
-            if end < 0:
-                end = hi
-            found[start] = end
-            i = find(marker, end, hi)
-    return sorted(found.items()) if len(found) > 1 else list(found.items())
 
 
 def is_cri_part(data: bytes, start: int = 0) -> bool:

@@ -128,20 +128,37 @@ def _minute(text: str) -> datetime | None:
 
 
 def _submission(line: str) -> Submission | Unparseable:
-    tail = line[line.index(SUBMIT_MARK) + len(SUBMIT_MARK) :]
+    fields = submission_fields(line[line.index(SUBMIT_MARK) + len(SUBMIT_MARK) :])
+    if isinstance(fields, Unparseable):
+        return fields
+    order_id, symbol, side, qty, client_order_id = fields
+    return Submission(
+        broker_order_id=order_id,
+        at=leading_timestamp(line),
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        client_order_id=client_order_id,
+    )
+
+
+SubmissionFields = tuple[str, str | None, str | None, Decimal | None, str | None]
+
+
+def submission_fields(tail: str) -> SubmissionFields | Unparseable:
+    """What a submission line says after its marker: (order id, symbol, side, qty, client order id)."""
     fields = _key_values(tail)
     order_id = fields.get("broker_order_id", "")
     if not order_id:
         return Unparseable("submission without broker_order_id")
     if len(order_id) > _MAX_ID_CHARS:
         return Unparseable("broker_order_id longer than 128 characters")
-    return Submission(
-        broker_order_id=sys.intern(order_id),
-        at=leading_timestamp(line),
-        symbol=_text(fields.get("symbol")),
-        side=_side(fields.get("side")),
-        qty=_decimal(fields.get("qty")),
-        client_order_id=fields.get("client_order_id") or None,
+    return (
+        sys.intern(order_id),
+        _text(fields.get("symbol")),
+        _side(fields.get("side")),
+        _decimal(fields.get("qty")),
+        fields.get("client_order_id") or None,
     )
 
 
@@ -172,7 +189,7 @@ def _db_error(line: str) -> Rejection | Unparseable:
     if parsed is None:
         return Unparseable("DB-log row without a readable JSON body")
     body, repaired = parsed
-    kind, number = _child_ref(line[:mark])
+    kind, number = child_ref(line[:mark])
     tail = line[mark + len(DB_MARK) :]
     return Rejection(
         body=body,
@@ -194,7 +211,8 @@ def _raw(text: str, start: int) -> str | None:
     return raw if len(raw) <= RAW_BODY_CHARS else raw[:RAW_BODY_CHARS] + "…"
 
 
-def _child_ref(head: str) -> tuple[str | None, int | None]:
+def child_ref(head: str) -> tuple[str | None, int | None]:
+    """The child kind and platform order number a DB-log row names before its `| Error:`."""
     # "...('ERROR', 'TP for order 131 " -> ("TP", 131); the word before "for order" names the child
     at = head.rfind(DB_ORDER_MARK)
     if at < 0:

@@ -63,6 +63,41 @@ class SubmissionTable(Mapping[str, Submission]):
         self._cid[row], self._origin[row] = s.client_order_id, s.origin
         self._last = None
 
+    def add_us(
+        self,
+        order_id: str,
+        at_us: int,
+        symbol: str | None,
+        side: str | None,
+        qty: Decimal | None,
+        client_order_id: str | None,
+    ) -> None:
+        """`add` of a log submission timed in µs (UTC), without building its record or its datetime."""
+        row = self._index.get(order_id)
+        if row is not None:
+            known = self._at[row]
+            if known == _NO_TIME:  # no time, or one that is not UTC: `add` compares it as given
+                sub = Submission(order_id, from_us(at_us), symbol, side, qty, client_order_id)
+                self.add(sub)
+                return
+            if not at_us < known:
+                return
+        else:
+            row = self._index[order_id] = len(self._at)
+            self._at.append(at_us)
+            self._symbol.append(symbol)
+            self._side.append(side)
+            self._qty.append(qty)
+            self._cid.append(client_order_id)
+            self._origin.append(Origin.ALPACA_LOG)
+            self._last = None
+            return
+        self._odd.pop(row, None)
+        self._at[row] = at_us
+        self._symbol[row], self._side[row], self._qty[row] = symbol, side, qty
+        self._cid[row], self._origin[row] = client_order_id, Origin.ALPACA_LOG
+        self._last = None
+
     def _time(self, row: int) -> datetime | None:
         us = self._at[row]
         return from_us(us) if us != _NO_TIME else self._odd.get(row)

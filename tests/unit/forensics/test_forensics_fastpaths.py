@@ -19,6 +19,7 @@ from ordersync.forensics import body as body_module
 from ordersync.forensics.body import parse_error_body
 from ordersync.forensics.records import Origin, Submission
 from ordersync.forensics.submissions import SubmissionTable, brief, submitted_us
+from ordersync.forensics.timeutil import to_us
 
 QTYS = ("0", "12", "1.50", "", "+4", "-3", "1e3", "abc", "9" * 19)
 CODES = ("40310000", "123456789012")
@@ -105,3 +106,34 @@ def test_the_table_keeps_what_a_dict_of_the_earliest_submissions_keeps() -> None
     assert list(brief(table)) == list(brief(expected))
     with pytest.raises(KeyError):
         table["missing"]
+
+
+def test_a_submission_given_in_microseconds_is_kept_as_its_record_would_be() -> None:
+    # `add_us` (the reader's seed-format submissions) against `add` of the same record, interleaved with
+    # records of other sources: no time, another offset, the same instant, earlier and later
+    east = timezone(timedelta(hours=2))
+    logged = [
+        _sub("a", T0, symbol="OKE", side="buy", qty=Decimal("12"), client_order_id="p-1"),
+        _sub("a", T0 + timedelta(seconds=1), symbol="LATER"),
+        _sub("a", T0, symbol="SAME"),
+        _sub("b", T0, side="sell"),
+        _sub("c", T0 + timedelta(hours=1)),
+        _sub("a", T0 - timedelta(microseconds=1), symbol="EARLIER"),
+    ]
+    others = [_sub("b", None, symbol="ET"), _sub("c", T0.astimezone(east), symbol="KMI")]
+    for order in itertools.permutations(range(len(logged) + len(others)), 8):
+        if order[:4] != tuple(sorted(order[:4])):  # a sample of the orders, each log line once
+            continue
+        by_record, by_us = SubmissionTable(), SubmissionTable()
+        for i in order:
+            if i < len(logged):
+                s = logged[i]
+                assert s.at is not None
+                by_record.add(s)
+                by_us.add_us(s.broker_order_id, to_us(s.at), s.symbol, s.side, s.qty, s.client_order_id)
+            else:
+                by_record.add(others[i - len(logged)])
+                by_us.add(others[i - len(logged)])
+        assert list(by_us) == list(by_record)
+        assert [by_us[k] for k in by_us] == [by_record[k] for k in by_record]
+        assert list(brief(by_us)) == list(brief(by_record))
