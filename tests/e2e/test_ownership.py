@@ -96,16 +96,18 @@ async def test_another_apps_trades_on_our_symbol_are_neither_protected_nor_a_dis
 
     await sim.fill("p2", 8)
     await sim.until(lambda b: b.coverage("p2") == 8, "8 covered", "p2", 10.0)
-    sell = LimitOrderRequest(  # a market sell would be a wash trade against our open buy: a limit above it
+    # a market sell would be a wash trade against our open buy; a limit above the market (100) rests until
+    # the test fills it (a marketable one could fill at the venue first, and the forced fill would be a 422)
+    sell = LimitOrderRequest(
         symbol=SYMBOL,
         qty=25,
         side=AlpacaSide.SELL,
-        limit_price=95.0,
+        limit_price=120.0,
         time_in_force=AlpacaTif.GTC,
         client_order_id="other-sell",
     )
     await asyncio.to_thread(other.submit_order, sell)
-    await sim.fill("other-sell", price=Decimal("95.00"))  # the other app sells 25 of its own 30
+    await sim.fill("other-sell", price=Decimal("120.00"))  # the other app sells 25 of its own 30
     await sim.fill("p2")
     books = await sim.until(lambda b: b.coverage("p2") == 20, "all 20 covered", "p2", 10.0)
     await asyncio.sleep(1.5)  # several reconciliations
