@@ -48,10 +48,12 @@ class FillActivities:
         ctx: Context,
         put: Callable[[OrderObserved], Awaitable[None]],
         catch_up: Callable[[str], Awaitable[int]],
+        spend: Callable[[int], None] | None = None,
     ) -> None:
         self._ctx = ctx
         self._put = put
         self._catch_up = catch_up
+        self._spend = spend or (lambda requests: None)  # each request told to the poller's budget
         self._seen: dict[str, datetime] = {}
         self._since: datetime | None = None
         self._unsupported_until: datetime | None = None
@@ -96,6 +98,7 @@ class FillActivities:
         fresh: list[FillActivity] = []
         token: str | None = None
         for _ in range(MAX_PAGES):
+            self._spend(1)
             page = await self._ctx.broker.fill_activities(after, token, PAGE)
             fresh += [a for a in page if a.activity_id not in self._seen]
             if len(page) < PAGE:
@@ -151,6 +154,7 @@ class FillActivities:
             await self._catch_up("fill_activities")
             return
         for broker_id in behind:
+            self._spend(1)
             view = await self._ctx.broker.get_order(broker_id, nested=True)
             if view is not None:
                 await self._put(observed(self._ctx, view, Source.POLL))
