@@ -14,7 +14,7 @@ class EngineOptions:
     poll_interval_s: float = 2.0
     # what the poller's own reads (activities, the orders they show behind, catch-ups) may spend a minute
     # while the stream is not trusted; protection, cancels and reconciliation come on top (§12's 60/min)
-    poll_budget_per_min: float = 45.0
+    poll_budget_per_min: float = 42.0
     stream_silence_s: float = 60.0  # no message for this long with open orders: stop trusting the stream
     reconcile_interval_s: float = 60.0  # full orders + positions reconciliation
     tick_s: float = 1.0  # release retries, alert ages
