@@ -14,6 +14,7 @@ from datetime import datetime
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import BrokerOrderView
 from ordersync.domain.order import Order, OrderStatus
+from ordersync.engine.activities import MIN_INTERVAL
 from ordersync.engine.catchup import read_changed
 from ordersync.engine.context import Context, log
 from ordersync.engine.options import EngineOptions
@@ -28,8 +29,9 @@ DETECT_FRACTION = 0.9
 
 
 def detect_interval_s(options: EngineOptions) -> float:
-    """How often the poller reads FILL activities (stream up or not: a silent stream looks healthy)."""
-    return DETECT_FRACTION * options.poll_interval_s
+    """How often the poller reads FILL activities (stream up or not: a silent stream looks healthy); never
+    more than once a second (``activities.MIN_INTERVAL``: the poll outranks all but protection)."""
+    return max(MIN_INTERVAL.total_seconds(), DETECT_FRACTION * options.poll_interval_s)
 
 
 async def every(

@@ -165,3 +165,8 @@ async def test_a_fixed_rate_loop_does_not_add_the_step_time_to_its_period() -> N
 
     gaps = {round((b - a).total_seconds(), 6) for a, b in itertools.pairwise(starts)}
     assert gaps == {DETECT_S}
+
+
+def test_a_one_second_poll_interval_is_read_every_second_not_every_other() -> None:
+    options = Options(poll_interval_s=1.0)
+    assert detect_interval_s(options) == 1.0, "0.9 s would be under the activities' once-a-second floor"
