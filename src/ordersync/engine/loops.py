@@ -138,9 +138,11 @@ class CatchUpBudget:
     oldest open) is for what activities do not show: cancels, expiries and replacements by others. It is
     paced by a bucket refilled at ``poll_budget_per_min`` from which the poller's every request is taken
     (activities pages, order reads, catch-up pages): what the detection leaves runs catch-ups, so their
-    cadence follows their cost (1,000 open: 3 requests) and the fills of the moment, never the budget.
+    cadence follows their cost (1,000 open: 3 requests) and the fills of the moment, within the budget.
     The bucket holds two catch-ups' worth plus one detection step, so the credit reaches a catch-up's
-    cost whatever the detection takes in between. Detection is never held back by it.
+    cost whatever the detection takes in between; a debt (a burst of order reads) is forgiven below as
+    much, so a storm of fills delays the next catch-up by seconds, not minutes. Detection is never held
+    back by it.
     """
 
     def __init__(self, options: EngineOptions, clock: Clock) -> None:
@@ -150,13 +152,11 @@ class CatchUpBudget:
         self._at = clock.now()
         self.cost = 2.0  # requests a catch-up takes (open + closed, one page each) until one is measured
         self.credit = self.cost
-        self.spent = 0  # every request counted, for tests and metrics
 
     def spend(self, requests: int = 1) -> None:
         """Count requests the poller made (activities pages, the orders they show behind)."""
         self._refill()
-        self.credit -= requests
-        self.spent += requests
+        self.credit = max(-self._cap(), self.credit - requests)
 
     def catch_up_due(self) -> bool:
         """True when a catch-up's cost is in the bucket (the caller starts one; ``read`` counts it)."""
@@ -172,15 +172,15 @@ class CatchUpBudget:
             pages += 1
             self.spend()
 
-        try:
-            return await read_changed(broker, oldest_open, on_page=page)
-        finally:
-            if pages:
-                self.cost = float(pages)
+        views = await read_changed(broker, oldest_open, on_page=page)
+        self.cost = float(pages)  # a read that failed half-way says nothing of the whole one's cost
+        return views
 
     def _refill(self) -> None:
         now = self._clock.now()
         elapsed = max(0.0, (now - self._at).total_seconds())
         self._at = now
-        cap = 2 * self.cost + self._rate_s * self._detect_s
-        self.credit = min(cap, self.credit + elapsed * self._rate_s)
+        self.credit = min(self._cap(), self.credit + elapsed * self._rate_s)
+
+    def _cap(self) -> float:
+        return 2 * self.cost + self._rate_s * self._detect_s

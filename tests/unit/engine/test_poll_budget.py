@@ -170,3 +170,16 @@ async def test_a_fixed_rate_loop_does_not_add_the_step_time_to_its_period() -> N
 def test_a_one_second_poll_interval_is_read_every_second_not_every_other() -> None:
     options = Options(poll_interval_s=1.0)
     assert detect_interval_s(options) == 1.0, "0.9 s would be under the activities' once-a-second floor"
+
+
+def test_a_burst_of_order_reads_delays_the_next_catch_up_by_seconds_not_minutes() -> None:
+    options = Options(poll_interval_s=POLL_S, poll_budget_per_min=42.0)
+    clock = FakeClock()
+    budget = CatchUpBudget(options, clock)
+    budget.spend(200)  # a storm: 200 fills read by id in one poll
+    waited = 0.0
+    while not budget.catch_up_due():
+        clock.advance(DETECT_S)
+        budget.spend(1)
+        waited += DETECT_S
+    assert waited <= 60.0, f"the storm's debt held catch-ups back {waited:.0f} s"
