@@ -3,11 +3,13 @@ invariant 9, bounded delay).
 
 The trade_updates stream can lose an event while it keeps delivering others, go silent, or drop; none of
 that is visible from the stream itself. The account's FILL activities (docs/alpaca.md, 4.8) list every
-execution of every order, so one request per poll interval, at any number of open orders, says whether
-a fill happened that we have not applied. Such a fill is a missed event: the order is read (a few orders:
-one read each; many: one catch-up read of the lists) and the read is applied like any observation, which
-releases its protection. Polls are at most one a second (``MIN_INTERVAL``), so the bound of two poll
-intervals holds for intervals of a second or more.
+execution of every order, so one request per poll (0.9 of the poll interval, engine/loops.py), at any
+number of open orders, says whether a fill happened that we have not applied. Such a fill is a missed
+event: the order is read (a few orders: one read each; many: one catch-up read of the lists) and the read
+is applied like any observation, which releases its protection. Polls are at most one a second
+(``MIN_INTERVAL``), so the bound of two poll intervals holds for intervals of a second or more. Every
+request is told to the poller's budget (``spend``): what detection spends, full catch-ups cannot
+(docs/architecture.md §12).
 
 The cursor is the newest ``transaction_time`` seen, kept in the store (it survives a restart). Each poll
 asks for activities after the cursor minus a small overlap, because executions in the same millisecond may
@@ -48,10 +50,12 @@ class FillActivities:
         ctx: Context,
         put: Callable[[OrderObserved], Awaitable[None]],
         catch_up: Callable[[str], Awaitable[int]],
+        spend: Callable[[int], None] | None = None,
     ) -> None:
         self._ctx = ctx
         self._put = put
         self._catch_up = catch_up
+        self._spend = spend or (lambda requests: None)  # each request told to the poller's budget
         self._seen: dict[str, datetime] = {}
         self._since: datetime | None = None
         self._unsupported_until: datetime | None = None
@@ -65,7 +69,8 @@ class FillActivities:
         now = self._ctx.clock.now()
         if self._unsupported_until is not None and now < self._unsupported_until:
             return 0
-        if self._last_poll is not None and now - self._last_poll < MIN_INTERVAL:
+        # a fixed-rate poller a second apart may wake a hair early: only what is clearly sooner is skipped
+        if self._last_poll is not None and now - self._last_poll < MIN_INTERVAL * 0.9:
             return 0
         self._last_poll = now
         since = self._cursor(now)
@@ -96,6 +101,7 @@ class FillActivities:
         fresh: list[FillActivity] = []
         token: str | None = None
         for _ in range(MAX_PAGES):
+            self._spend(1)
             page = await self._ctx.broker.fill_activities(after, token, PAGE)
             fresh += [a for a in page if a.activity_id not in self._seen]
             if len(page) < PAGE:
@@ -151,6 +157,7 @@ class FillActivities:
             await self._catch_up("fill_activities")
             return
         for broker_id in behind:
+            self._spend(1)
             view = await self._ctx.broker.get_order(broker_id, nested=True)
             if view is not None:
                 await self._put(observed(self._ctx, view, Source.POLL))

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 class EngineOptions:
     """How often and how patiently the engine does things; defaults suit Alpaca's 200 req/min."""
 
-    poll_interval_s: float = 2.0  # FILL activities (always) and catch-up reads (stream down, silent, lossy)
+    # the bound on noticing a fill whatever the stream does: FILL activities are read at 0.9 of it
+    # (loops.DETECT_FRACTION), so the read and the apply fit inside it
+    poll_interval_s: float = 2.0
+    # what the poller's own reads (activities, the orders they show behind, catch-ups) may spend a minute
+    # while the stream is not trusted; protection, cancels and reconciliation come on top (§12's 60/min)
+    poll_budget_per_min: float = 42.0
     stream_silence_s: float = 60.0  # no message for this long with open orders: stop trusting the stream
     reconcile_interval_s: float = 60.0  # full orders + positions reconciliation
     tick_s: float = 1.0  # release retries, alert ages
@@ -31,7 +36,13 @@ class EngineOptions:
     read_attempts: int = 4  # a reconciliation's reads, each retried this often on a 5xx/429
 
     def __post_init__(self) -> None:
-        for name in ("poll_interval_s", "stream_silence_s", "reconcile_interval_s", "tick_s"):
+        for name in (
+            "poll_interval_s",
+            "poll_budget_per_min",
+            "stream_silence_s",
+            "reconcile_interval_s",
+            "tick_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, was {getattr(self, name)}")
         for name in ("startup_read_attempts", "read_attempts", "drift_alert_runs"):

@@ -274,8 +274,15 @@ def _update_plan(
     if settled and state.release_failures:
         new_state = replace(new_state, release_failures=0, next_release_at=None)
     if any("qty_available" in h.reason for h in decision.holds):
-        failures = state.release_failures + 1
-        wait = backoff_s(failures, ctx.options.release_backoff_base_s, ctx.options.release_backoff_cap_s)
+        failures, o = state.release_failures + 1, ctx.options
+        # a position read that failed (a 5xx) is weather: retried as soon as a lookup, not a refusal's pace
+        unread = any(h.reason.endswith("qty_available is unknown") for h in decision.holds)
+        base, cap = (
+            (o.lookup_backoff_base_s, o.lookup_backoff_cap_s)
+            if unread
+            else (o.release_backoff_base_s, o.release_backoff_cap_s)
+        )
+        wait = backoff_s(failures, base, cap)
         new_state = replace(
             new_state, release_failures=failures, next_release_at=now + timedelta(seconds=wait)
         )

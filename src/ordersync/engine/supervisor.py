@@ -25,12 +25,13 @@ from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.order import Order
 from ordersync.domain.protection import ProtectionPlan, validate_plan
 from ordersync.engine.activities import FillActivities
-from ordersync.engine.catchup import read_changed
 from ordersync.engine.context import Context, Notification, apply_observation, log
 from ordersync.engine.intents import record_parent
 from ordersync.engine.loops import (
+    CatchUpBudget,
     catch_up_logged,
     catch_up_retrying,
+    detect_interval_s,
     drain,
     every,
     send_new_intents,
@@ -88,7 +89,9 @@ class Engine:
         self.watch = Watch(self._ctx)
         self._releases = ReleaseScheduler(self._ctx, self.watch)
         self._ctx.on_dirty = self._releases.schedule
-        self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up)
+        self.catch_up_budget = CatchUpBudget(self._ctx.options, clock)
+        spend = self.catch_up_budget.spend
+        self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up, spend)
         self.stream_connected = False
         self._last_stream_at: datetime = clock.now()
         self._news_mark = 0
@@ -323,7 +326,7 @@ class Engine:
         with self._ctx.store.transaction() as tx:
             open_orders = tx.open_orders()
         oldest = min((o.created_at for o in open_orders), default=None)
-        views = await read_changed(self._ctx.broker, oldest)
+        views = await self.catch_up_budget.read(self._ctx.broker, oldest)
         source = Source.RECONCILE if reason == "startup" else Source.POLL
         for view in views:
             await self._queue.put(observed(self._ctx, view, source))
@@ -332,7 +335,8 @@ class Engine:
         return len(views)
 
     async def _poller(self) -> None:
-        await self._every(self._ctx.options.poll_interval_s, self._poll_once)
+        interval_s = detect_interval_s(self._ctx.options)
+        await every(self._ctx, lambda: self._running, interval_s, self._poll_once, fixed_rate=True)
 
     async def _poll_once(self) -> None:
         if not self._any_open:
@@ -345,12 +349,13 @@ class Engine:
         # a connected stream whose last catch-up found changes it never delivered is losing events:
         # keep reading every poll interval until a read finds nothing new
         lossy = self.stream_connected and self._ctx.poll_news > self._news_mark
-        self._news_mark = self._ctx.poll_news
         if self.stream_trusted() and not lossy:
             return
-        self._widen_silence_window(lossy)
         # in its own task: a catch-up waiting for the budget must not hold up the next activities poll
-        if self._catch_up_task is None or self._catch_up_task.done():
+        busy = self._catch_up_task is not None and not self._catch_up_task.done()
+        if not busy and self.catch_up_budget.catch_up_due():  # paced inside poll_budget_per_min (§12)
+            self._news_mark = self._ctx.poll_news
+            self._widen_silence_window(lossy)
             reason = "poll" if not self.stream_connected else ("lossy" if lossy else "silence")
             self._catch_up_task = asyncio.create_task(
                 catch_up_logged(self.catch_up, reason), name=f"catch_up:{reason}"
