@@ -16,6 +16,11 @@ Two runs, one per stream condition:
 2. Window (measured): the engine runs for a few virtual minutes with all 1,000 open; every ~15 s one
    parent fills completely at the venue (the simulator's in-process fill), and the engine must protect it.
 
+A third run gives the same account, orders and fills to the competent list poller (``demo/poller.py``: one
+``GET /v2/orders?status=all`` listing per poll, pages of 500, exits for each newly polled fill) polling at
+the engine's interval: the honest peer of ordersync with the stream down (the naive per-order poller's
+figure is by construction).
+
 Figures: requests the simulator counted in the window (its ``/sim/state`` counters), per minute against
 Alpaca's 200/minute, and per protected order per minute against the naive platform's one GET per order
 per 30 s cycle (2 requests/order/minute by construction); 429s received; fill-to-protect from the
@@ -41,15 +46,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from alpaca.trading.client import TradingClient
+
 from bench_latency import closed_port_url
 from common import Row, log, num, percentile, print_rows, quiet_logs, ratio, timed
 from ordersync.brokers.alpaca import AlpacaBroker, AlpacaStream
 from ordersync.brokers.alpaca.budget import RequestBudget
 from ordersync.demo.conductor import Conductor, DemoClock
+from ordersync.demo.platform_log import PlatformLog
+from ordersync.demo.poller import PollerPlatform
 from ordersync.domain.order import OrderStatus, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions, Notification
 from ordersync.sim.clock import FlowingClock
+from ordersync.sim.scenario_market import ParentModel, StopLossModel, TakeProfitModel
 from ordersync.sim.scenarios import parse_scenario
 from ordersync.sim.server import SimServer
 from ordersync.store import open_store
@@ -114,6 +124,7 @@ class _Run:
         url = closed_port_url() if stream_mode == "down" else self.server.stream_url
         stream = AlpacaStream(KEY, SECRET, clock=self.clock, url=url, seed=1)
         self.options = EngineOptions(poll_interval_s=poll_s)
+        self.poll_s = poll_s
         self.engine = Engine(
             broker=self.broker, store=self.store, clock=self.clock, stream=stream, options=self.options
         )
@@ -206,7 +217,7 @@ class _Run:
             fills=_venue_times(after["orders"], fills),
             seen=dict(self.seen),
             protected=protected,
-            poll_interval_s=self.options.poll_interval_s,
+            poll_interval_s=self.poll_s,
             stream=self.stream_mode,
             protect_s=_protect_waits(after["orders"], {c for c, _ in fills}),
         )
@@ -254,9 +265,69 @@ def _protected(orders: list[dict[str, Any]], filled: set[str]) -> int:
     return len(filled & covered)
 
 
-async def measure(orders: int, minutes: float, stream_mode: str = "down", poll_s: float = 2.0) -> Result:
+class _PollerRun(_Run):
+    """The same account, orders and fills, protected by the competent list poller (demo/poller.py) instead:
+    one ``GET /v2/orders?status=all&after=<oldest watched>`` listing (pages of 500) per poll, exits sent for
+    each newly polled fill. It has no stream, so it is the peer of ordersync with the stream down."""
+
+    def __init__(self, orders: int, tmp: Path, poll_s: float = 2.0) -> None:
+        self.sim = scenario(symbols=max(1, orders // 10))
+        self.server = SimServer(self.sim, FlowingClock(self.sim.start), api_key=KEY, secret_key=SECRET)
+        self.server.start()
+        self.clock = DemoClock(self.server)
+        self.server.set_rate_limit(1_000_000)  # the setup is not measured (restored after)
+        client = TradingClient(KEY, SECRET, url_override=self.server.base_url)
+        client._retry = 0  # the poller handles weather itself
+        self.poller = PollerPlatform(
+            client, self.clock, PlatformLog(None), lambda _symbol: PRICE, poll_interval_s=poll_s
+        )
+        self.poll_s = poll_s
+        self.stream_mode = "none (list poller)"
+        self.seen: dict[str, datetime] = {}
+        self.n = orders
+        self._stop = asyncio.Event()
+        self._polling: asyncio.Task[None] | None = None
+        self.conductor = Conductor(self.server, self.clock, self.busy)
+
+    def busy(self) -> bool:
+        if self.poller.inflight > 0:
+            return True
+        task = self._polling
+        return task is not None and not task.done() and task not in self.clock.sleeping
+
+    async def setup(self) -> None:
+        symbols = list(self.sim.symbols)
+        for i in range(self.n):
+            parent = ParentModel(
+                id=f"b{i:05d}",
+                symbol=symbols[i % len(symbols)],
+                qty=Decimal(10),
+                type="limit",
+                limit_price=BUY_AT,
+                take_profit=TakeProfitModel(limit_price=TP),
+                stop_loss=StopLossModel(stop_price=SL),
+            )
+            await self.poller.submit_parent(parent)
+        self.server.set_rate_limit(ALPACA_LIMIT_PER_MIN)
+        self._polling = asyncio.create_task(self.poller.run_polling(self._stop))
+        await self.conductor.run_until(self.clock.now() + timedelta(seconds=10))
+
+    def journal_rows(self) -> int:
+        return 0  # the poller keeps nothing durable
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._polling is not None:
+            self._polling.cancel()
+        self.server.stop()
+
+
+async def measure(
+    orders: int, minutes: float, stream_mode: str = "down", poll_s: float = 2.0, poller: bool = False
+) -> Result:
     with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
-        run = _Run(orders, Path(tmp), stream_mode, poll_s)
+        folder = Path(tmp)
+        run = _PollerRun(orders, folder, poll_s) if poller else _Run(orders, folder, stream_mode, poll_s)
         try:
             with timed() as t:
                 await run.setup()
@@ -321,6 +392,32 @@ def rows_of(r: Result) -> list[Row]:
     ]
 
 
+def peer_rows(ours: Result, peer: Result) -> list[Row]:
+    """ordersync with the stream down beside the competent list poller polling at the same interval."""
+    per_min, peer_min = ours.total / ours.window_min, peer.total / peer.window_min
+    w99, p99 = percentile(ours.protect_s, 0.99), percentile(peer.protect_s, 0.99)
+    w50, p50 = percentile(ours.protect_s, 0.5), percentile(peer.protect_s, 0.5)
+    where = f"{ours.orders:,} open, poll every {ours.poll_interval_s:g} s"
+    log(f"budget: list poller requests/min {peer_min:,.0f}, protected {peer.protected} of {len(peer.fills)}")
+    return [
+        Row(
+            "3 budget",
+            f"broker requests/min, {where}, ordersync stream down",
+            num(per_min, "/min"),
+            f"competent list poller (demo/poller.py) {num(peer_min, '/min')}",
+            ratio(per_min, peer_min),
+        ),
+        Row(
+            "3 budget",
+            f"fill->protect p50 / p99 (books), {where}, ordersync stream down",
+            f"{num(w50, digits=2)} / {num(w99, digits=2)} s",
+            f"competent list poller {num(p50, digits=2)} / {num(p99, digits=2)} s "
+            f"({peer.protected} of {len(peer.fills)} protected)",
+            f"{ratio(w50, p50)} / {ratio(w99, p99)}",
+        ),
+    ]
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -335,9 +432,14 @@ def collect(
     n = orders or (200 if quick else 1_000)
     m = minutes or (2.0 if quick else 3.0)
     rows: list[Row] = []
+    results: dict[str, Result] = {}
     for mode in streams:
         log(f"budget: {n} orders, stream {mode}, poll every {poll_s:g} s, {m} virtual minutes")
-        rows += rows_of(asyncio.run(measure(n, m, mode, poll_s)))
+        results[mode] = asyncio.run(measure(n, m, mode, poll_s))
+        rows += rows_of(results[mode])
+    if "down" in results:
+        log(f"budget: the same {n} orders and fills under the competent list poller, every {poll_s:g} s")
+        rows += peer_rows(results["down"], asyncio.run(measure(n, m, poll_s=poll_s, poller=True)))
     return rows
 
 
