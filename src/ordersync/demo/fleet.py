@@ -17,13 +17,16 @@ The run, in order (each step a progress line):
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
@@ -43,6 +46,8 @@ from ordersync.sim.scenarios import Scenario
 __all__ = ["DemoFailed", "FleetOptions", "run_fleet_demo"]
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
+SUBMITTERS = 4  # accounts whose platforms record their entries at the same time
 
 
 class DemoFailed(RuntimeError):
@@ -115,19 +120,25 @@ class _Run:
             time.sleep(0.5)
 
     def submit_entries(self, urls: dict[str, str]) -> None:
-        """Each account's platform records the scenario's entries with their plans in the account's store."""
-        from ordersync.engine import record_parent
+        """Each account's platform records the scenario's entries with their plans in the account's store
+        (a few accounts at a time: each its own platform, none waiting for another's database round trips)."""
         from ordersync.store import open_store
 
-        for name in self.names:
-            store = open_store(urls[name])
+        def platform(name: str) -> None:
+            store = open_store(urls[name], migrate=False)  # Catalog.add migrated it
             try:
                 for parent in self.fleet.parents_of(name):
-                    now = datetime.now(UTC)
-                    record_parent(store, entry_order(parent, now), plan_for(parent), now)
+                    _retrying(functools.partial(_record, store, parent))
             finally:
                 store.close()
-            self.play_prices()
+
+        with ThreadPoolExecutor(max_workers=SUBMITTERS, thread_name_prefix="platform") as pool:
+            pending = {pool.submit(platform, name) for name in self.names}
+            while pending:
+                done, pending = wait(pending, timeout=0.2)
+                for future in done:
+                    future.result()  # a store that refused every attempt ends the demo
+                self.play_prices()
         self.say(f"submitted {len(self.ids)} entries with plans in each of {len(self.names)} accounts")
 
     def play_prices(self) -> None:
@@ -196,22 +207,19 @@ class _Run:
         began, calm = time.monotonic(), 0
         while time.monotonic() - began < self.options.settle_timeout_s:
             self._watch_takeover()
-            first = self.procs.state(self.names[0])
-            planned = [t for t in first["pending_timers"] if str(t["label"]).startswith("plan")]
-            end = datetime.now(UTC)
-            open_ = (
-                [n for n in self.names if _uncovered(self.procs.state(n), self.ids, end)]
-                if not planned
-                else self.names
-            )
+            timers = self.procs.state(self.names[0])["pending_timers"]  # the market's: every account's
+            planned = sum(1 for t in timers if str(t["label"]).startswith("plan"))
+            uncovered = len(self.names)
+            if not planned:  # every book is read only once no fill is due: the simulator serves the workers
+                end = datetime.now(UTC)
+                uncovered = sum(1 for n in self.names if _uncovered(self.procs.state(n), self.ids, end))
             taken_over = self.killed is not None and self.killed.takeover_s is not None
-            calm = calm + 1 if not planned and not open_ and taken_over else 0
+            calm = calm + 1 if not planned and not uncovered and taken_over else 0
             if calm >= 2:
                 return []
-            self._every(
-                f"settling: {len(planned)} planned fills pending, {len(open_)} accounts not yet covered"
-            )
-            time.sleep(1.0)
+            covered = "" if planned else f", {uncovered} accounts with fills not yet covered"
+            self._every(f"settling: {planned} planned fills pending{covered}")
+            time.sleep(2.0)
         return [f"not settled after {self.options.settle_timeout_s:.0f} s: fills still uncovered or pending"]
 
     def judge(self) -> tuple[dict[str, Any], list[float]]:
@@ -237,6 +245,39 @@ class _Run:
                 - self.killed.fills_before
             )
         return summaries, delays
+
+
+def _record(store: Any, parent: Any) -> None:
+    from ordersync.domain.errors import ConcurrencyConflict
+    from ordersync.engine import record_parent
+
+    now = datetime.now(UTC)
+    with contextlib.suppress(ConcurrencyConflict):  # recorded by an attempt whose answer was lost
+        record_parent(store, entry_order(parent, now), plan_for(parent), now)
+
+
+def _wait_workers(procs: FleetProcesses, options: FleetOptions) -> None:
+    began = time.monotonic()
+    while procs.live_workers() < options.workers:
+        if any(p.poll() is not None for p in procs.workers):
+            raise DemoFailed(f"a worker exited while starting; see its log in {procs.workdir}")
+        if time.monotonic() - began > options.active_timeout_s:
+            raise DemoFailed(f"{options.workers} workers not live after {options.active_timeout_s:.0f} s")
+        time.sleep(0.3)
+
+
+def _retrying(call: Callable[[], T], attempts: int = 6) -> T:
+    """``call()``, again after a pause while a shared PostgreSQL server refuses connections for a moment."""
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except OperationalError:
+            if attempt == attempts:
+                raise
+            time.sleep(min(2.0, 0.5 * attempt))
+    raise AssertionError("unreachable")
 
 
 def database_of(url: str) -> str:
@@ -269,6 +310,8 @@ def run_fleet_demo(scenario: Scenario, options: FleetOptions, say: Progress) -> 
             f"{options.accounts} accounts registered in a catalog on {summary.database} (a store schema each)"
         )
         procs.start_workers(options.workers)
+        _wait_workers(procs, options)
+        procs.enable_accounts()
         run = _Run(fleet, options, procs, say)
         run.wait_active()
         run.t0 = time.monotonic()

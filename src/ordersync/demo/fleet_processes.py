@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ordersync.demo.fleet_scenario import FleetScenario, scenario_text
 from ordersync.fleet.catalog import Catalog, account_store_url
@@ -30,8 +31,13 @@ from ordersync.sim.process import end_process, ordersync_command, start_simulato
 
 __all__ = ["FleetProcesses"]
 
-HEARTBEAT_S = 0.5  # a worker's heartbeat; a killed one drops out of the others' view after WORKER_TTL_S
-WORKER_TTL_S = 2.0
+# The workers' config: the fleet's defaults (heartbeat 1 s, worker TTL 5 s; a shorter TTL makes a worker
+# whose event loop lags on a loaded machine look dead, and the others' takeovers of its live accounts churn),
+# the engine's defaults but for the poll: with the stream up it is the safety net, and 50 engines polling
+# every 2 s is most of the simulator's work on a 2-core machine.
+POLL_INTERVAL_S = 5.0
+APPLICATION = "ordersync-fleet-demo"
+IDLE_SESSION_MS = 10000
 
 
 class FleetProcesses:
@@ -46,12 +52,19 @@ class FleetProcesses:
         with self._admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
         separator = "&" if "?" in pg_url else "?"
-        self.catalog_url = f"{pg_url}{separator}options=-csearch_path%3D{self.schema}"
+        # Every connection of the demo and its workers says whose it is (pg_stat_activity.application_name),
+        # and the server closes one left idle (IDLE_SESSION_MS): each account's engine keeps in its pool as
+        # many connections as it once used at the same time (two while a lease renewal runs inside a write),
+        # which for 50 accounts is the whole of a default server's 100; the pool replaces a closed one at its
+        # next checkout. The account stores inherit both (``account_store_url``).
+        options = f"-cidle_session_timeout%3D{IDLE_SESSION_MS}+-csearch_path%3D{self.schema}"
+        self.catalog_url = f"{pg_url}{separator}application_name={APPLICATION}&options={options}"
         self.catalog = Catalog(self.catalog_url)
         self.sim: subprocess.Popen[bytes] | None = None
         self.base = ""
         self.workers: list[subprocess.Popen[bytes]] = []
         self.http = httpx.Client(timeout=30)
+        self._holders: dict[str, int | None] = {}
 
     # -- the simulator ----------------------------------------------------------------------------------
 
@@ -90,12 +103,14 @@ class FleetProcesses:
                 (folder / name).touch(mode=0o600)
                 (folder / name).write_text(value, encoding="utf-8")
             added = self.catalog.add(account.name, datetime.now(UTC))
+            self.catalog.set_enabled(account.name, False)  # until every worker is up: see enable_accounts
             urls[account.name] = account_store_url(self.catalog_url, added.store_schema)
         config = {
             "broker": {"base_url": self.base, "stream_url": self.base.replace("http", "ws") + "/stream"},
             "store": {"url": self.catalog_url},
+            "engine": {"poll_interval_s": POLL_INTERVAL_S},
             "metrics": {"enabled": False},
-            "fleet": {"secrets_dir": str(secrets), "heartbeat_s": HEARTBEAT_S, "worker_ttl_s": WORKER_TTL_S},
+            "fleet": {"secrets_dir": str(secrets)},
         }
         self.config = self.workdir / "worker.yaml"
         self.config.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
@@ -110,8 +125,31 @@ class FleetProcesses:
             with log.open("wb") as handle:  # the child keeps its own descriptor
                 self.workers.append(subprocess.Popen(command, stdout=handle, stderr=handle))
 
+    def live_workers(self) -> int:
+        with contextlib.suppress(SQLAlchemyError):
+            return len(self.catalog.live_workers())
+        return 0
+
+    def enable_accounts(self) -> None:
+        """Enable every account at once, once every worker is live.
+
+        Accounts enabled before the workers start are all claimed by whichever worker comes up first, then
+        handed over as the others join: every handover starts an engine beside the one stopping, and 50
+        accounts doing that together ran a shared PostgreSQL server (100 connections) out of connections.
+        """
+        for account in self.fleet.accounts:
+            self.catalog.set_enabled(account.name, True)
+
     def holders(self) -> dict[str, int | None]:
-        """Each account's worker pid (from the holder of its lease, ``host:pid:nonce``); None: nobody."""
+        """Each account's worker pid (from the holder of its lease, ``host:pid:nonce``); None: nobody.
+
+        A read the server refuses (a shared server out of connections for a moment) is the last one.
+        """
+        with contextlib.suppress(SQLAlchemyError):
+            self._holders = self._read_holders()
+        return dict(self._holders)
+
+    def _read_holders(self) -> dict[str, int | None]:
         return {
             account: None if holder is None else int(holder.split(":")[1])
             for account, (holder, _) in self.catalog.states().items()
@@ -151,7 +189,8 @@ class FleetProcesses:
         if self.keep:
             self._admin.dispose()
             return (
-                f"kept: catalog {self.catalog_url}, {len(schemas)} account schemas, files in {self.workdir}"
+                f"kept: catalog schema {self.schema}, {len(schemas)} account schemas; "
+                f"`ordersync accounts list --config {self.workdir / 'worker.yaml'}`"
             )
         with self._admin.connect() as conn:
             for schema in [*schemas, self.schema]:

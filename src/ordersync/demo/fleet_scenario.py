@@ -28,7 +28,7 @@ from ordersync.sim.scenarios import Scenario, parse_scenario
 
 __all__ = ["FleetAccount", "FleetScenario", "UnsupportedFleetScenario", "fleet_scenario"]
 
-TIMELINE_S = 60.0  # real seconds from the first submission to the last planned fill (before variations)
+TIMELINE_S = 120.0  # real seconds from the first submission to the last planned fill (before variations)
 FILL_DELAY_S = 1.5  # real seconds: each parent's plan starts up to this much later, per account
 DROP_LAST_FILL_P = 0.25  # per parent and account: the plan loses its last fill (a parent left partly filled)
 NAME_PREFIX = "demo"
@@ -59,13 +59,11 @@ class FleetScenario:
     compression: float  # scenario seconds per real second
     price_moves: list[tuple[float, str, Decimal]]  # (real seconds after the first submission, symbol, price)
     timeline_s: float  # real seconds from the first submission to the last planned event of any account
+    plans: dict[str, list[Any]]  # account name -> its parents as the simulator plans them (varied)
 
     def parents_of(self, name: str) -> list[Any]:
         """The account's parents as the simulator plans them (its variation applied), by submission time."""
-        for spec in self.scenario.account_specs():
-            if spec.name == name:
-                return sorted(spec.parents, key=lambda p: p.submit_at_s)
-        raise KeyError(name)
+        return sorted(self.plans[name], key=lambda p: p.submit_at_s)
 
     @property
     def parent_ids(self) -> set[str]:
@@ -153,7 +151,8 @@ def fleet_scenario(
     moves = sorted((round(p.at_s / factor, 3), p.symbol, p.price) for p in scenario.prices)
     last = _last_event_s(fleet)
     timeline = max([last + fill_delay_s, *(at for at, _, _ in moves)])
-    return FleetScenario(fleet, accounts, factor, moves, timeline)
+    plans = {spec.name: list(spec.parents) for spec in fleet.account_specs()}  # resolved once: N validations
+    return FleetScenario(fleet, accounts, factor, moves, timeline, plans)
 
 
 def scenario_text(fleet: FleetScenario) -> str:

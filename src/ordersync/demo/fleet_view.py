@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -17,13 +18,12 @@ __all__ = ["fleet_table"]
 COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("parents", "parents", False),
     ("exits", "children_submitted", False),
-    ("refusals", "broker_rejections", False),
+    ("refused", "broker_rejections", False),
     ("40310000", "insufficient_qty_rejections", True),
-    ("unprotected", "unprotected_qty", True),
-    ("overprotected", "overprotected_qty", True),
-    ("duplicates", "duplicate_submissions", True),
-    ("discrepancies", "discrepancies", True),
-    ("requests", "broker_requests", False),
+    ("unprot", "unprotected_qty", True),
+    ("overprot", "overprotected_qty", True),
+    ("dupes", "duplicate_submissions", True),
+    ("discrep", "discrepancies", True),
 )
 
 
@@ -47,14 +47,17 @@ def fleet_table(summary: FleetSummary) -> Group:
     """Every account's figures (red: a figure that must be 0 is not), the totals, then the kill's story."""
     killed = set(summary.killed.accounts) if summary.killed else set()
     table = Table(
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        caption="unprot/overprot: shares at the end; p99: fill->protect (real s); *: on the killed worker",
         title=f"ordersync demo --accounts {len(summary.accounts)} --workers {summary.workers}: "
-        f"{summary.scenario} (figures from each account's books at the simulator)"
+        f"{summary.scenario} (figures from each account's books at the simulator)",
     )
-    table.add_column("account")
+    table.add_column("account", no_wrap=True)
     for header, _, _ in COLUMNS:
-        table.add_column(header, justify="right")
-    table.add_column("fill->protect p99 s", justify="right")
-    table.add_column("errors", justify="right")
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("p99 s", justify="right", no_wrap=True)
+    table.add_column("errors", justify="right", no_wrap=True)
     for name, account in summary.accounts.items():
         table.add_row(Text(name + (" *" if name in killed else "")), *_cells(account))
     if summary.total is not None:
