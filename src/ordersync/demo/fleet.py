@@ -21,7 +21,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -47,7 +47,8 @@ __all__ = ["DemoFailed", "FleetOptions", "run_fleet_demo"]
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
-SUBMITTERS = 4  # accounts whose platforms record their entries at the same time
+CONNECTIONS_PER_ACCOUNT = 2
+SUBMIT_EVERY_S = 0.4  # real seconds between two accounts' platforms recording their entries
 
 
 class DemoFailed(RuntimeError):
@@ -120,26 +121,25 @@ class _Run:
             time.sleep(0.5)
 
     def submit_entries(self, urls: dict[str, str]) -> None:
-        """Each account's platform records the scenario's entries with their plans in the account's store
-        (a few accounts at a time: each its own platform, none waiting for another's database round trips)."""
+        """Each account's platform records the scenario's entries with their plans in the account's store,
+        one account every ``SUBMIT_EVERY_S``: the accounts' engines then send their 13 entries (and protect
+        their first fills) a little apart, as users' activity is, instead of all 50 at the same instant,
+        which took more PostgreSQL connections at once than a default server has (each engine uses a second
+        one while it is busy)."""
         from ordersync.store import open_store
 
-        def platform(name: str) -> None:
-            store = open_store(urls[name], migrate=False)  # Catalog.add migrated it
+        for index, name in enumerate(self.names):
+            while self.elapsed() < index * SUBMIT_EVERY_S:
+                self.play_prices()
+                time.sleep(0.05)
+            store = _retrying(functools.partial(open_store, urls[name], migrate=False))  # add() migrated it
             try:
                 for parent in self.fleet.parents_of(name):
                     _retrying(functools.partial(_record, store, parent))
             finally:
                 store.close()
-
-        with ThreadPoolExecutor(max_workers=SUBMITTERS, thread_name_prefix="platform") as pool:
-            pending = {pool.submit(platform, name) for name in self.names}
-            while pending:
-                done, pending = wait(pending, timeout=0.2)
-                for future in done:
-                    future.result()  # a store that refused every attempt ends the demo
-                self.play_prices()
-        self.say(f"submitted {len(self.ids)} entries with plans in each of {len(self.names)} accounts")
+            self.play_prices()
+        self.say(f"recorded {len(self.ids)} entries with plans in each of {len(self.names)} accounts")
 
     def play_prices(self) -> None:
         while self.moves and self.moves[0][0] <= self.elapsed():
@@ -231,14 +231,20 @@ class _Run:
         summaries: dict[str, Any] = {}
         delays: list[float] = []
         end = datetime.now(UTC)
-        for index, name in enumerate(self.names, 1):
+        for name in self.names:
             state = self.procs.state(name)
-            summary = judge_books(name, self.fleet.scenario.name, state, self.ids, end)
+            summaries[name] = judge_books(name, self.fleet.scenario.name, state, self.ids, end)
             delays += fill_delays_ms(state, self.ids, end)
+
+        def reconcile(name: str) -> None:
             credentials = account_credentials(name, Path(secrets) if secrets else None)
-            reconcile_account(summary, account_settings(settings, self.procs.catalog, name), credentials)
-            summaries[name] = summary
-            self._every(f"judging: {index}/{len(self.names)} accounts")
+            account = account_settings(settings, self.procs.catalog, name)
+            reconcile_account(summaries[name], account, credentials)
+
+        # the workers have stopped: the accounts' stores are free, a few reconciles at a time
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="reconcile") as pool:
+            for index, _ in enumerate(pool.map(reconcile, self.names), 1):
+                self._every(f"judging: {index}/{len(self.names)} accounts reconciled")
         if self.killed is not None:
             self.killed.fills_after = (
                 sum(_fills(self.procs.state(a), self.ids) for a in self.killed.accounts)
@@ -300,6 +306,13 @@ def run_fleet_demo(scenario: Scenario, options: FleetOptions, say: Progress) -> 
     )
     procs = FleetProcesses(options.db_url, fleet, keep=options.keep)
     try:
+        limit, used = procs.connection_budget()
+        need = CONNECTIONS_PER_ACCOUNT * options.accounts + 2 * options.workers + 10
+        if limit - used < need:  # measured: ~1.2 per account steady, ~2 while busy (a renewal inside a write)
+            say(
+                f"warning: PostgreSQL has {limit - used} of {limit} connections free; {options.accounts} "
+                f"accounts take about {need} at their busiest: engines may fail to connect and lose leases"
+            )
         procs.start_simulator()
         say(
             f"simulator serving {options.accounts} accounts, "

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,14 @@ class FleetProcesses:
         self.workers: list[subprocess.Popen[bytes]] = []
         self.http = httpx.Client(timeout=30)
         self._holders: dict[str, int | None] = {}
+        self.store_schemas: list[str] = []  # remembered as made: dropped even if the catalog cannot be read
+
+    def connection_budget(self) -> tuple[int, int]:
+        """The server's ``max_connections`` and how many are in use now (by anyone)."""
+        with self._admin.connect() as conn:
+            limit = int(conn.execute(text("SHOW max_connections")).scalar() or 0)
+            used = int(conn.execute(text("SELECT count(*) FROM pg_stat_activity")).scalar() or 0)
+        return limit, used
 
     # -- the simulator ----------------------------------------------------------------------------------
 
@@ -103,6 +112,7 @@ class FleetProcesses:
                 (folder / name).touch(mode=0o600)
                 (folder / name).write_text(value, encoding="utf-8")
             added = self.catalog.add(account.name, datetime.now(UTC))
+            self.store_schemas.append(added.store_schema)
             self.catalog.set_enabled(account.name, False)  # until every worker is up: see enable_accounts
             urls[account.name] = account_store_url(self.catalog_url, added.store_schema)
         config = {
@@ -184,7 +194,7 @@ class FleetProcesses:
         if self.sim is not None:
             end_process(self.sim)
         self.http.close()
-        schemas = [a.store_schema for a in self.catalog.accounts()]
+        schemas = list(self.store_schemas)
         self.catalog.close()
         if self.keep:
             self._admin.dispose()
@@ -192,10 +202,17 @@ class FleetProcesses:
                 f"kept: catalog schema {self.schema}, {len(schemas)} account schemas; "
                 f"`ordersync accounts list --config {self.workdir / 'worker.yaml'}`"
             )
-        with self._admin.connect() as conn:
-            for schema in [*schemas, self.schema]:
-                with contextlib.suppress(Exception):  # one we could not drop must not keep the others
-                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        left = [*schemas, self.schema]
+        for _attempt in range(5):  # a shared server may refuse a connection for a moment
+            with contextlib.suppress(SQLAlchemyError), self._admin.connect() as conn:
+                while left:
+                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{left[0]}" CASCADE'))
+                    left.pop(0)
+            if not left:
+                break
+            time.sleep(1.0)
         self._admin.dispose()
         shutil.rmtree(self.workdir, ignore_errors=True)
-        return None
+        return (
+            f"could not drop {len(left)} schemas, e.g. {left[0]} (DROP SCHEMA ... CASCADE)" if left else None
+        )
