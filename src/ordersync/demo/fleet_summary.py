@@ -10,6 +10,7 @@ every account's fills together, not an average of percentiles.
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +22,7 @@ from ordersync.demo.summary import Summary, summarize_books
 
 __all__ = ["FleetSummary", "KilledWorker", "judge_books", "reconcile_account", "totals"]
 
+_OPENING = threading.Lock()
 COUNTS = (
     "parents",
     "children_submitted",
@@ -128,7 +130,12 @@ def reconcile_account(summary: Summary, settings: Any, credentials: Any) -> None
     from ordersync.bootstrap import build_engine
     from ordersync.demo.safe_run import alerts_raised
 
-    engine, store, _ = build_engine(settings, credentials, with_lease=False)
+    try:
+        with _OPENING:  # opening a store runs Alembic, whose command context is process-global
+            engine, store, _ = build_engine(settings, credentials, with_lease=False)
+    except Exception as e:  # the account's row says so; the other accounts are still judged
+        summary.errors.append(f"final reconcile: cannot open the store: {type(e).__name__}: {str(e)[:160]}")
+        return
     try:
         report = asyncio.run(engine.watch.reconcile(dry_run=True))
         summary.discrepancies = len(report.discrepancies) + report.corrections
