@@ -187,6 +187,8 @@ def _demo_fleet(chosen: Scenario, accounts: int, workers: int, db: str, as_json:
     if as_json:
         out.print_json(json.dumps(summary.as_dict()))
     else:
+        if not out.is_terminal:  # a pipe or a file: rich would assume 80 columns and cut every figure
+            out.width = max(out.width, 120)
         out.print(fleet_table(summary))
     raise typer.Exit(1 if summary.problems else 0)
 
