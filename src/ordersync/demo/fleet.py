@@ -198,8 +198,7 @@ class _Run:
         if all(holders.get(a) not in (None, killed.pid) for a in killed.accounts):
             killed.takeover_s = round(time.monotonic() - self._killed_at, 1)
             self.say(
-                f"the surviving workers run all {len(killed.accounts)} of its accounts "
-                f"after {killed.takeover_s} s"
+                f"other workers run all {len(killed.accounts)} of its accounts after {killed.takeover_s} s"
             )
 
     def settle(self) -> list[str]:
