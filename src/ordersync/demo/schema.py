@@ -70,8 +70,36 @@ class DemoComparison(RootModel[dict[Mode, DemoSummary]]):
     """``demo --compare --json``: one summary per mode, keyed by mode."""
 
 
-class DemoOutput(RootModel[DemoSummary | DemoComparison]):
-    """What ``ordersync demo --json`` prints: one summary, or with ``--compare`` one per mode."""
+class KilledWorker(_Model):
+    """The worker ``demo --accounts`` SIGKILLed mid-run."""
+
+    pid: int
+    accounts: list[str] = Field(description="the accounts it ran when it died")
+    at_s: float = Field(description="real seconds into the timeline")
+    fills_before: int = Field(description="fills its accounts had received when it died")
+    fills_after: int = Field(description="fills its accounts received after (the other workers protected)")
+    takeover_s: float | None = Field(description="seconds until other workers ran all its accounts")
+
+
+class DemoFleet(_Model):
+    """``demo --accounts N --workers W --json``: every account's summary (mode safe) and the totals."""
+
+    mode: Literal["fleet"]
+    scenario: str = Field(description="the scenario's name")
+    workers: int = Field(description="worker processes started (before the kill)")
+    database: str = Field(description="host:port/database of the PostgreSQL server used (no credentials)")
+    compression: float = Field(description="scenario seconds per real second")
+    killed_worker: KilledWorker | None
+    accounts: dict[str, DemoSummary] = Field(description="one summary per account, by account name")
+    total: DemoSummary | None = Field(description="counts and quantities summed; fill_to_protect_ms pooled")
+    failing_accounts: list[str] = Field(description="accounts whose figures show the incident's symptoms")
+    real_duration_s: float
+    errors: list[str] = Field(description="what the demo could not do (not settled, a secret in a log)")
+
+
+class DemoOutput(RootModel[DemoSummary | DemoComparison | DemoFleet]):
+    """What ``ordersync demo --json`` prints: one summary, or with ``--compare`` one per mode, or with
+    ``--accounts`` the fleet's summary."""
 
 
 def json_schema() -> str:

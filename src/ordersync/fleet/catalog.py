@@ -89,12 +89,23 @@ def check_account_id(account_id: str) -> str:
 
 
 def account_store_url(catalog_url: str, store_schema: str) -> str:
-    """The store URL of one account: the catalog's server and database, the account's schema only."""
+    """The store URL of one account: the catalog's server and database, the account's schema only.
+
+    The catalog URL's other session settings (``options=-c name=value ...``, e.g. an idle-session limit)
+    apply to every account's store too; only the ``search_path`` is the account's own.
+    """
     url = make_url(catalog_url)
     query = {k: v for k, v in url.query.items() if k != "options"}
-    return url.set(query={**query, "options": f"-csearch_path={store_schema}"}).render_as_string(
-        hide_password=False
-    )
+    given = url.query.get("options", ())
+    tokens = " ".join([given] if isinstance(given, str) else given).split()
+    settings: list[str] = []
+    while tokens:
+        token = tokens.pop(0)
+        setting = tokens.pop(0) if token == "-c" and tokens else token.removeprefix("-c")
+        if not setting.startswith("search_path="):
+            settings.append(f"-c{setting}")
+    options = " ".join([*settings, f"-csearch_path={store_schema}"])
+    return url.set(query={**query, "options": options}).render_as_string(hide_password=False)
 
 
 class Catalog:

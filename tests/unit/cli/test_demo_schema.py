@@ -51,3 +51,19 @@ def test_the_schema_rejects_a_summary_that_breaks_the_contract(key: str, value: 
     doc = {**_summary("safe").as_dict(), key: value}
     with pytest.raises(ValidationError):
         DemoSummary.model_validate_json(json.dumps(doc))
+
+
+def test_the_fleet_summary_validates_as_demo_fleet() -> None:
+    from ordersync.demo.fleet_summary import FleetSummary, KilledWorker, totals
+    from ordersync.demo.schema import DemoFleet
+
+    accounts = {"demo-001": _summary("safe"), "demo-002": _summary("safe")}
+    fleet = FleetSummary("seed-incident", 2, "127.0.0.1:5432/test", accounts=accounts, compression=390.2)
+    fleet.total = totals("seed-incident", list(accounts.values()), [12.0, 80.5, 30.0])
+    fleet.killed = KilledWorker(pid=42, accounts=["demo-001"], at_s=15.0, fills_before=20, fills_after=9)
+    parsed = DemoOutput.model_validate_json(json.dumps(fleet.as_dict())).root
+    assert isinstance(parsed, DemoFleet)
+    assert parsed.failing_accounts == ["demo-001", "demo-002"]  # each has 1.5 shares unprotected
+    assert parsed.total is not None
+    assert parsed.total.unprotected_qty == "3"
+    assert parsed.total.fill_to_protect_ms.n == 3
