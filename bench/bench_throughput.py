@@ -307,10 +307,10 @@ def main() -> int:
     parser.add_argument("--backend", choices=("sqlite", "pg", "both"), default="both")
     parser.add_argument("--profile", type=Path, help="profile the SQLite apply (pyinstrument) into this HTML")
     args = parser.parse_args()
+    quiet_logs()
     if args.profile:
         profile(args.events or 20_000, args.profile)
         return 0
-    quiet_logs()
     backends = ("sqlite", "pg") if args.backend == "both" else (args.backend,)
     print_rows("2. Throughput", collect(args.quick, args.events, backends))
     return 0
