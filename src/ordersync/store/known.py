@@ -7,9 +7,9 @@ order at commit (the version check of the first read still guards the whole row)
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from operator import attrgetter
 from datetime import UTC
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from ordersync.domain.ids import ExecutionId
@@ -75,7 +75,7 @@ def changed_row(known: Known, order: Order) -> tuple[dict[str, Any], list[str]]:
 def _set_column(row: dict[str, Any], changed: list[str], column: str, value: Any) -> None:
     # a column changes when its stored value differs: Decimals by digits and exponent (the text column
     # keeps "12.50" and "12.5" apart), datetimes by instant (stored as UTC)
-    old = row.get(column)
+    old: Any = row.get(column)
     if value is old or (
         type(value) is type(old)
         and value == old

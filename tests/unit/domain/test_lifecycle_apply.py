@@ -323,4 +323,6 @@ def test_an_applied_fill_keeps_every_field_it_does_not_change() -> None:
     for f in fields(Order):
         if f.name not in changed:
             assert getattr(result.order, f.name) == getattr(order, f.name), f.name
-    assert {f.name for f in fields(Order) if getattr(result.order, f.name) != getattr(order, f.name)} == changed
+    assert {
+        f.name for f in fields(Order) if getattr(result.order, f.name) != getattr(order, f.name)
+    } == changed

@@ -45,7 +45,6 @@ CASES = {
     ),
     "a later instant": lambda o: replace(o, broker_updated_at=T0 + timedelta(seconds=1)),
     "legs named": lambda o: replace(o, leg_ids=("leg-1", "leg-2")),
-    "no legs, a new empty tuple": lambda o: replace(o, leg_ids=tuple([])),
     "executions only": lambda o: replace(o, execution_ids=frozenset({"e-1"})),
 }
 
