@@ -61,6 +61,7 @@ from ordersync.domain.events import OrderObserved
 from ordersync.domain.order import OrderStatus
 from ordersync.engine import Engine
 from ordersync.engine.context import apply_observation
+from ordersync.engine.startup import resume
 from ordersync.sim.clock import SteppedClock
 from ordersync.sim.exchange import Exchange
 from ordersync.sim.order_request import parse_order_request
@@ -177,6 +178,8 @@ async def apply_all(
     engine._ctx.on_dirty = lambda: None  # no release tasks: this measures apply + journal only
     stream = AlpacaStream("k", "s", clock=clock)
     size = batch or engine._ctx.options.batch_max
+    if not previous:
+        resume(engine._ctx)  # what Engine.start reads first: the open orders, which the store then keeps
     with timed() as t:
         for start in range(0, len(frames), size):
             if previous:
