@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 import structlog
 
@@ -51,10 +52,10 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
     if order is None:
         order = _adopt_leg(ctx, tx, obs) or _adopt_replacement(ctx, tx, obs)
     if order is None:
-        ctx.metrics.observations.labels(obs.source.value, "foreign").inc()
+        _observed(ctx, obs.source.value, "foreign").inc()
         return None
     result = lifecycle.apply(order, obs)
-    ctx.metrics.observations.labels(obs.source.value, result.outcome.value).inc()
+    _observed(ctx, obs.source.value, result.outcome.value).inc()
     # every stream event, submit answer and lookup is journaled (rare, and the forensic record); a poll or
     # reconcile read only when it changed something or was refused — re-reading 1,000 unchanged open
     # orders every poll would bury the journal (and the disk) in copies
@@ -81,6 +82,22 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
     if result.fill_delta > 0:
         ctx.notify("fill", order.client_order_id, qty=result.fill_delta, filled_qty=result.order.filled_qty)
     return result.order
+
+
+# each observations counter's children by (source, outcome): ``labels()`` converts, locks and looks up
+# on every call, a few microseconds per stream event
+_CHILDREN: WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = WeakKeyDictionary()
+
+
+def _observed(ctx: Context, source: str, outcome: str) -> Any:
+    counter = ctx.metrics.observations
+    children = _CHILDREN.get(counter)
+    if children is None:
+        children = _CHILDREN[counter] = {}
+    child = children.get((source, outcome))
+    if child is None:
+        child = children[(source, outcome)] = counter.labels(source, outcome)
+    return child
 
 
 def _observation_entry(

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Insert, bindparam, insert, select
 
 from ordersync.domain.errors import ConcurrencyConflict
 from ordersync.store import tables as t
-from ordersync.store.statements import INSERT_FILL_IF_NEW
+from ordersync.store.statements import INSERT_FILL_IF_NEW, bind_processor
 
 try:  # PostgreSQL's driver is optional (the ``postgres`` extra)
     from psycopg.errors import UniqueViolation
@@ -111,7 +111,7 @@ def _executemany(conn: Connection, statement: Insert, rows: list[dict[str, Any]]
         done = statement.compile(dialect=dialect, column_keys=sorted(rows[0]))
         names = tuple(done.positiontup or ())
         kinds = [statement.table.c[name].type for name in names]
-        convert = tuple(k.dialect_impl(dialect).bind_processor(dialect) for k in kinds)
+        convert = tuple(bind_processor(k, dialect) for k in kinds)
         compiled = _COMPILED.setdefault(id(statement), _Compiled(str(done), names, convert))
     params = [
         tuple(
