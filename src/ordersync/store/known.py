@@ -15,8 +15,6 @@ from typing import Any
 from ordersync.domain.ids import ExecutionId
 from ordersync.domain.order import Order
 
-_TIMES = ("created_at", "broker_updated_at")
-
 
 @dataclass(slots=True)
 class Known:
@@ -88,22 +86,42 @@ def _set_column(row: dict[str, Any], changed: list[str], column: str, value: Any
 
 def as_stored(order: Order, version: int, execution_ids: frozenset[ExecutionId]) -> Order:
     # what a fresh read returns: datetimes in UTC (Decimals, enums and ids round-trip unchanged)
-    times = {name: getattr(order, name) for name in _TIMES}
-    utc = {k: v.astimezone(UTC) for k, v in times.items() if v is not None and v.tzinfo is not UTC}
-    if not utc and version == order.version and execution_ids is order.execution_ids:
+    created_at, updated_at = order.created_at, order.broker_updated_at
+    if created_at.tzinfo is not UTC:
+        created_at = created_at.astimezone(UTC)
+    if updated_at is not None and updated_at.tzinfo is not UTC:
+        updated_at = updated_at.astimezone(UTC)
+    if (
+        created_at is order.created_at
+        and updated_at is order.broker_updated_at
+        and version == order.version
+        and execution_ids is order.execution_ids
+    ):
         return order
-    return _copy(order, version=version, execution_ids=execution_ids, **utc)
-
-
-_SLOTS = tuple(f.name for f in fields(Order))
-_set = object.__setattr__
-
-
-def _copy(order: Order, **changes: Any) -> Order:
-    # ``dataclasses.replace`` without its per-call field walk and keyword ``__init__`` (a third of a
-    # stream event's store cost): ``Order`` has no ``__post_init__``, so a slot-by-slot copy of values
-    # that were valid in ``order`` is the same object ``replace`` would build
-    copy = object.__new__(Order)
-    for name in _SLOTS:
-        _set(copy, name, changes[name] if name in changes else getattr(order, name))
-    return copy
+    # field by field, not ``dataclasses.replace`` (which walks the fields and parses keywords on every
+    # call): a stream event's order is copied here once, for its new version
+    return Order(
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        qty=order.qty,
+        time_in_force=order.time_in_force,
+        created_at=created_at,
+        role=order.role,
+        parent_id=order.parent_id,
+        group_id=order.group_id,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        stop_limit_price=order.stop_limit_price,
+        trail_price=order.trail_price,
+        trail_percent=order.trail_percent,
+        status=order.status,
+        broker_order_id=order.broker_order_id,
+        leg_ids=order.leg_ids,
+        filled_qty=order.filled_qty,
+        filled_avg_price=order.filled_avg_price,
+        broker_updated_at=updated_at,
+        execution_ids=execution_ids,
+        version=version,
+    )

@@ -5,7 +5,7 @@ by column, as the store did before."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -61,3 +61,39 @@ def test_changed_row_finds_what_the_whole_row_comparison_finds(change: str) -> N
         k: v for k, v in expected.items() if k != "version"
     }
     assert known.row == row == order_to_row(BASE)  # the known row (maybe the store's kept one) is left as is
+
+
+def test_as_stored_copies_every_field_with_the_new_version_executions_and_utc_times() -> None:
+    """``as_stored`` builds the copy field by field: a field it forgot would come back as its default."""
+    from dataclasses import fields
+
+    from ordersync.domain.order import OrderRole
+    from ordersync.store.known import as_stored
+
+    eastern = timezone(timedelta(hours=-4))
+    order = replace(
+        BASE,
+        role=OrderRole.STOP_LOSS,
+        parent_id="parent-1",
+        group_id="group-1",
+        stop_price=Decimal("9.75"),
+        stop_limit_price=Decimal("9.25"),
+        trail_price=Decimal("0.5"),
+        trail_percent=Decimal("1.5"),
+        leg_ids=("leg-1",),
+        filled_qty=Decimal(3),
+        filled_avg_price=Decimal("12.25"),
+        created_at=T0.astimezone(eastern),
+        broker_updated_at=T0.astimezone(eastern),
+        version=7,
+    )
+    assert as_stored(order, 7, order.execution_ids) is not order  # the times are put in UTC
+    copy = as_stored(order, 8, frozenset({"e-1"}))
+    changed = {"version": 8, "execution_ids": frozenset({"e-1"}), "created_at": T0, "broker_updated_at": T0}
+    for f in fields(Order):
+        expected = changed.get(f.name, getattr(order, f.name))
+        assert getattr(copy, f.name) == expected, f.name
+    assert copy.created_at.tzinfo is UTC
+    assert copy.broker_updated_at is not None
+    assert copy.broker_updated_at.tzinfo is UTC
+    assert as_stored(copy, 8, copy.execution_ids) is copy  # nothing to change: the same object
