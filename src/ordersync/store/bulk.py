@@ -113,15 +113,14 @@ def _executemany(conn: Connection, statement: Insert, rows: list[dict[str, Any]]
         kinds = [statement.table.c[name].type for name in names]
         convert = tuple(bind_processor(k, dialect) for k in kinds)
         compiled = _COMPILED.setdefault(id(statement), _Compiled(str(done), names, convert))
-    params = [
-        tuple(
-            row[n] if c is None else c(row[n]) for n, c in zip(compiled.names, compiled.convert, strict=True)
-        )
-        for row in rows
+    # column by column (one comprehension per column), then zipped into rows
+    columns = [
+        [row[name] for row in rows] if convert is None else [convert(row[name]) for row in rows]
+        for name, convert in zip(compiled.names, compiled.convert, strict=True)
     ]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(compiled.sql, params)
+        cursor.executemany(compiled.sql, zip(*columns, strict=True))
     finally:
         cursor.close()
 

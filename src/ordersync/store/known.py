@@ -61,7 +61,7 @@ def changed_row(known: Known, order: Order) -> tuple[dict[str, Any], list[str]]:
         if value is old:
             continue
         if name in _ENUMS:
-            value = value.value
+            value = value._value_  # the enum's plain attribute (``.value`` is a property)
             if name == "status":
                 _set_column(row, changed, "is_open", order.is_open)
         elif name == "leg_ids":

@@ -82,8 +82,17 @@ def bind_processor(kind: Any, dialect: Any) -> Callable[[Any], Any] | None:
     """
     if dialect.name == "sqlite" and isinstance(kind, t.UtcDateTime):
         return _sqlite_utc_text
+    if (
+        isinstance(kind, t.DecimalText)
+        and kind.impl_instance.dialect_impl(dialect).bind_processor(dialect) is None
+    ):
+        return _decimal_text  # what its process_bind_param does, without the TypeDecorator's wrapper
     processor: Callable[[Any], Any] | None = kind.dialect_impl(dialect).bind_processor(dialect)
     return processor
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _sqlite_utc_text(value: datetime | None) -> str | None:

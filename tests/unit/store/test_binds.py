@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ordersync.store import tables as t
 from ordersync.store.statements import bind_processor
@@ -38,3 +40,13 @@ def test_a_naive_datetime_is_refused_as_before() -> None:
         SQLALCHEMY(naive)
     with pytest.raises(ValueError, match="naive"):
         OURS(naive)
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()], ids=["sqlite", "postgresql"])
+@pytest.mark.parametrize("value", [Decimal("12.50"), Decimal("1E+2"), Decimal("-0.000001"), Decimal(0), None])
+def test_a_decimal_binds_as_sqlalchemy_binds_it(dialect: Any, value: Decimal | None) -> None:
+    sqlalchemy = t.DecimalText().dialect_impl(dialect).bind_processor(dialect)
+    ours = bind_processor(t.DecimalText(), dialect)
+    assert ours is not None
+    assert sqlalchemy is not None
+    assert ours(value) == sqlalchemy(value)
