@@ -87,6 +87,7 @@ _OPTIONAL_TEXT = ("notional", "trail_percent", "trail_price", "hwm")
 _TIME_CACHE: dict[str, datetime] = {}
 _UUIDS_SEEN: set[str] = set()
 _FLOATS: dict[str, float] = {}
+_FLOAT_DECIMALS: dict[str, Decimal] = {}
 # what ``_static`` checks (the last three are returned), and the combinations that passed
 _STATIC = itemgetter(
     *_OPTIONAL_TIMES,
@@ -214,6 +215,24 @@ def _static(order: dict[str, Any]) -> tuple[str, str | None, str | None]:
     return order_class, order_type, side
 
 
+def _float_decimal(value: object) -> Decimal | None:
+    # ``dec(_float(value))``: the Decimal of the float alpaca-py holds (its printed form, which need not
+    # be the text received: "39.990" is 39.99), remembered per text, as prices and quantities repeat
+    if type(value) is str:
+        number = _FLOAT_DECIMALS.get(value)
+        if number is not None:
+            return number
+    as_float = _float(value)
+    if as_float is None:
+        return None
+    number = Decimal(str(as_float))
+    if type(value) is str:
+        if len(_FLOAT_DECIMALS) > 4096:
+            _FLOAT_DECIMALS.clear()
+        _FLOAT_DECIMALS[value] = number
+    return number
+
+
 def fast_view(order: object) -> BrokerOrderView:
     """Return what ``mapping.order_view(Order(**order))`` returns, or raise ``Declined``."""
     if type(order) is not dict:
@@ -287,12 +306,12 @@ def fast_observation(data: object, received_at: datetime) -> OrderObserved:
     view = fast_view(data.get("order"))
     ts = _time(data.get("timestamp"))
     _float(data.get("position_qty"))
-    price = _float(data.get("price"))
-    qty = _float(data.get("qty"))
+    price = _float_decimal(data.get("price"))
+    qty = _float_decimal(data.get("qty"))
     execution = None
     if event in ("fill", "partial_fill") and execution_id is not None and qty is not None:
-        exec_price = dec(price) or view.filled_avg_price or Decimal(0)
-        execution = Execution(ExecutionId(execution_id), dec(qty) or Decimal(0), exec_price)
+        exec_price = price or view.filled_avg_price or Decimal(0)
+        execution = Execution(ExecutionId(execution_id), qty or Decimal(0), exec_price)
     return OrderObserved(view, Source.STREAM, ts, received_at, event=event, execution=execution)
 
 
