@@ -136,8 +136,11 @@ class SqlAlchemyTransaction(Records):
         # columns that changed; the version check there still guards the whole row
         row, changed = changed_row(known, order)
         row["version"] = version + 1
-        pending = self._pending.setdefault(coid, Pending(version, set()))
-        pending.columns.update(changed)
+        pending = self._pending.get(coid)
+        if pending is None:
+            pending = self._pending[coid] = Pending(version, set(changed))
+        else:
+            pending.columns.update(changed)
         known.base, known.version, known.row, known.order = order, version + 1, row, None
         if order.broker_order_id is not None:
             self._by_broker_id[order.broker_order_id] = coid
