@@ -12,7 +12,9 @@ holds them after their POST was answered (``accepted``, broker id known).
   ``EngineOptions.batch_max`` observations, each batch one transaction that reads the batch's orders in
   one query, applies every observation through ``context.apply_observation`` and journals it, fills and
   journal rows written at commit, open orders kept in memory by the store between batches as
-  ``bootstrap`` opens it for the engine), on SQLite (a file, WAL, synchronous=FULL as the store configures it)
+  ``bootstrap`` opens it for the engine, from the first batch on: the run starts where ``Engine.start``
+  leaves the store, whose ``startup.resume`` has read the open orders), on SQLite (a file, WAL,
+  synchronous=FULL as the store configures it)
   and on PostgreSQL. The release gate is not part of this figure (benchmark 1 covers it): the engine's
   ``on_dirty`` hook is a no-op here;
 * previous path, side by side on the same store: the parse through alpaca-py's ``TradeUpdate`` model and
