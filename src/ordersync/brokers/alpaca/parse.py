@@ -38,8 +38,10 @@ from alpaca.trading.enums import (
     TimeInForce,
 )
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
+from alpaca.trading.models import Order as AlpacaOrder
+from pydantic import TypeAdapter
 
-from ordersync.brokers.alpaca.mapping import STATUS_MAP, dec
+from ordersync.brokers.alpaca.mapping import STATUS_MAP, dec, flatten, order_view
 from ordersync.domain.events import BrokerOrderView, Execution, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
 
@@ -315,4 +317,32 @@ def fast_observation(data: object, received_at: datetime) -> OrderObserved:
     return OrderObserved(view, Source.STREAM, ts, received_at, event=event, execution=execution)
 
 
-__all__ = ["Declined", "decode", "fast_observation", "fast_view"]
+def order_views(raw: object) -> list[BrokerOrderView]:
+    """Return what ``[order_view(o) for o in flatten(TypeAdapter(list[Order]).validate_python(raw))]``
+    returns for a list read's JSON (each order, then its legs), raising what it raises.
+
+    Each order goes through ``fast_view``; one it declines goes through alpaca-py's ``Order`` model, in
+    the same passes as before: every declined order is validated before any is mapped, so a list with an
+    invalid order fails validation as it did, whatever its other orders hold.
+    """
+    if type(raw) is not list:
+        return [order_view(o) for o in flatten(_ORDER_LIST.validate_python(raw))]
+    fast: list[BrokerOrderView | None] = []
+    for item in raw:
+        try:
+            fast.append(fast_view(item))
+        except (Declined, ArithmeticError):  # a number that is no number: the model's path raises it
+            fast.append(None)
+    models = {i: AlpacaOrder.model_validate(raw[i]) for i, view in enumerate(fast) if view is None}
+    views: list[BrokerOrderView] = []
+    for i, view in enumerate(fast):
+        if view is None:
+            view = order_view(models[i])
+        views.append(view)
+        views.extend(view.legs)
+    return views
+
+
+_ORDER_LIST: TypeAdapter[list[AlpacaOrder]] = TypeAdapter(list[AlpacaOrder])
+
+__all__ = ["Declined", "decode", "fast_observation", "fast_view", "order_views"]
