@@ -51,10 +51,10 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
     if order is None:
         order = _adopt_leg(ctx, tx, obs) or _adopt_replacement(ctx, tx, obs)
     if order is None:
-        ctx.metrics.observations.labels(obs.source.value, "foreign").inc()
+        _observed(ctx, obs.source, "foreign").inc()
         return None
     result = lifecycle.apply(order, obs)
-    ctx.metrics.observations.labels(obs.source.value, result.outcome.value).inc()
+    _observed(ctx, obs.source, result.outcome).inc()
     # every stream event, submit answer and lookup is journaled (rare, and the forensic record); a poll or
     # reconcile read only when it changed something or was refused — re-reading 1,000 unchanged open
     # orders every poll would bury the journal (and the disk) in copies
@@ -83,18 +83,37 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
     return result.order
 
 
+# each observations counter's children by (source, outcome): ``labels()`` converts, locks and looks up
+# on every call, a few microseconds per stream event. Keyed by the counter's id, checked against the
+# counter itself (an id can be reused once a counter is gone); a fleet's engines have a counter each
+_CHILDREN: dict[int, tuple[Any, dict[tuple[str, str], Any]]] = {}
+
+
+def _observed(ctx: Context, source: str, outcome: str) -> Any:
+    counter = ctx.metrics.observations
+    known = _CHILDREN.get(id(counter))
+    if known is None or known[0] is not counter:
+        if len(_CHILDREN) > 256:  # engines come and go in one process (tests): keep the recent ones
+            _CHILDREN.clear()
+        known = _CHILDREN[id(counter)] = (counter, {})
+    child = known[1].get((source, outcome))
+    if child is None:
+        child = known[1][(source, outcome)] = counter.labels(str(source), str(outcome))
+    return child
+
+
 def _observation_entry(
     ctx: Context, order: Order, obs: OrderObserved, outcome: Outcome, error: Exception | None
 ) -> JournalEntry:
     view = obs.order
     payload: dict[str, Any] = {
-        "source": obs.source.value,
+        "source": obs.source._value_,  # (``_value_``: the enum's plain attribute, not its property)
         "event": obs.event,
-        "status": view.status.value,
+        "status": view.status._value_,
         "filled_qty": view.filled_qty,
         "broker_order_id": view.broker_order_id,
         "symbol": view.symbol,
-        "outcome": outcome.value,
+        "outcome": outcome._value_,
         "ts_event": obs.ts_event,
     }
     if obs.execution is not None:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Insert, bindparam, insert, select
 
 from ordersync.domain.errors import ConcurrencyConflict
 from ordersync.store import tables as t
-from ordersync.store.statements import INSERT_FILL_IF_NEW
+from ordersync.store.statements import INSERT_FILL_IF_NEW, bind_processor
 
 try:  # PostgreSQL's driver is optional (the ``postgres`` extra)
     from psycopg.errors import UniqueViolation
@@ -111,17 +111,16 @@ def _executemany(conn: Connection, statement: Insert, rows: list[dict[str, Any]]
         done = statement.compile(dialect=dialect, column_keys=sorted(rows[0]))
         names = tuple(done.positiontup or ())
         kinds = [statement.table.c[name].type for name in names]
-        convert = tuple(k.dialect_impl(dialect).bind_processor(dialect) for k in kinds)
+        convert = tuple(bind_processor(k, dialect) for k in kinds)
         compiled = _COMPILED.setdefault(id(statement), _Compiled(str(done), names, convert))
-    params = [
-        tuple(
-            row[n] if c is None else c(row[n]) for n, c in zip(compiled.names, compiled.convert, strict=True)
-        )
-        for row in rows
+    # column by column (one comprehension per column), then zipped into rows
+    columns = [
+        [row[name] for row in rows] if convert is None else [convert(row[name]) for row in rows]
+        for name, convert in zip(compiled.names, compiled.convert, strict=True)
     ]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(compiled.sql, params)
+        cursor.executemany(compiled.sql, zip(*columns, strict=True))
     finally:
         cursor.close()
 

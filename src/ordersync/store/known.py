@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import UTC
 from decimal import Decimal
+from itertools import compress
+from operator import attrgetter, is_not
 from typing import Any
 
 from ordersync.domain.ids import ExecutionId
 from ordersync.domain.order import Order
-
-_TIMES = ("created_at", "broker_updated_at")
 
 
 @dataclass(slots=True)
@@ -41,40 +41,87 @@ class Pending:
     columns: set[str]
 
 
-def changed_columns(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    # the columns whose stored value differs, plus the version; Decimals compare by digits and exponent
-    # (the text column keeps "12.50" and "12.5" apart), datetimes by instant (stored as UTC)
+# Order fields -> their column in ``mapping.order_to_row`` (the same name), and how the value is stored
+_ENUMS = frozenset({"role", "side", "type", "time_in_force", "status"})
+_COLUMN_FIELDS = tuple(f.name for f in fields(Order) if f.name not in ("execution_ids", "version"))
+_fields_of = attrgetter(*_COLUMN_FIELDS)
+
+
+def changed_row(known: Known, order: Order) -> tuple[dict[str, Any], list[str]]:
+    """Return ``known``'s row updated to ``order`` (version aside), and its changed columns with the version.
+
+    What comparing the whole ``order_to_row(order)`` with ``known.row`` column by column finds, without
+    building it: ``known.row`` is the row of ``known.base`` (built from it, or it was built from the
+    row), so a field holding the very object ``known.base`` holds keeps its column, and only the other
+    fields (found without a Python loop: ``map(is_not)``) are mapped and compared.
+    """
+    row = dict(known.row)  # ``known.row`` may be shared with the store's kept copy: never edited
     changed = ["version"]
-    for key, value in after.items():
-        old: Any = before.get(key)
-        if value is old or (
-            type(value) is type(old)
-            and value == old
-            and (type(value) is not Decimal or value.as_tuple() == old.as_tuple())
-        ):
-            continue
-        changed.append(key)
-    return changed
+    after = _fields_of(order)
+    moved = compress(zip(_COLUMN_FIELDS, after, strict=True), map(is_not, after, _fields_of(known.base)))
+    for name, value in moved:
+        if name in _ENUMS:
+            value = value._value_  # the enum's plain attribute (``.value`` is a property)
+            if name == "status":
+                _set_column(row, changed, "is_open", order.is_open)
+        elif name == "leg_ids":
+            value = list(value)
+        _set_column(row, changed, name, value)
+    return row, changed
+
+
+def _set_column(row: dict[str, Any], changed: list[str], column: str, value: Any) -> None:
+    # a column changes when its stored value differs: Decimals by digits and exponent (the text column
+    # keeps "12.50" and "12.5" apart), datetimes by instant (stored as UTC)
+    old: Any = row.get(column)
+    if value is old or (
+        type(value) is type(old)
+        and value == old
+        and (type(value) is not Decimal or value.as_tuple() == old.as_tuple())
+    ):
+        return
+    row[column] = value
+    changed.append(column)
 
 
 def as_stored(order: Order, version: int, execution_ids: frozenset[ExecutionId]) -> Order:
     # what a fresh read returns: datetimes in UTC (Decimals, enums and ids round-trip unchanged)
-    times = {name: getattr(order, name) for name in _TIMES}
-    utc = {k: v.astimezone(UTC) for k, v in times.items() if v is not None and v.tzinfo is not UTC}
-    if not utc and version == order.version and execution_ids is order.execution_ids:
+    created_at, updated_at = order.created_at, order.broker_updated_at
+    if created_at.tzinfo is not UTC:
+        created_at = created_at.astimezone(UTC)
+    if updated_at is not None and updated_at.tzinfo is not UTC:
+        updated_at = updated_at.astimezone(UTC)
+    if (
+        created_at is order.created_at
+        and updated_at is order.broker_updated_at
+        and version == order.version
+        and execution_ids is order.execution_ids
+    ):
         return order
-    return _copy(order, version=version, execution_ids=execution_ids, **utc)
-
-
-_SLOTS = tuple(f.name for f in fields(Order))
-_set = object.__setattr__
-
-
-def _copy(order: Order, **changes: Any) -> Order:
-    # ``dataclasses.replace`` without its per-call field walk and keyword ``__init__`` (a third of a
-    # stream event's store cost): ``Order`` has no ``__post_init__``, so a slot-by-slot copy of values
-    # that were valid in ``order`` is the same object ``replace`` would build
-    copy = object.__new__(Order)
-    for name in _SLOTS:
-        _set(copy, name, changes[name] if name in changes else getattr(order, name))
-    return copy
+    # field by field, not ``dataclasses.replace`` (which walks the fields and parses keywords on every
+    # call): a stream event's order is copied here once, for its new version
+    return Order(
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        qty=order.qty,
+        time_in_force=order.time_in_force,
+        created_at=created_at,
+        role=order.role,
+        parent_id=order.parent_id,
+        group_id=order.group_id,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        stop_limit_price=order.stop_limit_price,
+        trail_price=order.trail_price,
+        trail_percent=order.trail_percent,
+        status=order.status,
+        broker_order_id=order.broker_order_id,
+        leg_ids=order.leg_ids,
+        filled_qty=order.filled_qty,
+        filled_avg_price=order.filled_avg_price,
+        broker_updated_at=updated_at,
+        execution_ids=execution_ids,
+        version=version,
+    )

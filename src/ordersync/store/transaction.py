@@ -30,7 +30,7 @@ from ordersync.domain.order import Order
 from ordersync.ports import JournalEntry
 from ordersync.store import tables as t
 from ordersync.store.bulk import write_fills, write_journal
-from ordersync.store.known import Known, Pending, changed_columns
+from ordersync.store.known import Known, Pending, changed_row
 from ordersync.store.mapping import order_to_row, row_to_order
 from ordersync.store.reads import Decoded, read_orders
 from ordersync.store.records import Records
@@ -121,23 +121,26 @@ class SqlAlchemyTransaction(Records):
         """
         coid, version = order.client_order_id, order.version
         self._wrote("order", coid)
-        row = order_to_row(order)
-        row["version"] = version + 1
         known = self._orders.get(coid)
         if known is None or known.version != version:
             if coid in self._pending:  # our own buffered write is newer than the caller's copy
                 raise ConcurrencyConflict(f"order {coid} changed since version {version}")
             self._orders.pop(coid, None)
             self._unkept.add(coid)
-            row.update(where_coid=coid, where_version=version)
+            row = order_to_row(order)
+            row.update(version=version + 1, where_coid=coid, where_version=version)
             if self._conn.execute(UPDATE_ORDER, row).rowcount != 1:
                 raise ConcurrencyConflict(f"order {coid} changed since version {version}")
             return
         # read (or saved) in this transaction: buffer the change, one UPDATE per order at flush, of the
         # columns that changed; the version check there still guards the whole row
-        changed = changed_columns(known.row, row)
-        pending = self._pending.setdefault(coid, Pending(version, set()))
-        pending.columns.update(changed)
+        row, changed = changed_row(known, order)
+        row["version"] = version + 1
+        pending = self._pending.get(coid)
+        if pending is None:
+            pending = self._pending[coid] = Pending(version, set(changed))
+        else:
+            pending.columns.update(changed)
         known.base, known.version, known.row, known.order = order, version + 1, row, None
         if order.broker_order_id is not None:
             self._by_broker_id[order.broker_order_id] = coid

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ordersync.store import tables as t
+from ordersync.store.statements import bind_processor
 
 WHERE_COLUMNS = ("where_coid", "where_version")
 
@@ -61,7 +62,7 @@ def _statement(conn: Connection, columns: tuple[str, ...]) -> _Statement:
     if found is not None:
         return found
     types = [t.orders.c[name].type for name in columns]
-    convert = tuple(kind.dialect_impl(dialect).bind_processor(dialect) for kind in types)
+    convert = tuple(bind_processor(kind, dialect) for kind in types)
     if dialect.name == "postgresql":
         arrays = [f"%s::{kind.compile(dialect=dialect)}[]" for kind in types]
         names = ", ".join((*columns, *WHERE_COLUMNS))

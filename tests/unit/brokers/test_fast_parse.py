@@ -217,3 +217,45 @@ def test_decoding_falls_back_to_json_for_what_orjson_refuses() -> None:
     assert float(big) == float(123456789012345678901234567890)  # orjson: a float, json: an int
     with pytest.raises(ValueError, match=r"."):  # json's own error (UnicodeDecodeError is a ValueError)
         parse.decode(b"\xff\xfe not json")
+
+
+def _listed_slowly(raw: Any) -> list[Any]:
+    """A list read as alpaca-py's client and the mapping did it: the model for every order, then flatten."""
+    from alpaca.trading.models import Order as AlpacaOrder
+    from pydantic import TypeAdapter
+
+    from ordersync.brokers.alpaca.mapping import flatten, order_view
+
+    return [order_view(o) for o in flatten(TypeAdapter(list[AlpacaOrder]).validate_python(raw))]
+
+
+def test_a_list_read_maps_every_order_and_its_legs_exactly_as_alpaca_pys_model() -> None:
+    orders = [d["order"] for d in datas()]
+    assert any(o["legs"] for o in orders)
+    upper = {**orders[0], "id": orders[0]["id"].upper()}  # declined by the fast path, valid for the model
+    raw = [*orders, upper]
+    assert fingerprint(parse.order_views(raw)) == fingerprint(_listed_slowly(raw))
+    assert len(parse.order_views(raw)) == len(raw) + sum(len(o["legs"] or ()) for o in raw)
+
+
+def _error(read: Any, raw: Any) -> str:
+    try:
+        read(raw)
+    except (ValidationError, MalformedObservation, ArithmeticError) as e:
+        return type(e).__name__
+    return "accepted"
+
+
+def test_a_list_read_refuses_what_alpaca_pys_model_refuses_with_the_same_error() -> None:
+    orders = [d["order"] for d in datas()]
+    for raw in (
+        [*orders, {**orders[0], "status": "exploded"}],
+        [{**orders[0], "qty": "abc"}, {**orders[1], "created_at": "yesterday"}],  # validation comes first
+        [{**orders[0], "qty": "abc"}],
+        [{**orders[0], "updated_at": None, "submitted_at": None, "created_at": None}],
+        {"not": "a list"},
+        [*orders, "not an order"],
+    ):
+        expected = _error(_listed_slowly, raw)
+        assert expected != "accepted"
+        assert _error(parse.order_views, raw) == expected

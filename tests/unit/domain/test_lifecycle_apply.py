@@ -296,3 +296,33 @@ def test_execution_ids_are_remembered_per_order() -> None:
     )
     after = apply(order, event).order
     assert after.execution_ids == frozenset({"e-1"})
+
+
+def test_an_applied_fill_keeps_every_field_it_does_not_change() -> None:
+    """``apply`` builds the new order field by field: a field it forgot would come back as its default."""
+    from dataclasses import fields
+
+    from ordersync.domain.order import OrderRole
+
+    order = replace(
+        live(),
+        role=OrderRole.STOP_LOSS,
+        parent_id="parent-1",
+        group_id="group-1",
+        limit_price=Decimal("9.5"),
+        stop_price=Decimal("9.75"),
+        stop_limit_price=Decimal("9.25"),
+        trail_price=Decimal("0.5"),
+        trail_percent=Decimal("1.5"),
+        leg_ids=("leg-1",),
+        version=7,
+    )
+    changed = {"status", "filled_qty", "filled_avg_price", "broker_updated_at", "execution_ids"}
+    result = apply(order, make_fill(order, 4, "99.50"))
+    assert result.outcome is Outcome.APPLIED
+    for f in fields(Order):
+        if f.name not in changed:
+            assert getattr(result.order, f.name) == getattr(order, f.name), f.name
+    assert {
+        f.name for f in fields(Order) if getattr(result.order, f.name) != getattr(order, f.name)
+    } == changed

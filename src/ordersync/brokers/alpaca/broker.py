@@ -35,7 +35,8 @@ from alpaca.trading.requests import (
 
 from ordersync.brokers.alpaca.budget import RequestBudget
 from ordersync.brokers.alpaca.errors import classify, rate_headers
-from ordersync.brokers.alpaca.mapping import dec, flatten, order_view
+from ordersync.brokers.alpaca.mapping import dec, order_view
+from ordersync.brokers.alpaca.parse import order_views
 from ordersync.domain.errors import MalformedObservation, RateLimited
 from ordersync.domain.events import BrokerOrderView, FillActivity
 from ordersync.domain.exits import AttachedExits
@@ -146,8 +147,15 @@ class AlpacaBroker:
             nested=True,
             symbols=list(symbols) if symbols else None,
         )
-        result = await self._call(self._client.get_orders, request)
-        return [order_view(o) for o in flatten([_as_order(o) for o in result])]
+        return await self._call(self._list_views, request)
+
+    def _list_views(self, request: GetOrdersRequest) -> list[BrokerOrderView]:
+        # ``TradingClient.get_orders`` with its raw answer mapped by the fast parse (``order_views``):
+        # the same request parameters, the same views, without alpaca-py's model for every order
+        params = request.to_request_fields()
+        if isinstance(params.get("symbols"), list):
+            params["symbols"] = ",".join(params["symbols"])
+        return order_views(self._client.get("/orders", params))
 
     async def positions(self) -> dict[Symbol, PositionView]:
         """Return every open position."""

@@ -46,9 +46,22 @@ STATUS_MAP: Mapping[AlpacaStatus, OrderStatus] = MappingProxyType(
 
 def dec(value: object) -> Decimal | None:
     """Return an SDK number (str or float) as a Decimal via its printed form, or None."""
-    if value is None or value == "":
+    if type(value) is str:
+        # a stream repeats its quantities and prices; a Decimal is immutable, so one object serves all
+        number = _DECIMALS.get(value)
+        if number is None:
+            if value == "":
+                return None
+            if len(_DECIMALS) > 4096:
+                _DECIMALS.clear()
+            number = _DECIMALS[value] = Decimal(value)
+        return number
+    if value is None:
         return None
     return Decimal(str(value))
+
+
+_DECIMALS: dict[str, Decimal] = {}
 
 
 def _enum_value(value: object) -> str | None:

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from alpaca.trading.enums import (
@@ -37,8 +38,10 @@ from alpaca.trading.enums import (
     TimeInForce,
 )
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
+from alpaca.trading.models import Order as AlpacaOrder
+from pydantic import TypeAdapter
 
-from ordersync.brokers.alpaca.mapping import STATUS_MAP, dec
+from ordersync.brokers.alpaca.mapping import STATUS_MAP, dec, flatten, order_view
 from ordersync.domain.events import BrokerOrderView, Execution, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
 from ordersync.domain.order import OrderSide as Side
@@ -85,12 +88,27 @@ _SIDE: dict[str | None, Side] = {e.value: e for e in Side}
 _TYPE: dict[str | None, Type] = {e.value: e for e in Type}
 _TIFS = frozenset(e.value for e in TimeInForce)
 _INTENTS = frozenset(e.value for e in PositionIntent)
-_OPTIONAL_TIMES = ("filled_at", "expired_at", "expires_at", "canceled_at", "failed_at", "replaced_at")
+_OPTIONAL_TIMES = ("expired_at", "expires_at", "canceled_at", "failed_at", "replaced_at")
 _OPTIONAL_TEXT = ("notional", "trail_percent", "trail_price", "hwm")
 # values already checked, bounded (cleared when full): a stream repeats them from event to event
 _TIME_CACHE: dict[str, datetime] = {}
 _UUIDS_SEEN: set[str] = set()
 _FLOATS: dict[str, float] = {}
+_FLOAT_DECIMALS: dict[str, Decimal] = {}
+# what ``_static`` checks (the last three are returned), and the combinations that passed
+_STATIC = itemgetter(
+    *_OPTIONAL_TIMES,
+    "asset_id",
+    *_OPTIONAL_TEXT,
+    "asset_class",
+    "position_intent",
+    "time_in_force",
+    "order_type",
+    "order_class",
+    "type",
+    "side",
+)
+_STATIC_SEEN: set[tuple[Any, ...]] = set()
 
 
 def _time(value: object) -> datetime:
@@ -161,6 +179,67 @@ def _float(value: object) -> float | None:
     raise Declined("float")
 
 
+def _static(order: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """Check the fields an order keeps from event to event; return its order class, type and side.
+
+    The same few combinations come again and again on a stream, so a combination checked once is
+    remembered. Only fields whose valid values are strings or null are in it: a string equals only a
+    string and null only null, so a combination equal to one that passed is valid in every field.
+    """
+    try:
+        key = _STATIC(order)
+        if key in _STATIC_SEEN:
+            order_class, order_type, side = key[-3:]
+            return order_class or "simple", order_type or None, side or None
+    except (KeyError, TypeError):  # a field missing (the checks below decide) or not hashable (declined)
+        key = None
+    for name in _OPTIONAL_TIMES:
+        value = order.get(name)
+        if value is not None:
+            _time(value)
+    asset_id = order.get("asset_id")
+    if asset_id != "":  # alpaca-py's Order reads "" as None in asset_id, symbol and the enums below
+        _optional_uuid(asset_id)
+    for name in _OPTIONAL_TEXT:
+        value = order.get(name)
+        if value is not None and type(value) is not str:
+            raise Declined(name)
+    _enum(order.get("asset_class"), _ASSET_CLASSES)
+    _enum(order.get("position_intent"), _INTENTS)
+    if _enum(order.get("time_in_force"), _TIFS) is None:
+        raise Declined("time_in_force")
+    _enum(order.get("order_type"), _ORDER_TYPES)
+    order_class = order.get("order_class", "")
+    order_class = _enum("simple" if order_class == "" else order_class, _ORDER_CLASSES)
+    if order_class is None:  # present and null: alpaca-py refuses it
+        raise Declined("order_class")
+    order_type = _enum(order.get("type"), _ORDER_TYPES)
+    side = _enum(order.get("side"), _SIDES)
+    if key is not None:
+        if len(_STATIC_SEEN) > 1024:
+            _STATIC_SEEN.clear()
+        _STATIC_SEEN.add(key)
+    return order_class, order_type, side
+
+
+def _float_decimal(value: object) -> Decimal | None:
+    # ``dec(_float(value))``: the Decimal of the float alpaca-py holds (its printed form, which need not
+    # be the text received: "39.990" is 39.99), remembered per text, as prices and quantities repeat
+    if type(value) is str:
+        number = _FLOAT_DECIMALS.get(value)
+        if number is not None:
+            return number
+    as_float = _float(value)
+    if as_float is None:
+        return None
+    number = Decimal(str(as_float))
+    if type(value) is str:
+        if len(_FLOAT_DECIMALS) > 4096:
+            _FLOAT_DECIMALS.clear()
+        _FLOAT_DECIMALS[value] = number
+    return number
+
+
 def fast_view(order: object) -> BrokerOrderView:
     """Return what ``mapping.order_view(Order(**order))`` returns, or raise ``Declined``."""
     if type(order) is not dict:
@@ -173,39 +252,21 @@ def fast_view(order: object) -> BrokerOrderView:
     created_at = _time(get("created_at"))
     updated_at = _time(get("updated_at"))
     submitted_at = _time(get("submitted_at"))
-    for key in _OPTIONAL_TIMES:
-        value = get(key)
-        if value is not None:
-            _time(value)
+    filled_at = get("filled_at")  # the one optional time that changes from event to event
+    if filled_at is not None:
+        _time(filled_at)
     replaced_by = _optional_uuid(get("replaced_by"))
     replaces = _optional_uuid(get("replaces"))
-    asset_id = get("asset_id")
-    if asset_id != "":  # alpaca-py's Order reads "" as None in asset_id, symbol and the enums below
-        _optional_uuid(asset_id)
     symbol = get("symbol")
     if symbol is not None and type(symbol) is not str:
         raise Declined("symbol")
-    for key in _OPTIONAL_TEXT:
-        value = get(key)
-        if value is not None and type(value) is not str:
-            raise Declined(key)
     qty = _str_or_float(get("qty"))
     filled_qty = _str_or_float(get("filled_qty"))
     avg_price = _str_or_float(get("filled_avg_price"))
     limit_price = _str_or_float(get("limit_price"))
     stop_price = _str_or_float(get("stop_price"))
     _str_or_float(get("ratio_qty"))
-    _enum(get("asset_class"), _ASSET_CLASSES)
-    order_class = get("order_class", "")
-    order_class = _enum("simple" if order_class == "" else order_class, _ORDER_CLASSES)
-    if order_class is None:  # present and null: alpaca-py refuses it
-        raise Declined("order_class")
-    _enum(get("order_type"), _ORDER_TYPES)
-    order_type = _enum(get("type"), _ORDER_TYPES)
-    side = _enum(get("side"), _SIDES)
-    _enum(get("position_intent"), _INTENTS)
-    if _enum(get("time_in_force"), _TIFS) is None:
-        raise Declined("time_in_force")
+    order_class, order_type, side = _static(order)
     raw_status = get("status")
     status = _STATUS.get(raw_status) if type(raw_status) is str else None
     if status is None:
@@ -252,13 +313,41 @@ def fast_observation(data: object, received_at: datetime) -> OrderObserved:
     view = fast_view(data.get("order"))
     ts = _time(data.get("timestamp"))
     _float(data.get("position_qty"))
-    price = _float(data.get("price"))
-    qty = _float(data.get("qty"))
+    price = _float_decimal(data.get("price"))
+    qty = _float_decimal(data.get("qty"))
     execution = None
     if event in ("fill", "partial_fill") and execution_id is not None and qty is not None:
-        exec_price = dec(price) or view.filled_avg_price or Decimal(0)
-        execution = Execution(ExecutionId(execution_id), dec(qty) or Decimal(0), exec_price)
+        exec_price = price or view.filled_avg_price or Decimal(0)
+        execution = Execution(ExecutionId(execution_id), qty or Decimal(0), exec_price)
     return OrderObserved(view, Source.STREAM, ts, received_at, event=event, execution=execution)
 
 
-__all__ = ["Declined", "decode", "fast_observation", "fast_view"]
+def order_views(raw: object) -> list[BrokerOrderView]:
+    """Return what ``[order_view(o) for o in flatten(TypeAdapter(list[Order]).validate_python(raw))]``
+    returns for a list read's JSON (each order, then its legs), raising what it raises.
+
+    Each order goes through ``fast_view``; one it declines goes through alpaca-py's ``Order`` model, in
+    the same passes as before: every declined order is validated before any is mapped, so a list with an
+    invalid order fails validation as it did, whatever its other orders hold.
+    """
+    if type(raw) is not list:
+        return [order_view(o) for o in flatten(_ORDER_LIST.validate_python(raw))]
+    fast: list[BrokerOrderView | None] = []
+    for item in raw:
+        try:
+            fast.append(fast_view(item))
+        except (Declined, ArithmeticError):  # a number that is no number: the model's path raises it
+            fast.append(None)
+    models = {i: AlpacaOrder.model_validate(raw[i]) for i, view in enumerate(fast) if view is None}
+    views: list[BrokerOrderView] = []
+    for i, view in enumerate(fast):
+        if view is None:
+            view = order_view(models[i])
+        views.append(view)
+        views.extend(view.legs)
+    return views
+
+
+_ORDER_LIST: TypeAdapter[list[AlpacaOrder]] = TypeAdapter(list[AlpacaOrder])
+
+__all__ = ["Declined", "decode", "fast_observation", "fast_view", "order_views"]
