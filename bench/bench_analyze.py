@@ -19,7 +19,9 @@ warm-up read, so all see the page cache. Each ratio is given in wall time and in
 the analysis and of the floor's best run): on a machine shared with other jobs the wall times stretch
 unevenly, the CPU times much less. `analyze_paths` is timed in a child process, then `ordersync analyze FILE
 --format md|json|html` runs as a child process per format (output discarded) and its peak RSS is read with
-`resource.getrusage` in that child: the target is 150 MB or less in every format. With `--baseline SRC`
+`resource.getrusage` in that child, its own peak plus its children's (the whole process tree): the target
+is 150 MB or less in every format. grep and wc are single-threaded, and so is analyze (one process):
+the wall ratio compares one core with one core. With `--baseline SRC`
 every measurement is made for that source tree too (on PYTHONPATH), each right after the current one, so
 both see the same cache and the same machine load; a table compares them at the end. `wc -l` is kept for
 `bench/run`, which reports lines/s against it.
@@ -167,17 +169,20 @@ try:
 except SystemExit as e:
     code = e.code if isinstance(e.code, int) else 0
 sys.stderr.write("PEAK_RSS_KB %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.stderr.write("PEAK_CHILDREN_KB %d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(code)
 """
 
 
 _ANALYZE_CHILD = """
-import sys, time
+import resource, sys, time
 from pathlib import Path
 from ordersync.forensics import analyze_paths
 start, cpu = time.perf_counter(), time.process_time()
 report = analyze_paths([Path(sys.argv[1])])
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu += kids.ru_utime + kids.ru_stime  # any worker process's CPU counts too
 s, st = report.summary, report.stats
 print("ANALYZE", seconds, st.lines_read, s.issues, s.parents, cpu)
 """
@@ -212,7 +217,12 @@ def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, fl
 
 
 def time_cli(path: Path, fmt: str, version: Version | None = None) -> tuple[float, float, int]:
-    """Run `ordersync analyze PATH --format FMT` as a child: seconds, peak RSS in MiB, exit code."""
+    """Run `ordersync analyze PATH --format FMT` as a child: seconds, peak RSS in MiB, exit code.
+
+    The peak is the whole process tree's: the child's own peak plus the largest peak among the processes
+    it started and waited for (`RUSAGE_CHILDREN`; 0 while analyze starts none). Summing two peaks is an
+    upper bound (they need not coincide), so the 150 MB limit is never judged on less than the truth.
+    """
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path), "--format", fmt],
@@ -223,7 +233,8 @@ def time_cli(path: Path, fmt: str, version: Version | None = None) -> tuple[floa
         env=(version or Version("current", None)).env(),
     )
     seconds = time.perf_counter() - start
-    peak = next((int(x.split()[1]) for x in result.stderr.splitlines() if x.startswith("PEAK_RSS_KB")), 0)
+    kb = {x.split()[0]: int(x.split()[1]) for x in result.stderr.splitlines() if x.startswith("PEAK_")}
+    peak = kb.get("PEAK_RSS_KB", 0) + kb.get("PEAK_CHILDREN_KB", 0)
     return seconds, peak / 1024, result.returncode
 
 
@@ -286,6 +297,10 @@ def run(
     rg = find_tool("rg")
     tools = ["grep", *([rg] if rg else [])]
     print(f"size            {mib(path):.0f} MiB, {wc_lines:,} lines")
+    print(
+        "floors: grep and wc are single-threaded; analyze runs in one process too (its CPU includes any "
+        f"child's); this machine has {os.cpu_count()} cores"
+    )
     print(f"wc -l           {wc_s:8.2f} s  {wc_lines / wc_s:14,.0f} lines/s")
     if rg is None:
         print(RG_MISSING)
@@ -336,7 +351,7 @@ def run(
             verdict = "meets" if peak_mb <= 150 else "misses"
             print(
                 f"{version.name:9s} cli --format {fmt:4s} {seconds:6.2f} s  peak RSS {peak:6.1f} MiB "
-                f"= {peak_mb:.1f} MB (exit {code}; {verdict} 150 MB)"
+                f"= {peak_mb:.1f} MB, process tree (exit {code}; {verdict} 150 MB)"
             )
             table[version.name][fmt] = f"{seconds:.1f} s, {peak_mb:.1f} MB"
     if compressed:

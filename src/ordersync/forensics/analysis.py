@@ -48,6 +48,7 @@ from ordersync.forensics.verdict import decide, parents_verdict
 
 TIMELINE_PARENTS: Final = 200
 _LAST: Final = 1 << 62  # sorts after every real time
+_EVIDENCE_CACHE: Final = 4_096
 
 
 def _sub_us(subs: Mapping[str, Submission], order_id: str | None) -> int:
@@ -61,6 +62,9 @@ class ParentRows(Sequence[ParentIssue]):
     def __init__(self, correlation: Correlation, ctx: Context) -> None:
         self._c, self._ctx = correlation, ctx
         self._order = self._table_order()
+        # rows share a few dozen distinct evidence counts (one to six refusals of one kind): each
+        # `Evidence` (frozen) and its cause is built once and shared instead of once per row
+        self._evidence: dict[tuple[int, ...], tuple[Evidence, Cause]] = {}
 
     def __len__(self) -> int:
         return len(self._order)
@@ -121,7 +125,14 @@ class ParentRows(Sequence[ParentIssue]):
         groups, subs = self._c.groups, self._c.submissions
         order_id = groups.order_ids[g]
         sub = subs.get(order_id) if order_id else None
-        evidence = Evidence(*groups.evidence_of(g))
+        counts = groups.evidence_of(g)
+        known = self._evidence.get(counts)
+        if known is None:
+            e = Evidence(*counts)
+            known = (e, decide(e))
+            if len(self._evidence) < _EVIDENCE_CACHE:  # bounded: memory must not grow per parent
+                self._evidence[counts] = known
+        evidence, cause = known
         first, last = groups.first_us[g], groups.last_us[g]
         p = ParentIssue(
             broker_order_id=order_id,
@@ -137,7 +148,7 @@ class ParentRows(Sequence[ParentIssue]):
             child_kinds=tuple(sorted(groups.kinds_of(g))),
             platform_orders=tuple(sorted(groups.platform_orders_of(g))),
             evidence=evidence,
-            cause=decide(evidence),
+            cause=cause,
         )
         held = groups.first_held_us[g]
         facts = GroupFacts(

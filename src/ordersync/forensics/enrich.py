@@ -129,7 +129,7 @@ def enrich(p: ParentIssue, group: GroupFacts, ctx: Context) -> ParentIssue:
         child_ids=tuple(sorted(group.child_ids)) if len(group.child_ids) > 1 else group.child_ids,
         side=p.side or (ctx.side_of(p.broker_order_id) if p.broker_order_id else None),
     )
-    _complete(p, exposure=_exposure(p, group, ctx))
+    object.__setattr__(p, "exposure", _exposure(p, group, ctx))  # as `_complete`, without its keywords
     return p
 
 
