@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Final, overload
+from typing import Any, Final, TypeVar, overload
 
 from ordersync.forensics.correlate import Correlation
 from ordersync.forensics.enrich import Context, GroupFacts, enrich, next_steps, timeline
@@ -145,8 +145,8 @@ class ParentRows(Sequence[ParentIssue]):
             errors=groups.timed[g] + groups.untimed[g],
             untimed_errors=groups.untimed[g],
             linked_by_symbol=groups.linked_by_symbol[g],
-            child_kinds=tuple(sorted(groups.kinds_of(g))),
-            platform_orders=tuple(sorted(groups.platform_orders_of(g))),
+            child_kinds=_sorted(groups.kinds_of(g)),
+            platform_orders=_sorted(groups.platform_orders_of(g)),
             evidence=evidence,
             cause=cause,
         )
@@ -163,6 +163,14 @@ class ParentRows(Sequence[ParentIssue]):
     def _quote(self, b: int) -> str:
         raw = self._c.raw.get(b)
         return raw if raw is not None else canonical_body(self._c.bodies[b])
+
+
+_T = TypeVar("_T", tuple[str, int], int)
+
+
+def _sorted(items: tuple[_T, ...]) -> tuple[_T, ...]:
+    # most rows have none or one: no list built and sorted for them
+    return tuple(sorted(items)) if len(items) > 1 else items
 
 
 def canonical_body(body: ErrorBody) -> str:

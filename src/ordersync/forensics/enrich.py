@@ -109,7 +109,7 @@ def enrich(p: ParentIssue, group: GroupFacts, ctx: Context) -> ParentIssue:
     """Complete one parent row (just built, not shared yet) with its role, competing orders, quantities,
     fills and exposure; returns the same row."""
     role, note, parent_id, competing = _role(p, group, ctx)
-    quotes = tuple(sorted((k.value, v) for k, v in (group.quotes or {}).items()))
+    quotes = tuple(sorted((k.value, v) for k, v in group.quotes.items())) if group.quotes else ()
     qty, filled_qty, filled_at = _quantities(parent_id, ctx)
     if p.submitted_at is None and parent_id and parent_id != p.broker_order_id:
         sub = ctx.submissions.get(parent_id)
@@ -145,7 +145,9 @@ def _role(
     p: ParentIssue, group: GroupFacts, ctx: Context
 ) -> tuple[str, str | None, str | None, tuple[OrderRef, ...]]:
     listed = p.broker_order_id
-    related = dict(sorted((group.related or {}).items(), key=lambda kv: -kv[1])[:MAX_COMPETING])
+    related = group.related or {}
+    if len(related) > 1:  # one related order (most rows): nothing to rank
+        related = dict(sorted(related.items(), key=lambda kv: -kv[1])[:MAX_COMPETING])
     if listed is None:
         return "unknown", None, None, ()
     others = {k: n for k, n in related.items() if k != listed}
