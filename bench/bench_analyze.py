@@ -178,6 +178,23 @@ _ANALYZE_CHILD = """
 import resource, sys, time
 from pathlib import Path
 from ordersync.forensics import analyze_paths
+import ordersync.forensics.analyze as a
+phases = {}
+def timed(name, fn):
+    def run(*args, **kwargs):
+        t = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.process_time() - t
+    return run
+# CPU per phase where the tree has these names (reading and parsing, linking, the rows and totals)
+if hasattr(a, "scan_inputs"):
+    a.scan_inputs = timed("scan", a.scan_inputs)
+if hasattr(a, "Correlator"):
+    a.Correlator.finish = timed("link", a.Correlator.finish)
+if hasattr(a, "build_report"):
+    a.build_report = timed("rows", a.build_report)
 start, cpu = time.perf_counter(), time.process_time()
 report = analyze_paths([Path(sys.argv[1])])
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -185,6 +202,7 @@ kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu += kids.ru_utime + kids.ru_stime  # any worker process's CPU counts too
 s, st = report.summary, report.stats
 print("ANALYZE", seconds, st.lines_read, s.issues, s.parents, cpu)
+print("PHASES", " ".join("%s=%.2f" % kv for kv in phases.items()))
 """
 
 
@@ -202,8 +220,10 @@ class Version:
         return env
 
 
-def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, float]:
-    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents, CPU seconds."""
+def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, float, str]:
+    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents, CPU seconds, and
+    the CPU seconds of its phases (scan = reading and parsing, link = the correlator's finish, rows = the
+    report's rows and totals) as `name=seconds` words."""
     result = subprocess.run(
         [sys.executable, "-c", _ANALYZE_CHILD, str(path)],
         capture_output=True,
@@ -213,7 +233,8 @@ def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, fl
     )
     line = next(x for x in result.stdout.splitlines() if x.startswith("ANALYZE"))
     _, seconds, lines, issues, parents, cpu = line.split()
-    return float(seconds), int(lines), int(issues), int(parents), float(cpu)
+    phases = next((x[7:] for x in result.stdout.splitlines() if x.startswith("PHASES ")), "")
+    return float(seconds), int(lines), int(issues), int(parents), float(cpu), phases
 
 
 def time_cli(path: Path, fmt: str, version: Version | None = None) -> tuple[float, float, int]:
@@ -310,7 +331,7 @@ def run(
         # each floor timed (best of 3) right before and right after the analysis, its best kept: the
         # ratio compares runs seconds apart under the same load
         before = {tool: best_count(tool, path) for tool in tools}
-        seconds, lines, issues, parents, cpu = time_analyze(path, version)
+        seconds, lines, issues, parents, cpu, phases = time_analyze(path, version)
         after = {tool: best_count(tool, path) for tool in tools}
         floors = {tool: min(before[tool][1], after[tool][1]) for tool in tools}
         cpu_floors = {tool: min(before[tool][2], after[tool][2]) for tool in tools}
@@ -318,6 +339,8 @@ def run(
             f"{version.name:9s} analyze_paths {seconds:7.2f} s  {lines / seconds:12,.0f} lines/s; "
             f"{issues:,} refusals, {parents:,} parents; CPU {cpu:.2f} s"
         )
+        print(f"{'':9s} CPU by phase (s): {phases or 'not measured'}")
+        figures[f"{version.name}_phases"] = phases
         cells = []
         for tool in tools:
             count, floor = before[tool][0], floors[tool]
