@@ -220,10 +220,15 @@ class Version:
         return env
 
 
-def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, float, str]:
-    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents, CPU seconds, and
-    the CPU seconds of its phases (scan = reading and parsing, link = the correlator's finish, rows = the
-    report's rows and totals) as `name=seconds` words."""
+def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, float]:
+    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents, CPU seconds
+    (the signature `bench/run` uses)."""
+    return time_analyze_phases(path, version)[:5]
+
+
+def time_analyze_phases(path: Path, version: Version) -> tuple[float, int, int, int, float, str]:
+    """`time_analyze` and the CPU seconds of its phases (scan = reading and parsing, link = the
+    correlator's finish, rows = the report's rows and totals) as `name=seconds` words."""
     result = subprocess.run(
         [sys.executable, "-c", _ANALYZE_CHILD, str(path)],
         capture_output=True,
@@ -331,7 +336,7 @@ def run(
         # each floor timed (best of 3) right before and right after the analysis, its best kept: the
         # ratio compares runs seconds apart under the same load
         before = {tool: best_count(tool, path) for tool in tools}
-        seconds, lines, issues, parents, cpu, phases = time_analyze(path, version)
+        seconds, lines, issues, parents, cpu, phases = time_analyze_phases(path, version)
         after = {tool: best_count(tool, path) for tool in tools}
         floors = {tool: min(before[tool][1], after[tool][1]) for tool in tools}
         cpu_floors = {tool: min(before[tool][2], after[tool][2]) for tool in tools}
