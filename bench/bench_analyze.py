@@ -19,7 +19,9 @@ warm-up read, so all see the page cache. Each ratio is given in wall time and in
 the analysis and of the floor's best run): on a machine shared with other jobs the wall times stretch
 unevenly, the CPU times much less. `analyze_paths` is timed in a child process, then `ordersync analyze FILE
 --format md|json|html` runs as a child process per format (output discarded) and its peak RSS is read with
-`resource.getrusage` in that child: the target is 150 MB or less in every format. With `--baseline SRC`
+`resource.getrusage` in that child, its own peak plus its children's (the whole process tree): the target
+is 150 MB or less in every format. grep and wc are single-threaded, and so is analyze (one process):
+the wall ratio compares one core with one core. With `--baseline SRC`
 every measurement is made for that source tree too (on PYTHONPATH), each right after the current one, so
 both see the same cache and the same machine load; a table compares them at the end. `wc -l` is kept for
 `bench/run`, which reports lines/s against it.
@@ -167,19 +169,40 @@ try:
 except SystemExit as e:
     code = e.code if isinstance(e.code, int) else 0
 sys.stderr.write("PEAK_RSS_KB %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.stderr.write("PEAK_CHILDREN_KB %d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(code)
 """
 
 
 _ANALYZE_CHILD = """
-import sys, time
+import resource, sys, time
 from pathlib import Path
 from ordersync.forensics import analyze_paths
+import ordersync.forensics.analyze as a
+phases = {}
+def timed(name, fn):
+    def run(*args, **kwargs):
+        t = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.process_time() - t
+    return run
+# CPU per phase where the tree has these names (reading and parsing, linking, the rows and totals)
+if hasattr(a, "scan_inputs"):
+    a.scan_inputs = timed("scan", a.scan_inputs)
+if hasattr(a, "Correlator"):
+    a.Correlator.finish = timed("link", a.Correlator.finish)
+if hasattr(a, "build_report"):
+    a.build_report = timed("rows", a.build_report)
 start, cpu = time.perf_counter(), time.process_time()
 report = analyze_paths([Path(sys.argv[1])])
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu += kids.ru_utime + kids.ru_stime  # any worker process's CPU counts too
 s, st = report.summary, report.stats
 print("ANALYZE", seconds, st.lines_read, s.issues, s.parents, cpu)
+print("PHASES", " ".join("%s=%.2f" % kv for kv in phases.items()))
 """
 
 
@@ -198,7 +221,14 @@ class Version:
 
 
 def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, float]:
-    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents, CPU seconds."""
+    """`analyze_paths` in a child process: seconds, lines read, refusals found, parents, CPU seconds
+    (the signature `bench/run` uses)."""
+    return time_analyze_phases(path, version)[:5]
+
+
+def time_analyze_phases(path: Path, version: Version) -> tuple[float, int, int, int, float, str]:
+    """`time_analyze` and the CPU seconds of its phases (scan = reading and parsing, link = the
+    correlator's finish, rows = the report's rows and totals) as `name=seconds` words."""
     result = subprocess.run(
         [sys.executable, "-c", _ANALYZE_CHILD, str(path)],
         capture_output=True,
@@ -208,11 +238,17 @@ def time_analyze(path: Path, version: Version) -> tuple[float, int, int, int, fl
     )
     line = next(x for x in result.stdout.splitlines() if x.startswith("ANALYZE"))
     _, seconds, lines, issues, parents, cpu = line.split()
-    return float(seconds), int(lines), int(issues), int(parents), float(cpu)
+    phases = next((x[7:] for x in result.stdout.splitlines() if x.startswith("PHASES ")), "")
+    return float(seconds), int(lines), int(issues), int(parents), float(cpu), phases
 
 
 def time_cli(path: Path, fmt: str, version: Version | None = None) -> tuple[float, float, int]:
-    """Run `ordersync analyze PATH --format FMT` as a child: seconds, peak RSS in MiB, exit code."""
+    """Run `ordersync analyze PATH --format FMT` as a child: seconds, peak RSS in MiB, exit code.
+
+    The peak is the whole process tree's: the child's own peak plus the largest peak among the processes
+    it started and waited for (`RUSAGE_CHILDREN`; 0 while analyze starts none). Summing two peaks is an
+    upper bound (they need not coincide), so the 150 MB limit is never judged on less than the truth.
+    """
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path), "--format", fmt],
@@ -223,7 +259,8 @@ def time_cli(path: Path, fmt: str, version: Version | None = None) -> tuple[floa
         env=(version or Version("current", None)).env(),
     )
     seconds = time.perf_counter() - start
-    peak = next((int(x.split()[1]) for x in result.stderr.splitlines() if x.startswith("PEAK_RSS_KB")), 0)
+    kb = {x.split()[0]: int(x.split()[1]) for x in result.stderr.splitlines() if x.startswith("PEAK_")}
+    peak = kb.get("PEAK_RSS_KB", 0) + kb.get("PEAK_CHILDREN_KB", 0)
     return seconds, peak / 1024, result.returncode
 
 
@@ -286,6 +323,10 @@ def run(
     rg = find_tool("rg")
     tools = ["grep", *([rg] if rg else [])]
     print(f"size            {mib(path):.0f} MiB, {wc_lines:,} lines")
+    print(
+        "floors: grep and wc are single-threaded; analyze runs in one process too (its CPU includes any "
+        f"child's); this machine has {os.cpu_count()} cores"
+    )
     print(f"wc -l           {wc_s:8.2f} s  {wc_lines / wc_s:14,.0f} lines/s")
     if rg is None:
         print(RG_MISSING)
@@ -295,7 +336,7 @@ def run(
         # each floor timed (best of 3) right before and right after the analysis, its best kept: the
         # ratio compares runs seconds apart under the same load
         before = {tool: best_count(tool, path) for tool in tools}
-        seconds, lines, issues, parents, cpu = time_analyze(path, version)
+        seconds, lines, issues, parents, cpu, phases = time_analyze_phases(path, version)
         after = {tool: best_count(tool, path) for tool in tools}
         floors = {tool: min(before[tool][1], after[tool][1]) for tool in tools}
         cpu_floors = {tool: min(before[tool][2], after[tool][2]) for tool in tools}
@@ -303,6 +344,8 @@ def run(
             f"{version.name:9s} analyze_paths {seconds:7.2f} s  {lines / seconds:12,.0f} lines/s; "
             f"{issues:,} refusals, {parents:,} parents; CPU {cpu:.2f} s"
         )
+        print(f"{'':9s} CPU by phase (s): {phases or 'not measured'}")
+        figures[f"{version.name}_phases"] = phases
         cells = []
         for tool in tools:
             count, floor = before[tool][0], floors[tool]
@@ -336,7 +379,7 @@ def run(
             verdict = "meets" if peak_mb <= 150 else "misses"
             print(
                 f"{version.name:9s} cli --format {fmt:4s} {seconds:6.2f} s  peak RSS {peak:6.1f} MiB "
-                f"= {peak_mb:.1f} MB (exit {code}; {verdict} 150 MB)"
+                f"= {peak_mb:.1f} MB, process tree (exit {code}; {verdict} 150 MB)"
             )
             table[version.name][fmt] = f"{seconds:.1f} s, {peak_mb:.1f} MB"
     if compressed:

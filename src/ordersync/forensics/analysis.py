@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Final, overload
+from typing import Any, Final, TypeVar, overload
 
 from ordersync.forensics.correlate import Correlation
 from ordersync.forensics.enrich import Context, GroupFacts, enrich, next_steps, timeline
@@ -48,6 +48,7 @@ from ordersync.forensics.verdict import decide, parents_verdict
 
 TIMELINE_PARENTS: Final = 200
 _LAST: Final = 1 << 62  # sorts after every real time
+_EVIDENCE_CACHE: Final = 4_096
 
 
 def _sub_us(subs: Mapping[str, Submission], order_id: str | None) -> int:
@@ -61,6 +62,9 @@ class ParentRows(Sequence[ParentIssue]):
     def __init__(self, correlation: Correlation, ctx: Context) -> None:
         self._c, self._ctx = correlation, ctx
         self._order = self._table_order()
+        # rows share a few dozen distinct evidence counts (one to six refusals of one kind): each
+        # `Evidence` (frozen) and its cause is built once and shared instead of once per row
+        self._evidence: dict[tuple[int, ...], tuple[Evidence, Cause]] = {}
 
     def __len__(self) -> int:
         return len(self._order)
@@ -121,7 +125,14 @@ class ParentRows(Sequence[ParentIssue]):
         groups, subs = self._c.groups, self._c.submissions
         order_id = groups.order_ids[g]
         sub = subs.get(order_id) if order_id else None
-        evidence = Evidence(*groups.evidence_of(g))
+        counts = groups.evidence_of(g)
+        known = self._evidence.get(counts)
+        if known is None:
+            e = Evidence(*counts)
+            known = (e, decide(e))
+            if len(self._evidence) < _EVIDENCE_CACHE:  # bounded: memory must not grow per parent
+                self._evidence[counts] = known
+        evidence, cause = known
         first, last = groups.first_us[g], groups.last_us[g]
         p = ParentIssue(
             broker_order_id=order_id,
@@ -134,10 +145,10 @@ class ParentRows(Sequence[ParentIssue]):
             errors=groups.timed[g] + groups.untimed[g],
             untimed_errors=groups.untimed[g],
             linked_by_symbol=groups.linked_by_symbol[g],
-            child_kinds=tuple(sorted(groups.kinds_of(g))),
-            platform_orders=tuple(sorted(groups.platform_orders_of(g))),
+            child_kinds=_sorted(groups.kinds_of(g)),
+            platform_orders=_sorted(groups.platform_orders_of(g)),
             evidence=evidence,
-            cause=decide(evidence),
+            cause=cause,
         )
         held = groups.first_held_us[g]
         facts = GroupFacts(
@@ -152,6 +163,14 @@ class ParentRows(Sequence[ParentIssue]):
     def _quote(self, b: int) -> str:
         raw = self._c.raw.get(b)
         return raw if raw is not None else canonical_body(self._c.bodies[b])
+
+
+_T = TypeVar("_T", tuple[str, int], int)
+
+
+def _sorted(items: tuple[_T, ...]) -> tuple[_T, ...]:
+    # most rows have none or one: no list built and sorted for them
+    return tuple(sorted(items)) if len(items) > 1 else items
 
 
 def canonical_body(body: ErrorBody) -> str:

@@ -134,22 +134,21 @@ class GroupTable:
         return found
 
     def _new(self, key: GroupKey) -> None:
+        # one append per column, written out: a loop over (column, initial value) pairs built a tuple of
+        # ten pairs per parent (~150 000 parents in the bench's dense log)
         self.order_ids.append(key[0])
         self.symbols.append(None)
-        for arr, init in (
-            (self.first_us, NO_TIME),
-            (self.last_us, NO_TIME),
-            (self.first_held_us, NO_TIME),
-            (self.timed, 0),
-            (self.untimed, 0),
-            (self.linked_by_symbol, 0),
-            (self.quote, -1),
-            (self.quote_class, -1),
-            (self.related_n, 0),
-            (self.context_body, -1),
-        ):
-            arr.append(init)
-        self.evidence.extend((0,) * len(_EVIDENCE))
+        self.first_us.append(NO_TIME)
+        self.last_us.append(NO_TIME)
+        self.first_held_us.append(NO_TIME)
+        self.timed.append(0)
+        self.untimed.append(0)
+        self.linked_by_symbol.append(0)
+        self.quote.append(-1)
+        self.quote_class.append(-1)
+        self.related_n.append(0)
+        self.context_body.append(-1)
+        self.evidence.extend(_NO_EVIDENCE)
         self.related.append(None)
         self.requested.append(None)
 
@@ -170,15 +169,17 @@ class GroupTable:
         self.timed[g] += len(times)
         self.untimed[g] += untimed
         base = g * len(_EVIDENCE)
-        for name in ("bodies", body_class.value, relation.value):
-            self.evidence[base + _EV[name]] += n
+        evidence = self.evidence
+        evidence[base + _BODIES] += n
+        evidence[base + _EV_OF[body_class]] += n
+        evidence[base + _EV_OF[relation]] += n
         return n
 
     def add_body(
         self, g: int, b: int, body: ErrorBody, body_class: BodyClass, related: str | None, n: int
     ) -> None:
         if self.quote[g] < 0:
-            self.quote[g], self.quote_class[g] = b, _CLASSES.index(body_class)
+            self.quote[g], self.quote_class[g] = b, _CLASS_NO[body_class]
         elif _CLASSES[self.quote_class[g]] is not body_class:
             self.more_quotes.setdefault(g, {}).setdefault(body_class, b)
         if related:
@@ -258,6 +259,13 @@ class GroupTable:
 
 
 _CLASSES: Final = tuple(BodyClass)
+_CLASS_NO: Final = {c: i for i, c in enumerate(_CLASSES)}
+_NO_EVIDENCE: Final = (0,) * len(_EVIDENCE)
+_BODIES: Final = _EV["bodies"]
+_EV_OF: Final[dict[BodyClass | Relation, int]] = {
+    **{c: _EV[c.value] for c in BodyClass},
+    **{r: _EV[r.value] for r in Relation},
+}
 
 
 _SHARED_KINDS: dict[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]] = {}

@@ -16,8 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from ordersync.forensics.records import ErrorBody, Submission
-from ordersync.forensics.submissions import brief, submitted_us
-from ordersync.forensics.timeutil import to_us
+from ordersync.forensics.submissions import brief, side_symbol, submitted_us
 
 
 class SubmissionIndex:
@@ -36,10 +35,13 @@ class SubmissionIndex:
 
     def parent_of(self, related: str, symbol: str | None) -> str:
         """The parent buy of `related` if the log shows it is a sell; otherwise `related` itself."""
-        child = self._submissions.get(related)
-        if child is None or child.side != "sell" or child.at is None:
+        child = side_symbol(self._submissions, related)
+        if child is None or child[0] != "sell":
             return related
-        parent = _latest(self._buys, child.symbol or symbol, to_us(child.at))
+        at_us = submitted_us(self._submissions, related)  # only for a sell, as its datetime was
+        if at_us is None:
+            return related
+        parent = _latest(self._buys, child[1] or symbol, at_us)
         return parent or related
 
     def latest_parent(self, symbol: str | None, at_us: int) -> str | None:

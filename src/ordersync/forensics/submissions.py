@@ -117,6 +117,11 @@ class SubmissionTable(Mapping[str, Submission]):
         odd = self._odd.get(row)
         return to_us(odd) if odd is not None else None
 
+    def side_symbol(self, order_id: str) -> tuple[str | None, str | None] | None:
+        """(side, symbol) of `order_id`, or `None`: read without building a `Submission`."""
+        row = self._index.get(order_id)
+        return None if row is None else (self._side[row], self._symbol[row])
+
     def __getitem__(self, order_id: str) -> Submission:
         last = self._last
         if last is not None and last.broker_order_id == order_id:
@@ -170,6 +175,15 @@ def brief(
     if isinstance(submissions, SubmissionTable):
         return submissions.brief()
     return ((k, to_us(s.at) if s.at is not None else None, s.symbol, s.side) for k, s in submissions.items())
+
+
+def side_symbol(submissions: Mapping[str, Submission], order_id: str) -> tuple[str | None, str | None] | None:
+    """(side, symbol) of `order_id`'s submission, or `None`, from columns when they are (linking asks
+    this once per refusal body: no `Submission` and datetime built for the answer)."""
+    if isinstance(submissions, SubmissionTable):
+        return submissions.side_symbol(order_id)
+    sub = submissions.get(order_id)
+    return None if sub is None else (sub.side, sub.symbol)
 
 
 def submitted_us(submissions: Mapping[str, Submission], order_id: str | None) -> int | None:

@@ -20,4 +20,5 @@ def to_us(at: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     """The aware UTC datetime for microseconds since the epoch."""
-    return EPOCH + timedelta(microseconds=us)
+    # positional (days, seconds, microseconds): a keyword call costs a third more, ~150 000 rows x 3 times
+    return EPOCH + timedelta(0, 0, us)

@@ -17,8 +17,9 @@ import pytest
 
 from ordersync.forensics import body as body_module
 from ordersync.forensics.body import parse_error_body
+from ordersync.forensics.linking import SubmissionIndex
 from ordersync.forensics.records import Origin, Submission
-from ordersync.forensics.submissions import SubmissionTable, brief, submitted_us
+from ordersync.forensics.submissions import SubmissionTable, brief, side_symbol, submitted_us
 from ordersync.forensics.timeutil import to_us
 
 QTYS = ("0", "12", "1.50", "", "+4", "-3", "1e3", "abc", "9" * 19)
@@ -137,3 +138,33 @@ def test_a_submission_given_in_microseconds_is_kept_as_its_record_would_be() -> 
         assert list(by_us) == list(by_record)
         assert [by_us[k] for k in by_us] == [by_record[k] for k in by_record]
         assert list(brief(by_us)) == list(brief(by_record))
+
+
+def test_a_childs_parent_is_found_from_the_columns_as_from_the_records() -> None:
+    # `parent_of` reads side and symbol from the table's columns (and the time only for a sell): the
+    # same parents as over a plain dict of records, for sells timed in UTC, at another offset, untimed,
+    # sells with no buy before them or of no symbol, buys, orders of unknown side and unknown orders
+    east = timezone(timedelta(hours=2))
+    records = [
+        _sub("buy-oke", T0, symbol="OKE", side="buy"),
+        _sub("buy-oke-later", T0 + timedelta(hours=2), symbol="OKE", side="buy"),
+        _sub("tp-oke", T0 + timedelta(minutes=5), symbol="OKE", side="sell"),
+        _sub("sl-oke-east", (T0 + timedelta(hours=3)).astimezone(east), symbol="OKE", side="sell"),
+        _sub("sl-untimed", None, symbol="OKE", side="sell"),
+        _sub("tp-early", T0 - timedelta(hours=1), symbol="OKE", side="sell"),
+        _sub("tp-no-symbol", T0 + timedelta(minutes=9), side="sell"),
+        _sub("unknown-side", T0, symbol="ET"),
+    ]
+    table = SubmissionTable()
+    for r in records:
+        table.add(r)
+    as_dict = {r.broker_order_id: r for r in records}
+    by_table, by_dict = SubmissionIndex(table), SubmissionIndex(as_dict)
+    for order_id in [*as_dict, "not-logged"]:
+        assert side_symbol(table, order_id) == side_symbol(as_dict, order_id)
+        for symbol in ("OKE", "ET", None):
+            assert by_table.parent_of(order_id, symbol) == by_dict.parent_of(order_id, symbol)
+    assert by_table.parent_of("tp-oke", None) == "buy-oke"
+    assert by_table.parent_of("sl-oke-east", None) == "buy-oke-later"
+    assert by_table.parent_of("tp-no-symbol", "OKE") == "buy-oke"
+    assert by_table.parent_of("sl-untimed", "OKE") == "sl-untimed"
