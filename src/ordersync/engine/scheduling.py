@@ -2,25 +2,31 @@
 
 Separate from the loops because it is driven by marks, not by time: an applied observation marks its
 parent (or, when an order ended, every plan on its symbol), and this runs release passes until nothing
-is marked. One pass at a time keeps releases on a symbol in order.
+is marked. One pass at a time keeps releases on a symbol in order: no lock is needed beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from ordersync.domain.ids import ClientOrderId
+from ordersync.domain.ids import Symbol
 from ordersync.engine.context import Context, log
+from ordersync.engine.positions import PositionEvidence
 from ordersync.engine.release import release
 from ordersync.engine.watch import Watch
 
 
 class ReleaseScheduler:
-    """Runs release passes while parents or symbols are marked dirty (``Context.on_dirty`` calls it)."""
+    """Runs release passes while parents or symbols are marked dirty (``Context.on_dirty`` calls it).
 
-    def __init__(self, ctx: Context, watch: Watch) -> None:
+    Its collaborators are explicit: the watch (told which parents a pass looked at) and the positions the
+    stream reported (``positions.py``), which the writer fills and each pass reads.
+    """
+
+    def __init__(self, ctx: Context, watch: Watch, positions: PositionEvidence) -> None:
         self._ctx = ctx
         self._watch = watch
+        self._positions = positions
         self.task: asyncio.Task[None] | None = None
 
     def idle(self) -> bool:
@@ -36,21 +42,12 @@ class ReleaseScheduler:
 
     async def _loop(self) -> None:
         while self._ctx.dirty or self._ctx.dirty_symbols:
-            symbols = set(self._ctx.dirty_symbols)
+            symbols = {Symbol(s) for s in self._ctx.dirty_symbols}
             batch = set(self._ctx.dirty)
             self._ctx.dirty.clear()
             self._ctx.dirty_symbols.clear()
-            self._watch.touched(batch, symbols)  # the tick's unprotected check looks at these again
+            self._watch.touched(batch, set(symbols))  # the tick's unprotected check looks at these again
             try:  # a fenced read (the lease lost) is logged like any failed pass, never left unretrieved
-                batch |= self._plans_on(symbols)
-                await release(self._ctx, sorted(batch))
+                await release(self._ctx, sorted(batch), symbols, self._positions)
             except Exception as e:
                 log.error("engine.release_failed", error=repr(e))
-
-    def _plans_on(self, symbols: set[str]) -> set[ClientOrderId]:
-        if not symbols:
-            return set()
-        with self._ctx.store.transaction() as tx:
-            ids = [state.parent_id for state in tx.active_plans()]
-            parents = tx.orders_by_id(ids)
-        return {pid for pid, parent in parents.items() if parent.symbol in symbols}

@@ -39,6 +39,7 @@ from ordersync.engine.loops import (
 )
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
+from ordersync.engine.positions import PositionEvidence
 from ordersync.engine.scheduling import ReleaseScheduler
 from ordersync.engine.sender import observed, start_cancel, start_send
 from ordersync.engine.startup import first_read, keep_lease, resume
@@ -56,9 +57,6 @@ from ordersync.ports import (
 )
 
 __all__ = ["Engine", "Notification", "record_parent"]
-
-
-from ordersync.engine.startup import LEASE_RENEW_CHECK_S  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +84,8 @@ class Engine:
         self._loops: list[asyncio.Task[None]] = []
         self._lease_task: asyncio.Task[None] | None = None
         self.watch = Watch(self._ctx)
-        self._releases = ReleaseScheduler(self._ctx, self.watch)
+        self.positions = PositionEvidence()  # filled by the writer from fill events, read by releases
+        self._releases = ReleaseScheduler(self._ctx, self.watch, self.positions)
         self._ctx.on_dirty = self._releases.schedule
         self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up)
         self.stream_connected = False
@@ -290,8 +289,10 @@ class Engine:
                     tx.orders_by_id(
                         {o.client_order_id for obs in observations for o in (obs.order, *obs.order.legs)}
                     )
+                    self._ctx.ours = self.positions.book(self._ctx.ours, observations, tx)
                     for obs in observations:
                         apply_observation(self._ctx, tx, obs)
+                        self.positions.note(obs, self._ctx.ours, self._ctx.clock.now())
             except Exception as e:  # keep the writer alive; the next catch-up re-reads the broker
                 log.error("engine.batch_failed", size=len(observations), error=repr(e))
         for item in batch:
@@ -304,6 +305,8 @@ class Engine:
 
     def _on_stream_status(self, status: StreamStatus) -> None:
         self.stream_connected = status.state is StreamState.CONNECTED
+        if not self.stream_connected:
+            self.positions.forget()  # events may be lost from here: no kept position is the account's
         self.metrics.stream_up.set(1 if self.stream_connected else 0)
         with self._ctx.store.transaction() as tx:
             tx.journal(self._ctx.entry("stream_" + status.state.value, None, detail=status.detail))
