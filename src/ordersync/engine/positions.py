@@ -25,9 +25,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from ordersync.domain.attribution import our_shares
+from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import Symbol
-from ordersync.ports import Transaction
+from ordersync.ports import Broker, Transaction
 
 MAX_AGE_S = 30.0  # engine-clock seconds an event's position is trusted without a newer one
 
@@ -91,3 +92,15 @@ class PositionEvidence:
 def _carries_position(obs: OrderObserved) -> bool:
     execution = obs.execution
     return obs.source is Source.STREAM and execution is not None and execution.position_qty is not None
+
+
+async def read_position(broker: Broker, symbol: Symbol) -> tuple[Decimal | None, Decimal | None]:
+    """The broker's ``qty_available`` and position for ``symbol`` (None, None when it cannot be read):
+    the release's fallback when no kept evidence is usable (``GET /v2/positions/{symbol}``)."""
+    try:
+        position = await broker.position(symbol)
+    except BrokerError:
+        return None, None  # unknown: the rule holds the release until the broker can be read
+    if position is None:
+        return Decimal(0), Decimal(0)  # no position (404): flat, nothing available
+    return position.qty_available, position.qty

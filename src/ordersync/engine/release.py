@@ -38,7 +38,7 @@ from ordersync.domain.protection import (
 )
 from ordersync.engine import native
 from ordersync.engine.context import Context, apply_observation, read_holds
-from ordersync.engine.positions import PositionEvidence
+from ordersync.engine.positions import PositionEvidence, read_position
 from ordersync.engine.retry import backoff_s
 from ordersync.engine.sender import observed, post_submitting, start_cancel, start_send, submit_sent
 from ordersync.ports import PlanState, Priority, Transaction, prioritized
@@ -94,7 +94,7 @@ async def release(
                     await _read_legs(ctx, work.legs)
                     work.reads.legs_read = True
                 else:
-                    work.reads.available, work.reads.position = await _read_position(ctx, work.symbol)
+                    work.reads.available, work.reads.position = await read_position(ctx.broker, work.symbol)
                     work.reads.position_read = True
             again = _pass(ctx, work.parent_ids, set(), positions, {work.symbol: work.reads})
             work = again[0] if again and not again[0].reads.position_read else None
@@ -195,7 +195,7 @@ def _symbol(
         if position is None:
             return _SetAside(symbol, pids, urgency, reads=reads)
         from_stream = True
-        remaining = position - reserved(on_symbol)  # every share is ours: only our sells hold any
+        remaining = position - _our_sells_hold(on_symbol)  # every share is ours: only our sells hold any
     if remaining is not None and position is not None:  # never more than our own unprotected shares
         remaining = min(remaining, _ours_unprotected(ctx, tx, symbol, position, on_symbol))
     decided: list[tuple[_Parent, ReleaseDecision]] = []
@@ -246,17 +246,6 @@ async def _read_legs(ctx: Context, broker_ids: list[BrokerOrderId]) -> None:
                 apply_observation(ctx, tx, observed(ctx, view, Source.RECONCILE))
 
 
-async def _read_position(ctx: Context, symbol: Symbol) -> tuple[Decimal | None, Decimal | None]:
-    """The broker's ``qty_available`` and position for ``symbol`` (None, None when it cannot be read)."""
-    try:
-        position = await ctx.broker.position(symbol)
-    except BrokerError:
-        return None, None  # unknown: the rule holds the release until the broker can be read
-    if position is None:
-        return Decimal(0), Decimal(0)
-    return position.qty_available, position.qty
-
-
 def _protects(parent: _Parent) -> bool:
     """True when the parent (not being closed) has filled shares its children do not cover yet."""
     if parent.state.closing:
@@ -290,6 +279,14 @@ def _ours_unprotected(
         ctx.ours = our_shares(tx.all_orders())
     ledger = Attribution(symbol, ctx.ours.get(symbol, Decimal(0)), position)
     return unprotected(ledger, reserved(on_symbol))
+
+
+def _our_sells_hold(on_symbol: list[Order]) -> Decimal:
+    # what our open sells hold of a long position: our exits (an OCO once) and any sell entry of ours
+    entries = sum(
+        (o.leaves_qty for o in on_symbol if not o.is_child and o.side is OrderSide.SELL), Decimal(0)
+    )
+    return reserved(on_symbol) + entries
 
 
 def _unacknowledged(on_symbol: list[Order]) -> Decimal:
