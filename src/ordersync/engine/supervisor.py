@@ -84,8 +84,8 @@ class Engine:
         self._loops: list[asyncio.Task[None]] = []
         self._lease_task: asyncio.Task[None] | None = None
         self.watch = Watch(self._ctx)
-        self.positions = PositionEvidence()  # filled by the writer from fill events, read by releases
-        self._releases = ReleaseScheduler(self._ctx, self.watch, self.positions)
+        self._positions = PositionEvidence()  # filled by the writer from fill events, read by releases
+        self._releases = ReleaseScheduler(self._ctx, self.watch, self._positions)
         self._ctx.on_dirty = self._releases.schedule
         self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up)
         self.stream_connected = False
@@ -289,10 +289,10 @@ class Engine:
                     tx.orders_by_id(
                         {o.client_order_id for obs in observations for o in (obs.order, *obs.order.legs)}
                     )
-                    self._ctx.ours = self.positions.book(self._ctx.ours, observations, tx)
+                    self._ctx.ours = self._positions.book(self._ctx.ours, observations, tx)
                     for obs in observations:
                         apply_observation(self._ctx, tx, obs)
-                        self.positions.note(obs, self._ctx.ours, self._ctx.clock.now())
+                        self._positions.note(obs, self._ctx.ours, self._ctx.clock.now())
             except Exception as e:  # keep the writer alive; the next catch-up re-reads the broker
                 log.error("engine.batch_failed", size=len(observations), error=repr(e))
         for item in batch:
@@ -306,7 +306,7 @@ class Engine:
     def _on_stream_status(self, status: StreamStatus) -> None:
         self.stream_connected = status.state is StreamState.CONNECTED
         if not self.stream_connected:
-            self.positions.forget()  # events may be lost from here: no kept position is the account's
+            self._positions.forget()  # events may be lost from here: no kept position is the account's
         self.metrics.stream_up.set(1 if self.stream_connected else 0)
         with self._ctx.store.transaction() as tx:
             tx.journal(self._ctx.entry("stream_" + status.state.value, None, detail=status.detail))
