@@ -25,12 +25,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from ordersync.domain.attribution import our_shares
-from ordersync.domain.errors import BrokerError
+from ordersync.domain.errors import BrokerError, BrokerUnavailable
 from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import Symbol
-from ordersync.ports import Broker, Transaction
+from ordersync.ports import Broker, Clock, Transaction
 
 MAX_AGE_S = 30.0  # engine-clock seconds an event's position is trusted without a newer one
+READ_ATTEMPTS = 2  # GET /v2/positions/{symbol} on a 5xx or timeout (read_position)
+RETRY_PAUSE_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +96,25 @@ def _carries_position(obs: OrderObserved) -> bool:
     return obs.source is Source.STREAM and execution is not None and execution.position_qty is not None
 
 
-async def read_position(broker: Broker, symbol: Symbol) -> tuple[Decimal | None, Decimal | None]:
+async def read_position(
+    broker: Broker, clock: Clock, symbol: Symbol
+) -> tuple[Decimal | None, Decimal | None]:
     """The broker's ``qty_available`` and position for ``symbol`` (None, None when it cannot be read):
-    the release's fallback when no kept evidence is usable (``GET /v2/positions/{symbol}``)."""
-    try:
-        position = await broker.position(symbol)
-    except BrokerError:
-        return None, None  # unknown: the rule holds the release until the broker can be read
-    if position is None:
-        return Decimal(0), Decimal(0)  # no position (404): flat, nothing available
-    return position.qty_available, position.qty
+    the release's fallback when no kept evidence is usable (``GET /v2/positions/{symbol}``).
+
+    A 5xx or a timeout is asked once more after ``RETRY_PAUSE_S``: an unreadable position holds the release
+    and starts its backoff (2 s, then doubling), so one transient error would cost a protection seconds.
+    """
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            position = await broker.position(symbol)
+        except BrokerUnavailable:
+            if attempt + 1 < READ_ATTEMPTS:
+                await clock.sleep(RETRY_PAUSE_S)
+            continue
+        except BrokerError:
+            break  # refused or rate limited: not weather of this one request
+        if position is None:
+            return Decimal(0), Decimal(0)  # no position (404): flat, nothing available
+        return position.qty_available, position.qty
+    return None, None  # unknown: the rule holds the release until the broker can be read

@@ -11,6 +11,7 @@ from decimal import Decimal
 from engine_harness import EngineHarness
 from fake_broker import FakeOrder
 
+from ordersync.domain.errors import BrokerUnavailable
 from ordersync.domain.events import BrokerOrderView
 from ordersync.domain.ids import ClientOrderId
 from ordersync.domain.order import Order, OrderSide, OrderStatus
@@ -193,3 +194,19 @@ async def test_a_crash_between_the_release_commit_and_the_post_is_settled_with_t
     assert again.order(coid).broker_order_id == sent.broker_order_id
     assert [o.client_order_id for o in ocos(again)] == [ClientOrderId(coid)]
     await again.stop()
+
+
+async def test_a_position_read_that_fails_once_is_asked_again_before_the_release_holds() -> None:
+    h = EngineHarness()
+    await h.start()
+    await h.buy("p1", qty=10)
+    h.broker.position_in_events = False
+    h.broker.fail("position", BrokerUnavailable("503 service unavailable", status_code=503))
+
+    h.broker.fill("p1", 4, 100)
+    await h.deliver()
+
+    assert h.broker.calls["position"] == 2, "a transient 5xx is asked again, not held for a backoff"
+    assert h.journal("release_held") == []
+    assert [o.qty for o in ocos(h)] == [Decimal(4)]
+    await h.stop()
