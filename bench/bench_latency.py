@@ -20,13 +20,18 @@ speed while anything is happening and jumps over idle stretches (see ``ordersync
 so it holds real processing and round trips plus every modelled wait (poll cycles, backoffs).
 
     python bench/bench_latency.py
+    python bench/bench_latency.py --baseline main   # stream up: this tree against main, side by side
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -137,7 +142,9 @@ def stages(db_url: str) -> dict[str, float]:
 
     Journal timestamps are the engine clock (the demo's virtual time, flowing at real speed while busy):
     fill at the venue -> observation applied (stream delivery, parse, queue) -> child released (writer
-    commit, release gate: position read, decision) -> submit sent (intent committed) -> POST answered.
+    commit, release pass: its reads and decision, a position read only off the common path) -> submit sent
+    (the same release transaction writes both since the fill path was shortened; before, a transaction of
+    the sender's) -> POST answered (the release commit, the POST and its answer).
     """
     store = open_store(db_url, migrate=False)
     try:
@@ -264,13 +271,85 @@ def collect(quick: bool = False) -> list[Row]:
     return rows
 
 
+def stream_up(folder: Path) -> dict[str, float | None]:
+    """One stream-up run of this tree's ordersync: fill->protect p50/p99 (ms)."""
+    figures = demo(
+        write_scenario(folder, "latency"), "safe", f"sqlite:///{folder / 'up.db'}"
+    ).fill_to_protect_ms
+    return {"p50": figures.get("p50"), "p99": figures.get("p99")}
+
+
+def _baseline_run(src: Path) -> dict[str, float | None]:
+    # the same script, with ``src`` first on the path: the baseline's ordersync, this run's scenario and clock
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    done = subprocess.run(
+        [sys.executable, __file__, "--stream-up-json"], env=env, capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _export(ref: str, into: Path) -> Path:
+    """The ``src`` tree of git ``ref``, extracted into ``into`` (nothing in the repository changes)."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", ref, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "src"
+
+
+def compare(ref: str, rounds: int) -> list[Row]:
+    """This tree against git ``ref``, stream up, alternating ``rounds`` runs each, with one floor."""
+    with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
+        folder = Path(tmp)
+        src = _export(ref, folder)
+        fp50, fp99 = floor_ms(write_scenario(folder, "floor"), 300)
+        ours: list[dict[str, float | None]] = []
+        theirs: list[dict[str, float | None]] = []
+        for i in range(rounds):  # alternated, so a busy moment of the machine hits both sides alike
+            theirs.append(_baseline_run(src))
+            run_dir = folder / f"run{i}"
+            run_dir.mkdir()
+            ours.append(stream_up(run_dir))
+            log(f"latency: round {i + 1}: {ref} {_pair(theirs[-1])}, this tree {_pair(ours[-1])}")
+    floor = {"p50": fp50, "p99": fp99}
+    rows = []
+    for name, runs in (
+        (f"this tree, median of {rounds} runs", ours),
+        (f"{ref}, median of {rounds} runs", theirs),
+    ):
+        figures = {k: median([r[k] for r in runs if r[k] is not None]) for k in ("p50", "p99")}
+        rows.append(
+            Row(
+                "1 latency",
+                f"fill->protect p50 / p99, stream up, {name}",
+                _pair(figures),
+                f"floor: one POST round trip {_pair(floor)}",
+                _ratios(figures, floor),
+            )
+        )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick", action="store_true", help="skip the silent-stream run, fewer floor samples"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="stream up only: this tree against git REF (e.g. main), alternating runs, one floor",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="runs per side with --baseline (default 3)")
+    parser.add_argument("--stream-up-json", action="store_true", help=argparse.SUPPRESS)  # one side's run
     args = parser.parse_args()
     quiet_logs()
+    if args.stream_up_json:
+        with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
+            print(json.dumps(stream_up(Path(tmp))))
+        return 0
+    if args.baseline:
+        print_rows(f"1. Fill-to-protect latency against {args.baseline}", compare(args.baseline, args.rounds))
+        return 0
     print_rows("1. Fill-to-protect latency", collect(args.quick))
     return 0
 

@@ -244,7 +244,8 @@ CRASHES = (
 )
 # what the store and the broker hold for the named order right after each crash
 EXPECTED_AT_CRASH = {
-    "intent_committed": "intent at_broker=False",
+    # the release transaction writes a child already submitting, with its submit_sent (architecture.md §4)
+    "intent_committed": "submitting at_broker=False",
     "parent_committed": "intent at_broker=False",
     "before_post": "submitting at_broker=False",
     "after_post": "submitting at_broker=True",

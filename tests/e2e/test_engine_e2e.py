@@ -377,8 +377,11 @@ async def test_foreign_sell_holding_the_shares_is_alerted_not_oversold_then_prot
     books_watch.parents.add("p8")
     running = await make_engine(options=FAST_ALERTS)
     await submitted(sim, running, "p8")
-    # slow the engine's qty_available read, so the foreign sell lands between our fill and our release
-    await sim.set_faults(latency_ms=1000, routes=["GET /v2/positions/{symbol}"])
+    # the foreign sell lands between our fill and our release: the engine does not hear the fill on the
+    # stream (so it has no position_qty to size from, docs/architecture.md §4) and learns it from its poll,
+    # whose release reads qty_available, slowed; a sell placed within the few milliseconds between a
+    # streamed fill and our POST is a 40310000 handled by the refusal path (tests/unit/engine)
+    await sim.set_faults(drop_event_p=1.0, latency_ms=1000, routes=["GET /v2/positions/{symbol}"])
     foreign = sim.client()
     request = LimitOrderRequest(
         symbol=SYMBOL,
@@ -392,6 +395,7 @@ async def test_foreign_sell_holding_the_shares_is_alerted_not_oversold_then_prot
     await sim.fill("p8")
     held = await asyncio.to_thread(foreign.submit_order, request)
     assert isinstance(held, AlpacaOrder)
+    await sim.set_faults(latency_ms=1000, routes=["GET /v2/positions/{symbol}"])
     await eventually(lambda: _has_alert(running, "p8"), "an alert about the unprotected fill")
     books = await sim.books()
     assert books.coverage("p8") == 0, f"nothing may be sold beside the foreign order\n{books.describe(None)}"

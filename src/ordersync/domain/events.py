@@ -58,11 +58,17 @@ class BrokerOrderView:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """One execution from a fill/partial_fill event: per-execution qty and price (not cumulative)."""
+    """One execution from a fill/partial_fill event: per-execution qty and price (not cumulative).
+
+    ``position_qty`` is the account's position in the symbol right after this execution, as the broker
+    states it on the same event (docs/alpaca.md §1.3); None when the event did not carry it. The release
+    gate sizes protection against it instead of reading the position again (docs/architecture.md §4).
+    """
 
     execution_id: ExecutionId
     qty: Decimal
     price: Decimal
+    position_qty: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

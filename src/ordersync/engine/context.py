@@ -64,7 +64,6 @@ class Context:
     wash_waits: dict[ClientOrderId, datetime] = field(default_factory=dict)  # release.py: held since
     native_waits: dict[ClientOrderId, tuple[str, datetime]] = field(default_factory=dict)  # native.py
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     on_dirty: Callable[[], None] = lambda: None
     lease: Lease | None = None
     lease_lost: bool = False
@@ -147,10 +146,6 @@ class Context:
                 listener(note)
             except Exception as e:  # a platform callback must never stop the engine
                 log.warning("engine.listener_failed", kind=kind, error=repr(e))
-
-    def symbol_lock(self, symbol: str) -> asyncio.Lock:
-        """Return the lock that serializes releases on one symbol (one qty_available read at a time)."""
-        return self.symbol_locks.setdefault(symbol, asyncio.Lock())
 
     def raise_alert(self, tx: Transaction, kind: str, key: str, message: str) -> bool:
         """Open an alert (once per kind/key while open): journal, log, count and notify it."""

@@ -1,7 +1,9 @@
 """Sending orders exactly once, settling ambiguous submits, and cancelling (docs/architecture.md §2,
 invariant 3, 6).
 
-The client_order_id is journaled (status ``submitting``) before the POST. Any answer that leaves the
+The client_order_id is journaled (status ``submitting``) before the POST: by ``_send`` for an intent (a
+parent, a resend), or by the release gate in the transaction that decides a protective child
+(``post_submitting`` then only sends it). Any answer that leaves the
 outcome unknown (timeout, 5xx, lost response, 422 "must be unique" on a retry) keeps the order
 *unknown* — never *failed* — until a lookup by that id settles it: found -> adopted; absent twice ->
 back to an intent and resent with the *same* id, so a late arrival of the first POST can only produce a
@@ -24,12 +26,13 @@ from ordersync.domain.errors import (
     RateLimited,
 )
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
+from ordersync.domain.exits import AttachedExits
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.engine import native
 from ordersync.engine.context import Context, apply_observation, log
 from ordersync.engine.retry import backoff_s
-from ordersync.ports import REQUEST_PRIORITY, Priority, Transaction
+from ordersync.ports import REQUEST_PRIORITY, JournalEntry, Priority, Transaction
 
 
 def _urgency(order: Order | None) -> Priority:
@@ -49,6 +52,28 @@ def start_send(ctx: Context, coid: ClientOrderId) -> None:
         ctx.spawn(_send(ctx, coid), f"send:{coid}")
 
 
+def submit_sent(ctx: Context, order: Order, exits: AttachedExits | None = None) -> JournalEntry:
+    """The ``submit_sent`` entry journaled with an order's move to ``submitting``, before its POST."""
+    group = {} if exits is None else {"order_class": exits.order_class}
+    coid = order.client_order_id
+    return ctx.entry("submit_sent", coid, role=order.role.value, symbol=order.symbol, qty=order.qty, **group)
+
+
+def post_submitting(ctx: Context, order: Order) -> None:
+    """POST ``order`` in the background: the release gate wrote it ``submitting`` with its ``submit_sent``
+    in the transaction that decided it, so nothing is written before the request."""
+    coid = order.client_order_id
+    ctx.sending.add(coid)
+    ctx.spawn(_post_then_done(ctx, order), f"send:{coid}")
+
+
+async def _post_then_done(ctx: Context, order: Order) -> None:
+    try:
+        await _post(ctx, order, None)
+    finally:
+        ctx.sending.discard(order.client_order_id)
+
+
 async def _send(ctx: Context, coid: ClientOrderId) -> None:
     try:
         if not ctx.may_write():
@@ -60,39 +85,40 @@ async def _send(ctx: Context, coid: ClientOrderId) -> None:
             order = lifecycle.mark_submitting(order)
             tx.save_order(order)
             exits = native.prepare(ctx, tx, order)
-            group = {} if exits is None else {"order_class": exits.order_class}
-            tx.journal(
-                ctx.entry(
-                    "submit_sent", coid, role=order.role.value, symbol=order.symbol, qty=order.qty, **group
-                )
-            )
-        REQUEST_PRIORITY.set(_urgency(order))  # this task's own context
-        ctx.metrics.submits.labels(order.role.value).inc()
-        try:
-            if exits is None:
-                view = await ctx.broker.submit(order)
-            else:  # a native parent: one POST carries its exits (docs/comparison.md §8)
-                view = await ctx.broker.submit_group(order, exits)
-        except BrokerError as e:
-            ctx.sending.discard(coid)  # the POST is over (its outcome may be unknown): settling may start
-            await _on_submit_error(ctx, order, e)
-            return
-        with ctx.store.transaction() as tx:
-            apply_observation(ctx, tx, observed(ctx, view, Source.SUBMIT))
-            tx.journal(
-                ctx.entry(
-                    "submit_accepted",
-                    coid,
-                    broker_order_id=view.broker_order_id,
-                    status=view.status,
-                    symbol=order.symbol,
-                    side=order.side.value,
-                    qty=order.qty,
-                )
-            )
-        ctx.notify("accepted", coid, broker_order_id=view.broker_order_id, role=order.role.value)
+            tx.journal(submit_sent(ctx, order, exits))
+        await _post(ctx, order, exits)
     finally:
         ctx.sending.discard(coid)
+
+
+async def _post(ctx: Context, order: Order, exits: AttachedExits | None) -> None:
+    """The POST of an order already journaled ``submitting``, and its answer applied (one transaction)."""
+    coid = order.client_order_id
+    REQUEST_PRIORITY.set(_urgency(order))  # this task's own context
+    ctx.metrics.submits.labels(order.role.value).inc()
+    try:
+        if exits is None:
+            view = await ctx.broker.submit(order)
+        else:  # a native parent: one POST carries its exits (docs/comparison.md §8)
+            view = await ctx.broker.submit_group(order, exits)
+    except BrokerError as e:
+        ctx.sending.discard(coid)  # the POST is over (its outcome may be unknown): settling may start
+        await _on_submit_error(ctx, order, e)
+        return
+    with ctx.store.transaction() as tx:
+        apply_observation(ctx, tx, observed(ctx, view, Source.SUBMIT))
+        tx.journal(
+            ctx.entry(
+                "submit_accepted",
+                coid,
+                broker_order_id=view.broker_order_id,
+                status=view.status,
+                symbol=order.symbol,
+                side=order.side.value,
+                qty=order.qty,
+            )
+        )
+    ctx.notify("accepted", coid, broker_order_id=view.broker_order_id, role=order.role.value)
 
 
 async def _on_submit_error(ctx: Context, order: Order, error: BrokerError) -> None:

@@ -40,6 +40,7 @@ from ordersync.engine.loops import (
 )
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
+from ordersync.engine.positions import PositionEvidence
 from ordersync.engine.scheduling import ReleaseScheduler
 from ordersync.engine.sender import observed, start_cancel, start_send
 from ordersync.engine.startup import first_read, keep_lease, resume
@@ -57,9 +58,6 @@ from ordersync.ports import (
 )
 
 __all__ = ["Engine", "Notification", "record_parent"]
-
-
-from ordersync.engine.startup import LEASE_RENEW_CHECK_S  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +85,8 @@ class Engine:
         self._loops: list[asyncio.Task[None]] = []
         self._lease_task: asyncio.Task[None] | None = None
         self.watch = Watch(self._ctx)
-        self._releases = ReleaseScheduler(self._ctx, self.watch)
+        self._positions = PositionEvidence()  # filled by the writer from fill events, read by releases
+        self._releases = ReleaseScheduler(self._ctx, self.watch, self._positions)
         self._ctx.on_dirty = self._releases.schedule
         self.catch_up_budget = CatchUpBudget(self._ctx.options, clock)
         spend = self.catch_up_budget.spend
@@ -293,8 +292,10 @@ class Engine:
                     tx.orders_by_id(
                         {o.client_order_id for obs in observations for o in (obs.order, *obs.order.legs)}
                     )
+                    self._ctx.ours = self._positions.book(self._ctx.ours, observations, tx)
                     for obs in observations:
                         apply_observation(self._ctx, tx, obs)
+                        self._positions.note(obs, self._ctx.ours, self._ctx.clock.now())
             except Exception as e:  # keep the writer alive; the next catch-up re-reads the broker
                 log.error("engine.batch_failed", size=len(observations), error=repr(e))
         for item in batch:
@@ -307,6 +308,8 @@ class Engine:
 
     def _on_stream_status(self, status: StreamStatus) -> None:
         self.stream_connected = status.state is StreamState.CONNECTED
+        if not self.stream_connected:
+            self._positions.forget()  # events may be lost from here: no kept position is the account's
         self.metrics.stream_up.set(1 if self.stream_connected else 0)
         with self._ctx.store.transaction() as tx:
             tx.journal(self._ctx.entry("stream_" + status.state.value, None, detail=status.detail))
@@ -355,16 +358,13 @@ class Engine:
         busy = self._catch_up_task is not None and not self._catch_up_task.done()
         if not busy and self.catch_up_budget.catch_up_due():  # paced inside poll_budget_per_min (§12)
             self._news_mark = self._ctx.poll_news
-            self._widen_silence_window(lossy)
+            self._silence_window_s = widened_silence_window(
+                self._ctx.options, self._silence_window_s, lossy, self.stream_connected
+            )
             reason = "poll" if not self.stream_connected else ("lossy" if lossy else "silence")
             self._catch_up_task = asyncio.create_task(
                 catch_up_logged(self.catch_up, reason), name=f"catch_up:{reason}"
             )
-
-    def _widen_silence_window(self, lossy: bool) -> None:
-        self._silence_window_s = widened_silence_window(
-            self._ctx.options, self._silence_window_s, lossy, self.stream_connected
-        )
 
     async def _reconciler(self) -> None:
         await self._every(self._ctx.options.reconcile_interval_s, self._reconcile_once)

@@ -12,7 +12,10 @@ Every reach into the engine's internals is in this file, so a refactoring of the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
 from fake_broker import FakeBroker, FakeStream
 
@@ -21,18 +24,58 @@ from ordersync.domain.order import Order, OrderRole
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions, Notification
 from ordersync.engine.watch import ReconcileReport
-from ordersync.ports import Alert, JournalEntry
+from ordersync.ports import Alert, JournalEntry, Transaction
 from ordersync.testing import FakeClock, InMemoryStore, make_order
 
 OCO_PLAN = ProtectionPlan(take_profit=PriceRule(price=Decimal(110)), stop_loss=PriceRule(price=Decimal(90)))
 IDLE_S = 10.0  # real seconds: a bound on waiting, never an assertion on speed
 
 
+class CountingStore(InMemoryStore):
+    """An InMemoryStore that counts its transactions and names what each one read and wrote."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transactions: list[list[tuple[str, tuple[object, ...]]]] = []
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:  # type: ignore[override]
+        calls: list[tuple[str, tuple[object, ...]]] = []
+        self.transactions.append(calls)
+        with super().transaction() as tx:
+            yield _Recording(tx, calls)
+
+
+class _Recording:
+    """A transaction that records each method called on it, then forwards the call."""
+
+    def __init__(self, tx: Transaction, calls: list[tuple[str, tuple[object, ...]]]) -> None:
+        self._tx = tx
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._tx, name)
+
+        def recorded(*args: object) -> Any:
+            self._calls.append((name, args))
+            return method(*args)
+
+        return recorded
+
+
 class EngineHarness:
-    def __init__(self, options: EngineOptions | None = None, *, with_stream: bool = True) -> None:
-        self.clock = FakeClock()
-        self.store = InMemoryStore()
-        self.broker = FakeBroker(self.clock)
+    def __init__(
+        self,
+        options: EngineOptions | None = None,
+        *,
+        with_stream: bool = True,
+        restart_of: EngineHarness | None = None,
+    ) -> None:
+        """A fresh engine; ``restart_of``: a new engine on that harness's store, broker and clock (a
+        restart after its process died)."""
+        self.clock = FakeClock() if restart_of is None else restart_of.clock
+        self.store = CountingStore() if restart_of is None else restart_of.store
+        self.broker = FakeBroker(self.clock) if restart_of is None else restart_of.broker
         self.stream = FakeStream() if with_stream else None
         self.engine = Engine(
             broker=self.broker, store=self.store, clock=self.clock, stream=self.stream, options=options
@@ -96,8 +139,11 @@ class EngineHarness:
 
     # -- the library API -----------------------------------------------------------------------------
 
-    async def buy(self, coid: str = "p1", qty: int = 10, plan: ProtectionPlan | None = OCO_PLAN) -> Order:
-        order = make_order(coid, qty=qty, limit_price=Decimal(100), created_at=self.clock.now())
+    async def buy(
+        self, coid: str = "p1", qty: int = 10, plan: ProtectionPlan | None = OCO_PLAN, symbol: str = "AAPL"
+    ) -> Order:
+        now = self.clock.now()
+        order = make_order(coid, symbol=symbol, qty=qty, limit_price=Decimal(100), created_at=now)
         await self.engine.submit(order, plan)
         await self.idle()
         return order

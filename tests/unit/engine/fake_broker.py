@@ -93,6 +93,7 @@ class FakeBroker:
         self.log: list[tuple[str, str, datetime]] = []  # (method, argument, fake time)
         self._faults: dict[str, list[BrokerError]] = {}
         self._lose_submits = 0
+        self.position_in_events = True  # fill events carry position_qty (docs/alpaca.md §1.3)
         self._frozen: dict[Symbol, PositionView] | None = None
         self._ids = itertools.count(1)
         self._last = clock.now()
@@ -160,7 +161,8 @@ class FakeBroker:
         order.updated_at = self._stamp()
         sign = 1 if order.side is OrderSide.BUY else -1
         self.holdings[order.symbol] = self.holdings.get(order.symbol, Decimal(0)) + sign * add
-        execution = Execution(ExecutionId(f"exe-{next(self._ids)}"), add, px)
+        position = self.holdings[order.symbol] if self.position_in_events else None  # as Alpaca states it
+        execution = Execution(ExecutionId(f"exe-{next(self._ids)}"), add, px, position)
         self.activities.append(
             FillActivity(
                 activity_id=f"act-{next(self._ids):06d}",

@@ -126,5 +126,6 @@ def observation(update: TradeUpdate, received_at: datetime) -> OrderObserved:
     if event in ("fill", "partial_fill") and update.execution_id is not None and update.qty is not None:
         price = dec(update.price) or view.filled_avg_price or Decimal(0)
         qty = dec(update.qty) or Decimal(0)
-        execution = Execution(ExecutionId(str(update.execution_id)), qty, price)
+        position = dec(update.position_qty)
+        execution = Execution(ExecutionId(str(update.execution_id)), qty, price, position)
     return OrderObserved(view, Source.STREAM, update.timestamp, received_at, event=event, execution=execution)

@@ -312,13 +312,13 @@ def fast_observation(data: object, received_at: datetime) -> OrderObserved:
     execution_id = _optional_uuid(data.get("execution_id"))
     view = fast_view(data.get("order"))
     ts = _time(data.get("timestamp"))
-    _float(data.get("position_qty"))
+    position = _float_decimal(data.get("position_qty"))
     price = _float_decimal(data.get("price"))
     qty = _float_decimal(data.get("qty"))
     execution = None
     if event in ("fill", "partial_fill") and execution_id is not None and qty is not None:
         exec_price = price or view.filled_avg_price or Decimal(0)
-        execution = Execution(ExecutionId(execution_id), qty or Decimal(0), exec_price)
+        execution = Execution(ExecutionId(execution_id), qty or Decimal(0), exec_price, position)
     return OrderObserved(view, Source.STREAM, ts, received_at, event=event, execution=execution)
 
 
