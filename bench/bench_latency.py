@@ -11,6 +11,8 @@ each) is written to a temporary YAML file and run with the demo runner (``run_de
   the engine must notice the silence (``stream_silence_s``) before it polls;
 * naive: the seed's platform (docs/architecture.md §9): children sent at once, refused, retried on its 30 s
   polling cycle;
+* competent list poller (``demo/poller.py``): one order listing every 5 s, exits for each newly polled
+  fill (what a careful platform without a stream builds);
 * floor: one bare POST round trip (alpaca-py -> simulator -> back) on the same simulator, the least any
   client spends placing a child once it knows of a fill.
 
@@ -236,6 +238,7 @@ def collect(quick: bool = False) -> list[Row]:
         fp50, fp99 = floor_ms(plain, 50 if quick else 300)
         floor = {"p50": fp50, "p99": fp99}
         naive = demo(plain, "naive").fill_to_protect_ms
+        poller = demo(plain, "poller").fill_to_protect_ms  # the competent list poller, every 5 s
         up_db = f"sqlite:///{folder / 'up.db'}"
         up = demo(plain, "safe", up_db).fill_to_protect_ms
         split = stages(up_db)
@@ -257,6 +260,15 @@ def collect(quick: bool = False) -> list[Row]:
                 _pair(figures),
                 f"naive (30 s polling) {_pair(naive)}",
                 _ratios(figures, naive),
+            )
+        )
+        rows.append(
+            Row(
+                "1 latency",
+                f"fill->protect p50 / p99, {name}",
+                _pair(figures),
+                f"competent list poller (5 s) {_pair(poller)}",
+                _ratios(figures, poller),
             )
         )
         rows.append(
