@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from ordersync.domain.errors import ConfigError
 
@@ -66,6 +66,23 @@ class FleetSettings(_Strict):
     secrets_dir: str | None = None
     heartbeat_s: float = Field(default=1.0, gt=0)
     worker_ttl_s: float = Field(default=5.0, gt=0)
+    # PostgreSQL connections each account's store keeps open between uses (more are opened for a moment
+    # when needed and closed on return): a worker holds about this many per account it runs
+    store_pool_size: int = Field(default=1, ge=1)
+    # each account's lease (store/lease.py): a silent worker's accounts are taken over within about
+    # ``lease_ttl_s`` + a standby poll; a longer TTL tolerates a worker's event loop stalling longer (a
+    # starved CPU) before its engines stop acting, at the price of a slower failover
+    lease_ttl_s: float = Field(default=3.5, gt=0)
+    lease_renew_s: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _renew_within_ttl(self) -> FleetSettings:
+        # a lease renewed less often than it expires would lapse between renewals
+        if self.lease_renew_s >= self.lease_ttl_s:
+            raise ValueError(
+                f"lease_renew_s ({self.lease_renew_s}) must be below lease_ttl_s ({self.lease_ttl_s})"
+            )
+        return self
 
 
 class Settings(_Strict):

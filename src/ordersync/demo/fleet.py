@@ -47,7 +47,7 @@ __all__ = ["DemoFailed", "FleetOptions", "run_fleet_demo"]
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
-CONNECTIONS_PER_ACCOUNT = 2
+CONNECTIONS_PER_ACCOUNT = 1  # fleet.store_pool_size: what each account's store keeps (docs §8, Capacity)
 SUBMIT_EVERY_S = 0.4  # real seconds between two accounts' platforms recording their entries
 
 
@@ -307,7 +307,7 @@ def run_fleet_demo(scenario: Scenario, options: FleetOptions, say: Progress) -> 
     try:
         limit, used = procs.connection_budget()
         need = CONNECTIONS_PER_ACCOUNT * options.accounts + 2 * options.workers + 10
-        if limit - used < need:  # measured: ~1.2 per account steady, ~2 while busy (a renewal inside a write)
+        if limit - used < need:  # measured at 50/4: 57 at peak, the busy engines' second ones included
             say(
                 f"warning: PostgreSQL has {limit - used} of {limit} connections free; {options.accounts} "
                 f"accounts take about {need} at their busiest: engines may fail to connect and lose leases"
@@ -322,6 +322,7 @@ def run_fleet_demo(scenario: Scenario, options: FleetOptions, say: Progress) -> 
             f"{options.accounts} accounts registered in a catalog on {summary.database} (a store schema each)"
         )
         procs.start_workers(options.workers)
+        procs.start_sampling()
         _wait_workers(procs, options)
         procs.enable_accounts()
         run = _Run(fleet, options, procs, say)
@@ -332,7 +333,11 @@ def run_fleet_demo(scenario: Scenario, options: FleetOptions, say: Progress) -> 
         summary.errors += run.settle()
         summary.killed = run.killed
         procs.stop_workers()
-        say("workers stopped; judging every account from its books and its store")
+        ours, everyone = procs.peak_connections
+        say(
+            f"workers stopped; PostgreSQL connections at peak: {ours} of this demo's, {everyone} on the "
+            f"server (max_connections {limit}); judging every account from its books and its store"
+        )
         accounts, delays = run.judge()
         summary.accounts = accounts
         summary.total = totals(scenario.name, list(accounts.values()), delays)

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ __all__ = ["FleetProcesses"]
 POLL_INTERVAL_S = 5.0
 APPLICATION = "ordersync-fleet-demo"
 IDLE_SESSION_MS = 10000
+CONNECTIONS_EVERY_S = 0.5
 
 
 class FleetProcesses:
@@ -54,10 +56,9 @@ class FleetProcesses:
             conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
         separator = "&" if "?" in pg_url else "?"
         # Every connection of the demo and its workers says whose it is (pg_stat_activity.application_name),
-        # and the server closes one left idle (IDLE_SESSION_MS): each account's engine keeps in its pool as
-        # many connections as it once used at the same time (two while a lease renewal runs inside a write),
-        # which for 50 accounts is the whole of a default server's 100; the pool replaces a closed one at its
-        # next checkout. The account stores inherit both (``account_store_url``).
+        # which the demo's peak counts, and the server closes one left idle (IDLE_SESSION_MS; a pool
+        # replaces a closed one at its next checkout): each account's store keeps fleet.store_pool_size (1)
+        # connections between uses. The account stores inherit both (``account_store_url``).
         options = f"-cidle_session_timeout%3D{IDLE_SESSION_MS}+-csearch_path%3D{self.schema}"
         self.catalog_url = f"{pg_url}{separator}application_name={APPLICATION}&options={options}"
         self.catalog = Catalog(self.catalog_url)
@@ -67,6 +68,11 @@ class FleetProcesses:
         self.http = httpx.Client(timeout=30)
         self._holders: dict[str, int | None] = {}
         self.store_schemas: list[str] = []  # remembered as made: dropped even if the catalog cannot be read
+        # the most connections seen at once while the workers ran: this demo's (its application_name) and
+        # the server's (anyone's), sampled every CONNECTIONS_EVERY_S by a thread of ours
+        self.peak_connections = (0, 0)
+        self._sampling = threading.Event()
+        self._sampler: threading.Thread | None = None
 
     def connection_budget(self) -> tuple[int, int]:
         """The server's ``max_connections`` and how many are in use now (by anyone)."""
@@ -181,6 +187,28 @@ class FleetProcesses:
                 proc.send_signal(signal.SIGTERM)
         for proc in self.workers:
             end_process(proc, wait_s=20)
+        self._stop_sampling()
+
+    def start_sampling(self) -> None:
+        """Sample the connections (ours, everyone's) until the workers stop: ``peak_connections``."""
+        query = text("SELECT count(*) FILTER (WHERE application_name = :app), count(*) FROM pg_stat_activity")
+
+        def sample() -> None:
+            while not self._sampling.wait(CONNECTIONS_EVERY_S):
+                with contextlib.suppress(SQLAlchemyError), self._admin.connect() as conn:
+                    ours, everyone = conn.execute(query, {"app": APPLICATION}).one()
+                    self.peak_connections = (
+                        max(self.peak_connections[0], int(ours)),
+                        max(self.peak_connections[1], int(everyone)),
+                    )
+
+        self._sampler = threading.Thread(target=sample, name="connections", daemon=True)
+        self._sampler.start()
+
+    def _stop_sampling(self) -> None:
+        self._sampling.set()
+        if self._sampler is not None:
+            self._sampler.join(timeout=5)
 
     def worker_logs(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log")))
@@ -189,6 +217,7 @@ class FleetProcesses:
 
     def close(self) -> str | None:
         """End our processes; drop our schemas and folder unless ``keep``; return what was kept, if any."""
+        self._stop_sampling()
         for proc in self.workers:
             end_process(proc)
         if self.sim is not None:

@@ -152,13 +152,30 @@ def account_settings(settings: Settings, catalog: Catalog, account_id: str) -> S
 
 
 def alpaca_factory(catalog: Catalog) -> EngineFactory:
-    """Build real engines: the account's keys, its store schema, Alpaca (or any compatible URL)."""
-    from ordersync.bootstrap import build_engine
+    """Build real engines: the account's keys, its store schema, Alpaca (or any compatible URL).
+
+    Each account's store keeps ``fleet.store_pool_size`` connections (the lease renews on the same pool),
+    so a worker holds about that many per account it runs, not SQLAlchemy's default 5 (docs/operations.md
+    §8, "Capacity"); its lease has the fleet's TTL."""
+    from ordersync.bootstrap import wire
+    from ordersync.store import open_store
 
     def build(settings: Settings, account_id: str) -> tuple[Engine, Callable[[], None]]:
-        secrets = settings.fleet.secrets_dir
-        credentials = account_credentials(account_id, Path(secrets) if secrets else None)
-        engine, store, _ = build_engine(account_settings(settings, catalog, account_id), credentials)
+        fleet = settings.fleet
+        credentials = account_credentials(account_id, Path(fleet.secrets_dir) if fleet.secrets_dir else None)
+        mine = account_settings(settings, catalog, account_id)
+        store = open_store(
+            mine.store.url,
+            keep_orders=True,
+            pool_size=fleet.store_pool_size,
+            lease_ttl_s=fleet.lease_ttl_s,
+            lease_renew_s=fleet.lease_renew_s,
+        )
+        try:
+            engine = wire(mine, credentials, store=store).engine
+        except BaseException:
+            store.close()
+            raise
         return engine, store.close
 
     return build

@@ -33,8 +33,16 @@ __all__ = ["SqlAlchemyStore", "SqlAlchemyTransaction", "open_store"]
 class SqlAlchemyStore:
     """The Store port on a SQLAlchemy engine (SQLite file or PostgreSQL URL)."""
 
-    def __init__(self, engine: Engine, *, keep_orders: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        keep_orders: bool = False,
+        lease_ttl_s: float = DEFAULT_TTL_S,
+        lease_renew_s: float = DEFAULT_RENEW_S,
+    ) -> None:
         self._engine = engine
+        self._lease_ttl_s, self._lease_renew_s = lease_ttl_s, lease_renew_s  # ``lease``'s defaults
         self._fence: Callable[[Connection], None] | None = None
         # ``keep_orders``: open orders as last committed through this store, which transactions then read
         # from here instead of the database. For the single writer only (the engine's store): every save
@@ -90,17 +98,23 @@ class SqlAlchemyStore:
         self,
         name: str,
         *,
-        ttl_s: float = DEFAULT_TTL_S,
-        renew_every_s: float = DEFAULT_RENEW_S,
+        ttl_s: float | None = None,
+        renew_every_s: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> PostgresLease | FileLease:
         """Return the lease that makes one instance active for ``name`` on this database.
 
+        ``ttl_s``/``renew_every_s``: the store's own (``open_store``) unless given. The lease runs its
+        statements on this store's connection pool, so it adds no connection of its own beyond the pool's.
         On PostgreSQL this store's transactions are fenced on it from now on: once another instance has
         taken the lease over, every transaction of this store is rolled back with ``LeaseLost``."""
         if self._engine.dialect.name == "postgresql":
             lease = PostgresLease(
-                self._engine, name, ttl_s=ttl_s, renew_every_s=renew_every_s, monotonic=monotonic
+                self._engine,
+                name,
+                ttl_s=self._lease_ttl_s if ttl_s is None else ttl_s,
+                renew_every_s=self._lease_renew_s if renew_every_s is None else renew_every_s,
+                monotonic=monotonic,
             )
             self._fence = lease.fence
             return lease
@@ -149,22 +163,43 @@ def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.commit()
 
 
-def open_store(url: str, *, migrate: bool = True, keep_orders: bool = False) -> SqlAlchemyStore:
+def open_store(
+    url: str,
+    *,
+    migrate: bool = True,
+    keep_orders: bool = False,
+    pool_size: int | None = None,
+    lease_ttl_s: float = DEFAULT_TTL_S,
+    lease_renew_s: float = DEFAULT_RENEW_S,
+) -> SqlAlchemyStore:
     """Open (and by default migrate to the latest schema) the store at ``url``.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://...``). ``keep_orders``:
     keep open orders in memory between transactions, for the engine's own store only (see
     ``SqlAlchemyStore``): a store that only reads would keep showing what it read first.
+
+    ``pool_size``: PostgreSQL connections kept open between uses (None: SQLAlchemy's default, 5). A fleet
+    worker runs one store per account, and a pool keeps as many connections as it ever used at once: 50
+    accounts at 2 each filled a default server's 100 (docs/operations.md §8). With ``pool_size`` the pool
+    keeps that many and closes any extra connection when it is returned (unbounded overflow: an engine
+    that needs a second connection for a moment, a lease renewal inside a write, never waits for its own
+    first one, which would deadlock its single-threaded loop). ``lease_ttl_s``/``lease_renew_s``: the
+    defaults of ``SqlAlchemyStore.lease``.
     """
     postgres = url.startswith("postgresql")
     # a database behind a dead network must fail a query within seconds, not after the kernel's TCP
     # timeouts (minutes): the lease's deadline and the engine's loops depend on it (docs/operations.md)
     connect_args = _POSTGRES_CONNECT_ARGS if postgres else {}
-    engine = create_engine(url, future=True, pool_pre_ping=postgres, connect_args=connect_args)
+    pool: dict[str, Any] = (
+        {"pool_size": pool_size, "max_overflow": -1} if postgres and pool_size is not None else {}
+    )
+    engine = create_engine(url, future=True, pool_pre_ping=postgres, connect_args=connect_args, **pool)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     elif postgres:
         event.listen(engine, "connect", _postgres_session)
     if migrate:
         upgrade(engine)
-    return SqlAlchemyStore(engine, keep_orders=keep_orders)
+    return SqlAlchemyStore(
+        engine, keep_orders=keep_orders, lease_ttl_s=lease_ttl_s, lease_renew_s=lease_renew_s
+    )
