@@ -23,7 +23,7 @@ from ordersync.domain.attribution import Attribution, our_shares, reserved, unpr
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
-from ordersync.domain.kinds import HoldReason
+from ordersync.domain.kinds import HoldReason, JournalKind, NotificationKind
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 from ordersync.domain.protection import (
     CancelChild,
@@ -340,15 +340,16 @@ def _record(
     """Write the decision: each new child as ``submitting`` with its ``submit_sent`` (as an intent when
     this instance may not send now), the cancels and holds as journal entries."""
     sends: list[Order] = []
+    pid = parent.client_order_id
     for command in decision.commands:
         if isinstance(command, SubmitChild):
             child = lifecycle.mark_submitting(command.order) if may_send else command.order
             tx.add_order(child)
             tx.journal(
                 ctx.entry(
-                    "child_released",
+                    JournalKind.CHILD_RELEASED,
                     child.client_order_id,
-                    parent=parent.client_order_id,
+                    parent=pid,
                     role=child.role.value,
                     qty=child.qty,
                     limit_price=child.limit_price,
@@ -359,12 +360,12 @@ def _record(
             )
             if may_send:
                 tx.journal(submit_sent(ctx, child))
-            ctx.notify("child_released", child.client_order_id, parent=parent.client_order_id, qty=child.qty)
+            ctx.notify(NotificationKind.CHILD_RELEASED, child.client_order_id, parent=pid, qty=child.qty)
             sends.append(child)
         else:
-            tx.journal(ctx.entry("child_cancel", command.client_order_id, reason=command.reason))
+            tx.journal(ctx.entry(JournalKind.CHILD_CANCEL, command.client_order_id, reason=command.reason))
     for hold in decision.holds:
-        tx.journal(ctx.entry("release_held", parent.client_order_id, qty=hold.qty, reason=hold.reason))
+        tx.journal(ctx.entry(JournalKind.RELEASE_HELD, pid, qty=hold.qty, reason=hold.reason))
     return sends
 
 
