@@ -93,9 +93,8 @@ async def release(
                     await _read_legs(ctx, work.legs)
                     work.reads.legs_read = True
                 else:
-                    work.reads.available, work.reads.position = await read_position(
-                        ctx.broker, ctx.clock, work.symbol
-                    )
+                    found = await read_position(ctx.broker, ctx.clock, work.symbol)
+                    work.reads.available, work.reads.position = found
                     work.reads.position_read = True
             again = _pass(ctx, work.parent_ids, set(), positions, {work.symbol: work.reads})
             work = again[0] if again and not again[0].reads.position_read else None
