@@ -55,6 +55,7 @@ from ordersync.brokers.alpaca.budget import RequestBudget
 from ordersync.demo.conductor import Conductor, DemoClock
 from ordersync.demo.platform_log import PlatformLog
 from ordersync.demo.poller import PollerPlatform
+from ordersync.domain.kinds import NotificationKind
 from ordersync.domain.order import OrderStatus, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine import Engine, EngineOptions, Notification
@@ -139,8 +140,9 @@ class _Run:
         return any(t not in self.clock.sleeping for t in self.engine.background_tasks())
 
     def _on_note(self, note: Notification) -> None:
-        if note.kind == "fill" and note.client_order_id and note.client_order_id not in self.seen:
-            self.seen[note.client_order_id] = self.clock.now()
+        coid = note.client_order_id
+        if note.kind is NotificationKind.FILL and coid and coid not in self.seen:
+            self.seen[coid] = self.clock.now()
 
     async def setup(self) -> None:
         plan = ProtectionPlan(take_profit=PriceRule(price=TP), stop_loss=PriceRule(price=SL))

@@ -54,6 +54,7 @@ from common import Row, log, median, num, percentile, print_rows, quiet_logs, ra
 from ordersync.brokers.alpaca import AlpacaStream
 from ordersync.demo.run import DemoOptions, run_demo
 from ordersync.demo.summary import Summary
+from ordersync.domain.kinds import JournalKind
 from ordersync.sim.clock import FlowingClock
 from ordersync.sim.scenarios import Scenario, load_scenario
 from ordersync.sim.server import SimServer
@@ -160,16 +161,16 @@ def stages(db_url: str) -> dict[str, float]:
     fills = []
     for e in entries:
         if (
-            e.kind == "observed"
+            e.kind == JournalKind.OBSERVED
             and e.payload.get("event") in ("fill", "partial_fill")
             and "~" not in str(e.client_order_id)
         ):
             fills.append((e.client_order_id, _at(e.payload["ts_event"]), e.ts))
-        elif e.kind == "child_released":
+        elif e.kind == JournalKind.CHILD_RELEASED:
             released.setdefault(str(e.payload.get("parent")), []).append((e.ts, str(e.client_order_id)))
-        elif e.kind == "submit_sent":
+        elif e.kind == JournalKind.SUBMIT_SENT:
             sent.setdefault(str(e.client_order_id), e.ts)
-        elif e.kind == "submit_accepted":
+        elif e.kind == JournalKind.SUBMIT_ACCEPTED:
             answered.setdefault(str(e.client_order_id), e.ts)
     for parent, venue_at, applied_at in fills:
         later = [(ts, child) for ts, child in released.get(str(parent), []) if ts >= applied_at]

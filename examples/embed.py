@@ -30,6 +30,7 @@ from ordersync.config import (
     credentials_from_env,
     secret_values,
 )
+from ordersync.domain.kinds import NotificationKind
 from ordersync.domain.order import OrderRole, new_order
 from ordersync.domain.protection import PriceRule, ProtectionPlan
 from ordersync.engine.context import Notification
@@ -55,7 +56,7 @@ async def main(base_url: str, stream_url: str, store_url: str, symbol: str, limi
 
     def on_note(note: Notification) -> None:  # called on the engine's loop: never block, never raise
         say(note.kind, note.client_order_id, {k: str(v) for k, v in note.detail.items()})
-        if note.kind == "accepted" and note.detail.get("role") == OrderRole.OCO.value:
+        if note.kind is NotificationKind.ACCEPTED and note.detail.get("role") == OrderRole.OCO.value:
             protected.set()
 
     await engine.start()  # takes the HA lease, catches up with the broker, resumes earlier work

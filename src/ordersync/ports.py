@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from ordersync.domain.events import BrokerOrderView, FillActivity, OrderObserved
 from ordersync.domain.exits import AttachedExits
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId, Symbol
+from ordersync.domain.kinds import AlertKind, JournalKind
 from ordersync.domain.order import Order
 from ordersync.domain.protection import ProtectionPlan
 
@@ -52,10 +53,12 @@ class PlanState:
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
-    """One journaled observation or decision (append-only; the forensic record of a run)."""
+    """One journaled observation or decision (append-only; the forensic record of a run).
+
+    ``kind`` is stored as its text; an entry read back carries that text, a ``str`` equal to its member."""
 
     ts: datetime
-    kind: str
+    kind: JournalKind
     client_order_id: str | None
     payload: dict[str, Any]
     seq: int | None = None
@@ -63,9 +66,11 @@ class JournalEntry:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A condition an operator must see (unprotected position, drift, silent stream, stuck submit)."""
+    """A condition an operator must see (unprotected position, drift, silent stream, stuck submit).
 
-    kind: str
+    ``kind`` is stored as its text; an alert read back carries that text, a ``str`` equal to its member."""
+
+    kind: AlertKind
     key: str
     message: str
     raised_at: datetime
@@ -98,7 +103,7 @@ class Transaction(Protocol):
     ) -> bool: ...
     def journal(self, entry: JournalEntry) -> None: ...
     def raise_alert(self, alert: Alert) -> bool: ...
-    def resolve_alert(self, kind: str, key: str, at: datetime) -> bool: ...
+    def resolve_alert(self, kind: AlertKind, key: str, at: datetime) -> bool: ...
     def open_alerts(self) -> list[Alert]: ...
     def get_cursor(self, name: str) -> str | None: ...
     def set_cursor(self, name: str, value: str) -> None: ...
@@ -151,6 +156,13 @@ class StreamState(StrEnum):
 
     CONNECTED = "connected"  # authorized and listening: catch up before trusting it
     DISCONNECTED = "disconnected"
+
+    @property
+    def journal_kind(self) -> JournalKind:
+        """The journal entry that records this change."""
+        return (
+            JournalKind.STREAM_CONNECTED if self is StreamState.CONNECTED else JournalKind.STREAM_DISCONNECTED
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from ordersync.domain.attribution import attribute
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
+from ordersync.domain.kinds import AlertKind
 from ordersync.domain.lifecycle import Move, observed_move
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 
@@ -38,7 +39,7 @@ class Lookup:
 class Discrepancy:
     """A difference the corrections cannot remove (alerted when it persists)."""
 
-    kind: str  # "position_drift"
+    kind: AlertKind  # the alert it becomes once it persists
     key: str
     detail: str
 

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import FillActivity, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId
+from ordersync.domain.kinds import JournalKind
 from ordersync.domain.order import OrderStatus
 from ordersync.engine.context import Context, log
 from ordersync.engine.sender import observed
@@ -140,7 +141,7 @@ class FillActivities:
                     behind.setdefault(broker_id)
                     tx.journal(
                         ctx.entry(
-                            "fill_missed",
+                            JournalKind.FILL_MISSED,
                             order.client_order_id,
                             broker_order_id=broker_id,
                             activity_id=activity.activity_id,

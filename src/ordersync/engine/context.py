@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
+from ordersync.domain.kinds import AlertKind, HoldReason, JournalKind, NotificationKind
 from ordersync.domain.order import Order
 from ordersync.engine.metrics import EngineMetrics
 from ordersync.engine.options import EngineOptions
@@ -37,7 +38,7 @@ log = structlog.get_logger("ordersync.engine")
 class Notification:
     """What an embedding platform hears about: fills, children released/accepted/refused, alerts."""
 
-    kind: str
+    kind: NotificationKind  # a ``str``: a listener may compare it to the text (``"fill"``)
     client_order_id: str | None
     detail: dict[str, Any]
 
@@ -62,7 +63,7 @@ class Context:
     poll_news: int = 0  # changes first learned from catch-up reads (the stream missed them)
     canceling: dict[ClientOrderId, datetime] = field(default_factory=dict)
     wash_waits: dict[ClientOrderId, datetime] = field(default_factory=dict)  # release.py: held since
-    native_waits: dict[ClientOrderId, tuple[str, datetime]] = field(default_factory=dict)  # native.py
+    native_waits: dict[ClientOrderId, tuple[HoldReason, datetime]] = field(default_factory=dict)  # native.py
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     on_dirty: Callable[[], None] = lambda: None
     lease: Lease | None = None
@@ -101,7 +102,7 @@ class Context:
             )
         return False
 
-    def entry(self, kind: str, client_order_id: str | None, **payload: Any) -> JournalEntry:
+    def entry(self, kind: JournalKind, client_order_id: str | None, **payload: Any) -> JournalEntry:
         """Return a journal entry stamped with the engine clock."""
         return JournalEntry(self.clock.now(), kind, client_order_id, payload)
 
@@ -132,11 +133,11 @@ class Context:
         self.dirty_symbols.add(symbol)
         self.on_dirty()
 
-    def notify(self, kind: str, client_order_id: str | None, **detail: Any) -> None:
+    def notify(self, kind: NotificationKind, client_order_id: str | None, **detail: Any) -> None:
         """Tell every listener, and the log at INFO (an order's life, readable by an operator).
 
         A listener that raises is logged and ignored. Alerts log themselves as ``engine.alert``."""
-        if kind != "alert":
+        if kind is not NotificationKind.ALERT:
             log.info(
                 f"order.{kind}", client_order_id=client_order_id, **{k: str(v) for k, v in detail.items()}
             )
@@ -147,22 +148,22 @@ class Context:
             except Exception as e:  # a platform callback must never stop the engine
                 log.warning("engine.listener_failed", kind=kind, error=repr(e))
 
-    def raise_alert(self, tx: Transaction, kind: str, key: str, message: str) -> bool:
+    def raise_alert(self, tx: Transaction, kind: AlertKind, key: str, message: str) -> bool:
         """Open an alert (once per kind/key while open): journal, log, count and notify it."""
         if not tx.raise_alert(Alert(kind, key, message, self.clock.now())):
             return False
         self.metrics.alerts.labels(kind).inc()
         self.metrics.open_alerts.labels(kind).inc()
-        tx.journal(self.entry("alert", None, alert=kind, key=key, message=message))
+        tx.journal(self.entry(JournalKind.ALERT, None, alert=kind, key=key, message=message))
         log.warning("engine.alert", alert=kind, key=key, message=message)
-        self.notify("alert", None, alert=kind, key=key, message=message)
+        self.notify(NotificationKind.ALERT, None, alert=kind, key=key, message=message)
         return True
 
-    def resolve_alert(self, tx: Transaction, kind: str, key: str) -> None:
+    def resolve_alert(self, tx: Transaction, kind: AlertKind, key: str) -> None:
         """Close an open alert whose condition has cleared."""
         if tx.resolve_alert(kind, key, self.clock.now()):
             self.metrics.open_alerts.labels(kind).dec()
-            tx.journal(self.entry("alert_resolved", None, alert=kind, key=key))
+            tx.journal(self.entry(JournalKind.ALERT_RESOLVED, None, alert=kind, key=key))
 
     def remember_legs(self, order: Order) -> None:
         """Index an OCO child's leg ids so their events find their group."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ordersync.domain.attribution import operator_canceled
 from ordersync.domain.ids import ClientOrderId
+from ordersync.domain.kinds import AlertKind, JournalKind
 from ordersync.domain.order import Order, OrderRole
 from ordersync.ports import JournalEntry, Store, Transaction
 
@@ -57,7 +58,7 @@ def lift_hold(store: Store, parent_id: ClientOrderId, now: datetime) -> str | No
         if child is None:
             return None
         write_holds(tx, holds)
-        tx.journal(JournalEntry(now, "operator_protect", parent_id, {"child": child}))
+        tx.journal(JournalEntry(now, JournalKind.OPERATOR_PROTECT, parent_id, {"child": child}))
     return child
 
 
@@ -83,10 +84,10 @@ def check_operator_cancel(ctx: Context, tx: Transaction, child: Order) -> None:
     holds[parent_id] = primary_id
     write_holds(tx, holds)
     ctx.holds = holds
-    tx.journal(ctx.entry("operator_hold", parent_id, child=primary_id))
+    tx.journal(ctx.entry(JournalKind.OPERATOR_HOLD, parent_id, child=primary_id))
     ctx.raise_alert(
         tx,
-        "protection_cancelled_by_operator",
+        AlertKind.PROTECTION_CANCELLED_BY_OPERATOR,
         parent_id,
         f"{child.symbol}: {primary_id} of {parent_id} was canceled by someone else; not re-armed "
         f"(run `ordersync protect {parent_id}` to protect it again)",
@@ -118,7 +119,7 @@ def _cancel_journaled(ctx: Context, coids: list[ClientOrderId]) -> bool:
     wanted = set(coids)
     after = 0
     while entries := ctx.store.read_journal(after_seq=after):
-        if any(e.kind == "cancel_requested" and e.client_order_id in wanted for e in entries):
+        if any(e.kind == JournalKind.CANCEL_REQUESTED and e.client_order_id in wanted for e in entries):
             return True
         after = entries[-1].seq or after
         if entries[-1].seq is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ordersync.domain.errors import ConcurrencyConflict
+from ordersync.domain.kinds import JournalKind
 from ordersync.domain.order import Order
 from ordersync.domain.protection import ProtectionPlan, validate_plan
 from ordersync.ports import JournalEntry, PlanState, Store
@@ -39,5 +40,7 @@ def record_parent(store: Store, order: Order, plan: ProtectionPlan | None, now: 
             "type": order.type.value,
         }
         tx.journal(
-            JournalEntry(now, "parent_created", order.client_order_id, {**payload, "plan": plan is not None})
+            JournalEntry(
+                now, JournalKind.PARENT_CREATED, order.client_order_id, {**payload, "plan": plan is not None}
+            )
         )

@@ -17,9 +17,10 @@ from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.exits import AttachedExits, attached_exits
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
+from ordersync.domain.kinds import HoldReason, JournalKind
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderType
 from ordersync.domain.plans import ProtectionPlan, native_refusal
-from ordersync.domain.protection import NATIVE_HOLDS, NATIVE_UNREAD, ReleaseDecision
+from ordersync.domain.protection import ReleaseDecision
 from ordersync.engine.context import Context, apply_observation
 from ordersync.ports import REQUEST_PRIORITY, Priority, Transaction
 
@@ -36,7 +37,11 @@ def prepare(ctx: Context, tx: Transaction, order: Order) -> AttachedExits | None
     exits = exits_for(order, state.plan, on_symbol)
     if exits is not None and not state.plan.native:
         tx.save_plan(replace(state, plan=replace(state.plan, native=True)))
-        tx.journal(ctx.entry("native_beside_our_exit", order.client_order_id, order_class=exits.order_class))
+        tx.journal(
+            ctx.entry(
+                JournalKind.NATIVE_BESIDE_OUR_EXIT, order.client_order_id, order_class=exits.order_class
+            )
+        )
     return exits
 
 
@@ -94,14 +99,14 @@ def bound_reached(ctx: Context, pid: ClientOrderId, decision: ReleaseDecision, n
     legs of an entry that just ended get the time their group cancel takes to be confirmed. Kept in memory:
     after a restart the bound counts again from the restart, as the wash-trade bound does.
     """
-    reason = next((h.reason for h in decision.holds if h.reason in NATIVE_HOLDS), None)
-    if reason is None:
+    kind = next((h.kind for h in decision.holds if h.kind.is_native), None)
+    if kind is None:
         ctx.native_waits.pop(pid, None)
         return False
-    held, since = ctx.native_waits.get(pid, (reason, now))
-    if held != reason:
+    held, since = ctx.native_waits.get(pid, (kind, now))
+    if held is not kind:
         since = now
-    ctx.native_waits[pid] = (reason, since)
+    ctx.native_waits[pid] = (kind, since)
     return (now - since).total_seconds() >= ctx.options.native_partial_bound_s
 
 
@@ -112,7 +117,7 @@ def read_unseen_legs(ctx: Context, parent: Order, decision: ReleaseDecision) -> 
     broker_id = parent.broker_order_id
     if broker_id is None or broker_id in ctx.following:
         return
-    if any(h.reason == NATIVE_UNREAD for h in decision.holds):
+    if any(h.kind is HoldReason.NATIVE_UNREAD for h in decision.holds):
         ctx.following.add(broker_id)
         ctx.spawn(_read_nested(ctx, broker_id), f"native-legs:{parent.client_order_id}")
 

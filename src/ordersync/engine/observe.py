@@ -16,6 +16,7 @@ from ordersync.domain import lifecycle
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
 from ordersync.domain.ids import BrokerOrderId
+from ordersync.domain.kinds import JournalKind, NotificationKind
 from ordersync.domain.lifecycle import Outcome
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, OrderType
 from ordersync.engine.holds import check_operator_cancel
@@ -79,7 +80,12 @@ def _apply_one(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
     if result.order.is_terminal and not order.is_terminal and result.order.is_child:
         check_operator_cancel(ctx, tx, result.order)
     if result.fill_delta > 0:
-        ctx.notify("fill", order.client_order_id, qty=result.fill_delta, filled_qty=result.order.filled_qty)
+        ctx.notify(
+            NotificationKind.FILL,
+            order.client_order_id,
+            qty=result.fill_delta,
+            filled_qty=result.order.filled_qty,
+        )
     return result.order
 
 
@@ -122,7 +128,7 @@ def _observation_entry(
         )
     if error is not None:
         payload["error"] = str(error)
-    return ctx.entry("observed", order.client_order_id, **payload)
+    return ctx.entry(JournalKind.OBSERVED, order.client_order_id, **payload)
 
 
 def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | None:
@@ -167,7 +173,7 @@ def _adopt_replacement(ctx: Context, tx: Transaction, obs: OrderObserved) -> Ord
         tx.add_plan(PlanState(successor.client_order_id, plan.plan))
     tx.journal(
         ctx.entry(
-            "replacement_adopted",
+            JournalKind.REPLACEMENT_ADOPTED,
             successor.client_order_id,
             replaces=predecessor.client_order_id,
             role=successor.role.value,
@@ -248,5 +254,5 @@ def _adopt_leg(ctx: Context, tx: Transaction, obs: OrderObserved) -> Order | Non
         broker_order_id=view.broker_order_id,
     )
     tx.add_order(leg)
-    tx.journal(ctx.entry("leg_adopted", leg.client_order_id, group=primary.client_order_id))
+    tx.journal(ctx.entry(JournalKind.LEG_ADOPTED, leg.client_order_id, group=primary.client_order_id))
     return replace(leg)

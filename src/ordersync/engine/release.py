@@ -23,7 +23,7 @@ from ordersync.domain.attribution import Attribution, our_shares, reserved, unpr
 from ordersync.domain.errors import BrokerError
 from ordersync.domain.events import Source
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, Symbol
-from ordersync.domain.kinds import HoldReason
+from ordersync.domain.kinds import HoldReason, JournalKind, NotificationKind
 from ordersync.domain.order import Order, OrderSide, OrderStatus
 from ordersync.domain.protection import (
     CancelChild,
@@ -93,9 +93,8 @@ async def release(
                     await _read_legs(ctx, work.legs)
                     work.reads.legs_read = True
                 else:
-                    work.reads.available, work.reads.position = await read_position(
-                        ctx.broker, ctx.clock, work.symbol
-                    )
+                    found = await read_position(ctx.broker, ctx.clock, work.symbol)
+                    work.reads.available, work.reads.position = found
                     work.reads.position_read = True
             again = _pass(ctx, work.parent_ids, set(), positions, {work.symbol: work.reads})
             work = again[0] if again and not again[0].reads.position_read else None
@@ -340,15 +339,16 @@ def _record(
     """Write the decision: each new child as ``submitting`` with its ``submit_sent`` (as an intent when
     this instance may not send now), the cancels and holds as journal entries."""
     sends: list[Order] = []
+    pid = parent.client_order_id
     for command in decision.commands:
         if isinstance(command, SubmitChild):
             child = lifecycle.mark_submitting(command.order) if may_send else command.order
             tx.add_order(child)
             tx.journal(
                 ctx.entry(
-                    "child_released",
+                    JournalKind.CHILD_RELEASED,
                     child.client_order_id,
-                    parent=parent.client_order_id,
+                    parent=pid,
                     role=child.role.value,
                     qty=child.qty,
                     limit_price=child.limit_price,
@@ -359,12 +359,12 @@ def _record(
             )
             if may_send:
                 tx.journal(submit_sent(ctx, child))
-            ctx.notify("child_released", child.client_order_id, parent=parent.client_order_id, qty=child.qty)
+            ctx.notify(NotificationKind.CHILD_RELEASED, child.client_order_id, parent=pid, qty=child.qty)
             sends.append(child)
         else:
-            tx.journal(ctx.entry("child_cancel", command.client_order_id, reason=command.reason))
+            tx.journal(ctx.entry(JournalKind.CHILD_CANCEL, command.client_order_id, reason=command.reason))
     for hold in decision.holds:
-        tx.journal(ctx.entry("release_held", parent.client_order_id, qty=hold.qty, reason=hold.reason))
+        tx.journal(ctx.entry(JournalKind.RELEASE_HELD, pid, qty=hold.qty, reason=hold.reason))
     return sends
 
 

@@ -28,6 +28,7 @@ from ordersync.domain.errors import (
 from ordersync.domain.events import BrokerOrderView, OrderObserved, Source
 from ordersync.domain.exits import AttachedExits
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId
+from ordersync.domain.kinds import AlertKind, JournalKind, NotificationKind
 from ordersync.domain.order import Order, OrderStatus
 from ordersync.engine import native
 from ordersync.engine.context import Context, apply_observation, log
@@ -56,7 +57,9 @@ def submit_sent(ctx: Context, order: Order, exits: AttachedExits | None = None) 
     """The ``submit_sent`` entry journaled with an order's move to ``submitting``, before its POST."""
     group = {} if exits is None else {"order_class": exits.order_class}
     coid = order.client_order_id
-    return ctx.entry("submit_sent", coid, role=order.role.value, symbol=order.symbol, qty=order.qty, **group)
+    return ctx.entry(
+        JournalKind.SUBMIT_SENT, coid, role=order.role.value, symbol=order.symbol, qty=order.qty, **group
+    )
 
 
 def post_submitting(ctx: Context, order: Order) -> None:
@@ -109,7 +112,7 @@ async def _post(ctx: Context, order: Order, exits: AttachedExits | None) -> None
         apply_observation(ctx, tx, observed(ctx, view, Source.SUBMIT))
         tx.journal(
             ctx.entry(
-                "submit_accepted",
+                JournalKind.SUBMIT_ACCEPTED,
                 coid,
                 broker_order_id=view.broker_order_id,
                 status=view.status,
@@ -118,7 +121,7 @@ async def _post(ctx: Context, order: Order, exits: AttachedExits | None) -> None
                 qty=order.qty,
             )
         )
-    ctx.notify("accepted", coid, broker_order_id=view.broker_order_id, role=order.role.value)
+    ctx.notify(NotificationKind.ACCEPTED, coid, broker_order_id=view.broker_order_id, role=order.role.value)
 
 
 async def _on_submit_error(ctx: Context, order: Order, error: BrokerError) -> None:
@@ -128,27 +131,31 @@ async def _on_submit_error(ctx: Context, order: Order, error: BrokerError) -> No
     if isinstance(error, RateLimited):  # refused before processing: nothing exists at the broker
         with ctx.store.transaction() as tx:
             _settle_local(tx, coid, lifecycle.settle_not_found)
-            tx.journal(ctx.entry("submit_rate_limited", coid, retry_after_s=error.retry_after_s))
+            tx.journal(ctx.entry(JournalKind.SUBMIT_RATE_LIMITED, coid, retry_after_s=error.retry_after_s))
         # the broker adapter's budget already holds every request until the 429's window allows one
         # (X-Ratelimit-Reset and the remaining count): resend once that wait is over, never a fixed minute
         ctx.spawn(_resend_later(ctx, coid, error.retry_after_s or 0.0), f"resend:{coid}")
         return
     if isinstance(error, BrokerUnavailable | DuplicateClientOrderId):
         with ctx.store.transaction() as tx:
-            tx.journal(ctx.entry("submit_unknown", coid, error=kind, detail=str(error)[:300]))
+            tx.journal(ctx.entry(JournalKind.SUBMIT_UNKNOWN, coid, error=kind, detail=str(error)[:300]))
         start_settle(ctx, coid)
         return
     ctx.metrics.rejections.labels(kind).inc()
     with ctx.store.transaction() as tx:
         _settle_local(tx, coid, lifecycle.mark_refused)
         tx.journal(
-            ctx.entry("submit_refused", coid, error=kind, status_code=error.status_code, body=error.body)
+            ctx.entry(
+                JournalKind.SUBMIT_REFUSED, coid, error=kind, status_code=error.status_code, body=error.body
+            )
         )
         if order.parent_id is not None:
             _back_off_plan(ctx, tx, order.parent_id)
         if not isinstance(error, InsufficientQty):
-            ctx.raise_alert(tx, "order_refused", coid, f"{coid} refused by the broker: {str(error)[:200]}")
-    ctx.notify("refused", coid, error=kind, body=error.body)
+            ctx.raise_alert(
+                tx, AlertKind.ORDER_REFUSED, coid, f"{coid} refused by the broker: {str(error)[:200]}"
+            )
+    ctx.notify(NotificationKind.REFUSED, coid, error=kind, body=error.body)
     if isinstance(error, InsufficientQty):
         ctx.spawn(_resolve_holders(ctx, order, error.related_orders), f"holders:{coid}")
     if order.parent_id is not None:
@@ -169,7 +176,7 @@ def _back_off_plan(ctx: Context, tx: Transaction, parent_id: ClientOrderId) -> N
     wait = backoff_s(failures, ctx.options.release_backoff_base_s, ctx.options.release_backoff_cap_s)
     next_at = ctx.clock.now() + timedelta(seconds=wait)
     tx.save_plan(replace(state, release_failures=failures, next_release_at=next_at))
-    tx.journal(ctx.entry("release_backoff", parent_id, failures=failures, wait_s=wait))
+    tx.journal(ctx.entry(JournalKind.RELEASE_BACKOFF, parent_id, failures=failures, wait_s=wait))
 
 
 async def _resend_later(ctx: Context, coid: ClientOrderId, delay_s: float) -> None:
@@ -214,14 +221,16 @@ async def settle(ctx: Context, coid: ClientOrderId) -> None:
             with ctx.store.transaction() as tx:
                 apply_observation(ctx, tx, observed(ctx, view, Source.LOOKUP))
                 tx.journal(
-                    ctx.entry("submit_settled", coid, found=True, broker_order_id=view.broker_order_id)
+                    ctx.entry(
+                        JournalKind.SUBMIT_SETTLED, coid, found=True, broker_order_id=view.broker_order_id
+                    )
                 )
             return
         misses += 1
         if misses >= ctx.options.lookups_before_not_found:
             with ctx.store.transaction() as tx:
                 _settle_local(tx, coid, lifecycle.settle_not_found)
-                tx.journal(ctx.entry("submit_settled", coid, found=False))
+                tx.journal(ctx.entry(JournalKind.SUBMIT_SETTLED, coid, found=False))
             start_send(ctx, coid)  # same client_order_id: a late first POST can only make this a 422
             return
         await ctx.clock.sleep(
@@ -250,7 +259,7 @@ async def _resolve_holders(ctx: Context, refused: Order, related: list[str]) -> 
                 detail = (
                     f"{refused.symbol}: {broker_id} (not ours) holds shares {refused.client_order_id} needs"
                 )
-                ctx.raise_alert(tx, "foreign_order_holds_shares", broker_id, detail)
+                ctx.raise_alert(tx, AlertKind.FOREIGN_ORDER_HOLDS_SHARES, broker_id, detail)
     if refused.parent_id is not None:
         ctx.mark_dirty(refused.parent_id)
 
@@ -279,9 +288,9 @@ def start_cancel(ctx: Context, coid: ClientOrderId, reason: str) -> None:
             return
         if order.status is OrderStatus.INTENT:
             tx.save_order(lifecycle.cancel_intent(order))
-            tx.journal(ctx.entry("intent_canceled", coid, reason=reason))
+            tx.journal(ctx.entry(JournalKind.INTENT_CANCELED, coid, reason=reason))
             return
-        tx.journal(ctx.entry("cancel_requested", coid, reason=reason))
+        tx.journal(ctx.entry(JournalKind.CANCEL_REQUESTED, coid, reason=reason))
     ctx.canceling[coid] = now
     assert order.broker_order_id is not None
     ctx.spawn(_cancel(ctx, coid, order.broker_order_id), f"cancel:{coid}")

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 
 from ordersync.domain.errors import BrokerError, OrderSyncError
+from ordersync.domain.kinds import JournalKind
 from ordersync.domain.order import OrderStatus
 from ordersync.engine.context import Context, log, pause
 from ordersync.engine.retry import backoff_s
@@ -54,7 +55,7 @@ async def first_read(ctx: Context, watch: Watch, running: Callable[[], bool]) ->
         except Exception as e:  # the store's driver (a lock timeout behind a frozen holder, an outage)
             await _wait_before_retry(ctx, attempt, e)
     with ctx.store.transaction() as tx:
-        tx.journal(ctx.entry("startup_read_deferred", None, attempts=options.startup_read_attempts))
+        tx.journal(ctx.entry(JournalKind.STARTUP_READ_DEFERRED, None, attempts=options.startup_read_attempts))
     ctx.spawn(_first_read_later(ctx, watch, running), "catch_up:startup")
 
 

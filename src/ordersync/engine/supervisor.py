@@ -22,6 +22,7 @@ from typing import Any
 from ordersync.domain.errors import BrokerError, UnknownOrder
 from ordersync.domain.events import OrderObserved, Source
 from ordersync.domain.ids import ClientOrderId
+from ordersync.domain.kinds import JournalKind
 from ordersync.domain.order import Order
 from ordersync.domain.protection import ProtectionPlan, validate_plan
 from ordersync.engine.activities import FillActivities
@@ -88,9 +89,8 @@ class Engine:
         self._positions = PositionEvidence()  # filled by the writer from fill events, read by releases
         self._releases = ReleaseScheduler(self._ctx, self.watch, self._positions)
         self._ctx.on_dirty = self._releases.schedule
-        self.catch_up_budget = CatchUpBudget(self._ctx.options, clock)
-        spend = self.catch_up_budget.spend
-        self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up, spend)
+        self.catch_up_budget = budget = CatchUpBudget(self._ctx.options, clock)
+        self.activities = FillActivities(self._ctx, self._queue.put, self.catch_up, budget.spend)
         self.stream_connected = False
         self._last_stream_at: datetime = clock.now()
         self._news_mark = 0
@@ -125,7 +125,7 @@ class Engine:
         Raises:
             UnknownOrder: no protection plan is held for ``parent_id``.
         """
-        self._update_plan(parent_id, "close_requested", closing=True)
+        self._update_plan(parent_id, JournalKind.CLOSE_REQUESTED, closing=True)
 
     async def replace_plan(self, parent_id: ClientOrderId, plan: ProtectionPlan) -> None:
         """Change a parent's protection: open children are cancelled, then replaced once the broker
@@ -140,9 +140,9 @@ class Engine:
         if parent is None:
             raise UnknownOrder(f"no order {parent_id}")
         validate_plan(plan, parent)
-        self._update_plan(parent_id, "plan_replaced", plan=plan, replaced_at=self._ctx.clock.now())
+        self._update_plan(parent_id, JournalKind.PLAN_REPLACED, plan=plan, replaced_at=self._ctx.clock.now())
 
-    def _update_plan(self, parent_id: ClientOrderId, kind: str, **changes: Any) -> None:
+    def _update_plan(self, parent_id: ClientOrderId, kind: JournalKind, **changes: Any) -> None:
         with self._ctx.store.transaction() as tx:
             state = tx.get_plan(parent_id)
             if state is None:
@@ -175,7 +175,7 @@ class Engine:
         while not lease.try_acquire():
             await self._ctx.clock.sleep(self._ctx.options.lease_poll_s)
         with self._ctx.store.transaction() as tx:
-            tx.journal(self._ctx.entry("lease_acquired", None))
+            tx.journal(self._ctx.entry(JournalKind.LEASE_ACQUIRED, None))
         log.info("engine.lease_acquired")
 
     async def start(self) -> None:
@@ -312,7 +312,7 @@ class Engine:
             self._positions.forget()  # events may be lost from here: no kept position is the account's
         self.metrics.stream_up.set(1 if self.stream_connected else 0)
         with self._ctx.store.transaction() as tx:
-            tx.journal(self._ctx.entry("stream_" + status.state.value, None, detail=status.detail))
+            tx.journal(self._ctx.entry(status.state.journal_kind, None, detail=status.detail))
         if self.stream_connected:
             # events sent while we were away are not replayed: read everything we may have missed
             self._last_stream_at = self._ctx.clock.now()

@@ -49,7 +49,7 @@ class Watch:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._seen: dict[tuple[str, str], int] = {}  # discrepancy -> consecutive runs seen
+        self._seen: dict[tuple[AlertKind, str], int] = {}  # discrepancy -> consecutive runs seen
         self._unprotected_since: dict[ClientOrderId, datetime] = {}
         self._short: set[ClientOrderId] = set()  # parents short of protection at their last check
         self._symbol_of: dict[ClientOrderId, str] = {}  # parents checked at least once, and their symbol
@@ -315,11 +315,11 @@ class Watch:
                 coid = order.client_order_id
                 alerts.raise_(AlertKind.STUCK_UNKNOWN, coid, f"{coid} submit outcome unknown")
 
-    def raise_alert(self, tx: Transaction, kind: str, key: str, message: str) -> bool:
+    def raise_alert(self, tx: Transaction, kind: AlertKind, key: str, message: str) -> bool:
         """Open an alert through the engine context."""
         return self._ctx.raise_alert(tx, kind, key, message)
 
-    def resolve_alert(self, tx: Transaction, kind: str, key: str) -> None:
+    def resolve_alert(self, tx: Transaction, kind: AlertKind, key: str) -> None:
         """Close an alert through the engine context."""
         self._ctx.resolve_alert(tx, kind, key)
 
@@ -333,11 +333,11 @@ class _TickAlerts:
         self._ctx, self._tx = ctx, tx
         self._open = {(a.kind, a.key) for a in tx.open_alerts()}
 
-    def raise_(self, kind: str, key: str, message: str) -> None:
+    def raise_(self, kind: AlertKind, key: str, message: str) -> None:
         if (kind, key) not in self._open and self._ctx.raise_alert(self._tx, kind, key, message):
             self._open.add((kind, key))
 
-    def resolve_all_but(self, kind: str, keep: Collection[str]) -> None:
+    def resolve_all_but(self, kind: AlertKind, keep: Collection[str]) -> None:
         for alert_kind, key in [a for a in self._open if a[0] == kind and a[1] not in keep]:
             self._ctx.resolve_alert(self._tx, alert_kind, key)
             self._open.discard((alert_kind, key))

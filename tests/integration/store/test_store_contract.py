@@ -16,6 +16,7 @@ import pytest
 
 from ordersync.domain.errors import ConcurrencyConflict, InvalidOrder, InvalidProtectionPlan
 from ordersync.domain.ids import BrokerOrderId, ClientOrderId, ExecutionId
+from ordersync.domain.kinds import AlertKind, JournalKind
 from ordersync.domain.order import Order, OrderRole, OrderSide, OrderStatus, TimeInForce, new_order
 from ordersync.domain.protection import PartialFillPolicy, PriceRule, ProtectionPlan, TrailRule, validate_plan
 from ordersync.ports import Alert, JournalEntry, PlanState, Store, Transaction
@@ -187,6 +188,26 @@ def test_a_rejected_order_request_writes_nothing(store: Store) -> None:
 
 
 # -- restart ------------------------------------------------------------------------------------
+
+
+def test_kinds_are_stored_as_their_text_and_read_back_equal_to_their_member(backend: Backend) -> None:
+    store = backend.open()
+    with store.transaction() as tx:
+        tx.journal(JournalEntry(T, JournalKind.ALERT, None, {"alert": AlertKind.STREAM_DOWN}))
+        assert tx.raise_alert(Alert(AlertKind.STREAM_DOWN, "trade_updates", "stream down for 30s", T))
+    restarted = backend.open()
+    [journaled] = restarted.read_journal()
+    # the text the engine wrote before the kinds were enums: a SQL row reads back as that plain str
+    assert (journaled.kind, str(journaled.kind), journaled.payload) == (
+        JournalKind.ALERT,
+        "alert",
+        {"alert": "stream_down"},
+    )
+    with restarted.transaction() as tx:
+        [alert] = tx.open_alerts()
+        assert (alert.kind, str(alert.kind)) == (AlertKind.STREAM_DOWN, "stream_down")
+        assert tx.resolve_alert(AlertKind.STREAM_DOWN, "trade_updates", T + timedelta(minutes=1))
+        assert tx.open_alerts() == []
 
 
 def test_restart_gives_identical_state(backend: Backend) -> None:
