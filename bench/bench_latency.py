@@ -48,8 +48,8 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest
 
+import ordersync.bootstrap as bootstrap
 import ordersync.demo.run as demo_run
-import ordersync.demo.safe_run as safe_run
 from common import Row, log, median, num, percentile, print_rows, quiet_logs, ratio, timed
 from ordersync.brokers.alpaca import AlpacaStream
 from ordersync.demo.run import DemoOptions, run_demo
@@ -123,7 +123,7 @@ def stream_unreachable() -> Iterator[None]:
         kwargs["url"] = dead
         return AlpacaStream(*args, **kwargs)
 
-    with mock.patch.object(safe_run, "AlpacaStream", factory):
+    with mock.patch.object(bootstrap, "AlpacaStream", factory):  # the one composition root builds it
         yield
 
 
