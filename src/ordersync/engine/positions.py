@@ -56,14 +56,14 @@ class PositionEvidence:
     ) -> dict[Symbol, Decimal] | None:
         """Our book, read from the store before a batch with a stream fill if it is being re-read (after a
         reconciliation): the evidence is kept with the book, and the release gate reads it anyway."""
-        if ours is None and any(_carries_position(obs) for obs in batch):
+        if ours is None and any(_stream_position(obs) is not None for obs in batch):
             return our_shares(tx.all_orders())
         return ours
 
     def note(self, obs: OrderObserved, ours: dict[Symbol, Decimal] | None, now: datetime) -> None:
         """Keep ``obs``'s position if it is a stream fill newer than what is kept (after applying it)."""
-        execution = obs.execution
-        if execution is None or execution.position_qty is None or obs.source is not Source.STREAM:
+        position = _stream_position(obs)
+        if position is None:
             return
         symbol = obs.order.symbol
         kept = self._by_symbol.get(symbol)
@@ -73,7 +73,7 @@ class PositionEvidence:
             self._by_symbol.pop(symbol, None)
             return
         book = ours.get(symbol, Decimal(0))
-        self._by_symbol[symbol] = Evidence(execution.position_qty, book, obs.ts_event, now)
+        self._by_symbol[symbol] = Evidence(position, book, obs.ts_event, now)
 
     def forget(self) -> None:
         """The stream dropped: events may be lost, so no kept position describes the account any more."""
@@ -91,9 +91,11 @@ class PositionEvidence:
         return kept.position
 
 
-def _carries_position(obs: OrderObserved) -> bool:
-    execution = obs.execution
-    return obs.source is Source.STREAM and execution is not None and execution.position_qty is not None
+def _stream_position(obs: OrderObserved) -> Decimal | None:
+    """The position a stream fill reports (None for any other observation)."""
+    if obs.source is not Source.STREAM or obs.execution is None:
+        return None
+    return obs.execution.position_qty
 
 
 async def read_position(
@@ -103,7 +105,8 @@ async def read_position(
     the release's fallback when no kept evidence is usable (``GET /v2/positions/{symbol}``).
 
     A 5xx or a timeout is asked once more after ``RETRY_PAUSE_S``: an unreadable position holds the release
-    and starts its backoff (2 s, then doubling), so one transient error would cost a protection seconds.
+    and starts its lookup backoff (1 s, then doubling: ``retry.short_shares_backoff_s``), so one transient
+    error would cost a protection seconds.
     """
     for attempt in range(READ_ATTEMPTS):
         try:
